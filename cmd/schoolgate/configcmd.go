@@ -1,0 +1,11 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+func runConfig(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "schoolgate: not implemented yet")
+	return 2
+}

@@ -1,0 +1,59 @@
+// Command schoolgate is the school network gateway: a filtering web proxy
+// and DNS resolver with an access log. See README.md.
+//
+// This file only dispatches subcommands; each lives in its own file.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand: it gets its arguments (after the name) and
+// returns the exit status.
+type command struct {
+	name, usage string
+	run         func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+var commands = []command{
+	{"serve", "serve [-config FILE]", runServe},
+	{"check", "check [-config FILE] [-user NAME | -ip ADDR] [-at TIME] [-json] TARGET...", runCheck},
+	{"classify", "classify [-config FILE] [-profile P] [-json] FILE...", runClassify},
+	{"config", "config check FILE", runConfig},
+	{"report", "report [-config FILE] [-date YYYY-MM-DD] [-out DIR]", runReport},
+	{"logs", "logs verify [-config FILE] [-date YYYY-MM-DD]", runLogs},
+	{"users", "users add -file users.csv -profile P NAME", runUsers},
+	{"version", "version", runVersion},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "schoolgate: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: schoolgate COMMAND [flags]")
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  schoolgate %s\n", c.usage)
+	}
+}

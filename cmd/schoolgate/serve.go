@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/admin"
+	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/dnsfilter"
+	"github.com/schoolgate/schoolgate/logging"
+	"github.com/schoolgate/schoolgate/policy"
+	"github.com/schoolgate/schoolgate/proxy"
+)
+
+// drainTimeout bounds how long a graceful stop waits for in-flight work.
+const drainTimeout = 15 * time.Second
+
+func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default: the embedded default config)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "schoolgate serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	logger := newProgramLogger(stderr)
+	defer logger.Sync() //nolint:errcheck // stderr
+
+	if err := serve(*cfgPath, logger); err != nil {
+		logger.Error("serve failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func newProgramLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcoreISO8601
+	core := zapcoreNew(enc, w)
+	return zap.New(core)
+}
+
+// loadConfig reads path, or the embedded default when path is "".
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Embedded(), nil
+	}
+	return config.Load(path)
+}
+
+func serve(cfgPath string, logger *zap.Logger) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return fmt.Errorf("loading config: %w", err)
+	}
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		return fmt.Errorf("building policy: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "schoolgate_build_info", Help: "Build information; always 1.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schoolgate_config_reloads_total", Help: "Config reloads by result (success, failure).",
+	}, []string{"result"})
+	reloads.WithLabelValues("success")
+	reloads.WithLabelValues("failure")
+	lastReload := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "schoolgate_config_last_reload_success_timestamp_seconds", Help: "When the config in force was loaded.",
+	})
+	lastReload.SetToCurrentTime()
+	reg.MustRegister(buildInfo, reloads, lastReload)
+
+	accessLog, err := logging.Open(logging.Options{
+		Dir: cfg.Log.Dir, Location: cfg.Location, RetentionDays: cfg.Log.RetentionDays,
+		Registerer: reg, Logger: logger.Named("accesslog"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening access log: %w", err)
+	}
+	defer func() {
+		if err := accessLog.Close(); err != nil {
+			logger.Error("closing access log", zap.Error(err))
+		}
+	}()
+
+	engine := policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
+	recent := policy.NewRecentUsers(15 * time.Minute)
+
+	// Listeners are bound before anything is announced, so a port in use
+	// fails the start with a clear message.
+	var (
+		adminSrv *http.Server
+		prox     *proxy.Proxy
+		dnsSrv   *dnsfilter.Server
+		errc     = make(chan error, 3)
+	)
+	if cfg.Listen.Admin != "" {
+		ln, err := net.Listen("tcp", cfg.Listen.Admin)
+		if err != nil {
+			return fmt.Errorf("listening for admin on %s: %w", cfg.Listen.Admin, err)
+		}
+		adminSrv = &http.Server{
+			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: engine}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() { errc <- serveHTTP(adminSrv, ln) }()
+		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	}
+	if cfg.Listen.Proxy != "" {
+		ln, err := net.Listen("tcp", cfg.Listen.Proxy)
+		if err != nil {
+			return fmt.Errorf("listening for the proxy on %s: %w", cfg.Listen.Proxy, err)
+		}
+		prox, err = proxy.New(proxy.Options{
+			Engine: engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
+			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("starting the proxy: %w", err)
+		}
+		go func() { errc <- prox.Serve(ln) }()
+		logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
+	}
+	if cfg.Listen.DNS != "" {
+		dnsSrv, err = dnsfilter.New(dnsfilter.Options{
+			Addr: cfg.Listen.DNS, Engine: engine, Log: accessLog, RecentUsers: recent,
+			Registerer: reg, Logger: logger.Named("dns"),
+		})
+		if err != nil {
+			return fmt.Errorf("starting the DNS filter: %w", err)
+		}
+		if err := dnsSrv.Start(); err != nil {
+			return fmt.Errorf("starting the DNS filter on %s: %w", cfg.Listen.DNS, err)
+		}
+		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
+	}
+	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
+		zap.Int("entries", snap.DB.Len()))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				logger.Info("stopping", zap.String("signal", sig.String()))
+				break loop
+			}
+			// Reload: build the new snapshot to the side; on any problem the
+			// old one keeps serving.
+			start := time.Now()
+			newCfg, err := loadConfig(cfgPath)
+			if err == nil {
+				var s *policy.Snapshot
+				if s, err = policy.Build(newCfg); err == nil {
+					engine.Swap(s)
+					if dnsSrv != nil {
+						dnsSrv.Reload()
+					}
+					reloads.WithLabelValues("success").Inc()
+					lastReload.SetToCurrentTime()
+					logger.Info("reloaded", zap.String("config", describeConfig(cfgPath)),
+						zap.Int("entries", s.DB.Len()), zap.Duration("took", time.Since(start)))
+					if newCfg.Log != cfg.Log || newCfg.Listen != cfg.Listen {
+						logger.Warn("listen addresses and log settings take effect on restart, not reload")
+					}
+					continue
+				}
+			}
+			reloads.WithLabelValues("failure").Inc()
+			logger.Error("reload refused; the previous config keeps serving", zap.Error(err))
+		case err := <-errc:
+			serveErr = err
+			break loop
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if prox != nil {
+		if err := prox.Shutdown(ctx); err != nil {
+			logger.Warn("proxy shutdown", zap.Error(err))
+		}
+	}
+	if dnsSrv != nil {
+		if err := dnsSrv.Shutdown(ctx); err != nil {
+			logger.Warn("dns shutdown", zap.Error(err))
+		}
+	}
+	if adminSrv != nil {
+		adminSrv.Shutdown(ctx) //nolint:errcheck // best effort on the way out
+	}
+	return serveErr
+}
+
+func serveHTTP(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func describeConfig(path string) string {
+	if path == "" {
+		return "(embedded default)"
+	}
+	return path
+}

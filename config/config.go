@@ -1,0 +1,160 @@
+// Package config reads and validates schoolgate's YAML configuration.
+//
+// Decoding is strict (unknown keys are errors) and every problem found is
+// reported with its line, as FILE:LINE: message. Defaults live in one
+// constructor, Default. Relative paths are resolved against the folder of
+// the config file.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is one parsed and validated configuration. It is immutable once
+// returned by Load: the policy compiles it into a snapshot.
+type Config struct {
+	// Path is the file the config was read from ("" for the embedded default);
+	// Dir is its folder, against which relative paths were resolved.
+	Path string `yaml:"-"`
+	Dir  string `yaml:"-"`
+
+	Timezone string         `yaml:"timezone"`
+	Location *time.Location `yaml:"-"` // from Timezone
+
+	Listen         Listen              `yaml:"listen"`
+	Clients        []netip.Prefix      `yaml:"clients"`
+	Proxy          Proxy               `yaml:"proxy"`
+	DNS            DNS                 `yaml:"dns"`
+	Users          Users               `yaml:"users"`
+	Networks       []Network           `yaml:"-"` // from the `networks:` mapping, in file order
+	DefaultProfile string              `yaml:"default_profile"`
+	Schedules      map[string]Schedule `yaml:"schedules"`
+	Lists          []List              `yaml:"lists"`
+	Profiles       map[string]Profile  `yaml:"profiles"`
+	Log            Log                 `yaml:"log"`
+	Cache          Cache               `yaml:"cache"`
+	Alerts         Alerts              `yaml:"alerts"`
+}
+
+// Listen holds the listener addresses; "" turns a listener off.
+type Listen struct {
+	Proxy string `yaml:"proxy"`
+	DNS   string `yaml:"dns"`
+	Admin string `yaml:"admin"`
+}
+
+// Proxy holds the web proxy's guards.
+type Proxy struct {
+	ConnectPorts     []int          `yaml:"connect_ports"`
+	DenyDestinations []netip.Prefix `yaml:"deny_destinations"`
+	MaxConnections   int            `yaml:"max_connections"` // concurrent client connections
+	BlockPage        BlockPage      `yaml:"block_page"`
+	Intercept        *Intercept     `yaml:"intercept"` // nil: HTTPS is filtered by host only
+}
+
+// BlockPage is what the block page tells a user about asking for a review.
+type BlockPage struct {
+	Organisation string `yaml:"organisation"` // the school's name
+	Contact      string `yaml:"contact"`      // e.g. "the IT office, room 12, or it@school.example"
+}
+
+// Intercept turns on TLS interception with the school's own CA, so that
+// HTTPS is decided on the full URL. Only hosts matching Domains or
+// Categories are intercepted; naming neither intercepts every host.
+type Intercept struct {
+	CACert     string   `yaml:"ca_cert"` // PEM, path relative to the config file
+	CAKey      string   `yaml:"ca_key"`
+	Domains    []string `yaml:"domains"`
+	Categories []string `yaml:"categories"`
+}
+
+// DNS holds the DNS filter's settings.
+type DNS struct {
+	Upstreams     []string `yaml:"upstreams"`      // host:port, tried in order
+	BlockedAnswer string   `yaml:"blocked_answer"` // "nxdomain" or "null"
+	RateLimit     int      `yaml:"rate_limit"`     // queries per second per client address
+}
+
+// Users names the users file (resolved to an absolute path) and whether
+// the proxy demands credentials.
+type Users struct {
+	File        string `yaml:"file"`
+	RequireAuth bool   `yaml:"require_auth"`
+}
+
+// Network maps a source prefix to a profile.
+type Network struct {
+	Prefix  netip.Prefix
+	Profile string
+	Line    int
+}
+
+// Schedule is a weekly window in local time. From is inclusive, To
+// exclusive; To at or before From means the window closes the next day.
+// Days names the days on which a window opens.
+type Schedule struct {
+	Days []time.Weekday
+	From Clock
+	To   Clock
+	Line int
+}
+
+// Clock is a time of day as minutes after midnight (0..1439).
+type Clock int
+
+// List is one entry of `lists:`. Exactly one source is set: inline
+// Domains/URLs, a File (with Format: "domains", "hosts", "adblock" or ""
+// for auto-detection), or a UT1/squidGuard tree.
+type List struct {
+	Category string   `yaml:"category"`
+	Domains  []string `yaml:"domains"`
+	URLs     []string `yaml:"urls"`
+	File     string   `yaml:"file"`
+	Format   string   `yaml:"format"`
+	UT1      string   `yaml:"ut1"`
+	Line     int      `yaml:"-"`
+}
+
+// Profile is a named policy: ordered rules, first match wins, else Default.
+type Profile struct {
+	SafeSearch bool   `yaml:"safe_search"`
+	Rules      []Rule `yaml:"rules"`
+	Default    string `yaml:"default"` // "allow" or "block"
+	// ContentThreshold is how sure the content classifier must be (0..1)
+	// before it puts an unlisted page in a category; lower is stricter.
+	// 0 means the classifier's default.
+	ContentThreshold float64 `yaml:"content_threshold"`
+}
+
+// Rule is one rule of a profile. A rule naming neither Categories nor
+// Domains matches every request (subject to When/WhenNot).
+type Rule struct {
+	Action     string   `yaml:"action"` // "allow" or "block"
+	Categories []string `yaml:"categories"`
+	Domains    []string `yaml:"domains"`
+	When       []string `yaml:"when"`     // schedule names: holds if any is open
+	WhenNot    []string `yaml:"when_not"` // schedule names: holds if none is open
+	Line       int      `yaml:"-"`
+}
+
+// Log configures the access log.
+type Log struct {
+	Dir           string `yaml:"dir"`
+	RetentionDays int    `yaml:"retention_days"`
+}
+
+// Cache sizes the verdict and DNS caches (entries).
+type Cache struct {
+	Verdicts int `yaml:"verdicts"`
+	DNS      int `yaml:"dns"`
+}
+
+// Alerts sends safeguarding alerts for blocked attempts on the named
+// categories, batched per user, to a webhook and/or an append-only file.
+type Alerts struct {
+	Categories   []string `yaml:"categories"`
+	Webhook      string   `yaml:"webhook"`       // URL that receives a JSON POST
+	File         string   `yaml:"file"`          // JSON lines, appended
+	BatchSeconds int      `yaml:"batch_seconds"` // how long to gather attempts into one alert
+}
