@@ -1,10 +1,22 @@
 package categories
 
+import (
+	"sort"
+	"strings"
+)
+
 // DB is an immutable category database: domain entries (a host and all its
 // subdomains) and URL entries (host/path prefix), each with a Set.
 // It is safe for concurrent use.
 type DB struct {
-	// implementation: categories helper
+	dom  *domainIndex
+	urls map[string][]urlEntry // host → its URL entries, longest path first
+	nURL int
+}
+
+type urlEntry struct {
+	path string // normalised (normEntryPath)
+	set  Set
 }
 
 // Lookup returns the categories of a host (already normalised with
@@ -12,60 +24,198 @@ type DB struct {
 // otherwise the path and query as sent, starting with "/").
 // The longest matching entry wins; a matching URL entry is more specific
 // than any domain entry. The empty Set means unclassified.
-func (db *DB) Lookup(host, path string) Set { return 0 }
+//
+// Among URL entries the one with the longest host wins, then the one with
+// the longest path. Lookup does not allocate.
+func (db *DB) Lookup(host, path string) Set {
+	if db == nil {
+		return 0
+	}
+	if path != "" && len(db.urls) > 0 {
+		for s := host; ; {
+			if list, ok := db.urls[s]; ok {
+				for i := range list {
+					if hasNormPrefix(path, list[i].path) {
+						return list[i].set
+					}
+				}
+			}
+			i := strings.IndexByte(s, '.')
+			if i < 0 {
+				break
+			}
+			s = s[i+1:]
+		}
+	}
+	if db.dom == nil {
+		return 0
+	}
+	// Walk label suffixes, longest first: the first hit is the most
+	// specific entry. Dotless names are never entries, so the last label
+	// is not probed.
+	for s := host; ; {
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			return 0
+		}
+		if set, ok := db.dom.get(s); ok {
+			return set
+		}
+		s = s[i+1:]
+	}
+}
 
 // HasURLEntries reports whether any URL entry could match under host, so
 // that a caller may key a cache on the host alone when it is false.
-func (db *DB) HasURLEntries(host string) bool { return false }
+func (db *DB) HasURLEntries(host string) bool {
+	if db == nil || len(db.urls) == 0 {
+		return false
+	}
+	for s := host; ; {
+		if _, ok := db.urls[s]; ok {
+			return true
+		}
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			return false
+		}
+		s = s[i+1:]
+	}
+}
 
 // Len returns the number of distinct entries.
-func (db *DB) Len() int { return 0 }
+func (db *DB) Len() int {
+	if db == nil {
+		return 0
+	}
+	n := db.nURL
+	if db.dom != nil {
+		n += db.dom.len()
+	}
+	return n
+}
 
-// NormalizeHost returns the canonical form of a host as written in a URL, a
-// Host header, a CONNECT line or a DNS question: lower case, no trailing
-// dot, no port, no userinfo, IDN in punycode (A-label) form, IPv6 without
-// brackets. ok is false for something that is not a host name or address.
-func NormalizeHost(s string) (host string, ok bool) { return "", false }
+// DomainEntries and URLEntries return the number of distinct entries of
+// each kind.
+func (db *DB) DomainEntries() int {
+	if db == nil || db.dom == nil {
+		return 0
+	}
+	return db.dom.len()
+}
 
-// SplitTarget splits a check target (a URL, or a bare host, or host/path)
-// into a normalised host and its path ("" when the target is a bare host).
-func SplitTarget(target string) (host, path string, ok bool) { return "", "", false }
+// URLEntries returns the number of distinct URL entries.
+func (db *DB) URLEntries() int {
+	if db == nil {
+		return 0
+	}
+	return db.nURL
+}
 
 // Builder collects entries and builds a DB.
-type Builder struct{}
+type Builder struct {
+	dom  *domainIndex
+	urls map[string]map[string]Set // host → normalised path → set
+}
 
 // NewBuilder returns an empty Builder.
-func NewBuilder() *Builder { return &Builder{} }
+func NewBuilder() *Builder {
+	return &Builder{dom: newDomainIndex(), urls: make(map[string]map[string]Set)}
+}
 
 // Add adds one entry (a domain, or host/path for a URL entry) under c.
 // It reports false, adding nothing, for junk (IP addresses, dotless or
 // glued names, regex leftovers).
-func (b *Builder) Add(entry string, c Category) bool { return false }
+//
+// A domain entry may carry a leading dot (squidGuard's ".example.com") and
+// a trailing one; a URL entry may carry an http:// or https:// scheme and
+// may have an IPv4 address as its host.
+func (b *Builder) Add(entry string, c Category) bool {
+	if c >= Unclassified || b.dom == nil {
+		return false
+	}
+	host, path, isURL, ok := parseEntry(entry)
+	if !ok {
+		return false
+	}
+	set := SetOf(c)
+	if !isURL {
+		return b.dom.add(host, set)
+	}
+	m := b.urls[host]
+	if m == nil {
+		m = make(map[string]Set)
+		b.urls[host] = m
+	}
+	m[path] |= set
+	return true
+}
 
-// AddEmbedded adds the project's curated embedded database.
-func (b *Builder) AddEmbedded() {}
+// parseEntry checks and normalises one list entry.
+func parseEntry(entry string) (host, path string, isURL, ok bool) {
+	e := strings.TrimSpace(entry)
+	if len(e) > 4096 {
+		return "", "", false, false
+	}
+	if rest, found := cutScheme(e); found {
+		e, isURL = rest, true
+	}
+	h := e
+	if i := strings.IndexByte(e, '/'); i >= 0 {
+		h, path, isURL = e[:i], e[i:], true
+	}
+	h = strings.TrimLeft(h, ".")
+	if h == "" || strings.ContainsAny(h, ":@[]") {
+		return "", "", false, false
+	}
+	host, ok = NormalizeHost(h)
+	if !ok || strings.IndexByte(host, '.') < 0 {
+		return "", "", false, false
+	}
+	if isIP(host) && !isURL {
+		return "", "", false, false
+	}
+	if isURL {
+		if path == "" {
+			path = "/"
+		}
+		path = normEntryPath(path)
+	}
+	return host, path, isURL, true
+}
+
+func cutScheme(e string) (string, bool) {
+	for _, p := range [...]string{"http://", "https://"} {
+		if len(e) >= len(p) && strings.EqualFold(e[:len(p)], p) {
+			return e[len(p):], true
+		}
+	}
+	return e, false
+}
 
 // Build returns the database. The Builder must not be used afterwards.
-func (b *Builder) Build() *DB { return &DB{} }
-
-// Stats counts what a loader took and what it skipped.
-type Stats struct {
-	Added   int
-	Skipped int
-	// A few of the skipped lines, for the program log.
-	SkippedExamples []string
+func (b *Builder) Build() *DB {
+	db := &DB{dom: b.dom}
+	b.dom.compact()
+	if len(b.urls) > 0 {
+		db.urls = make(map[string][]urlEntry, len(b.urls))
+		for host, m := range b.urls {
+			list := make([]urlEntry, 0, len(m))
+			for p, s := range m {
+				list = append(list, urlEntry{path: p, set: s})
+			}
+			// longest path first, so the first hit is the most specific;
+			// ties broken by the path itself so lookups are deterministic.
+			sort.Slice(list, func(i, j int) bool {
+				if len(list[i].path) != len(list[j].path) {
+					return len(list[i].path) > len(list[j].path)
+				}
+				return list[i].path < list[j].path
+			})
+			db.urls[host] = list
+			db.nURL += len(list)
+		}
+	}
+	b.dom, b.urls = nil, nil
+	return db
 }
-
-// LoadFile adds the entries of a list file (plain or .gz) under c. format
-// is "domains", "hosts", "adblock" or "" to detect it line by line.
-func (b *Builder) LoadFile(path, format string, c Category) (Stats, error) {
-	return Stats{}, nil
-}
-
-// LoadUT1 adds a UT1/squidGuard tree (<category>/domains and /urls, plain
-// or .gz), mapping UT1 category names onto ours; categories with no
-// mapping are skipped (and named in the stats' examples).
-func (b *Builder) LoadUT1(dir string) (Stats, error) { return Stats{}, nil }
-
-// MapUT1 maps a UT1/squidGuard category name onto ours.
-func MapUT1(name string) (Category, bool) { return 0, false }
