@@ -1,0 +1,273 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// line is one access-log line as the report needs it. The string fields
+// may alias a reusable buffer (see parser); copy them before keeping them.
+type line struct {
+	ts         time.Time
+	src        []byte
+	user       []byte
+	ip         []byte
+	profile    []byte
+	method     []byte
+	host       []byte
+	url        []byte
+	categories [][]byte
+	verdict    []byte
+	rule       []byte
+	status     []byte // raw JSON: a number (proxy) or a string's contents (dns)
+	bytes      int64
+}
+
+var errMalformed = errors.New("malformed line")
+
+// parser decodes the flat JSON objects of the access log (CONTRACT.md §4)
+// without reflection and, for lines without escapes, without allocating:
+// a school's day is millions of lines and the report must read them in a
+// few seconds. Anything that is not a flat object of strings, numbers,
+// booleans, nulls and arrays of strings is refused as malformed.
+type parser struct {
+	buf  []byte // unescaped strings for this line
+	cats [][]byte
+}
+
+func (p *parser) parse(b []byte, l *line) error {
+	*l = line{categories: p.cats[:0]}
+	p.buf = p.buf[:0]
+	// Offsets into p.buf for unescaped strings are resolved after the loop,
+	// because appending may move p.buf.
+	var fixups []fixup
+	var fixArr [8]fixup
+	fixups = fixArr[:0]
+
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errMalformed
+	}
+	i = skipWS(b, i+1)
+	var haveTS, haveVerdict bool
+	first := true
+	for {
+		if i >= len(b) {
+			return errMalformed
+		}
+		if b[i] == '}' {
+			i++
+			break
+		}
+		if !first {
+			if b[i] != ',' {
+				return errMalformed
+			}
+			i = skipWS(b, i+1)
+		}
+		first = false
+		if i >= len(b) || b[i] != '"' {
+			return errMalformed
+		}
+		key, esc, next, err := p.str(b, i)
+		if err != nil {
+			return err
+		}
+		if esc >= 0 {
+			// Keys of ours never need escapes; an escaped key is unknown.
+			key = nil
+		}
+		i = skipWS(b, next)
+		if i >= len(b) || b[i] != ':' {
+			return errMalformed
+		}
+		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return errMalformed
+		}
+		var dst *[]byte
+		switch string(key) {
+		case "src":
+			dst = &l.src
+		case "user":
+			dst = &l.user
+		case "ip":
+			dst = &l.ip
+		case "profile":
+			dst = &l.profile
+		case "method":
+			dst = &l.method
+		case "host":
+			dst = &l.host
+		case "url":
+			dst = &l.url
+		case "verdict":
+			dst = &l.verdict
+			haveVerdict = true
+		case "rule":
+			dst = &l.rule
+		case "status":
+			dst = &l.status
+		}
+		switch c := b[i]; {
+		case c == '"':
+			s, esc, next, err := p.str(b, i)
+			if err != nil {
+				return err
+			}
+			i = next
+			if string(key) == "ts" {
+				if esc >= 0 {
+					s = p.buf[esc:]
+				}
+				t, err := time.Parse(time.RFC3339Nano, string(s))
+				if err != nil {
+					return errMalformed
+				}
+				l.ts = t
+				haveTS = true
+			} else if dst != nil {
+				if esc >= 0 {
+					fixups = append(fixups, fixup{dst, esc, len(p.buf)})
+				} else {
+					*dst = s
+				}
+			}
+		case c == '[':
+			i = skipWS(b, i+1)
+			firstElem := true
+			for {
+				if i >= len(b) {
+					return errMalformed
+				}
+				if b[i] == ']' {
+					i++
+					break
+				}
+				if !firstElem {
+					if b[i] != ',' {
+						return errMalformed
+					}
+					i = skipWS(b, i+1)
+				}
+				firstElem = false
+				if i >= len(b) || b[i] != '"' {
+					return errMalformed
+				}
+				s, esc, next, err := p.str(b, i)
+				if err != nil {
+					return err
+				}
+				if string(key) == "categories" {
+					if esc >= 0 {
+						s = append([]byte(nil), p.buf[esc:]...)
+					}
+					l.categories = append(l.categories, s)
+				}
+				i = skipWS(b, next)
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(b) && (b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || (b[j] >= '0' && b[j] <= '9')) {
+				j++
+			}
+			num := b[i:j]
+			i = j
+			switch string(key) {
+			case "bytes":
+				n, err := strconv.ParseInt(string(num), 10, 64)
+				if err != nil {
+					return errMalformed
+				}
+				l.bytes = n
+			case "status":
+				l.status = num
+			}
+		case hasPrefix(b[i:], "true"):
+			i += 4
+		case hasPrefix(b[i:], "false"):
+			i += 5
+		case hasPrefix(b[i:], "null"):
+			i += 4
+		default:
+			return errMalformed
+		}
+		i = skipWS(b, i)
+	}
+	if skipWS(b, i) != len(b) || !haveTS || !haveVerdict {
+		return errMalformed
+	}
+	for _, f := range fixups {
+		*f.dst = p.buf[f.from:f.to]
+	}
+	p.cats = l.categories
+	return nil
+}
+
+type fixup struct {
+	dst      *[]byte
+	from, to int
+}
+
+// str reads the JSON string starting at b[i] (a quote). Without escapes it
+// returns the bytes inside the quotes, aliasing b, and esc -1; with
+// escapes it appends the unescaped text to p.buf and returns its offset
+// there as esc (s is then only valid until the next append).
+func (p *parser) str(b []byte, i int) (s []byte, esc int, next int, err error) {
+	j := i + 1
+	for j < len(b) {
+		c := b[j]
+		if c == '"' {
+			return b[i+1 : j], -1, j + 1, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return nil, 0, 0, errMalformed
+		}
+		j++
+	}
+	if j >= len(b) {
+		return nil, 0, 0, errMalformed
+	}
+	// Slow path: find the closing quote and let encoding/json unescape.
+	k := j
+	for k < len(b) {
+		if b[k] == '\\' {
+			k += 2
+			continue
+		}
+		if b[k] == '"' {
+			break
+		}
+		k++
+	}
+	if k >= len(b) {
+		return nil, 0, 0, errMalformed
+	}
+	var out string
+	if err := json.Unmarshal(b[i:k+1], &out); err != nil {
+		return nil, 0, 0, errMalformed
+	}
+	if !utf8.ValidString(out) {
+		out = string([]rune(out))
+	}
+	esc = len(p.buf)
+	p.buf = append(p.buf, out...)
+	return p.buf[esc:], esc, k + 1, nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+func hasPrefix(b []byte, s string) bool {
+	return len(b) >= len(s) && string(b[:len(s)]) == s
+}

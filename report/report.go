@@ -1,0 +1,778 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/config"
+)
+
+// Serious is the default set of categories whose blocked attempts are
+// incidents: the ones a designated safeguarding lead wants to hear about.
+var Serious = []string{"adult", "self-harm", "extremism", "hate", "violence", "drugs",
+	"proxy-avoidance", "doh", "hacking", "malware"}
+
+// Bounds on what the report keeps, so that memory stays bounded whatever
+// the log holds (a host name is attacker-chosen, so distinct hosts are not
+// bounded by the school's size).
+const (
+	maxUsers      = 200000 // beyond: counted under one "(other users)" row
+	maxDevices    = 32     // per user
+	maxAllDevices = 500000
+	maxIncidents  = 20000 // incident groups
+	maxSearches   = 5000  // distinct (user, term)
+	hostSlots     = 5000  // Space-Saving slots for top hosts
+	maxLineBytes  = 1 << 20
+	repeatWindow  = 10 * time.Minute
+	repeatCount   = 3
+)
+
+// Options says what to report on.
+type Options struct {
+	Dir      string         // the access-log folder (config log.dir)
+	From, To time.Time      // first and last local day, inclusive (only the date is used)
+	Location *time.Location // the config's timezone; nil means UTC
+	// SchoolHours are the windows outside which activity is "out of hours";
+	// empty means weekdays 08:00–16:00.
+	SchoolHours []config.Schedule
+	// Serious lists the incident categories; nil means Serious.
+	Serious []string
+	// Title names the school on the report (block_page.organisation); may be "".
+	Title string
+	// Now stamps the report; nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrNoLogs is returned (wrapped) when none of the asked-for days has a log file.
+var ErrNoLogs = errors.New("no access log")
+
+// catIndex maps a category name to its categories.Category without allocating.
+var catIndex = func() map[string]categories.Category {
+	m := make(map[string]categories.Category)
+	for _, c := range categories.All() {
+		m[c.String()] = c
+	}
+	return m
+}()
+
+const numCats = int(categories.Unclassified) + 1
+
+// Aggregator folds access-log lines into a Report. It keeps bounded state;
+// feed it with Read (or ReadFile) and then call Report.
+type Aggregator struct {
+	loc     *time.Location
+	hours   []config.Schedule
+	serious categories.Set
+	p       parser
+	l       line
+
+	r        Report
+	users    map[string]*UserSummary
+	devices  map[string]struct{}
+	incIdx   map[string]*Incident
+	srchIdx  map[string]*Search
+	blocked  *topK
+	allowed  *topK
+	overblk  *topK
+	days     map[string]*DayCount
+	internal []byte // scratch for keys
+}
+
+// NewAggregator returns an empty aggregator for o (only Location,
+// SchoolHours and Serious are used).
+func NewAggregator(o Options) (*Aggregator, error) {
+	a := &Aggregator{
+		loc:     o.Location,
+		hours:   o.SchoolHours,
+		users:   make(map[string]*UserSummary),
+		devices: make(map[string]struct{}),
+		incIdx:  make(map[string]*Incident),
+		srchIdx: make(map[string]*Search),
+		blocked: newTopK(hostSlots),
+		allowed: newTopK(hostSlots),
+		overblk: newTopK(hostSlots / 5),
+		days:    make(map[string]*DayCount),
+	}
+	if a.loc == nil {
+		a.loc = time.UTC
+	}
+	names := o.Serious
+	if names == nil {
+		names = Serious
+	}
+	for _, n := range names {
+		c, ok := categories.Parse(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown serious category %q", n)
+		}
+		a.serious = a.serious.Add(c)
+	}
+	return a, nil
+}
+
+// Run reads every day's log in o and returns the report. Days without a
+// file are listed in Report.MissingDays; if every day is missing the
+// error wraps ErrNoLogs.
+func Run(o Options) (*Report, error) {
+	a, err := NewAggregator(o)
+	if err != nil {
+		return nil, err
+	}
+	loc := a.loc
+	from := time.Date(o.From.Year(), o.From.Month(), o.From.Day(), 0, 0, 0, 0, loc)
+	to := time.Date(o.To.Year(), o.To.Month(), o.To.Day(), 0, 0, 0, 0, loc)
+	if to.Before(from) {
+		return nil, fmt.Errorf("the last day %s is before the first %s", to.Format(time.DateOnly), from.Format(time.DateOnly))
+	}
+	if to.Sub(from) > 370*24*time.Hour {
+		return nil, errors.New("a report covers at most a year")
+	}
+	var missing []string
+	found := 0
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		path := filepath.Join(o.Dir, "access-"+d.Format(time.DateOnly)+".jsonl")
+		err := a.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, d.Format(time.DateOnly))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		found++
+	}
+	if found == 0 {
+		if from.Equal(to) {
+			return nil, fmt.Errorf("%w for %s: %s does not exist", ErrNoLogs, from.Format(time.DateOnly),
+				filepath.Join(o.Dir, "access-"+from.Format(time.DateOnly)+".jsonl"))
+		}
+		return nil, fmt.Errorf("%w from %s to %s in %s", ErrNoLogs, from.Format(time.DateOnly), to.Format(time.DateOnly), o.Dir)
+	}
+	r := a.Report()
+	r.From, r.To = from, to
+	r.MissingDays = missing
+	r.Title = o.Title
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	r.Generated = now().In(loc)
+	return r, nil
+}
+
+// ReadFile feeds one log file to the aggregator.
+func (a *Aggregator) ReadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := a.Read(f, filepath.Base(path)); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read feeds log lines from r; name labels malformed lines in the report.
+// Malformed lines are skipped and counted, never fatal; only a read error is.
+func (a *Aggregator) Read(r io.Reader, name string) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	n := 0
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// An over-long line: skip to its end and count it as malformed.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			n++
+			a.malformed(name, n)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if len(b) > 0 {
+			n++
+			b = bytes.TrimRight(b, "\r\n")
+			if len(bytes.TrimSpace(b)) > 0 {
+				if perr := a.p.parse(b, &a.l); perr != nil {
+					a.malformed(name, n)
+				} else {
+					a.add(&a.l)
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *Aggregator) malformed(name string, n int) {
+	a.r.Malformed++
+	if len(a.r.MalformedAt) < 5 {
+		a.r.MalformedAt = append(a.r.MalformedAt, fmt.Sprintf("%s:%d", name, n))
+	}
+}
+
+// add folds one parsed line in.
+func (a *Aggregator) add(l *line) {
+	lt := l.ts.In(a.loc)
+	blocked := string(l.verdict) == "block"
+	var cats categories.Set
+	for _, c := range l.categories {
+		if k, ok := catIndex[string(c)]; ok {
+			cats = cats.Add(k)
+		}
+	}
+	r := &a.r
+	r.Requests++
+	if string(l.src) == "dns" {
+		r.DNS++
+	} else {
+		r.Proxy++
+	}
+	h := lt.Hour()
+	if blocked {
+		r.Blocked++
+		r.Hours[h].Blocked++
+		for c := 0; c < numCats; c++ {
+			if cats.Has(categories.Category(c)) {
+				r.CatBlocked[c]++
+			}
+		}
+		if cats.Empty() {
+			r.CatBlocked[categories.Unclassified]++
+		}
+	} else {
+		r.Hours[h].Allowed++
+	}
+	if r.First.IsZero() || lt.Before(r.First) {
+		r.First = lt
+	}
+	if lt.After(r.Last) {
+		r.Last = lt
+	}
+	dayKey := lt.Format(time.DateOnly)
+	dc := a.days[dayKey]
+	if dc == nil {
+		dc = &DayCount{Day: dayKey}
+		a.days[dayKey] = dc
+	}
+	dc.Requests++
+	if blocked {
+		dc.Blocked++
+	}
+	ooh := !a.inSchoolHours(lt)
+	if ooh {
+		r.OutOfHours++
+	}
+
+	if len(a.devices) < maxAllDevices {
+		if _, ok := a.devices[string(l.ip)]; !ok {
+			a.devices[string(l.ip)] = struct{}{}
+		}
+	} else if _, ok := a.devices[string(l.ip)]; !ok {
+		r.DevicesCapped = true
+	}
+
+	// Per user; an unknown user is one row per device address.
+	key := a.internal[:0]
+	if len(l.user) > 0 {
+		key = append(key, 'u')
+		key = append(key, l.user...)
+	} else {
+		key = append(key, 'i')
+		key = append(key, l.ip...)
+	}
+	a.internal = key
+	u := a.users[string(key)]
+	if u == nil {
+		if len(a.users) >= maxUsers {
+			key = append(key[:0], "x"...)
+			u = a.users[string(key)]
+		}
+		if u == nil {
+			u = &UserSummary{User: string(l.user), devices: map[string]struct{}{}}
+			if len(l.user) == 0 {
+				u.IP = string(l.ip)
+			}
+			if string(key) == "x" {
+				u.User = "(other users)"
+			}
+			u.First = lt
+			a.users[string(key)] = u
+		}
+	}
+	if u.Profile != string(l.profile) {
+		u.Profile = string(l.profile)
+	}
+	u.Requests++
+	if lt.Before(u.First) {
+		u.First = lt
+	}
+	if lt.After(u.Last) {
+		u.Last = lt
+	}
+	if _, ok := u.devices[string(l.ip)]; !ok {
+		if len(u.devices) < maxDevices {
+			u.devices[string(l.ip)] = struct{}{}
+		} else {
+			u.moreDevices = true
+		}
+	}
+	if ooh {
+		u.OutOfHours++
+	}
+	for c := 0; c < numCats; c++ {
+		if cats.Has(categories.Category(c)) {
+			u.catReq[c]++
+			if blocked {
+				u.catBlocked[c]++
+			}
+		}
+	}
+	if cats.Empty() {
+		u.catReq[categories.Unclassified]++
+		if blocked {
+			u.catBlocked[categories.Unclassified]++
+		}
+	}
+
+	if blocked {
+		u.Blocked++
+		catStr := func() string { return cats.String() }
+		a.blocked.add(l.host, catStr)
+		if cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified) {
+			a.overblk.add(l.host, catStr)
+		}
+		if cats.Intersects(a.serious) {
+			u.Incidents++
+			r.IncidentAttempts++
+			a.incident(l, lt, dayKey, cats, ooh)
+		}
+	} else {
+		a.allowed.add(l.host, func() string { return cats.String() })
+	}
+	if len(l.url) > 0 {
+		a.search(l, lt, u, blocked)
+	}
+}
+
+func (a *Aggregator) incident(l *line, lt time.Time, day string, cats categories.Set, ooh bool) {
+	key := a.internal[:0]
+	key = append(key, day...)
+	key = append(key, 0)
+	key = append(key, l.user...)
+	key = append(key, 0)
+	key = append(key, l.ip...)
+	key = append(key, 0)
+	key = append(key, l.host...)
+	a.internal = key
+	in := a.incIdx[string(key)]
+	if in == nil {
+		if len(a.incIdx) >= maxIncidents {
+			a.r.IncidentsDropped++
+			return
+		}
+		in = &Incident{Day: day, User: string(l.user), IP: string(l.ip), Host: string(l.host),
+			Rule: string(l.rule), First: lt, Last: lt}
+		a.incIdx[string(key)] = in
+	}
+	in.Count++
+	in.Categories |= cats & a.serious
+	if in.URL == "" && len(l.url) > 0 {
+		in.URL = truncate(string(l.url), 200)
+	}
+	if string(l.src) == "dns" {
+		in.DNS++
+	}
+	if ooh {
+		in.OutOfHours++
+	}
+	if lt.Before(in.First) {
+		in.First = lt
+	}
+	if lt.After(in.Last) {
+		in.Last = lt
+	}
+	// Repeated: repeatCount attempts within repeatWindow. The log is in
+	// time order, so the last repeatCount-1 times are enough.
+	if in.nrecent == repeatCount-1 && lt.Sub(in.recent[0]) <= repeatWindow && !lt.Before(in.recent[0]) {
+		in.Repeated = true
+	}
+	if in.nrecent < repeatCount-1 {
+		in.recent[in.nrecent] = lt
+		in.nrecent++
+	} else {
+		copy(in.recent[:], in.recent[1:])
+		in.recent[repeatCount-2] = lt
+	}
+}
+
+// searchParams names the query parameter of the search engines a school
+// sees most; the host must be the engine or a subdomain of it.
+var searchEngines = []struct{ host, path, param, name string }{
+	{"google.", "/search", "q", "Google"},
+	{"bing.com", "/search", "q", "Bing"},
+	{"duckduckgo.com", "/", "q", "DuckDuckGo"},
+	{"youtube.com", "/results", "search_query", "YouTube"},
+	{"search.yahoo.com", "/search", "p", "Yahoo"},
+	{"ecosia.org", "/search", "q", "Ecosia"},
+}
+
+func (a *Aggregator) search(l *line, lt time.Time, u *UserSummary, blocked bool) {
+	host := l.host
+	engine := -1
+	for i, e := range searchEngines {
+		if e.host == "google." {
+			if bytes.HasPrefix(host, []byte("www.google.")) || bytes.HasPrefix(host, []byte("google.")) {
+				engine = i
+			}
+		} else if string(host) == e.host || bytes.HasSuffix(host, []byte("."+e.host)) {
+			engine = i
+		}
+		if engine >= 0 {
+			break
+		}
+	}
+	if engine < 0 {
+		return
+	}
+	e := searchEngines[engine]
+	pu, err := url.Parse(string(l.url))
+	if err != nil || !strings.HasPrefix(pu.Path, e.path) {
+		return
+	}
+	term := strings.TrimSpace(pu.Query().Get(e.param))
+	if term == "" {
+		return
+	}
+	term = truncate(strings.Join(strings.Fields(strings.ToLower(term)), " "), 120)
+	who := u.Name()
+	k := who + "\x00" + term
+	s := a.srchIdx[k]
+	if s == nil {
+		if len(a.srchIdx) >= maxSearches {
+			a.r.SearchesDropped++
+			return
+		}
+		s = &Search{Who: who, Term: term, Engine: e.name, First: lt}
+		a.srchIdx[k] = s
+	}
+	s.Count++
+	if blocked {
+		s.Blocked = true
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// inSchoolHours reports whether lt falls in one of the school-hours windows.
+func (a *Aggregator) inSchoolHours(lt time.Time) bool {
+	if len(a.hours) == 0 {
+		wd := lt.Weekday()
+		m := lt.Hour()*60 + lt.Minute()
+		return wd >= time.Monday && wd <= time.Friday && m >= 8*60 && m < 16*60
+	}
+	for _, s := range a.hours {
+		if scheduleOpen(s, lt) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Aggregator) hoursDesc() string {
+	if len(a.hours) == 0 {
+		return "school hours (Mon–Fri 08:00–16:00)"
+	}
+	var parts []string
+	for _, s := range a.hours {
+		var days []string
+		for _, d := range s.Days {
+			days = append(days, d.String()[:3])
+		}
+		parts = append(parts, fmt.Sprintf("%s %02d:%02d–%02d:%02d", strings.Join(days, " "),
+			s.From/60, s.From%60, s.To/60, s.To%60))
+	}
+	return "school hours (" + strings.Join(parts, "; ") + ")"
+}
+
+// scheduleOpen follows CONTRACT.md §3: open from From (inclusive) to To
+// (exclusive) on the Days listed; To at or before From closes the next day.
+func scheduleOpen(s config.Schedule, lt time.Time) bool {
+	m := config.Clock(lt.Hour()*60 + lt.Minute())
+	has := func(d time.Weekday) bool {
+		for _, x := range s.Days {
+			if x == d {
+				return true
+			}
+		}
+		return false
+	}
+	if s.To > s.From {
+		return has(lt.Weekday()) && m >= s.From && m < s.To
+	}
+	if has(lt.Weekday()) && m >= s.From {
+		return true
+	}
+	return has((lt.Weekday()+6)%7) && m < s.To
+}
+
+// Report finishes the aggregation. The aggregator must not be fed afterwards.
+func (a *Aggregator) Report() *Report {
+	r := a.r
+	r.Devices = len(a.devices)
+	r.SeriousCategories = a.serious.Names()
+	r.SchoolHours = a.hoursDesc()
+	for _, u := range a.users {
+		u.finish()
+		r.Users = append(r.Users, u)
+	}
+	r.DistinctUsers = 0
+	for _, u := range r.Users {
+		if u.User != "" {
+			r.DistinctUsers++
+		}
+	}
+	sort.Slice(r.Users, func(i, j int) bool {
+		ui, uj := r.Users[i], r.Users[j]
+		if (ui.User == "") != (uj.User == "") {
+			return ui.User != ""
+		}
+		if ui.User != uj.User {
+			return ui.User < uj.User
+		}
+		return ui.IP < uj.IP
+	})
+	for _, in := range a.incIdx {
+		r.Incidents = append(r.Incidents, in)
+	}
+	sort.Slice(r.Incidents, func(i, j int) bool {
+		x, y := r.Incidents[i], r.Incidents[j]
+		if x.User != y.User {
+			if (x.User == "") != (y.User == "") {
+				return x.User != ""
+			}
+			return x.User < y.User
+		}
+		if x.IP != y.IP {
+			return x.IP < y.IP
+		}
+		if !x.First.Equal(y.First) {
+			return x.First.Before(y.First)
+		}
+		return x.Host < y.Host
+	})
+	for _, s := range a.srchIdx {
+		r.Searches = append(r.Searches, s)
+	}
+	sort.Slice(r.Searches, func(i, j int) bool {
+		x, y := r.Searches[i], r.Searches[j]
+		if x.Blocked != y.Blocked {
+			return x.Blocked
+		}
+		if x.Who != y.Who {
+			return x.Who < y.Who
+		}
+		return x.First.Before(y.First)
+	})
+	r.TopBlocked = hostCounts(a.blocked.top(20))
+	r.TopAllowed = hostCounts(a.allowed.top(15))
+	r.OverBlocking = hostCounts(a.overblk.top(10))
+	for _, d := range a.days {
+		r.Days = append(r.Days, *d)
+	}
+	sort.Slice(r.Days, func(i, j int) bool { return r.Days[i].Day < r.Days[j].Day })
+	for h, c := range r.Hours {
+		if c.Allowed+c.Blocked > r.Hours[r.BusiestHour].Allowed+r.Hours[r.BusiestHour].Blocked {
+			r.BusiestHour = h
+		}
+	}
+	return &r
+}
+
+func hostCounts(items []tkItem) []HostCount {
+	out := make([]HostCount, len(items))
+	for i, it := range items {
+		out[i] = HostCount{Host: it.key, Count: it.count, Approx: it.err > 0, Categories: it.extra}
+	}
+	return out
+}
+
+// Report is a summary of one or more days of the access log.
+type Report struct {
+	Title             string
+	From, To          time.Time // local days covered
+	Generated         time.Time
+	MissingDays       []string
+	First, Last       time.Time // first and last line seen (local)
+	Requests          int64
+	Blocked           int64
+	Proxy, DNS        int64
+	OutOfHours        int64
+	Devices           int  // distinct client addresses
+	DevicesCapped     bool // more than maxAllDevices: Devices is a lower bound
+	DistinctUsers     int  // named users (not counting unknown-user devices)
+	Hours             [24]HourCount
+	BusiestHour       int
+	Days              []DayCount
+	CatBlocked        [numCats]int64 // blocked lines by category (a line counts in each of its categories)
+	Users             []*UserSummary
+	Incidents         []*Incident
+	Searches          []*Search
+	TopBlocked        []HostCount
+	TopAllowed        []HostCount
+	OverBlocking      []HostCount
+	Malformed         int64
+	MalformedAt       []string // up to five FILE:LINE
+	SchoolHours       string   // what "out of hours" means, for people
+	SeriousCategories []string // the incident categories, sorted
+	IncidentAttempts  int64
+	IncidentsDropped  int64
+	SearchesDropped   int64
+}
+
+// HourCount is one local hour of the day (summed over the days covered).
+type HourCount struct{ Allowed, Blocked int64 }
+
+// DayCount is one local day's totals.
+type DayCount struct {
+	Day               string
+	Requests, Blocked int64
+}
+
+// HostCount is a host with its count; Approx when the bounded counter may
+// over-count it (only after more distinct hosts than it has slots).
+type HostCount struct {
+	Host       string
+	Count      int64
+	Approx     bool
+	Categories string
+}
+
+// UserSummary is one user's (or, for an unknown user, one device's) day.
+type UserSummary struct {
+	User        string // "" for an unknown user: IP names the device
+	IP          string
+	Profile     string // the last profile applied
+	Requests    int64
+	Blocked     int64
+	Incidents   int64 // blocked attempts on serious categories
+	OutOfHours  int64
+	First       time.Time
+	Last        time.Time
+	Devices     []string // sorted
+	MoreDevices bool
+
+	TopBlocked []CatCount // most blocked categories, most first
+	TopCats    []CatCount // most requested categories, most first
+
+	devices     map[string]struct{}
+	moreDevices bool
+	catReq      [numCats]int64
+	catBlocked  [numCats]int64
+}
+
+// CatCount is a category with a count.
+type CatCount struct {
+	Category string
+	Count    int64
+}
+
+// Name is how the report names the user: the user name, or
+// "(unknown) ADDRESS" for traffic not tied to a user.
+func (u *UserSummary) Name() string {
+	if u.User != "" {
+		return u.User
+	}
+	return "(unknown) " + u.IP
+}
+
+func (u *UserSummary) finish() {
+	for d := range u.devices {
+		u.Devices = append(u.Devices, d)
+	}
+	sort.Strings(u.Devices)
+	u.MoreDevices = u.moreDevices
+	u.TopBlocked = topCats(&u.catBlocked, 3)
+	u.TopCats = topCats(&u.catReq, 3)
+}
+
+func topCats(c *[numCats]int64, n int) []CatCount {
+	var out []CatCount
+	for i, v := range c {
+		if v > 0 {
+			out = append(out, CatCount{categories.Category(i).String(), v})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Category < out[j].Category
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// Incident is a group of blocked attempts on serious categories by one
+// user from one device on one host on one day.
+type Incident struct {
+	Day        string
+	User       string
+	IP         string
+	Host       string
+	URL        string // the first full URL seen, if any
+	Categories categories.Set
+	Rule       string
+	First      time.Time
+	Last       time.Time
+	Count      int64
+	DNS        int64 // of Count, how many were DNS queries
+	OutOfHours int64 // of Count, how many were outside school hours
+	Repeated   bool  // at least 3 attempts within 10 minutes
+
+	recent  [repeatCount - 1]time.Time
+	nrecent int
+}
+
+// Search is a search term seen in a search engine URL.
+type Search struct {
+	Who     string
+	Term    string
+	Engine  string
+	First   time.Time
+	Count   int64
+	Blocked bool // at least one of the searches was blocked
+}
