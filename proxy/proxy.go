@@ -1,15 +1,26 @@
-// Package proxy is schoolgate's explicit HTTP/HTTPS forward proxy, built on
-// goproxy, deciding with the policy engine and writing the access log.
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/elazarl/goproxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -23,16 +34,597 @@ type Options struct {
 	Logger      *zap.Logger
 	// AdminAddr is the admin listener's address, never reachable through the proxy.
 	AdminAddr string
+
+	// The tuning below has sensible defaults (zero values); tests shorten
+	// the timeouts.
+
+	// DialTimeout bounds connecting to an upstream server (default 10s).
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds waiting for an upstream's response
+	// headers once the request is sent (default 60s); past it: 504.
+	ResponseHeaderTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a client's request headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// ClientIdleTimeout closes a client's idle keep-alive connection (default 2m).
+	ClientIdleTimeout time.Duration
+	// HelloTimeout is how long a new tunnel waits for the client's first
+	// bytes (its TLS ClientHello) before it is closed (default 30s).
+	HelloTimeout time.Duration
+	// TunnelIdleTimeout closes a tunnel with no traffic either way (default 5m).
+	TunnelIdleTimeout time.Duration
+	// MaxTunnels caps concurrent CONNECT tunnels (default: max_connections,
+	// or 4096); a CONNECT past it gets 503.
+	MaxTunnels int
+	// MaxConnections caps concurrent client connections (default: the
+	// config's proxy.max_connections, or 4096).
+	MaxConnections int
+	// RootCAs verifies upstream certificates (nil: the system's).
+	RootCAs *x509.CertPool
+	// Resolver resolves upstream names (nil: the system's).
+	Resolver *net.Resolver
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
-// Proxy is the forward proxy.
-type Proxy struct{}
+// Proxy is the forward proxy. It is an http.Handler: plain HTTP goes
+// through goproxy with a verifying transport; CONNECT is handled here so
+// that the tunnel can be relayed by the kernel and its ClientHello checked.
+type Proxy struct {
+	o      Options
+	engine *policy.Engine
+	alog   *logging.Writer
+	recent *policy.RecentUsers
+	logger *zap.Logger
+	m      *metrics
+	gp     *goproxy.ProxyHttpServer
+	tr     *http.Transport
+	dialer *net.Dialer
+	auth   *authCache
+	srv    *http.Server
+	now    func() time.Time
+
+	adminAddr guardAddr
+	selfAddr  atomic.Pointer[guardAddr]
+	localIPs  []netip.Addr
+
+	tunnelSlots chan struct{}
+	tmu         sync.Mutex
+	tunnels     map[*tunnelConns]struct{}
+
+	serving  atomic.Bool
+	stopOnce sync.Once
+}
+
+// request is the state of one request, filled in stages and logged once
+// at the end (finish).
+type request struct {
+	start   time.Time
+	elapsed time.Duration
+	snap    *policy.Snapshot
+	ip      netip.Addr
+	user    string
+	profile string
+	method  string
+	host    string
+	url     string
+	cats    categories.Set
+	verdict policy.Verdict
+	rule    string
+	status  int
+	bytes   int64
+	err     error
+	cw      countingWriter
+}
+
+type stateKey struct{}
+
+const (
+	defaultMaxConns = 4096
+	viaValue        = "1.1 schoolgate"
+)
 
 // New returns a proxy.
-func New(o Options) (*Proxy, error) { return nil, errors.New("proxy: not implemented yet") }
+func New(o Options) (*Proxy, error) {
+	if o.Engine == nil || o.Engine.Snapshot() == nil {
+		return nil, errors.New("proxy: no policy engine")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	setDefault(&o.DialTimeout, 10*time.Second)
+	setDefault(&o.ResponseHeaderTimeout, 60*time.Second)
+	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&o.ClientIdleTimeout, 2*time.Minute)
+	setDefault(&o.HelloTimeout, 30*time.Second)
+	setDefault(&o.TunnelIdleTimeout, 5*time.Minute)
+	cfg := o.Engine.Snapshot().Config
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = defaultMaxConns
+		if cfg != nil && cfg.Proxy.MaxConnections > 0 {
+			o.MaxConnections = cfg.Proxy.MaxConnections
+		}
+	}
+	if o.MaxTunnels <= 0 {
+		o.MaxTunnels = o.MaxConnections
+	}
+	p := &Proxy{
+		o:           o,
+		engine:      o.Engine,
+		alog:        o.Log,
+		recent:      o.RecentUsers,
+		logger:      o.Logger,
+		m:           newMetrics(o.Registerer),
+		auth:        newAuthCache(4096, 2),
+		now:         o.Now,
+		tunnelSlots: make(chan struct{}, o.MaxTunnels),
+		tunnels:     make(map[*tunnelConns]struct{}),
+	}
+	if o.AdminAddr != "" {
+		ga, err := parseGuardAddr(o.AdminAddr)
+		if err != nil {
+			return nil, fmt.Errorf("parsing the admin address %q: %w", o.AdminAddr, err)
+		}
+		p.adminAddr = ga
+	}
+	p.localIPs = localAddrs()
+
+	p.dialer = &net.Dialer{
+		Timeout:   o.DialTimeout,
+		KeepAlive: 30 * time.Second,
+		Resolver:  o.Resolver,
+		// The guard runs after name resolution, on the address about to be
+		// connected: a name that resolves to a denied address is refused too.
+		ControlContext: p.guardDial,
+	}
+	p.tr = &http.Transport{
+		Proxy:                  nil, // never the environment's proxy
+		DialContext:            p.dialer.DialContext,
+		TLSClientConfig:        newTLSConfig(o.RootCAs),
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  o.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxIdleConns:           8192,
+		MaxIdleConnsPerHost:    1024,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: 256 << 10,
+		// Bodies pass through as the server encoded them, for the
+		// Accept-Encoding the client sent.
+		DisableCompression: true,
+	}
+
+	gp := goproxy.NewProxyHttpServer()
+	gp.Tr = p.tr
+	gp.ConnectDial = nil
+	gp.KeepAcceptEncoding = true
+	gp.Logger = goproxyLogger{p.logger}
+	rt := roundTripper{p}
+	gp.OnRequest().DoFunc(func(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+		ctx.RoundTripper = rt
+		return r, nil
+	})
+	gp.OnResponse().DoFunc(func(resp *http.Response, _ *goproxy.ProxyCtx) *http.Response {
+		if resp != nil {
+			cleanResponseHeaders(resp)
+		}
+		return resp
+	})
+	p.gp = gp
+
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.ClientIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(p.logger.Named("http")),
+	}
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
 
 // Serve serves on ln until Shutdown.
-func (p *Proxy) Serve(ln net.Listener) error { return errors.New("proxy: not implemented yet") }
+func (p *Proxy) Serve(ln net.Listener) error {
+	if ga, err := parseGuardAddr(ln.Addr().String()); err == nil {
+		p.selfAddr.Store(&ga)
+	}
+	p.serving.Store(true)
+	err := p.srv.Serve(newLimitListener(ln, p.o.MaxConnections, p.m.activeConns))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends.
-func (p *Proxy) Shutdown(ctx context.Context) error { return nil }
+// Tunnels still open when ctx ends are closed.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.serving.Store(false)
+	err := p.srv.Shutdown(ctx)
+	// Hijacked connections (tunnels, WebSockets) are not the server's to
+	// wait for; wait for them here.
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.tmu.Lock()
+		n := len(p.tunnels)
+		if n == 0 || ctx.Err() != nil {
+			for tc := range p.tunnels {
+				tc.close()
+			}
+			p.tmu.Unlock()
+			break
+		}
+		p.tmu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	p.tr.CloseIdleConnections()
+	return err
+}
+
+// ServeHTTP handles one request of a client connection.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		st.ip = ap.Addr().Unmap()
+	}
+	defer p.finish(st)
+	if r.Method == http.MethodConnect {
+		p.serveConnect(w, r, st)
+		return
+	}
+	p.servePlain(w, r, st)
+}
+
+// servePlain handles an absolute-URI request: decided on the full URL.
+func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) {
+	if !r.URL.IsAbs() || r.URL.Host == "" {
+		st.host = truncate(r.Host, 253)
+		p.fail(w, st, &BadRequestError{Msg: "this is a web proxy: requests must name a full http:// address"})
+		return
+	}
+	st.url = r.URL.String()
+	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
+		st.host = truncate(r.URL.Host, 253)
+		p.fail(w, st, &BadRequestError{Msg: "only http and https addresses can be fetched"})
+		return
+	}
+	host, ok := categories.NormalizeHost(r.URL.Host)
+	if !ok {
+		st.host = truncate(r.URL.Host, 253)
+		p.fail(w, st, &BadRequestError{Msg: "the address has no valid host name"})
+		return
+	}
+	st.host = host
+	if err := p.identify(st, r); err != nil {
+		p.fail(w, st, err)
+		return
+	}
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	if err := p.decide(st, host, path); err != nil {
+		p.fail(w, st, err)
+		return
+	}
+
+	cleanRequestHeaders(r.Header)
+	r.Header.Add("Via", viaValue)
+	st.cw = countingWriter{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	p.gp.ServeHTTP(&st.cw, r)
+	if st.err == nil {
+		st.status = st.cw.status
+	}
+	st.bytes = st.cw.n
+	if st.cw.hijacked != nil {
+		// goproxy relays a WebSocket until one side closes, then leaves
+		// the client's connection open; close it here.
+		st.cw.hijacked.Close()
+	}
+}
+
+// identify finds who is asking: the authenticated user when auth is
+// required, and the profile that applies.
+func (p *Proxy) identify(st *request, r *http.Request) error {
+	snap := st.snap
+	// A non-client is refused by the decision (not_a_client), never asked
+	// for a password.
+	if snap.Config.Users.RequireAuth && snap.IsClient(st.ip) {
+		v := r.Header.Get("Proxy-Authorization")
+		if v == "" {
+			st.profile = snap.Profile("", st.ip)
+			return &AuthError{Reason: "no credentials"}
+		}
+		user, pass, ok := parseBasic(v)
+		if !ok {
+			st.profile = snap.Profile("", st.ip)
+			return &AuthError{Reason: "malformed credentials"}
+		}
+		if err := p.auth.verify(snap, user, pass); err != nil {
+			st.profile = snap.Profile("", st.ip)
+			return err
+		}
+		st.user = user
+		if p.recent != nil {
+			p.recent.Saw(st.ip, user, st.start)
+		}
+	}
+	st.profile = snap.Profile(st.user, st.ip)
+	return nil
+}
+
+// decide asks the policy, the one decision path.
+func (p *Proxy) decide(st *request, host, path string) error {
+	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start})
+	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
+	if d.Verdict == policy.Block {
+		return &BlockedError{Rule: d.Rule, Reason: d.Reason}
+	}
+	return nil
+}
+
+// recordOutcome notes err in st: status, and for refusals the verdict and
+// the named rule.
+func (p *Proxy) recordOutcome(st *request, err error) {
+	st.err = err
+	st.status = statusOf(err)
+	var (
+		be *BlockedError
+		ae *AuthError
+		ue *UpstreamError
+		br *BadRequestError
+		oe *OverloadError
+	)
+	switch {
+	case errors.As(err, &be):
+		st.verdict, st.rule = policy.Block, be.Rule
+		if be.Rule == policy.RuleDenyDestinations {
+			p.m.upstreamError(kindDenied)
+		}
+	case errors.As(err, &ae):
+		st.verdict, st.rule = policy.Block, "proxy_auth"
+		p.m.authFailures.Inc()
+	case errors.As(err, &ue):
+		p.m.upstreamError(ue.Kind)
+		p.logger.Debug("upstream failure", zap.String("host", st.host), zap.Error(err))
+	case errors.As(err, &br):
+		st.verdict, st.rule = policy.Block, "bad_request"
+	case errors.As(err, &oe):
+		st.verdict, st.rule = policy.Block, "overload"
+		p.m.refusedOverload.Inc()
+	}
+}
+
+// fail answers the client with the page for err.
+func (p *Proxy) fail(w http.ResponseWriter, st *request, err error) {
+	p.recordOutcome(st, err)
+	if st.status == statusClientGone {
+		return
+	}
+	body := p.page(st, err)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if st.status == http.StatusProxyAuthRequired {
+		h.Set("Proxy-Authenticate", `Basic realm="schoolgate"`)
+	}
+	w.WriteHeader(st.status)
+	n, _ := w.Write(body)
+	st.bytes = int64(n)
+}
+
+func (p *Proxy) page(st *request, err error) []byte {
+	cfg := st.snap.Config
+	return renderPage(pageFor(st, err, cfg.Proxy.BlockPage, cfg.Location))
+}
+
+// finish logs the request once and counts it.
+func (p *Proxy) finish(st *request) {
+	st.elapsed = p.now().Sub(st.start)
+	if st.status == 0 {
+		st.status = statusClientGone
+	}
+	p.m.observe(st)
+	if p.alog == nil {
+		return
+	}
+	ip := ""
+	if st.ip.IsValid() {
+		ip = st.ip.String()
+	}
+	p.alog.Log(&logging.Entry{
+		Time:       st.start,
+		Src:        "proxy",
+		User:       st.user,
+		IP:         ip,
+		Profile:    st.profile,
+		Method:     st.method,
+		Host:       st.host,
+		URL:        st.url,
+		Categories: st.cats,
+		Verdict:    st.verdict.String(),
+		Rule:       st.rule,
+		HTTPStatus: st.status,
+		Bytes:      st.bytes,
+		Duration:   st.elapsed,
+	})
+}
+
+// roundTripper sends goproxy's requests with the proxy's transport and
+// turns a failure into a page instead of goproxy's raw error text.
+type roundTripper struct{ p *Proxy }
+
+func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
+	resp, err := rt.p.tr.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
+	st, ok := req.Context().Value(stateKey{}).(*request)
+	if !ok {
+		return nil, err
+	}
+	out := classifyUpstream(req.Context(), err)
+	rt.p.recordOutcome(st, out)
+	body := []byte{}
+	if st.status != statusClientGone {
+		body = rt.p.page(st, out)
+	}
+	h := make(http.Header, 4)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	return &http.Response{
+		Status:        strconv.Itoa(st.status) + " " + http.StatusText(st.status),
+		StatusCode:    st.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(string(body))),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, nil
+}
+
+// hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (and their
+// pre-standard spellings), never forwarded.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHop removes the hop-by-hop headers of h, and those named in its
+// Connection header, except the Upgrade/Connection pair of a WebSocket
+// handshake (which goproxy relays itself).
+func removeHop(h http.Header, keepUpgrade bool) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" || (keepUpgrade && strings.EqualFold(f, "upgrade")) {
+				continue
+			}
+			h.Del(f)
+		}
+	}
+	for _, k := range hopHeaders {
+		if keepUpgrade && (k == "Connection" || k == "Upgrade") {
+			continue
+		}
+		if _, ok := h[k]; ok {
+			delete(h, k)
+		}
+	}
+}
+
+func isUpgrade(h http.Header) bool {
+	if _, ok := h["Upgrade"]; !ok {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cleanRequestHeaders(h http.Header) { removeHop(h, isUpgrade(h)) }
+
+func cleanResponseHeaders(resp *http.Response) {
+	removeHop(resp.Header, resp.StatusCode == http.StatusSwitchingProtocols && isUpgrade(resp.Header))
+	resp.Header.Add("Via", viaValue)
+}
+
+// countingWriter records the status and counts the body bytes sent to the
+// client; it keeps the ResponseWriter's optional interfaces goproxy uses.
+type countingWriter struct {
+	http.ResponseWriter
+	status   int
+	n        int64
+	hijacked net.Conn
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	var (
+		n   int64
+		err error
+	)
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(c.ResponseWriter, r)
+	}
+	c.n += n
+	return n, err
+}
+
+func (c *countingWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := c.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be taken over")
+	}
+	conn, brw, err := h.Hijack()
+	if err == nil {
+		c.hijacked = conn
+	}
+	return conn, brw, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+type goproxyLogger struct{ l *zap.Logger }
+
+func (g goproxyLogger) Printf(format string, v ...any) {
+	g.l.Debug("goproxy", zap.String("msg", strings.TrimSpace(fmt.Sprintf(format, v...))))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,297 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// serveConnect handles CONNECT: decided on the host, then (if allowed) a
+// tunnel whose first bytes are checked for a TLS ClientHello naming a
+// different, blocked host.
+func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request) {
+	authority := r.URL.Host
+	if authority == "" {
+		authority = r.Host
+	}
+	hostRaw, port, ok := splitHostPort(authority)
+	if !ok {
+		st.host = truncate(authority, 253)
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port"})
+		return
+	}
+	host, ok := categories.NormalizeHost(hostRaw)
+	if !ok {
+		st.host = truncate(hostRaw, 253)
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT names no valid host"})
+		return
+	}
+	st.host = host
+	if err := p.identify(st, r); err != nil {
+		p.fail(w, st, err)
+		return
+	}
+	if err := p.decide(st, host, ""); err != nil {
+		p.fail(w, st, err)
+		return
+	}
+	if !slices.Contains(st.snap.Config.Proxy.ConnectPorts, port) {
+		p.fail(w, st, &BlockedError{Rule: "connect_ports",
+			Reason: fmt.Sprintf("tunnels to port %d are not allowed (proxy.connect_ports)", port)})
+		return
+	}
+	select {
+	case p.tunnelSlots <- struct{}{}:
+		defer func() { <-p.tunnelSlots }()
+	default:
+		p.fail(w, st, &OverloadError{What: "too many tunnels open"})
+		return
+	}
+	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		p.fail(w, st, classifyUpstream(r.Context(), err))
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		up.Close()
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT is only supported over HTTP/1.1"})
+		return
+	}
+	client, brw, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		p.recordOutcome(st, errClientGone)
+		return
+	}
+	// Bytes the client sent right behind its CONNECT (before our 200) are
+	// already in the server's buffer: they are the tunnel's first bytes.
+	var first []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		first = make([]byte, n, max(n, 4096))
+		copy(first, mustPeek(brw.Reader.Peek(n)))
+	} else {
+		first = make([]byte, 0, 4096)
+	}
+	tc := &tunnelConns{client: client, up: up}
+	p.tmu.Lock()
+	p.tunnels[tc] = struct{}{}
+	p.tmu.Unlock()
+	p.m.activeTunnels.Inc()
+	defer func() {
+		tc.close()
+		p.tmu.Lock()
+		delete(p.tunnels, tc)
+		p.tmu.Unlock()
+		p.m.activeTunnels.Dec()
+	}()
+
+	line := "HTTP/1.1 200 Connection established\r\n\r\n"
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		line = "HTTP/1.0 200 Connection established\r\n\r\n"
+	}
+	client.SetWriteDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck // a failed write says it
+	if _, err := io.WriteString(client, line); err != nil {
+		p.recordOutcome(st, errClientGone)
+		return
+	}
+	client.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	st.status = http.StatusOK
+	p.relay(st, tc, first)
+}
+
+func mustPeek(b []byte, _ error) []byte { return b }
+
+// tunnelConns is the two ends of a tunnel, closed together once.
+type tunnelConns struct {
+	client, up net.Conn
+	once       sync.Once
+}
+
+func (t *tunnelConns) close() {
+	t.once.Do(func() {
+		t.client.Close()
+		t.up.Close()
+	})
+}
+
+// relay checks the client's first bytes, then copies both ways until both
+// sides are done or the tunnel is idle for TunnelIdleTimeout.
+func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
+	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
+	// becomes splice(2) and the kernel moves the bytes.
+	var client net.Conn = tc.client
+	if cc, ok := tc.client.(*clientConn); ok {
+		if t, ok := cc.tcp(); ok {
+			client = t
+		}
+	}
+	up := tc.up
+
+	var (
+		lastActive atomic.Int64
+		down, upB  atomic.Int64
+		downDone   = make(chan struct{})
+		upDone     = make(chan struct{})
+	)
+	lastActive.Store(time.Now().UnixNano())
+	// Server to client starts at once (some protocols speak first); the
+	// client's bytes go upstream only after the ClientHello check.
+	go func() {
+		defer close(downDone)
+		defer p.recoverTunnel(tc)
+		err := p.pump(client, up, tc, &lastActive, &down)
+		p.m.relayedDown.Add(float64(down.Load()))
+		if err == nil {
+			closeWrite(client)
+			p.await(upDone, tc, &lastActive)
+		}
+	}()
+	defer func() {
+		close(upDone)
+		<-downDone
+		st.bytes = down.Load()
+	}()
+	defer p.recoverTunnel(tc)
+
+	buf, sni, err := peekClientHello(tc.client, first, p.o.HelloTimeout)
+	switch {
+	case err == nil && sni != "":
+		if cut := p.checkSNI(st, sni); cut {
+			tc.close()
+			return
+		}
+	case err == nil, errors.Is(err, errNotTLS):
+		// No SNI, or not TLS at all: nothing more to check.
+	case errors.Is(err, errMalformed):
+		st.verdict, st.rule, st.status = policy.Block, "tls_malformed", http.StatusForbidden
+		p.logger.Info("tunnel cut: malformed TLS ClientHello", zap.String("host", st.host), zap.Stringer("ip", st.ip))
+		tc.close()
+		return
+	default:
+		// The client said nothing in time, or left.
+		tc.close()
+		return
+	}
+	lastActive.Store(time.Now().UnixNano())
+	if len(buf) > 0 {
+		up.SetWriteDeadline(time.Now().Add(p.o.TunnelIdleTimeout)) //nolint:errcheck
+		n, err := up.Write(buf)
+		up.SetWriteDeadline(time.Time{}) //nolint:errcheck
+		upB.Add(int64(n))
+		if err != nil {
+			p.m.relayedUp.Add(float64(n))
+			tc.close()
+			return
+		}
+	}
+	err = p.pump(up, client, tc, &lastActive, &upB)
+	p.m.relayedUp.Add(float64(upB.Load()))
+	if err == nil {
+		closeWrite(up)
+		p.await(downDone, tc, &lastActive)
+	}
+}
+
+// await waits for the other direction of a tunnel to finish, cutting the
+// tunnel when it has been idle too long (the other side may be stuck
+// writing to a peer that stopped reading).
+func (p *Proxy) await(other <-chan struct{}, tc *tunnelConns, lastActive *atomic.Int64) {
+	idle := p.o.TunnelIdleTimeout
+	t := time.NewTicker(tunnelSlice(idle))
+	defer t.Stop()
+	for {
+		select {
+		case <-other:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, lastActive.Load())) >= idle {
+				tc.close()
+				return
+			}
+		}
+	}
+}
+
+func tunnelSlice(idle time.Duration) time.Duration {
+	return min(max(idle/4, 50*time.Millisecond), 30*time.Second)
+}
+
+// checkSNI decides on the ClientHello's server name when it differs from
+// the CONNECT host; it reports whether the tunnel must be cut.
+func (p *Proxy) checkSNI(st *request, sni string) bool {
+	name, ok := categories.NormalizeHost(sni)
+	if !ok {
+		st.verdict, st.rule, st.status = policy.Block, "tls_malformed", http.StatusForbidden
+		return true
+	}
+	if name == st.host {
+		return false
+	}
+	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: name, Time: st.start})
+	if d.Verdict != policy.Block {
+		return false
+	}
+	p.logger.Info("tunnel cut: the TLS server name (SNI) names a blocked host; domain fronting or IP-address bypass",
+		zap.String("connect_host", st.host), zap.String("sni", name), zap.String("rule", d.Rule),
+		zap.String("reason", d.Reason), zap.Stringer("ip", st.ip), zap.String("user", st.user))
+	// The log line names what was really asked for.
+	st.host, st.cats, st.verdict, st.rule, st.status = name, d.Categories, policy.Block, d.Rule, http.StatusForbidden
+	return true
+}
+
+// pump copies src to dst until EOF (nil), an error, or the tunnel idles
+// out. Read deadlines come in short slices so that both directions see
+// the tunnel's latest activity; a slice that ends after moving bytes counts
+// as activity. A read deadline fires before any byte of that read is
+// taken (with splice too: the pipe is drained before the next read), so
+// resuming the copy loses nothing. There is no write deadline for the
+// same reason; a write stuck on a peer that stopped reading is cut by the
+// other direction's idle check (or by await).
+func (p *Proxy) pump(dst, src net.Conn, tc *tunnelConns, lastActive, count *atomic.Int64) error {
+	idle := p.o.TunnelIdleTimeout
+	slice := tunnelSlice(idle)
+	for {
+		src.SetReadDeadline(time.Now().Add(slice)) //nolint:errcheck // a closed conn fails the copy
+		n, err := io.Copy(dst, src)
+		count.Add(n)
+		if n > 0 {
+			lastActive.Store(time.Now().UnixNano())
+		}
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, lastActive.Load())) < idle {
+			continue
+		}
+		tc.close()
+		return err
+	}
+}
+
+func closeWrite(c net.Conn) {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.(closeWriter); ok {
+		cw.CloseWrite() //nolint:errcheck // the peer may be gone
+	}
+}
+
+func (p *Proxy) recoverTunnel(tc *tunnelConns) {
+	if r := recover(); r != nil {
+		p.logger.Error("tunnel panic", zap.Any("panic", r), zap.Stack("stack"))
+		tc.close()
+	}
+}
