@@ -1,32 +1,224 @@
 package policy
 
 import (
+	"hash/maphash"
+	"sync"
 	"sync/atomic"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// maxShards bounds the verdict cache's shards: enough that two requests on
+// different cores rarely want the same lock, few enough that a small cache
+// still gives each shard a useful number of entries.
+const maxShards = 64
+
+// minShardEntries keeps tiny caches from being cut into useless slivers.
+const minShardEntries = 64
 
 // Engine serves decisions from the current snapshot through a sharded
 // verdict cache. Swap installs a new snapshot atomically on reload.
 type Engine struct {
-	snap atomic.Pointer[Snapshot]
-	// cache: policy helper
+	snap   atomic.Pointer[Snapshot]
+	seed   maphash.Seed
+	shards []shard // len is a power of two; nil: no cache
+
+	// Decisions made outside the shards (no cache, or a system rule).
+	allow, block atomic.Uint64
+}
+
+// cacheKey is everything a cached verdict depends on besides the snapshot
+// contents, which Gen stands for. mask is the set of the profile's
+// schedules open at the request time, so crossing a schedule boundary
+// changes the key. path is "" unless the database has URL entries under
+// host, so that many URLs on one host share one entry.
+type cacheKey struct {
+	gen     uint64
+	mask    uint64
+	profile int
+	host    string
+	path    string
+}
+
+type shard struct {
+	mu                         sync.Mutex
+	lru                        *simplelru.LRU[cacheKey, Decision]
+	hits, misses, allow, block uint64 // guarded by mu
+	_                          [64]byte
 }
 
 // NewEngine returns an engine serving s, with a verdict cache of size
 // entries (0: no cache), its metrics registered on reg (may be nil).
+// Registering two engines on one registry keeps the first one's metrics.
 func NewEngine(s *Snapshot, size int, reg prometheus.Registerer) *Engine {
-	e := &Engine{}
+	e := &Engine{seed: maphash.MakeSeed()}
 	e.snap.Store(s)
+	if size > 0 {
+		n := 1
+		for n < maxShards && size/(n*2) >= minShardEntries {
+			n *= 2
+		}
+		per := (size + n - 1) / n
+		e.shards = make([]shard, n)
+		for i := range e.shards {
+			// NewLRU fails only for a size <= 0, which per never is.
+			e.shards[i].lru, _ = simplelru.NewLRU[cacheKey, Decision](per, nil)
+		}
+	}
+	if reg != nil {
+		e.register(reg)
+	}
 	return e
+}
+
+func (e *Engine) register(reg prometheus.Registerer) {
+	sum := func(f func(*shard) uint64) func() float64 {
+		return func() float64 {
+			var n uint64
+			for i := range e.shards {
+				sh := &e.shards[i]
+				sh.mu.Lock()
+				n += f(sh)
+				sh.mu.Unlock()
+			}
+			return float64(n)
+		}
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "schoolgate_policy_verdict_cache_hits_total",
+			Help: "Policy decisions served from the verdict cache.",
+		}, sum(func(sh *shard) uint64 { return sh.hits })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "schoolgate_policy_verdict_cache_misses_total",
+			Help: "Policy decisions computed and added to the verdict cache.",
+		}, sum(func(sh *shard) uint64 { return sh.misses })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "schoolgate_policy_verdict_cache_entries",
+			Help: "Entries in the verdict cache.",
+		}, sum(func(sh *shard) uint64 { return uint64(sh.lru.Len()) })),
+	}
+	for _, v := range []struct {
+		name  string
+		extra *atomic.Uint64
+		f     func(*shard) uint64
+	}{
+		{"allow", &e.allow, func(sh *shard) uint64 { return sh.allow }},
+		{"block", &e.block, func(sh *shard) uint64 { return sh.block }},
+	} {
+		inShards := sum(v.f)
+		extra := v.extra
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "schoolgate_policy_decisions_total",
+			Help:        "Policy decisions by verdict.",
+			ConstLabels: prometheus.Labels{"verdict": v.name},
+		}, func() float64 { return inShards() + float64(extra.Load()) }))
+	}
+	for _, c := range cs {
+		_ = reg.Register(c) // only fails for a duplicate: the first engine keeps them
+	}
 }
 
 // Snapshot returns the snapshot in force.
 func (e *Engine) Snapshot() *Snapshot { return e.snap.Load() }
 
 // Swap installs s; decisions from now on use it (the cache keys on Gen).
-func (e *Engine) Swap(s *Snapshot) { e.snap.Store(s) }
+// The old snapshot's cached verdicts are dropped to free their memory.
+func (e *Engine) Swap(s *Snapshot) {
+	if s == nil {
+		return
+	}
+	e.snap.Store(s)
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		sh.lru.Purge()
+		sh.mu.Unlock()
+	}
+}
 
 // Decide decides with the current snapshot, from the cache when it can.
 // The result is the same as Snapshot().Decide(a).
-func (e *Engine) Decide(a Args) Decision { return e.snap.Load().Decide(a) }
+func (e *Engine) Decide(a Args) Decision {
+	s := e.snap.Load()
+	if e.shards == nil {
+		d := s.Decide(a)
+		e.countOutside(d.Verdict)
+		return d
+	}
+	ip := a.IP.Unmap()
+	pi := s.profileIndex(a.User, ip)
+	// The system checks are cheap and depend on the client address, which
+	// the key leaves out: they run before the cache.
+	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
+		e.countOutside(d.Verdict)
+		return d
+	}
+	key := cacheKey{
+		gen:     s.Gen,
+		mask:    s.openMask(a.Time) & s.profiles[pi].schedMask,
+		profile: pi,
+		host:    a.Host,
+	}
+	if a.Path != "" && s.DB.HasURLEntries(a.Host) {
+		key.path = a.Path
+	}
+	sh := &e.shards[e.shardOf(&key)]
+	sh.mu.Lock()
+	if d, ok := sh.lru.Get(key); ok {
+		sh.hits++
+		sh.count(d.Verdict)
+		sh.mu.Unlock()
+		return d
+	}
+	sh.mu.Unlock()
+
+	d := s.decide(pi, key.mask, key.host, key.path)
+
+	sh.mu.Lock()
+	sh.misses++
+	sh.count(d.Verdict)
+	sh.lru.Add(key, d)
+	sh.mu.Unlock()
+	return d
+}
+
+func (e *Engine) shardOf(k *cacheKey) int {
+	h := maphash.String(e.seed, k.host)
+	if k.path != "" {
+		h ^= maphash.String(e.seed, k.path) * 0x9e3779b97f4a7c15
+	}
+	h ^= (k.mask ^ uint64(k.profile)<<48 ^ k.gen<<32) * 0xff51afd7ed558ccd
+	h ^= h >> 29
+	return int(h & uint64(len(e.shards)-1))
+}
+
+func (sh *shard) count(v Verdict) {
+	if v == Block {
+		sh.block++
+	} else {
+		sh.allow++
+	}
+}
+
+func (e *Engine) countOutside(v Verdict) {
+	if v == Block {
+		e.block.Add(1)
+	} else {
+		e.allow.Add(1)
+	}
+}
+
+// CacheStats reports the verdict cache's hits, misses and entries so far.
+func (e *Engine) CacheStats() (hits, misses uint64, entries int) {
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		hits += sh.hits
+		misses += sh.misses
+		entries += sh.lru.Len()
+		sh.mu.Unlock()
+	}
+	return hits, misses, entries
+}

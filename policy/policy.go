@@ -1,16 +1,15 @@
-// Package policy decides: who (user → profile, else source network, else
-// default_profile), what (host and URL → categories) and when (schedules in
-// the config's timezone) → allow or block, with the rule and a reason.
-//
-// Snapshot.Decide is the one decision function of schoolgate, used by the
-// proxy, the DNS filter and `schoolgate check`. It is pure: no I/O, no
-// logging, no clock. Engine adds the sharded verdict cache and the atomic
-// snapshot swap used on reload.
 package policy
 
 import (
 	"errors"
+	"fmt"
+	"math/bits"
 	"net/netip"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
@@ -56,6 +55,19 @@ type Decision struct {
 	Reason     string // for a person: "category gambling is blocked for staff"
 }
 
+// ListStat is what loading one entry of `lists:` took and skipped, for the
+// program log.
+type ListStat struct {
+	Source   string // "inline", or the file or UT1 folder loaded
+	Category string // "" for a UT1 tree (its folders name the categories)
+	Line     int    // line of the entry in the config file
+	categories.Stats
+}
+
+// MaxSchedules is how many schedules a config may define: the open ones at
+// a moment are kept as a bit mask.
+const MaxSchedules = 64
+
 // Snapshot is one compiled, immutable configuration: config, category
 // database, users, compiled profiles and schedules. Gen is unique per
 // snapshot so that caches can key on it.
@@ -63,29 +75,591 @@ type Snapshot struct {
 	Config *config.Config
 	DB     *categories.DB
 	Gen    uint64
-	// compiled state: policy helper
+	// ListStats has one element per entry of cfg.Lists (Build only).
+	ListStats []ListStat
+
+	loc            *time.Location
+	profiles       []profile // sorted by name
+	profileIdx     map[string]int
+	defaultProfile int
+	users          map[string]config.User
+	networks       []route // most specific prefix first
+	clients        []netip.Prefix
+	deny           []netip.Prefix
+	schedules      []schedule
 }
+
+type route struct {
+	prefix  netip.Prefix
+	profile int
+}
+
+type profile struct {
+	name      string
+	rules     []rule
+	defBlock  bool
+	defRule   string
+	defReason string
+	schedMask uint64 // every schedule its rules name
+}
+
+type rule struct {
+	name     string // "staff#2"
+	block    bool
+	matchAll bool // names neither categories nor domains
+	cats     categories.Set
+	domains  map[string]string // normalised domain → reason
+	when     uint64
+	whenNot  uint64
+
+	catReason     []string // indexed by Category: the reason when exactly that category matched
+	allReason     string
+	verb          string // "allowed" / "blocked"
+	outsideSuffix string // " outside school-hours" when when_not is set
+}
+
+type schedule struct {
+	name     string
+	days     uint8 // bit per time.Weekday on which a window opens
+	from, to int   // minutes after midnight; to <= from: closes the next day
+	during   string
+}
+
+var generation atomic.Uint64
 
 // Build loads everything the config names (embedded database, lists,
 // users file) and compiles it into a snapshot. It does not touch any
 // running snapshot, so a failed reload leaves the old one serving.
 func Build(cfg *config.Config) (*Snapshot, error) {
-	return nil, errors.New("policy.Build: not implemented yet")
+	if cfg == nil {
+		return nil, errors.New("building policy: no config")
+	}
+	b := categories.NewBuilder()
+	b.AddEmbedded()
+	var (
+		stats []ListStat
+		probs config.Problems
+	)
+	for _, l := range cfg.Lists {
+		st, err := loadList(b, cfg, l)
+		if err != nil {
+			probs = append(probs, config.Problem{File: configName(cfg), Line: l.Line, Msg: err.Error()})
+			continue
+		}
+		stats = append(stats, st)
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	db := b.Build()
+
+	var users []config.User
+	if cfg.Users.File != "" {
+		path := resolve(cfg, cfg.Users.File)
+		var err error
+		if users, err = config.LoadUsers(path); err != nil {
+			return nil, fmt.Errorf("loading users file %s: %w", path, err)
+		}
+	}
+	s, err := Compile(cfg, db, users)
+	if err != nil {
+		return nil, err
+	}
+	s.ListStats = stats
+	return s, nil
+}
+
+func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListStat, error) {
+	if l.UT1 != "" {
+		dir := resolve(cfg, l.UT1)
+		st, err := b.LoadUT1(dir)
+		if err != nil {
+			return ListStat{}, fmt.Errorf("loading UT1 tree %s: %w", dir, err)
+		}
+		return ListStat{Source: dir, Line: l.Line, Stats: st}, nil
+	}
+	c, ok := categories.Parse(l.Category)
+	if !ok || c == categories.Unclassified {
+		return ListStat{}, fmt.Errorf("list: unknown category %q", l.Category)
+	}
+	if l.File != "" {
+		path := resolve(cfg, l.File)
+		st, err := b.LoadFile(path, l.Format, c)
+		if err != nil {
+			return ListStat{}, fmt.Errorf("loading list %s: %w", path, err)
+		}
+		return ListStat{Source: path, Category: c.String(), Line: l.Line, Stats: st}, nil
+	}
+	st := ListStat{Source: "inline", Category: c.String(), Line: l.Line}
+	add := func(e string) {
+		if b.Add(e, c) {
+			st.Added++
+			return
+		}
+		st.Skipped++
+		if len(st.SkippedExamples) < 5 {
+			st.SkippedExamples = append(st.SkippedExamples, e)
+		}
+	}
+	for _, d := range l.Domains {
+		add(d)
+	}
+	for _, u := range l.URLs {
+		// A school may paste a URL with its scheme; an entry is host/path.
+		u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+		add(u)
+	}
+	return st, nil
+}
+
+func resolve(cfg *config.Config, path string) string {
+	if filepath.IsAbs(path) || cfg.Dir == "" {
+		return path
+	}
+	return filepath.Join(cfg.Dir, path)
+}
+
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return "(embedded config)"
+	}
+	return cfg.Path
+}
+
+// Compile builds a snapshot from a config, an already built category
+// database and the users (nil when there is no users file). Build uses it;
+// tests and tools that build their own database may call it directly.
+// Every problem found is reported, as config.Problems.
+func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snapshot, error) {
+	if cfg == nil {
+		return nil, errors.New("compiling policy: no config")
+	}
+	if db == nil {
+		db = categories.NewBuilder().Build()
+	}
+	file := configName(cfg)
+	var probs config.Problems
+	problem := func(line int, format string, args ...any) {
+		probs = append(probs, config.Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	s := &Snapshot{
+		Config:     cfg,
+		DB:         db,
+		Gen:        generation.Add(1),
+		loc:        cfg.Location,
+		profileIdx: make(map[string]int, len(cfg.Profiles)),
+		users:      make(map[string]config.User, len(users)),
+	}
+	if s.loc == nil {
+		s.loc = time.Local
+		if cfg.Timezone != "" {
+			loc, err := time.LoadLocation(cfg.Timezone)
+			if err != nil {
+				problem(0, "timezone %q: %v", cfg.Timezone, err)
+			} else {
+				s.loc = loc
+			}
+		}
+	}
+
+	// Schedules, in name order so that bit i is stable for a given config.
+	schedIdx := make(map[string]int, len(cfg.Schedules))
+	schedNames := make([]string, 0, len(cfg.Schedules))
+	for name := range cfg.Schedules {
+		schedNames = append(schedNames, name)
+	}
+	sort.Strings(schedNames)
+	if len(schedNames) > MaxSchedules {
+		problem(0, "%d schedules defined; at most %d are supported", len(schedNames), MaxSchedules)
+		schedNames = schedNames[:MaxSchedules]
+	}
+	for i, name := range schedNames {
+		sc := cfg.Schedules[name]
+		cs := schedule{name: name, from: int(sc.From), to: int(sc.To), during: " during " + name}
+		if cs.from < 0 || cs.from >= 24*60 || cs.to < 0 || cs.to >= 24*60 {
+			problem(sc.Line, "schedule %q: time of day out of range", name)
+		}
+		if len(sc.Days) == 0 {
+			problem(sc.Line, "schedule %q: no days", name)
+		}
+		for _, d := range sc.Days {
+			if d < time.Sunday || d > time.Saturday {
+				problem(sc.Line, "schedule %q: bad day %d", name, d)
+				continue
+			}
+			cs.days |= 1 << d
+		}
+		schedIdx[name] = i
+		s.schedules = append(s.schedules, cs)
+	}
+
+	// Profiles, in name order.
+	profNames := make([]string, 0, len(cfg.Profiles))
+	for name := range cfg.Profiles {
+		profNames = append(profNames, name)
+	}
+	sort.Strings(profNames)
+	for i, name := range profNames {
+		s.profileIdx[name] = i
+	}
+	for _, name := range profNames {
+		s.profiles = append(s.profiles, compileProfile(name, cfg.Profiles[name], schedIdx, s.schedules, problem))
+	}
+	if len(s.profiles) == 0 {
+		problem(0, "no profiles defined")
+	}
+	if i, ok := s.profileIdx[cfg.DefaultProfile]; ok {
+		s.defaultProfile = i
+	} else {
+		problem(0, "default_profile %q is not a profile", cfg.DefaultProfile)
+	}
+
+	for _, n := range cfg.Networks {
+		i, ok := s.profileIdx[n.Profile]
+		if !ok {
+			problem(n.Line, "network %s: unknown profile %q", n.Prefix, n.Profile)
+			continue
+		}
+		if !n.Prefix.IsValid() {
+			problem(n.Line, "network: invalid prefix")
+			continue
+		}
+		s.networks = append(s.networks, route{prefix: unmapPrefix(n.Prefix), profile: i})
+	}
+	// Most specific first; equal lengths keep file order.
+	sort.SliceStable(s.networks, func(i, j int) bool {
+		return s.networks[i].prefix.Bits() > s.networks[j].prefix.Bits()
+	})
+	for _, p := range cfg.Clients {
+		s.clients = append(s.clients, unmapPrefix(p))
+	}
+	for _, p := range cfg.Proxy.DenyDestinations {
+		s.deny = append(s.deny, unmapPrefix(p))
+	}
+
+	var userProbs config.Problems
+	usersFile := cfg.Users.File
+	if usersFile == "" {
+		usersFile = "(users)"
+	} else {
+		usersFile = resolve(cfg, usersFile)
+	}
+	for _, u := range users {
+		if _, ok := s.profileIdx[u.Profile]; !ok {
+			userProbs = append(userProbs, config.Problem{File: usersFile, Line: u.Line,
+				Msg: fmt.Sprintf("user %q: unknown profile %q", u.Name, u.Profile)})
+			continue
+		}
+		s.users[u.Name] = u
+	}
+	probs = append(probs, userProbs...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return s, nil
+}
+
+// unmapPrefix turns an IPv4-mapped IPv6 prefix into its IPv4 form, so that
+// it matches the unmapped addresses Decide works with.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	p = p.Masked()
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+func compileProfile(name string, p config.Profile, schedIdx map[string]int, scheds []schedule,
+	problem func(int, string, ...any)) profile {
+	cp := profile{name: name, defRule: name + "#default"}
+	switch p.Default {
+	case "", "allow":
+		cp.defReason = "no rule matched; " + name + " allows by default"
+	case "block":
+		cp.defBlock = true
+		cp.defReason = "no rule matched; " + name + " blocks by default"
+	default:
+		problem(0, "profile %q: default %q is neither allow nor block", name, p.Default)
+	}
+	nCats := len(categories.All())
+	for i, r := range p.Rules {
+		cr := rule{name: name + "#" + strconv.Itoa(i+1)}
+		switch r.Action {
+		case "allow":
+			cr.verb = "allowed"
+		case "block":
+			cr.block = true
+			cr.verb = "blocked"
+		default:
+			problem(r.Line, "profile %q rule %d: action %q is neither allow nor block", name, i+1, r.Action)
+		}
+		for _, cn := range r.Categories {
+			c, ok := categories.Parse(cn)
+			if !ok {
+				problem(r.Line, "profile %q rule %d: unknown category %q", name, i+1, cn)
+				continue
+			}
+			cr.cats = cr.cats.Add(c)
+		}
+		for _, d := range r.Domains {
+			h, ok := categories.NormalizeHost(d)
+			if !ok {
+				problem(r.Line, "profile %q rule %d: bad domain %q", name, i+1, d)
+				continue
+			}
+			if cr.domains == nil {
+				cr.domains = make(map[string]string, len(r.Domains))
+			}
+			cr.domains[h] = "domain " + h + " is " + cr.verb + " for " + name
+		}
+		cr.matchAll = len(r.Categories) == 0 && len(r.Domains) == 0
+		var outside []string
+		for _, sn := range r.When {
+			j, ok := schedIdx[sn]
+			if !ok {
+				problem(r.Line, "profile %q rule %d: unknown schedule %q in when", name, i+1, sn)
+				continue
+			}
+			cr.when |= 1 << j
+		}
+		for _, sn := range r.WhenNot {
+			j, ok := schedIdx[sn]
+			if !ok {
+				problem(r.Line, "profile %q rule %d: unknown schedule %q in when_not", name, i+1, sn)
+				continue
+			}
+			cr.whenNot |= 1 << j
+			outside = append(outside, scheds[j].name)
+		}
+		if len(outside) > 0 {
+			cr.outsideSuffix = " outside " + strings.Join(outside, " and ")
+		}
+		cp.schedMask |= cr.when | cr.whenNot
+		cr.catReason = make([]string, nCats)
+		for c := categories.Category(0); int(c) < nCats; c++ {
+			if cr.cats.Has(c) {
+				cr.catReason[c] = "category " + c.String() + " is " + cr.verb + " for " + name
+			}
+		}
+		cr.allReason = "every request is " + cr.verb + " for " + name
+		cp.rules = append(cp.rules, cr)
+	}
+	return cp
 }
 
 // Decide is the decision function. Pure.
-func (s *Snapshot) Decide(a Args) Decision { return Decision{} }
+func (s *Snapshot) Decide(a Args) Decision {
+	ip := a.IP.Unmap()
+	pi := s.profileIndex(a.User, ip)
+	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
+		return d
+	}
+	return s.decide(pi, s.openMask(a.Time), a.Host, a.Path)
+}
+
+// systemDecision applies the checks that come before any profile rule:
+// clients, then deny_destinations.
+func (s *Snapshot) systemDecision(pi int, ip netip.Addr, host string) (Decision, bool) {
+	if ip.IsValid() && !containsAddr(s.clients, ip) {
+		return Decision{
+			Profile:    s.profiles[pi].name,
+			Categories: s.DB.Lookup(host, ""),
+			Verdict:    Block,
+			Rule:       RuleNotAClient,
+			Reason:     "client " + ip.String() + " is not in clients: it may not use schoolgate",
+		}, true
+	}
+	if dst, ok := hostAddr(host); ok && containsAddr(s.deny, dst) {
+		return Decision{
+			Profile: s.profiles[pi].name,
+			Verdict: Block,
+			Rule:    RuleDenyDestinations,
+			Reason:  "destination " + dst.String() + " is in proxy.deny_destinations",
+		}, true
+	}
+	return Decision{}, false
+}
+
+// hostAddr parses host as an IP literal. A host name never ends in a digit
+// in practice (TLDs are alphabetic), so names skip the parse and its error.
+func hostAddr(host string) (netip.Addr, bool) {
+	if host == "" {
+		return netip.Addr{}, false
+	}
+	last := host[len(host)-1]
+	if (last < '0' || last > '9') && strings.IndexByte(host, ':') < 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+func containsAddr(ps []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// decide runs the profile's rules. mask holds (at least) the profile's
+// schedules that are open at the request time.
+func (s *Snapshot) decide(pi int, mask uint64, host, path string) Decision {
+	p := &s.profiles[pi]
+	cats := s.DB.Lookup(host, path)
+	req := cats
+	if req.Empty() {
+		req = categories.SetOf(categories.Unclassified)
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.when != 0 && mask&r.when == 0 {
+			continue
+		}
+		if mask&r.whenNot != 0 {
+			continue
+		}
+		var reason string
+		switch {
+		case r.matchAll:
+			reason = r.allReason
+		default:
+			if dr, ok := r.matchDomain(host); ok {
+				reason = dr
+			} else if hit := r.cats & req; !hit.Empty() {
+				if hit.Len() == 1 {
+					reason = r.catReason[bits.TrailingZeros32(uint32(hit))]
+				} else {
+					reason = "categories " + hit.String() + " are " + r.verb + " for " + p.name
+				}
+			} else {
+				continue
+			}
+		}
+		if r.when != 0 {
+			reason += s.schedules[bits.TrailingZeros64(mask&r.when)].during
+		}
+		reason += r.outsideSuffix
+		v := Allow
+		if r.block {
+			v = Block
+		}
+		return Decision{Profile: p.name, Categories: cats, Verdict: v, Rule: r.name, Reason: reason}
+	}
+	v := Allow
+	if p.defBlock {
+		v = Block
+	}
+	return Decision{Profile: p.name, Categories: cats, Verdict: v, Rule: p.defRule, Reason: p.defReason}
+}
+
+// matchDomain reports whether host is one of the rule's domains or a
+// subdomain of one, with the reason naming that domain.
+func (r *rule) matchDomain(host string) (string, bool) {
+	if len(r.domains) == 0 {
+		return "", false
+	}
+	for h := host; ; {
+		if reason, ok := r.domains[h]; ok {
+			return reason, true
+		}
+		i := strings.IndexByte(h, '.')
+		if i < 0 {
+			return "", false
+		}
+		h = h[i+1:]
+	}
+}
+
+// openMask returns the set of schedules open at t (bit i: schedule i).
+func (s *Snapshot) openMask(t time.Time) uint64 {
+	if len(s.schedules) == 0 {
+		return 0
+	}
+	lt := t.In(s.loc)
+	wd := lt.Weekday()
+	h, m, _ := lt.Clock()
+	minute := h*60 + m
+	var mask uint64
+	for i := range s.schedules {
+		if s.schedules[i].open(wd, minute) {
+			mask |= 1 << i
+		}
+	}
+	return mask
+}
+
+// open reports whether the window is open on weekday wd at minute (local
+// wall clock). A window belongs to the day it opens: an overnight window
+// is open after midnight when the day before is listed.
+func (sc *schedule) open(wd time.Weekday, minute int) bool {
+	today := sc.days&(1<<wd) != 0
+	if sc.from < sc.to {
+		return today && minute >= sc.from && minute < sc.to
+	}
+	yesterday := sc.days&(1<<((wd+6)%7)) != 0
+	return (today && minute >= sc.from) || (yesterday && minute < sc.to)
+}
+
+// OpenSchedules returns the names of the schedules open at t, sorted.
+func (s *Snapshot) OpenSchedules(t time.Time) []string {
+	mask := s.openMask(t)
+	var out []string
+	for i := range s.schedules {
+		if mask&(1<<i) != 0 {
+			out = append(out, s.schedules[i].name)
+		}
+	}
+	return out
+}
+
+// profileIndex picks the profile: the user's if the user is known, else
+// the most specific network holding ip, else default_profile.
+func (s *Snapshot) profileIndex(user string, ip netip.Addr) int {
+	if user != "" {
+		if u, ok := s.users[user]; ok {
+			return s.profileIdx[u.Profile]
+		}
+	}
+	if ip.IsValid() {
+		for i := range s.networks {
+			if s.networks[i].prefix.Contains(ip) {
+				return s.networks[i].profile
+			}
+		}
+	}
+	return s.defaultProfile
+}
 
 // Profile returns the profile for a user (if known) else the source
 // address's network, else default_profile.
-func (s *Snapshot) Profile(user string, ip netip.Addr) string { return "" }
+func (s *Snapshot) Profile(user string, ip netip.Addr) string {
+	return s.profiles[s.profileIndex(user, ip.Unmap())].name
+}
+
+// HasProfile reports whether the config defines the named profile.
+func (s *Snapshot) HasProfile(name string) bool {
+	_, ok := s.profileIdx[name]
+	return ok
+}
 
 // User returns a user of the users file.
-func (s *Snapshot) User(name string) (config.User, bool) { return config.User{}, false }
+func (s *Snapshot) User(name string) (config.User, bool) {
+	u, ok := s.users[name]
+	return u, ok
+}
+
+// Location returns the timezone schedules are evaluated in.
+func (s *Snapshot) Location() *time.Location { return s.loc }
 
 // IsClient reports whether ip may use the proxy and DNS (`clients`).
-func (s *Snapshot) IsClient(ip netip.Addr) bool { return false }
+func (s *Snapshot) IsClient(ip netip.Addr) bool { return containsAddr(s.clients, ip.Unmap()) }
 
 // DeniedDestination reports whether the proxy must never connect to ip
 // (`proxy.deny_destinations`).
-func (s *Snapshot) DeniedDestination(ip netip.Addr) bool { return false }
+func (s *Snapshot) DeniedDestination(ip netip.Addr) bool { return containsAddr(s.deny, ip.Unmap()) }
