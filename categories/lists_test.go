@@ -110,3 +110,115 @@ func TestLoadAllPublicLists(t *testing.T) {
 		t.Errorf("%d distinct entries, want over 600,000", db.Len())
 	}
 }
+
+// TestRealListsSkipOnlyJunk reads every public list line by line and checks
+// that each skipped line is junk: an IP address where a name belongs, or
+// one of the known defects of SOURCE.md.
+func TestRealListsSkipOnlyJunk(t *testing.T) {
+	root := sharedLists(t)
+	files, _ := filepath.Glob(filepath.Join(root, "ut1", "*", "*.gz"))
+	more, _ := filepath.Glob(filepath.Join(root, "*", "*.gz"))
+	files = append(files, more...)
+	if len(files) < 100 {
+		t.Fatalf("only %d list files under %s", len(files), root)
+	}
+	knownJunk := map[string]bool{
+		"0.0.0.0 xxxhindi.to en": true, // extra token "en" (xxxhindi.to is taken)
+		"127.0.0.1 snapchat-com": true, // dotless
+	}
+	b := NewBuilder()
+	for _, p := range files {
+		f := fmtAuto
+		switch filepath.Base(p) {
+		case "domains.gz":
+			f = fmtDomains
+		case "urls.gz":
+			f = fmtURLs
+		}
+		r, c, err := openList(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = readLines(r, func(lineNo int, line string) {
+			var st Stats
+			b.addLine(line, f, Adult, &st, p, lineNo)
+			if st.Skipped == 0 || knownJunk[line] {
+				return
+			}
+			fields := strings.Fields(line)
+			if isIPToken(fields[len(fields)-1]) {
+				return
+			}
+			t.Errorf("%s:%d: skipped %q", p, lineNo, line)
+		}, func(lineNo int) { t.Errorf("%s:%d: line too long", p, lineNo) })
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRealListCounts(t *testing.T) {
+	root := sharedLists(t)
+	tests := []struct {
+		file, format   string
+		added, skipped int
+	}{
+		// SOURCE.md: 132,323 lines of which 22,530 are IPv4 addresses
+		{"ut1/redirector/domains.gz", "domains", 132323 - 22530, 22530},
+		{"ut1/gambling/domains.gz", "domains", 32247 - 14, 14}, // 14 IPv4 lines
+		// 61,186 lines: 5 IPv4 "names", one extra token ("en")
+		{"sinfonietta/pornography-hosts.gz", "hosts", 61186 - 5, 6},
+		{"sinfonietta/pornography-hosts.gz", "", 61186 - 5, 6},
+		// 3,245 entries, one dotless
+		{"sinfonietta/social-hosts.gz", "hosts", 3244, 1},
+		{"blocklistproject/gambling.txt.gz", "hosts", 2510, 0},
+		{"blocklistproject/gambling-nl.txt.gz", "domains", 2510, 0},
+		{"blocklistproject/drugs.txt.gz", "", 26029, 0},
+		{"blocklistproject/youtube.txt.gz", "", 24280, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"/"+tt.format, func(t *testing.T) {
+			b := NewBuilder()
+			st, err := b.LoadFile(filepath.Join(root, tt.file), tt.format, Adult)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Added != tt.added || st.Skipped != tt.skipped {
+				t.Fatalf("added %d, skipped %d; want %d, %d (%q)", st.Added, st.Skipped,
+					tt.added, tt.skipped, st.SkippedExamples)
+			}
+		})
+	}
+}
+
+func TestRealListsSpotChecks(t *testing.T) {
+	root := sharedLists(t)
+	b := NewBuilder()
+	loadAllPublic(t, b, root)
+	db := b.Build()
+	tests := []struct {
+		host string
+		has  Category
+	}{
+		{"www.pokerstars.com", Gambling},     // UT1 gambling
+		{"sports.williamhill.com", Gambling}, // UT1 gambling
+		{"www.netflix.com", Streaming},       // UT1 audio-video
+		{"nordvpn.com", ProxyAvoidance},      // UT1 vpn
+		{"dns.google", DoH},                  // UT1 doh
+		{"www.facebook.com", Social},         // blocklistproject + sinfonietta
+		{"xhamster.com", Adult},              // sinfonietta
+		{"ehentai.to", Adult},                // sinfonietta, upper case there
+		{"www.guruofporn.com", Adult},        // sinfonietta, trailing dot there
+	}
+	for _, tt := range tests {
+		if got := db.Lookup(tt.host, ""); !got.Has(tt.has) {
+			t.Errorf("Lookup(%q) = {%v}, want it to include %v", tt.host, got, tt.has)
+		}
+	}
+	for _, h := range []string{"example.com", "notbet365.com", "com", "example.org"} {
+		if got := db.Lookup(h, ""); !got.Empty() {
+			t.Errorf("Lookup(%q) = {%v}, want unclassified", h, got)
+		}
+	}
+}
