@@ -67,9 +67,9 @@ type view struct {
 	Repeated     int
 	OOHGroups    int
 	Users        []*UserSummary
-	UsersHidden  int
+	UsersHidden  int64
 	Searches     []*Search
-	SearchHidden int
+	SearchHidden int64
 	MaxBlocked   int64
 	MaxOver      int64
 	NUsers       int64
@@ -171,14 +171,14 @@ func (r *Report) view() view {
 	})
 	const maxUserRows = 40
 	if len(users) > maxUserRows {
-		v.UsersHidden = len(users) - maxUserRows
+		v.UsersHidden = int64(len(users) - maxUserRows)
 		users = users[:maxUserRows]
 	}
 	v.Users = users
 	const maxSearchRows = 60
 	v.Searches = r.Searches
 	if len(v.Searches) > maxSearchRows {
-		v.SearchHidden = len(v.Searches) - maxSearchRows
+		v.SearchHidden = int64(len(v.Searches) - maxSearchRows)
 		v.Searches = v.Searches[:maxSearchRows]
 	}
 	for _, h := range r.TopBlocked {

@@ -123,8 +123,8 @@ func (p *parser) parse(b []byte, l *line) error {
 				if esc >= 0 {
 					s = p.buf[esc:]
 				}
-				t, err := time.Parse(time.RFC3339Nano, string(s))
-				if err != nil {
+				t, ok := parseTS(s)
+				if !ok {
 					return errMalformed
 				}
 				l.ts = t
@@ -270,4 +270,33 @@ func skipWS(b []byte, i int) int {
 
 func hasPrefix(b []byte, s string) bool {
 	return len(b) >= len(s) && string(b[:len(s)]) == s
+}
+
+// parseTS reads the log's timestamp: the fixed form
+// 2006-01-02T15:04:05.000Z without allocating, anything else RFC 3339
+// through time.Parse.
+func parseTS(s []byte) (time.Time, bool) {
+	if len(s) == 24 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		var v [7]int
+		fields := [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 23}}
+		ok := true
+		for i, f := range fields {
+			for _, c := range s[f[0]:f[1]] {
+				if c < '0' || c > '9' {
+					ok = false
+					break
+				}
+				v[i] = v[i]*10 + int(c-'0')
+			}
+		}
+		if ok && v[1] >= 1 && v[1] <= 12 && v[2] >= 1 && v[2] <= 31 && v[3] < 24 && v[4] < 60 && v[5] < 60 {
+			t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], v[6]*1e6, time.UTC)
+			if t.Day() == v[2] { // not normalised (e.g. 31 November)
+				return t, true
+			}
+			return time.Time{}, false
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(s))
+	return t, err == nil
 }

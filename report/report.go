@@ -87,6 +87,12 @@ type Aggregator struct {
 	overblk  *topK
 	days     map[string]*DayCount
 	internal []byte // scratch for keys
+
+	// the last line's local date, formatted once per day rather than per line
+	lastY   int
+	lastM   time.Month
+	lastD   int
+	lastDay string
 }
 
 // NewAggregator returns an empty aggregator for o (only Location,
@@ -271,7 +277,12 @@ func (a *Aggregator) add(l *line) {
 	if lt.After(r.Last) {
 		r.Last = lt
 	}
-	dayKey := lt.Format(time.DateOnly)
+	y, mo, dd := lt.Date()
+	if y != a.lastY || mo != a.lastM || dd != a.lastD {
+		a.lastY, a.lastM, a.lastD = y, mo, dd
+		a.lastDay = lt.Format(time.DateOnly)
+	}
+	dayKey := a.lastDay
 	dc := a.days[dayKey]
 	if dc == nil {
 		dc = &DayCount{Day: dayKey}
@@ -359,10 +370,9 @@ func (a *Aggregator) add(l *line) {
 
 	if blocked {
 		u.Blocked++
-		catStr := func() string { return cats.String() }
-		a.blocked.add(l.host, catStr)
+		a.blocked.add(l.host, cats)
 		if cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified) {
-			a.overblk.add(l.host, catStr)
+			a.overblk.add(l.host, cats)
 		}
 		if cats.Intersects(a.serious) {
 			u.Incidents++
@@ -370,7 +380,7 @@ func (a *Aggregator) add(l *line) {
 			a.incident(l, lt, dayKey, cats, ooh)
 		}
 	} else {
-		a.allowed.add(l.host, func() string { return cats.String() })
+		a.allowed.add(l.host, cats)
 	}
 	if len(l.url) > 0 {
 		a.search(l, lt, u, blocked)
@@ -623,7 +633,7 @@ func (a *Aggregator) Report() *Report {
 func hostCounts(items []tkItem) []HostCount {
 	out := make([]HostCount, len(items))
 	for i, it := range items {
-		out[i] = HostCount{Host: it.key, Count: it.count, Approx: it.err > 0, Categories: it.extra}
+		out[i] = HostCount{Host: it.key, Count: it.count, Approx: it.err > 0, Categories: it.extra.String()}
 	}
 	return out
 }

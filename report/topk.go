@@ -3,6 +3,8 @@ package report
 import (
 	"container/heap"
 	"sort"
+
+	"github.com/schoolgate/schoolgate/categories"
 )
 
 // topK counts keys in bounded memory with the Space-Saving algorithm
@@ -21,7 +23,7 @@ type tkItem struct {
 	key   string
 	count int64
 	err   int64 // count may exceed the true count by at most err
-	extra string
+	extra categories.Set
 	idx   int
 }
 
@@ -43,18 +45,15 @@ func newTopK(capacity int) *topK {
 }
 
 // add counts one occurrence of key (a byte slice that need not outlive the
-// call); extra is a label kept with the key (e.g. its categories), set when
-// the key enters.
-func (t *topK) add(key []byte, extra func() string) {
+// call); extra (the host's categories) is kept with the key, set when the
+// key enters.
+func (t *topK) add(key []byte, extra categories.Set) {
 	if it, ok := t.items[string(key)]; ok {
 		it.count++
 		heap.Fix(&t.h, it.idx)
 		return
 	}
-	ex := ""
-	if extra != nil {
-		ex = extra()
-	}
+	ex := extra
 	if len(t.items) < t.cap {
 		it := &tkItem{key: string(key), count: 1, extra: ex}
 		t.items[it.key] = it
