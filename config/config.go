@@ -1,12 +1,7 @@
-// Package config reads and validates schoolgate's YAML configuration.
-//
-// Decoding is strict (unknown keys are errors) and every problem found is
-// reported with its line, as FILE:LINE: message. Defaults live in one
-// constructor, Default. Relative paths are resolved against the folder of
-// the config file.
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -102,6 +97,11 @@ type Schedule struct {
 
 // Clock is a time of day as minutes after midnight (0..1439).
 type Clock int
+
+// String returns the clock as "HH:MM".
+func (c Clock) String() string {
+	return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60)
+}
 
 // List is one entry of `lists:`. Exactly one source is set: inline
 // Domains/URLs, a File (with Format: "domains", "hosts", "adblock" or ""

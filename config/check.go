@@ -1,0 +1,81 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Check is what `schoolgate config check` runs: Load, plus the checks
+// that can be made quickly on the files the config names without loading
+// them: the users file is read and parsed (and its profiles must exist),
+// list files, UT1 trees and the interception CA files must exist. It
+// returns the config when there is no problem; otherwise the error is a
+// Problems (config problems first, then those of the users file), or a
+// plain error if the config file cannot be read.
+func Check(path string) (*Config, error) {
+	cfg, ps, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	ps = append(ps, checkFiles(cfg, path)...)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return cfg, nil
+}
+
+// checkFiles checks the files cfg names; name is the config file's name
+// as the user wrote it.
+func checkFiles(cfg *Config, name string) Problems {
+	var ps Problems
+	addf := func(line int, format string, args ...any) {
+		ps = append(ps, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	exists := func(line int, what, path string, wantDir bool) {
+		if path == "" {
+			return
+		}
+		st, err := os.Stat(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			addf(line, "%s %s does not exist", what, path)
+		case err != nil:
+			addf(line, "%s %s: %v", what, path, errors.Unwrap(err))
+		case wantDir && !st.IsDir():
+			addf(line, "%s %s is not a folder", what, path)
+		case !wantDir && st.IsDir():
+			addf(line, "%s %s is a folder, not a file", what, path)
+		}
+	}
+	for _, l := range cfg.Lists {
+		exists(l.Line, "list file", l.File, false)
+		exists(l.Line, "UT1 tree", l.UT1, true)
+	}
+	if ic := cfg.Proxy.Intercept; ic != nil {
+		exists(0, "proxy.intercept.ca_cert", ic.CACert, false)
+		exists(0, "proxy.intercept.ca_key", ic.CAKey, false)
+	}
+	sortProblems(ps)
+
+	if cfg.Users.File != "" {
+		var users []User
+		var ups Problems
+		if data, err := os.ReadFile(cfg.Users.File); err != nil {
+			addf(0, "users.file: %v", err)
+		} else {
+			_, users, ups = parseUsers(data, cfg.Users.File)
+		}
+		known := profileNames(cfg)
+		for _, u := range users {
+			if _, ok := cfg.Profiles[u.Profile]; !ok {
+				ups = append(ups, Problem{File: cfg.Users.File, Line: u.Line,
+					Msg: fmt.Sprintf("user %q has unknown profile %q (known: %s)", u.Name, u.Profile, strings.Join(known, ", "))})
+			}
+		}
+		sortProblems(ups)
+		ps = append(ps, ups...)
+	}
+	return ps
+}

@@ -1,0 +1,56 @@
+package config
+
+import "net/netip"
+
+// Default returns a Config holding every default; decoding a file starts
+// from it, so a key that is absent keeps the value given here. It is the
+// one place where defaults live.
+func Default() *Config {
+	return &Config{
+		Timezone: "UTC",
+		Listen: Listen{
+			Proxy: "127.0.0.1:3128",
+			DNS:   "127.0.0.1:5353",
+			Admin: "127.0.0.1:9090",
+		},
+		// Loopback only: a config that forgets `clients` must not make an
+		// open proxy or resolver.
+		Clients: []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.0/8"),
+			netip.MustParsePrefix("::1/128"),
+		},
+		Proxy: Proxy{
+			ConnectPorts: []int{443},
+			// Link-local holds the cloud metadata endpoints
+			// (169.254.169.254); nothing a pupil needs lives there.
+			DenyDestinations: []netip.Prefix{
+				netip.MustParsePrefix("169.254.0.0/16"),
+				netip.MustParsePrefix("fe80::/10"),
+			},
+			MaxConnections: 4096,
+		},
+		DNS: DNS{
+			Upstreams:     []string{"9.9.9.9:53", "1.1.1.1:53"},
+			BlockedAnswer: "nxdomain",
+			RateLimit:     200,
+		},
+		Schedules: map[string]Schedule{},
+		Profiles:  map[string]Profile{},
+		Log: Log{
+			Dir:           "logs",
+			RetentionDays: 183,
+		},
+		Cache: Cache{
+			Verdicts: 100000,
+			DNS:      50000,
+		},
+		Alerts: Alerts{
+			BatchSeconds: 60,
+		},
+	}
+}
+
+// defaultProfile is what a profile holds before its keys are decoded.
+func defaultProfile() Profile {
+	return Profile{Default: "allow"}
+}

@@ -1,0 +1,673 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// top decodes the root mapping.
+func (d *decoder) top(n *yaml.Node) {
+	c := d.cfg
+	d.mapping(n, "", []field{
+		{"timezone", func(_, v *yaml.Node) {
+			d.line.timezone = resolve(v).Line
+			if s, ok := d.str(v, "timezone"); ok {
+				c.Timezone = strings.TrimSpace(s)
+			}
+		}},
+		{"listen", func(_, v *yaml.Node) { d.listen(v) }},
+		{"clients", func(_, v *yaml.Node) {
+			c.Clients = d.prefixes(v, "clients")
+			if isEmptyList(v) {
+				d.addf(resolve(v).Line, "clients is empty: no client could use the proxy or the DNS")
+			}
+		}},
+		{"proxy", func(_, v *yaml.Node) { d.proxy(v) }},
+		{"dns", func(_, v *yaml.Node) { d.dns(v) }},
+		{"users", func(_, v *yaml.Node) {
+			d.mapping(v, "users", []field{
+				{"file", func(_, v *yaml.Node) { c.Users.File, _ = d.str(v, "users.file") }},
+				{"require_auth", func(k, v *yaml.Node) {
+					d.line.requireAuth = k.Line
+					c.Users.RequireAuth, _ = d.boolean(v, "users.require_auth")
+				}},
+			})
+		}},
+		{"networks", func(_, v *yaml.Node) { d.networks(v) }},
+		{"default_profile", func(_, v *yaml.Node) {
+			d.line.defaultProfile = resolve(v).Line
+			if s, ok := d.str(v, "default_profile"); ok {
+				c.DefaultProfile = strings.TrimSpace(s)
+			}
+		}},
+		{"schedules", func(_, v *yaml.Node) { d.schedules(v) }},
+		{"lists", func(_, v *yaml.Node) { d.lists(v) }},
+		{"profiles", func(k, v *yaml.Node) {
+			d.line.profiles = k.Line
+			d.profiles(v)
+		}},
+		{"log", func(_, v *yaml.Node) {
+			d.mapping(v, "log", []field{
+				{"dir", func(_, v *yaml.Node) {
+					if s, ok := d.str(v, "log.dir"); ok {
+						if strings.TrimSpace(s) == "" {
+							d.addf(resolve(v).Line, "log.dir is empty")
+							return
+						}
+						c.Log.Dir = s
+					}
+				}},
+				{"retention_days", func(_, v *yaml.Node) {
+					if n, ok := d.nonNegative(v, "log.retention_days", false); ok {
+						c.Log.RetentionDays = n
+					}
+				}},
+			})
+		}},
+		{"cache", func(_, v *yaml.Node) {
+			d.mapping(v, "cache", []field{
+				{"verdicts", func(_, v *yaml.Node) {
+					if n, ok := d.nonNegative(v, "cache.verdicts", true); ok {
+						c.Cache.Verdicts = n
+					}
+				}},
+				{"dns", func(_, v *yaml.Node) {
+					if n, ok := d.nonNegative(v, "cache.dns", true); ok {
+						c.Cache.DNS = n
+					}
+				}},
+			})
+		}},
+		{"alerts", func(k, v *yaml.Node) {
+			d.line.alerts = k.Line
+			d.alerts(v)
+		}},
+	})
+}
+
+func (d *decoder) listen(n *yaml.Node) {
+	l := &d.cfg.Listen
+	one := func(name string, dst *string) field {
+		return field{name, func(_, v *yaml.Node) {
+			where := "listen." + name
+			s, ok := d.str(v, where)
+			if !ok {
+				return
+			}
+			s = strings.TrimSpace(s)
+			if s != "" {
+				if err := checkListen(s); err != nil {
+					d.addf(resolve(v).Line, "%s: %v", where, err)
+					return
+				}
+			}
+			*dst = s
+			d.line.listen[name] = resolve(v).Line
+		}}
+	}
+	d.mapping(n, "listen", []field{
+		one("proxy", &l.Proxy),
+		one("dns", &l.DNS),
+		one("admin", &l.Admin),
+	})
+}
+
+// prefixes decodes a list of networks.
+func (d *decoder) prefixes(n *yaml.Node, where string) []netip.Prefix {
+	items := d.strList(n, where)
+	out := make([]netip.Prefix, 0, len(items))
+	for _, it := range items {
+		p, err := parsePrefix(it.val, where)
+		if err != nil {
+			d.addf(it.line, "%v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (d *decoder) proxy(n *yaml.Node) {
+	p := &d.cfg.Proxy
+	d.mapping(n, "proxy", []field{
+		{"connect_ports", func(_, v *yaml.Node) {
+			nodes, _ := d.list(v, "proxy.connect_ports")
+			p.ConnectPorts = []int{}
+			for _, c := range nodes {
+				port, ok := d.integer(c, "proxy.connect_ports")
+				if !ok {
+					continue
+				}
+				if port < 1 || port > 65535 {
+					d.addf(c.Line, "port %d out of range (1-65535) in proxy.connect_ports", port)
+					continue
+				}
+				p.ConnectPorts = append(p.ConnectPorts, port)
+			}
+		}},
+		{"deny_destinations", func(_, v *yaml.Node) {
+			p.DenyDestinations = d.prefixes(v, "proxy.deny_destinations")
+		}},
+		{"max_connections", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "proxy.max_connections", true); ok {
+				p.MaxConnections = n
+			}
+		}},
+		{"block_page", func(_, v *yaml.Node) {
+			d.mapping(v, "proxy.block_page", []field{
+				{"organisation", func(_, v *yaml.Node) { p.BlockPage.Organisation, _ = d.str(v, "proxy.block_page.organisation") }},
+				{"contact", func(_, v *yaml.Node) { p.BlockPage.Contact, _ = d.str(v, "proxy.block_page.contact") }},
+			})
+		}},
+		{"intercept", func(k, v *yaml.Node) {
+			if isNull(resolve(v)) {
+				return
+			}
+			ic := &Intercept{}
+			d.mapping(v, "proxy.intercept", []field{
+				{"ca_cert", func(_, v *yaml.Node) { ic.CACert, _ = d.str(v, "proxy.intercept.ca_cert") }},
+				{"ca_key", func(_, v *yaml.Node) { ic.CAKey, _ = d.str(v, "proxy.intercept.ca_key") }},
+				{"domains", func(_, v *yaml.Node) { ic.Domains = d.domains(v, "proxy.intercept.domains") }},
+				{"categories", func(_, v *yaml.Node) {
+					ic.Categories = d.categoryList(v, "proxy.intercept.categories", true)
+				}},
+			})
+			if strings.TrimSpace(ic.CACert) == "" || strings.TrimSpace(ic.CAKey) == "" {
+				d.addf(k.Line, "proxy.intercept needs both ca_cert and ca_key (the school's CA, PEM files)")
+			}
+			p.Intercept = ic
+		}},
+	})
+}
+
+func (d *decoder) dns(n *yaml.Node) {
+	c := &d.cfg.DNS
+	d.mapping(n, "dns", []field{
+		{"upstreams", func(_, v *yaml.Node) {
+			c.Upstreams = []string{}
+			for _, it := range d.strList(v, "dns.upstreams") {
+				u, err := parseUpstream(it.val)
+				if err != nil {
+					d.addf(it.line, "%v", err)
+					continue
+				}
+				c.Upstreams = append(c.Upstreams, u)
+			}
+			if isEmptyList(v) {
+				d.addf(resolve(v).Line, "dns.upstreams is empty: the DNS filter needs at least one upstream")
+			}
+		}},
+		{"blocked_answer", func(_, v *yaml.Node) {
+			s, ok := d.str(v, "dns.blocked_answer")
+			if !ok {
+				return
+			}
+			switch a := strings.ToLower(strings.TrimSpace(s)); a {
+			case "nxdomain", "null":
+				c.BlockedAnswer = a
+			default:
+				d.addf(resolve(v).Line, "bad blocked_answer %q (want nxdomain or null)", s)
+			}
+		}},
+		{"rate_limit", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "dns.rate_limit", false); ok {
+				c.RateLimit = n
+			}
+		}},
+	})
+}
+
+func (d *decoder) networks(n *yaml.Node) {
+	seen := make(map[netip.Prefix]int)
+	for _, kv := range d.namedMapping(n, "networks") {
+		p, err := parsePrefix(kv.key, "networks")
+		if err != nil {
+			d.addf(kv.k.Line, "%v", err)
+			continue
+		}
+		if first, dup := seen[p]; dup {
+			d.addf(kv.k.Line, "network %s is listed twice (first at line %d)", p, first)
+			continue
+		}
+		seen[p] = kv.k.Line
+		name, ok := d.str(kv.v, "networks."+kv.key)
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		line := resolve(kv.v).Line
+		d.later = append(d.later, func() { d.checkProfileRef(name, line) })
+		d.cfg.Networks = append(d.cfg.Networks, Network{Prefix: p, Profile: name, Line: kv.k.Line})
+	}
+}
+
+func (d *decoder) schedules(n *yaml.Node) {
+	for _, kv := range d.namedMapping(n, "schedules") {
+		name := kv.key
+		where := "schedules." + name
+		if strings.TrimSpace(name) == "" {
+			d.addf(kv.k.Line, "a schedule needs a name")
+			continue
+		}
+		s := Schedule{Line: kv.k.Line}
+		var hasDays, hasFrom, hasTo bool
+		d.mapping(kv.v, where, []field{
+			{"days", func(_, v *yaml.Node) {
+				hasDays = true
+				seen := make(map[time.Weekday]bool)
+				for _, it := range d.strList(v, where+".days") {
+					day, err := parseDay(it.val)
+					if err != nil {
+						d.addf(it.line, "%v", err)
+						continue
+					}
+					if !seen[day] {
+						seen[day] = true
+						s.Days = append(s.Days, day)
+					}
+				}
+			}},
+			{"from", func(_, v *yaml.Node) {
+				hasFrom = true
+				d.clock(v, where+".from", false, &s.From)
+			}},
+			{"to", func(_, v *yaml.Node) {
+				hasTo = true
+				d.clock(v, where+".to", true, &s.To)
+			}},
+		})
+		var missing []string
+		if !hasDays {
+			missing = append(missing, "days")
+		}
+		if !hasFrom {
+			missing = append(missing, "from")
+		}
+		if !hasTo {
+			missing = append(missing, "to")
+		}
+		if len(missing) > 0 && resolve(kv.v).Kind == yaml.MappingNode {
+			d.addf(kv.k.Line, "schedule %q needs %s", name, strings.Join(missing, ", "))
+		}
+		sort.Slice(s.Days, func(i, j int) bool { return s.Days[i] < s.Days[j] })
+		d.cfg.Schedules[name] = s
+	}
+}
+
+func (d *decoder) clock(v *yaml.Node, where string, end bool, dst *Clock) {
+	s, ok := d.str(v, where)
+	if !ok {
+		return
+	}
+	c, err := parseClock(s, end)
+	if err != nil {
+		d.addf(resolve(v).Line, "%v", err)
+		return
+	}
+	*dst = c
+}
+
+func (d *decoder) lists(n *yaml.Node) {
+	nodes, _ := d.list(n, "lists")
+	for i, v := range nodes {
+		where := fmt.Sprintf("lists[%d]", i+1)
+		l := List{Line: v.Line}
+		var sources []string
+		var hasCategory, hasFormat bool
+		catLine := v.Line
+		d.mapping(v, where, []field{
+			{"category", func(_, v *yaml.Node) {
+				hasCategory = true
+				catLine = resolve(v).Line
+				s, ok := d.str(v, where+".category")
+				if !ok {
+					return
+				}
+				c, err := checkCategory(strings.TrimSpace(s), false)
+				if err != nil {
+					d.addf(catLine, "%v", err)
+					return
+				}
+				l.Category = c
+			}},
+			{"domains", func(_, v *yaml.Node) {
+				if len(sources) == 0 || sources[len(sources)-1] != "urls" {
+					sources = append(sources, "domains")
+				}
+				l.Domains = d.domains(v, where+".domains")
+			}},
+			{"urls", func(_, v *yaml.Node) {
+				if len(sources) == 0 || sources[len(sources)-1] != "domains" {
+					sources = append(sources, "urls")
+				}
+				for _, it := range d.strList(v, where+".urls") {
+					u, err := normURL(it.val)
+					if err != nil {
+						d.addf(it.line, "%v", err)
+						continue
+					}
+					l.URLs = append(l.URLs, u)
+				}
+			}},
+			{"file", func(_, v *yaml.Node) {
+				sources = append(sources, "file")
+				if s, ok := d.str(v, where+".file"); ok {
+					l.File = strings.TrimSpace(s)
+					if l.File == "" {
+						d.addf(resolve(v).Line, "%s.file is empty", where)
+					}
+				}
+			}},
+			{"format", func(_, v *yaml.Node) {
+				hasFormat = true
+				s, ok := d.str(v, where+".format")
+				if !ok {
+					return
+				}
+				switch f := strings.ToLower(strings.TrimSpace(s)); f {
+				case "domains", "hosts", "adblock":
+					l.Format = f
+				case "", "auto":
+				default:
+					d.addf(resolve(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
+				}
+			}},
+			{"ut1", func(_, v *yaml.Node) {
+				sources = append(sources, "ut1")
+				if s, ok := d.str(v, where+".ut1"); ok {
+					l.UT1 = strings.TrimSpace(s)
+					if l.UT1 == "" {
+						d.addf(resolve(v).Line, "%s.ut1 is empty", where)
+					}
+				}
+			}},
+		})
+		if v.Kind != yaml.MappingNode {
+			continue
+		}
+		switch {
+		case len(sources) == 0:
+			d.addf(l.Line, "list entry has no source (give domains, urls, file or ut1)")
+		case len(sources) > 1:
+			d.addf(l.Line, "list entry has %d sources (%s): use one entry for each", len(sources), strings.Join(sources, ", "))
+		case sources[0] == "ut1" && hasCategory:
+			d.addf(catLine, "category is not used with ut1: the tree's folders name their categories")
+		case sources[0] != "ut1" && !hasCategory:
+			d.addf(l.Line, "list entry has no category")
+		}
+		if hasFormat && l.File == "" {
+			d.addf(l.Line, "format is only used with file")
+		}
+		d.cfg.Lists = append(d.cfg.Lists, l)
+	}
+}
+
+// domains decodes a list of domain entries.
+func (d *decoder) domains(v *yaml.Node, where string) []string {
+	items := d.strList(v, where)
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if err := checkDomain(it.val); err != nil {
+			d.addf(it.line, "%v", err)
+			continue
+		}
+		out = append(out, it.val)
+	}
+	return out
+}
+
+// categoryList decodes a list of category names.
+func (d *decoder) categoryList(v *yaml.Node, where string, allowUnclassified bool) []string {
+	items := d.strList(v, where)
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		c, err := checkCategory(it.val, allowUnclassified)
+		if err != nil {
+			d.addf(it.line, "%v", err)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (d *decoder) profiles(n *yaml.Node) {
+	for _, kv := range d.namedMapping(n, "profiles") {
+		name := kv.key
+		if err := checkProfileName(name); err != nil {
+			d.addf(kv.k.Line, "%v", err)
+			continue
+		}
+		where := "profiles." + name
+		p := defaultProfile()
+		d.mapping(kv.v, where, []field{
+			{"safe_search", func(_, v *yaml.Node) { p.SafeSearch, _ = d.boolean(v, where+".safe_search") }},
+			{"rules", func(_, v *yaml.Node) {
+				nodes, _ := d.list(v, where+".rules")
+				for i, rn := range nodes {
+					if r, ok := d.rule(rn, fmt.Sprintf("%s.rules[%d]", where, i+1)); ok {
+						p.Rules = append(p.Rules, r)
+					}
+				}
+			}},
+			{"default", func(_, v *yaml.Node) {
+				s, ok := d.str(v, where+".default")
+				if !ok {
+					return
+				}
+				a, err := parseAction(s, "default")
+				if err != nil {
+					d.addf(resolve(v).Line, "%v", err)
+					return
+				}
+				p.Default = a
+			}},
+			{"content_threshold", func(_, v *yaml.Node) {
+				f, ok := d.number(v, where+".content_threshold")
+				if !ok {
+					return
+				}
+				if f < 0 || f > 1 {
+					d.addf(resolve(v).Line, "content_threshold %v out of range (0 to 1)", f)
+					return
+				}
+				p.ContentThreshold = f
+			}},
+		})
+		d.cfg.Profiles[name] = p
+	}
+}
+
+func (d *decoder) rule(n *yaml.Node, where string) (Rule, bool) {
+	r := Rule{Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		d.addf(n.Line, "%s: expected a mapping (action, categories, ...), got %s", where, describe(n))
+		return r, false
+	}
+	hasAction := false
+	scheduleRefs := func(v *yaml.Node, what string) []string {
+		items := d.strList(v, where+"."+what)
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			out = append(out, it.val)
+			d.later = append(d.later, func() { d.checkScheduleRef(it.val, it.line) })
+		}
+		return out
+	}
+	d.mapping(n, where, []field{
+		{"action", func(_, v *yaml.Node) {
+			hasAction = true
+			s, ok := d.str(v, where+".action")
+			if !ok {
+				return
+			}
+			a, err := parseAction(s, "action")
+			if err != nil {
+				d.addf(resolve(v).Line, "%v", err)
+				return
+			}
+			r.Action = a
+		}},
+		{"categories", func(_, v *yaml.Node) { r.Categories = d.categoryList(v, where+".categories", true) }},
+		{"domains", func(_, v *yaml.Node) { r.Domains = d.domains(v, where+".domains") }},
+		{"when", func(_, v *yaml.Node) { r.When = scheduleRefs(v, "when") }},
+		{"when_not", func(_, v *yaml.Node) { r.WhenNot = scheduleRefs(v, "when_not") }},
+	})
+	if !hasAction {
+		d.addf(n.Line, "rule has no action (want allow or block)")
+	}
+	return r, true
+}
+
+func (d *decoder) alerts(n *yaml.Node) {
+	a := &d.cfg.Alerts
+	d.mapping(n, "alerts", []field{
+		{"categories", func(_, v *yaml.Node) { a.Categories = d.categoryList(v, "alerts.categories", true) }},
+		{"webhook", func(_, v *yaml.Node) {
+			s, ok := d.str(v, "alerts.webhook")
+			if !ok {
+				return
+			}
+			s = strings.TrimSpace(s)
+			if s != "" {
+				if err := checkWebhook(s); err != nil {
+					d.addf(resolve(v).Line, "%v", err)
+				}
+			}
+			a.Webhook = s
+		}},
+		{"file", func(_, v *yaml.Node) {
+			if s, ok := d.str(v, "alerts.file"); ok {
+				a.File = strings.TrimSpace(s)
+			}
+		}},
+		{"batch_seconds", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "alerts.batch_seconds", true); ok {
+				a.BatchSeconds = n
+			}
+		}},
+	})
+}
+
+func (d *decoder) checkProfileRef(name string, line int) {
+	if _, ok := d.cfg.Profiles[name]; ok {
+		return
+	}
+	known := profileNames(d.cfg)
+	if m := suggest(name, known); m != "" {
+		d.addf(line, "unknown profile %q (did you mean %q? known: %s)", name, m, strings.Join(known, ", "))
+		return
+	}
+	d.addf(line, "unknown profile %q (known: %s)", name, strings.Join(known, ", "))
+}
+
+func (d *decoder) checkScheduleRef(name string, line int) {
+	if _, ok := d.cfg.Schedules[name]; ok {
+		return
+	}
+	known := make([]string, 0, len(d.cfg.Schedules))
+	for s := range d.cfg.Schedules {
+		known = append(known, s)
+	}
+	sort.Strings(known)
+	if len(known) == 0 {
+		d.addf(line, "unknown schedule %q (no schedules are defined)", name)
+		return
+	}
+	if m := suggest(name, known); m != "" {
+		d.addf(line, "unknown schedule %q (did you mean %q? known: %s)", name, m, strings.Join(known, ", "))
+		return
+	}
+	d.addf(line, "unknown schedule %q (known: %s)", name, strings.Join(known, ", "))
+}
+
+func profileNames(c *Config) []string {
+	out := make([]string, 0, len(c.Profiles))
+	for p := range c.Profiles {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// finish runs the checks that need the whole file, fills the derived
+// fields and resolves relative paths against dir ("" leaves them
+// relative to the working directory).
+func (d *decoder) finish(dir string) {
+	c := d.cfg
+	for _, f := range d.later {
+		f()
+	}
+	d.later = nil
+
+	if c.Timezone == "" {
+		c.Timezone = "UTC"
+	}
+	if loc, err := time.LoadLocation(c.Timezone); err != nil {
+		d.addf(d.line.timezone, "unknown timezone %q (want an IANA name such as Europe/London)", c.Timezone)
+		c.Location = time.UTC
+	} else {
+		c.Location = loc
+	}
+
+	switch {
+	case len(c.Profiles) == 0:
+		d.addf(d.line.profiles, "no profiles: define at least one under profiles:")
+	case c.DefaultProfile == "":
+		d.addf(0, "default_profile is missing (known profiles: %s)", strings.Join(profileNames(c), ", "))
+	default:
+		d.checkProfileRef(c.DefaultProfile, d.line.defaultProfile)
+	}
+
+	if c.Users.RequireAuth && strings.TrimSpace(c.Users.File) == "" {
+		d.addf(d.line.requireAuth, "users.require_auth is true but no users.file names the users")
+	}
+	if len(c.Alerts.Categories) > 0 && c.Alerts.Webhook == "" && c.Alerts.File == "" {
+		d.addf(d.line.alerts, "alerts.categories is set but neither alerts.webhook nor alerts.file says where to send alerts")
+	}
+
+	// Two listeners on one address: the DNS listens on TCP too, so any
+	// two of them would collide.
+	addrs := map[string]string{}
+	for _, name := range []string{"proxy", "dns", "admin"} {
+		a := map[string]string{"proxy": c.Listen.Proxy, "dns": c.Listen.DNS, "admin": c.Listen.Admin}[name]
+		if a == "" || strings.HasSuffix(a, ":0") {
+			continue
+		}
+		if other, dup := addrs[a]; dup {
+			d.addf(d.line.listen[name], "listen.%s %s is also listen.%s", name, a, other)
+			continue
+		}
+		addrs[a] = name
+	}
+
+	abs := func(p string) string {
+		if p == "" || dir == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.Users.File = abs(c.Users.File)
+	c.Log.Dir = abs(c.Log.Dir)
+	c.Alerts.File = abs(c.Alerts.File)
+	if c.Proxy.Intercept != nil {
+		c.Proxy.Intercept.CACert = abs(c.Proxy.Intercept.CACert)
+		c.Proxy.Intercept.CAKey = abs(c.Proxy.Intercept.CAKey)
+	}
+	for i := range c.Lists {
+		c.Lists[i].File = abs(c.Lists[i].File)
+		c.Lists[i].UT1 = abs(c.Lists[i].UT1)
+	}
+}
+
+// isEmptyList reports whether v is null or a list with no items.
+func isEmptyList(v *yaml.Node) bool {
+	v = resolve(v)
+	return isNull(v) || (v.Kind == yaml.SequenceNode && len(v.Content) == 0)
+}
