@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/crypto/bcrypt"
@@ -28,6 +29,7 @@ type authCache struct {
 	// of milliseconds of CPU, and a flood of wrong passwords must not take
 	// every core from the requests that pass.
 	bcryptSlots chan struct{}
+	bcrypts     atomic.Int64 // bcrypt verifications run, for tests
 }
 
 func newAuthCache(size, slots int) *authCache {
@@ -64,6 +66,7 @@ func (c *authCache) verify(snap *policy.Snapshot, user, pass string) error {
 		return nil
 	}
 	c.bcryptSlots <- struct{}{}
+	c.bcrypts.Add(1)
 	err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass))
 	<-c.bcryptSlots
 	if err != nil {

@@ -144,16 +144,23 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
 	var (
 		lastActive atomic.Int64
 		down, upB  atomic.Int64
-		downDone   = make(chan struct{})
-		upDone     = make(chan struct{})
+		downDone   = make(chan struct{}) // the server-to-client copy ended
+		upDone     = make(chan struct{}) // the client-to-server copy ended
+		downExited = make(chan struct{})
+		upOnce     sync.Once
+		downOnce   sync.Once
 	)
+	markUpDone := func() { upOnce.Do(func() { close(upDone) }) }
+	markDownDone := func() { downOnce.Do(func() { close(downDone) }) }
 	lastActive.Store(time.Now().UnixNano())
 	// Server to client starts at once (some protocols speak first); the
 	// client's bytes go upstream only after the ClientHello check.
 	go func() {
-		defer close(downDone)
+		defer close(downExited)
+		defer markDownDone()
 		defer p.recoverTunnel(tc)
 		err := p.pump(client, up, tc, &lastActive, &down)
+		markDownDone()
 		p.m.relayedDown.Add(float64(down.Load()))
 		if err == nil {
 			closeWrite(client)
@@ -161,8 +168,8 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
 		}
 	}()
 	defer func() {
-		close(upDone)
-		<-downDone
+		markUpDone()
+		<-downExited
 		st.bytes = down.Load()
 	}()
 	defer p.recoverTunnel(tc)
@@ -199,6 +206,7 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
 		}
 	}
 	err = p.pump(up, client, tc, &lastActive, &upB)
+	markUpDone()
 	p.m.relayedUp.Add(float64(upB.Load()))
 	if err == nil {
 		closeWrite(up)

@@ -1,0 +1,416 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/logging"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// upstreamIP is where the test upstreams listen: a loopback address that
+// is not in the test config's deny_destinations (127.0.0.1 is).
+const upstreamIP = "127.0.0.2"
+
+// testDNS answers A queries for *.test: loop.test → 127.0.0.1 (denied),
+// meta.test → 169.254.169.254 (denied), nx.test → NXDOMAIN, every other
+// name → upstreamIP.
+func testDNS(t *testing.T) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		name := strings.ToLower(q.Question[0].Name)
+		if name == "nx.test." || !strings.HasSuffix(name, ".test.") {
+			m.Rcode = dns.RcodeNameError
+		} else if q.Question[0].Qtype == dns.TypeA {
+			ip := upstreamIP
+			switch name {
+			case "loop.test.":
+				ip = "127.0.0.1"
+			case "meta.test.":
+				ip = "169.254.169.254"
+			}
+			rr, _ := dns.NewRR(name + " 60 IN A " + ip)
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m) //nolint:errcheck
+	})}
+	go srv.ActivateAndServe() //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown() }) //nolint:errcheck
+	addr := pc.LocalAddr().String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
+}
+
+type envConfig struct {
+	requireAuth bool
+	clients     string // YAML list items
+	extraPorts  []int
+	opts        func(*Options)
+}
+
+type env struct {
+	t        *testing.T
+	dir      string
+	cfgPath  string
+	p        *Proxy
+	addr     string
+	engine   *policy.Engine
+	alog     *logging.Writer
+	reg      *prometheus.Registry
+	tlsUp    *httptest.Server
+	tlsPort  int
+	up       *httptest.Server
+	upURL    string // http://127.0.0.2:port
+	roots    *x509.CertPool
+	lastSeen sync.Map // path → request headers seen by the upstream
+}
+
+const testUsers = "user,profile,password_hash\n"
+
+func hashPw(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func listenUpstream(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", upstreamIP+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", upstreamIP, err)
+	}
+	return ln
+}
+
+// upstreamHandler serves the test upstream's paths.
+func (e *env) upstreamHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+		e.lastSeen.Store("/hello", r.Header.Clone())
+		io.WriteString(w, "hello from upstream") //nolint:errcheck
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "slow") //nolint:errcheck
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		io.Copy(w, io.LimitReader(newPattern(), int64(n))) //nolint:errcheck
+	})
+	mux.HandleFunc("/sum", func(w http.ResponseWriter, r *http.Request) {
+		e.lastSeen.Store("/sum", r.Header.Clone())
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d %s", n, hex.EncodeToString(h.Sum(nil)))
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "want upgrade", 400)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: test\r\n\r\n") //nolint:errcheck
+		brw.Flush()                                                                                                                     //nolint:errcheck
+		// Echo raw bytes back, upper-cased, until the client closes.
+		buf := make([]byte, 4096)
+		for {
+			n, err := brw.Read(buf)
+			if n > 0 {
+				c.Write([]byte(strings.ToUpper(string(buf[:n])))) //nolint:errcheck
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return mux
+}
+
+// pattern is an endless deterministic byte stream.
+type pattern struct{ i byte }
+
+func newPattern() *pattern { return &pattern{} }
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = p.i*7 + 3
+		p.i++
+	}
+	return len(b), nil
+}
+
+func newEnv(t *testing.T, ec envConfig) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir()}
+	e.up = httptest.NewUnstartedServer(e.upstreamHandler())
+	e.up.Listener = listenUpstream(t)
+	e.up.Start()
+	t.Cleanup(e.up.Close)
+	e.upURL = e.up.URL
+	e.tlsUp = httptest.NewUnstartedServer(e.upstreamHandler())
+	e.tlsUp.Listener = listenUpstream(t)
+	e.tlsUp.StartTLS()
+	t.Cleanup(e.tlsUp.Close)
+	e.tlsPort = e.tlsUp.Listener.Addr().(*net.TCPAddr).Port
+	e.roots = x509.NewCertPool()
+	e.roots.AddCert(e.tlsUp.Certificate())
+
+	users := testUsers + "alice,student," + hashPw(t, "alicepw") + "\nbob,staff," + hashPw(t, "bobpw") + "\n"
+	if err := os.WriteFile(filepath.Join(e.dir, "users.csv"), []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ports := []string{"443", strconv.Itoa(e.tlsPort)}
+	for _, p := range ec.extraPorts {
+		ports = append(ports, strconv.Itoa(p))
+	}
+	clients := ec.clients
+	if clients == "" {
+		clients = "  - 127.0.0.0/8\n"
+	}
+	cfg := fmt.Sprintf(`timezone: UTC
+listen: {proxy: "", dns: "", admin: ""}
+clients:
+%sproxy:
+  connect_ports: [%s]
+  deny_destinations: [127.0.0.1/32, 169.254.0.0/16, "::1/128"]
+  block_page: {organisation: "Test School", contact: "the IT office, room 12"}
+users: {file: users.csv, require_auth: %v}
+default_profile: student
+lists:
+  - category: gambling
+    domains: [casino.test]
+  - category: education
+    domains: [school.test]
+  - category: adult
+    urls: [allowed.test/forbidden]
+profiles:
+  student:
+    rules:
+      - action: allow
+        categories: [education]
+      - action: block
+        categories: [adult, gambling]
+    default: allow
+  staff:
+    rules:
+      - action: block
+        categories: [adult]
+    default: allow
+log: {dir: logs, retention_days: 0}
+cache: {verdicts: 1000, dns: 100}
+`, clients, strings.Join(ports, ", "), ec.requireAuth)
+	e.cfgPath = filepath.Join(e.dir, "schoolgate.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap := e.build()
+	e.reg = prometheus.NewRegistry()
+	e.engine = policy.NewEngine(snap, 1000, e.reg)
+	var err error
+	e.alog, err = logging.Open(logging.Options{Dir: filepath.Join(e.dir, "logs"), Location: time.UTC, Registerer: e.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.alog.Close() }) //nolint:errcheck
+	o := Options{
+		Engine: e.engine, Log: e.alog, RecentUsers: policy.NewRecentUsers(time.Minute), Registerer: e.reg,
+		RootCAs: e.roots, Resolver: testDNS(t), AdminAddr: "127.0.0.1:9",
+		ResponseHeaderTimeout: 500 * time.Millisecond, DialTimeout: 2 * time.Second,
+		HelloTimeout: 2 * time.Second, TunnelIdleTimeout: 5 * time.Second,
+	}
+	if ec.opts != nil {
+		ec.opts(&o)
+	}
+	e.p, err = New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- e.p.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.p.Shutdown(ctx) //nolint:errcheck
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *env) build() *policy.Snapshot {
+	e.t.Helper()
+	cfg, err := config.Load(e.cfgPath)
+	if err != nil {
+		e.t.Fatalf("config: %v", err)
+	}
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		e.t.Fatalf("policy: %v", err)
+	}
+	return snap
+}
+
+// client returns an HTTP client using the proxy with the given
+// credentials ("" for none).
+func (e *env) client(user, pass string) *http.Client {
+	u := &url.URL{Scheme: "http", Host: e.addr}
+	if user != "" {
+		u.User = url.UserPassword(user, pass)
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:           http.ProxyURL(u),
+			TLSClientConfig: &tls.Config{RootCAs: e.roots, ServerName: "example.com"},
+			DisableKeepAlives: false,
+		},
+		Timeout: 20 * time.Second,
+	}
+}
+
+type logLine struct {
+	Src        string   `json:"src"`
+	User       string   `json:"user"`
+	IP         string   `json:"ip"`
+	Profile    string   `json:"profile"`
+	Method     string   `json:"method"`
+	Host       string   `json:"host"`
+	URL        string   `json:"url"`
+	Categories []string `json:"categories"`
+	Verdict    string   `json:"verdict"`
+	Rule       string   `json:"rule"`
+	Status     any      `json:"status"`
+	Bytes      int64    `json:"bytes"`
+	MS         float64  `json:"ms"`
+}
+
+// logLines flushes the access log and returns today's lines.
+func (e *env) logLines(t *testing.T) []logLine {
+	t.Helper()
+	// Lines are logged when a request ends, which can be just after the
+	// client has read the answer.
+	time.Sleep(50 * time.Millisecond)
+	if err := e.alog.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(logging.PathFor(filepath.Join(e.dir, "logs"), time.Now().UTC()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// lastLog returns the last access-log line for host.
+func (e *env) lastLog(t *testing.T, host string) logLine {
+	t.Helper()
+	var found *logLine
+	for i := 0; i < 40 && found == nil; i++ {
+		ls := e.logLines(t)
+		for j := len(ls) - 1; j >= 0; j-- {
+			if ls[j].Host == host {
+				found = &ls[j]
+				break
+			}
+		}
+	}
+	if found == nil {
+		t.Fatalf("no access-log line for host %q", host)
+	}
+	return *found
+}
+
+func statusNum(v any) int {
+	switch x := v.(type) {
+	case float64:
+		return int(x)
+	case string:
+		n, _ := strconv.Atoi(x)
+		return n
+	}
+	return -1
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func configBlockPage(org, contact string) config.BlockPage {
+	return config.BlockPage{Organisation: org, Contact: contact}
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}

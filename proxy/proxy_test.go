@@ -1,0 +1,610 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+)
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading %s: %v", u, err)
+	}
+	return resp, string(b)
+}
+
+func TestPlainHTTP(t *testing.T) {
+	e := newEnv(t, envConfig{requireAuth: true})
+	alice := e.client("alice", "alicepw")
+	upHost := strings.TrimPrefix(e.upURL, "http://")
+	upIP := upstreamIP
+
+	t.Run("allowed", func(t *testing.T) {
+		resp, body := get(t, alice, e.upURL+"/hello?x=1")
+		if resp.StatusCode != 200 || body != "hello from upstream" {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		if via := resp.Header.Get("Via"); !strings.Contains(via, "schoolgate") {
+			t.Errorf("response Via = %q", via)
+		}
+		v, _ := e.lastSeen.Load("/hello")
+		h := v.(http.Header)
+		if h.Get("Proxy-Authorization") != "" || h.Get("Proxy-Connection") != "" {
+			t.Errorf("proxy headers forwarded: %v", h)
+		}
+		if !strings.Contains(h.Get("Via"), "schoolgate") {
+			t.Errorf("upstream saw Via %q", h.Get("Via"))
+		}
+		l := e.lastLog(t, upIP)
+		if l.Src != "proxy" || l.User != "alice" || l.Profile != "student" || l.Method != "GET" ||
+			l.URL != e.upURL+"/hello?x=1" || l.Verdict != "allow" || statusNum(l.Status) != 200 ||
+			l.Bytes != int64(len(body)) || l.IP != "127.0.0.1" || l.Rule != "student#default" {
+			t.Errorf("log line %+v", l)
+		}
+		_ = upHost
+	})
+
+	t.Run("blocked", func(t *testing.T) {
+		resp, body := get(t, alice, "http://www.casino.test/play?x=<b>")
+		if resp.StatusCode != 403 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("content type %q", ct)
+		}
+		for _, want := range []string{"www.casino.test", "gambling", "student#2", "alice", "the IT office, room 12", "Test School", "<!DOCTYPE html>"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("block page lacks %q", want)
+			}
+		}
+		if strings.Contains(body, "<b>") || strings.Contains(body, "http://") && strings.Contains(body, "src=") {
+			t.Errorf("block page has unescaped or external content")
+		}
+		l := e.lastLog(t, "www.casino.test")
+		if l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 ||
+			len(l.Categories) != 1 || l.Categories[0] != "gambling" || l.Bytes != int64(len(body)) {
+			t.Errorf("log line %+v", l)
+		}
+	})
+
+	t.Run("blocked URL entry", func(t *testing.T) {
+		resp, _ := get(t, alice, "http://allowed.test:"+strconv.Itoa(e.up.Listener.Addr().(*net.TCPAddr).Port)+"/forbidden/page")
+		if resp.StatusCode != 403 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		resp, body := get(t, alice, "http://allowed.test:"+strconv.Itoa(e.up.Listener.Addr().(*net.TCPAddr).Port)+"/hello")
+		if resp.StatusCode != 200 || body != "hello from upstream" {
+			t.Fatalf("allowed path by name: %d %q", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("staff profile", func(t *testing.T) {
+		resp, _ := get(t, e.client("bob", "bobpw"), "http://casino.test:"+strconv.Itoa(e.up.Listener.Addr().(*net.TCPAddr).Port)+"/hello")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if l := e.lastLog(t, "casino.test"); l.User != "bob" || l.Profile != "staff" || l.Verdict != "allow" {
+			t.Errorf("log line %+v", l)
+		}
+	})
+}
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t, envConfig{requireAuth: true})
+	u := e.upURL + "/hello"
+	cases := []struct {
+		name, user, pass string
+		want             int
+	}{
+		{"no credentials", "", "", 407},
+		{"wrong password", "alice", "nope", 407},
+		{"unknown user", "mallory", "x", 407},
+		{"right password", "alice", "alicepw", 200},
+		{"right password, cached", "alice", "alicepw", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := get(t, e.client(c.user, c.pass), u)
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.want)
+			}
+			if c.want == 407 {
+				if got := resp.Header.Get("Proxy-Authenticate"); got != `Basic realm="schoolgate"` {
+					t.Errorf("Proxy-Authenticate %q", got)
+				}
+				if !strings.Contains(body, "Sign-in needed") {
+					t.Errorf("407 page: %q", body)
+				}
+				l := e.lastLog(t, upstreamIP)
+				if statusNum(l.Status) != 407 || l.Verdict != "block" || l.User != "" {
+					t.Errorf("log line %+v", l)
+				}
+			}
+		})
+	}
+	if got := metricValue(e.p.m.authFailures); got != 3 {
+		t.Errorf("auth failures = %v, want 3", got)
+	}
+	if n := e.p.auth.bcrypts.Load(); n != 2 { // the wrong password, and alice once
+		t.Errorf("bcrypt ran %d times, want 2 (the second alice must hit the cache)", n)
+	}
+
+	t.Run("CONNECT without credentials", func(t *testing.T) {
+		_, err := e.client("", "").Get("https://" + upstreamIP + ":" + strconv.Itoa(e.tlsPort) + "/hello")
+		if err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+func TestAuthCacheFollowsPasswordChange(t *testing.T) {
+	e := newEnv(t, envConfig{requireAuth: true})
+	c := newAuthCache(16, 1)
+	snap := e.engine.Snapshot()
+	if err := c.verify(snap, "alice", "alicepw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.verify(snap, "alice", "alicepw"); err != nil || c.bcrypts.Load() != 1 {
+		t.Fatalf("cached verify: %v, bcrypts %d", err, c.bcrypts.Load())
+	}
+	// A new users file with a new password for alice: the cached entry is
+	// for the old hash and must not let the old password in.
+	users := testUsers + "alice,student," + hashPw(t, "newpw") + "\n"
+	writeFile(t, e.dir+"/users.csv", users)
+	snap2 := e.build()
+	if err := c.verify(snap2, "alice", "alicepw"); err == nil {
+		t.Fatal("old password accepted after the password changed")
+	}
+	if err := c.verify(snap2, "alice", "newpw"); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+	if err := c.verify(snap2, "bob", "bobpw"); err == nil {
+		t.Fatal("removed user accepted")
+	}
+}
+
+func TestNotAClient(t *testing.T) {
+	e := newEnv(t, envConfig{requireAuth: true, clients: "  - 10.0.0.0/8\n"})
+	resp, body := get(t, e.client("", ""), e.upURL+"/hello")
+	if resp.StatusCode != 403 || !strings.Contains(body, "not_a_client") {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	if l := e.lastLog(t, upstreamIP); l.Rule != "not_a_client" || l.Verdict != "block" || statusNum(l.Status) != 403 {
+		t.Errorf("log line %+v", l)
+	}
+}
+
+func TestDenyDestinations(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client("", "")
+	port := strconv.Itoa(e.up.Listener.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct{ name, url, host string }{
+		{"by address", "http://127.0.0.1:" + port + "/hello", "127.0.0.1"},
+		{"by name resolving to loopback", "http://loop.test:" + port + "/hello", "loop.test"},
+		{"localhost", "http://localhost:" + port + "/hello", "localhost"},
+		{"metadata address by name", "http://meta.test/latest/meta-data/", "meta.test"},
+		{"admin listener", "http://127.0.0.1:9/", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, c, tc.url)
+			if resp.StatusCode != 403 || !strings.Contains(body, "deny_destinations") {
+				t.Fatalf("status %d body %q", resp.StatusCode, body)
+			}
+			if l := e.lastLog(t, tc.host); l.Rule != "deny_destinations" || l.Verdict != "block" || statusNum(l.Status) != 403 {
+				t.Errorf("log line %+v", l)
+			}
+		})
+	}
+	t.Run("CONNECT by name", func(t *testing.T) {
+		st, _ := rawConnect(t, e.addr, "loop.test:"+strconv.Itoa(e.tlsPort), "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.lastLog(t, "loop.test"); l.Rule != "deny_destinations" || l.Method != "CONNECT" || l.URL != "" {
+			t.Errorf("log line %+v", l)
+		}
+	})
+}
+
+// rawConnect sends a CONNECT and returns the status and the connection.
+func rawConnect(t *testing.T, proxyAddr, target, auth string) (int, net.Conn) {
+	t.Helper()
+	c, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n"
+	if auth != "" {
+		req += "Proxy-Authorization: " + auth + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatalf("reading CONNECT reply: %v", err)
+	}
+	if resp.StatusCode != 200 {
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+	}
+	c.SetReadDeadline(time.Time{}) //nolint:errcheck
+	if br.Buffered() > 0 {
+		t.Fatalf("%d unexpected bytes after the CONNECT reply", br.Buffered())
+	}
+	return resp.StatusCode, c
+}
+
+func TestConnect(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	tlsTarget := upstreamIP + ":" + strconv.Itoa(e.tlsPort)
+
+	t.Run("allowed TLS through the tunnel", func(t *testing.T) {
+		resp, body := get(t, e.client("", ""), "https://"+tlsTarget+"/big?n=3000000")
+		if resp.StatusCode != 200 || len(body) != 3000000 {
+			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+		}
+		want, _ := io.ReadAll(io.LimitReader(newPattern(), 3000000))
+		if body != string(want) {
+			t.Fatal("body corrupted through the tunnel")
+		}
+		e.client("", "").Transport.(*http.Transport).CloseIdleConnections()
+	})
+	t.Run("allowed by name", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, "www.allowed.test:"+strconv.Itoa(e.tlsPort), "")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		tc := tls.Client(c, &tls.Config{RootCAs: e.roots, ServerName: "example.com"})
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("handshake through the tunnel: %v", err)
+		}
+		io.WriteString(tc, "GET /hello HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n") //nolint:errcheck
+		b, _ := io.ReadAll(tc)
+		if !strings.Contains(string(b), "hello from upstream") {
+			t.Fatalf("reply %q", b)
+		}
+		tc.Close()
+		l := e.lastLog(t, "www.allowed.test")
+		if l.Method != "CONNECT" || l.Verdict != "allow" || statusNum(l.Status) != 200 || l.URL != "" || l.Bytes < int64(len(b)) {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("blocked", func(t *testing.T) {
+		st, _ := rawConnect(t, e.addr, "casino.test:443", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.lastLog(t, "casino.test"); l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("bad port", func(t *testing.T) {
+		st, _ := rawConnect(t, e.addr, "ports.test:25", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.lastLog(t, "ports.test"); l.Rule != "connect_ports" || l.Verdict != "block" {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("malformed target", func(t *testing.T) {
+		st, _ := rawConnect(t, e.addr, "no-port.test", "")
+		if st != 400 {
+			t.Fatalf("status %d", st)
+		}
+	})
+	for _, tc := range []struct{ name, target, sni, logHost string }{
+		{"SNI fronting a blocked host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "casino.test", "casino.test"},
+		{"IP literal with blocked SNI", tlsTarget, "www.casino.test", "www.casino.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, c := rawConnect(t, e.addr, tc.target, "")
+			if st != 200 {
+				t.Fatalf("status %d", st)
+			}
+			tlc := tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}) //nolint:gosec // the test checks the cut, not the server
+			tlc.SetDeadline(time.Now().Add(5 * time.Second))                             //nolint:errcheck
+			if err := tlc.Handshake(); err == nil {
+				t.Fatal("handshake succeeded: the tunnel was not cut")
+			}
+			l := e.lastLog(t, tc.logHost)
+			if l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 {
+				t.Errorf("log line %+v", l)
+			}
+		})
+	}
+	t.Run("silent client is closed", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, tlsTarget, "")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+		start := time.Now()
+		_, err := c.Read(make([]byte, 1))
+		if err == nil || time.Since(start) > 6*time.Second {
+			t.Fatalf("read after %v: %v", time.Since(start), err)
+		}
+	})
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client("", "")
+	ln := listenUpstream(t)
+	closed := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		name, url string
+		want      int
+		text      string
+		kind      string
+	}{
+		{"connection refused", "http://" + closed + "/", 502, "could not be reached", kindRefused},
+		{"no such host", "http://nx.test/", 502, "name could not be found", kindDNS},
+		{"slow upstream", e.upURL + "/slow", 504, "took too long", kindTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := metricValue(e.p.m.upstreamByKind[tc.kind])
+			resp, body := get(t, c, tc.url)
+			if resp.StatusCode != tc.want || !strings.Contains(body, tc.text) {
+				t.Fatalf("status %d body %q", resp.StatusCode, body)
+			}
+			for _, raw := range []string{"dial tcp", "connect:", "net/http", "no such host"} {
+				if strings.Contains(body, raw) {
+					t.Errorf("page shows raw error text %q", raw)
+				}
+			}
+			u, _ := url.Parse(tc.url)
+			if l := e.lastLog(t, u.Hostname()); statusNum(l.Status) != tc.want || l.Verdict != "allow" {
+				t.Errorf("log line %+v", l)
+			}
+			if got := metricValue(e.p.m.upstreamByKind[tc.kind]); got != before+1 {
+				t.Errorf("upstream_errors_total{kind=%q} = %v, want %v", tc.kind, got, before+1)
+			}
+		})
+	}
+}
+
+func TestLargeBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large bodies")
+	}
+	e := newEnv(t, envConfig{})
+	c := e.client("", "")
+	const n = 20 << 20
+	t.Run("download", func(t *testing.T) {
+		resp, err := c.Get(e.upURL + "/big?n=" + strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		h, want := sha256.New(), sha256.New()
+		got, err := io.Copy(h, resp.Body)
+		if err != nil || got != n {
+			t.Fatalf("read %d bytes: %v", got, err)
+		}
+		io.Copy(want, io.LimitReader(newPattern(), n)) //nolint:errcheck
+		if !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+			t.Fatal("download corrupted")
+		}
+		if l := e.lastLog(t, upstreamIP); l.Bytes != n {
+			t.Errorf("logged %d bytes, want %d", l.Bytes, n)
+		}
+	})
+	t.Run("upload", func(t *testing.T) {
+		want := sha256.New()
+		io.Copy(want, io.LimitReader(newPattern(), n)) //nolint:errcheck
+		resp, err := c.Post(e.upURL+"/sum", "application/octet-stream", io.LimitReader(newPattern(), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != fmt.Sprintf("%d %s", n, hex.EncodeToString(want.Sum(nil))) {
+			t.Fatalf("upstream got %q", b)
+		}
+	})
+}
+
+func TestWebSocketAndExpectContinue(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	t.Run("websocket", func(t *testing.T) {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		fmt.Fprintf(c, "GET %s/ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+			e.upURL, strings.TrimPrefix(e.upURL, "http://"))
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+			t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
+		}
+		io.WriteString(c, "ping over websocket") //nolint:errcheck
+		buf := make([]byte, len("ping over websocket"))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "PING OVER WEBSOCKET" {
+			t.Fatalf("echo %q: %v", buf, err)
+		}
+		c.Close()
+		if l := e.lastLog(t, upstreamIP); statusNum(l.Status) != 101 || l.Verdict != "allow" {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("100-continue", func(t *testing.T) {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		body := "a body sent after 100 Continue"
+		fmt.Fprintf(c, "POST %s/sum HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", e.upURL, len(body))
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+			t.Fatalf("first line %q: %v", line, err)
+		}
+		if l2, _ := br.ReadString('\n'); l2 != "\r\n" {
+			t.Fatalf("after 100: %q", l2)
+		}
+		io.WriteString(c, body) //nolint:errcheck
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		sum := sha256.Sum256([]byte(body))
+		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%d %s", len(body), hex.EncodeToString(sum[:])) {
+			t.Fatalf("status %d body %q", resp.StatusCode, b)
+		}
+		v, _ := e.lastSeen.Load("/sum")
+		if h := v.(http.Header); h.Get("Expect") != "100-continue" {
+			t.Errorf("upstream did not see Expect: %v", h)
+		}
+	})
+}
+
+func TestGuards(t *testing.T) {
+	t.Run("connection cap", func(t *testing.T) {
+		e := newEnv(t, envConfig{opts: func(o *Options) { o.MaxConnections = 2 }})
+		var held []net.Conn
+		for range 2 {
+			c, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			held = append(held, c)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := metricValue(e.p.m.activeConns); got != 2 {
+			t.Fatalf("active connections %v", got)
+		}
+		third := make(chan int, 1)
+		go func() {
+			c := e.client("", "")
+			resp, err := c.Get(e.upURL + "/hello")
+			if err != nil {
+				third <- -1
+				return
+			}
+			resp.Body.Close()
+			third <- resp.StatusCode
+		}()
+		select {
+		case st := <-third:
+			t.Fatalf("third connection served (%d) while two were held", st)
+		case <-time.After(300 * time.Millisecond):
+		}
+		held[0].Close()
+		select {
+		case st := <-third:
+			if st != 200 {
+				t.Fatalf("third request: %d", st)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("third connection never served after a slot freed")
+		}
+	})
+	t.Run("header size limit", func(t *testing.T) {
+		e := newEnv(t, envConfig{})
+		req, _ := http.NewRequest("GET", e.upURL+"/hello", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", 200<<10))
+		resp, err := e.client("", "").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("no goroutine leak on slow or vanished clients", func(t *testing.T) {
+		e := newEnv(t, envConfig{opts: func(o *Options) { o.ReadHeaderTimeout = 300 * time.Millisecond }})
+		// Warm up: one full request, so lazily started goroutines exist.
+		get(t, e.client("", ""), e.upURL+"/hello")
+		e.client("", "").Transport.(*http.Transport).CloseIdleConnections()
+		time.Sleep(100 * time.Millisecond)
+		base := runtime.NumGoroutine()
+		var conns []net.Conn
+		for i := range 20 {
+			c, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			switch i % 3 {
+			case 0: // half a request line, then silence
+				io.WriteString(c, "GET http://") //nolint:errcheck
+			case 1: // a CONNECT tunnel opened, then silence
+				io.WriteString(c, "CONNECT "+upstreamIP+":"+strconv.Itoa(e.tlsPort)+" HTTP/1.1\r\n\r\n") //nolint:errcheck
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		for i, c := range conns {
+			if i%2 == 0 {
+				c.Close() // vanished
+			}
+		}
+		// The rest are left open: timeouts must reap them.
+		deadline := time.Now().Add(8 * time.Second)
+		for runtime.NumGoroutine() > base+2 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > base+2 {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+}
+
+func TestBlockPageEscapes(t *testing.T) {
+	st := &request{host: `evil.test"><script>alert(1)</script>`, url: "http://evil.test/<img src=x onerror=alert(1)>",
+		user: "<b>bob</b>", start: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	page := string(renderPage(pageFor(st, &BlockedError{Rule: "student#2", Reason: "category <gambling> is blocked"}, configBlockPage("", ""), time.UTC)))
+	for _, bad := range []string{"<script>", "<img", "<b>bob"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page contains %q unescaped", bad)
+		}
+	}
+	for _, want := range []string{"&lt;script&gt;", "your teacher or the school", "Monday 23 November 2026", "student#2"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "http-equiv") || strings.Contains(page, "<link") || strings.Contains(page, "<script") {
+		t.Error("page loads something from outside")
+	}
+}
