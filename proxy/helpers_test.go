@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/schoolgate/schoolgate/config"
@@ -64,7 +64,7 @@ func testDNS(t *testing.T) *net.Resolver {
 		}
 		w.WriteMsg(m) //nolint:errcheck
 	})}
-	go srv.ActivateAndServe() //nolint:errcheck
+	go srv.ActivateAndServe()            //nolint:errcheck
 	t.Cleanup(func() { srv.Shutdown() }) //nolint:errcheck
 	addr := pc.LocalAddr().String()
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -157,7 +157,7 @@ func (e *env) upstreamHandler() http.Handler {
 		}
 		defer c.Close()
 		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: test\r\n\r\n") //nolint:errcheck
-		brw.Flush()                                                                                                                     //nolint:errcheck
+		brw.Flush()                                                                                                                            //nolint:errcheck
 		// Echo raw bytes back, upper-cased, until the client closes.
 		buf := make([]byte, 4096)
 		for {
@@ -311,8 +311,8 @@ func (e *env) client(user, pass string) *http.Client {
 	}
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:           http.ProxyURL(u),
-			TLSClientConfig: &tls.Config{RootCAs: e.roots, ServerName: "example.com"},
+			Proxy:             http.ProxyURL(u),
+			TLSClientConfig:   &tls.Config{RootCAs: e.roots, ServerName: "example.com"},
 			DisableKeepAlives: false,
 		},
 		Timeout: 20 * time.Second,

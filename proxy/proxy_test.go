@@ -16,7 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
@@ -327,7 +326,7 @@ func TestConnect(t *testing.T) {
 				t.Fatalf("status %d", st)
 			}
 			tlc := tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}) //nolint:gosec // the test checks the cut, not the server
-			tlc.SetDeadline(time.Now().Add(5 * time.Second))                             //nolint:errcheck
+			tlc.SetDeadline(time.Now().Add(5 * time.Second))                                //nolint:errcheck
 			if err := tlc.Handshake(); err == nil {
 				t.Fatal("handshake succeeded: the tunnel was not cut")
 			}
