@@ -116,6 +116,8 @@ func (db *DB) URLEntries() int {
 type Builder struct {
 	dom  *domainIndex
 	urls map[string]map[string]Set // host → normalised path → set
+
+	onSkip func(where string, lineNo int, line string) // tests only
 }
 
 // NewBuilder returns an empty Builder.

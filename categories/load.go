@@ -179,6 +179,14 @@ func readLines(r io.Reader, fn func(lineNo int, line string), tooLong func(lineN
 	}
 }
 
+// skip counts a skipped line (and shows it to the tests' hook).
+func (b *Builder) skip(st *Stats, where string, lineNo int, line string) {
+	st.skip(where, lineNo, line)
+	if b.onSkip != nil {
+		b.onSkip(where, lineNo, line)
+	}
+}
+
 // addLine reads one list line in format f and adds what it names.
 func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, where string, lineNo int) {
 	orig := line
@@ -191,7 +199,7 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 			return // AdBlock comment or "[Adblock Plus 2.0]" header
 		}
 		if isCosmetic(line) {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 	}
@@ -203,25 +211,25 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 		if b.Add(entry, c) {
 			st.Added++
 		} else {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 		}
 	}
 	switch f {
 	case fmtDomains:
 		if strings.IndexByte(line, '/') >= 0 || hasSpace(line) {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 		add(line)
 	case fmtEmbedded:
 		if hasSpace(line) {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 		add(line)
 	case fmtURLs:
 		if hasSpace(line) {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 		if strings.IndexByte(line, '/') < 0 {
@@ -234,17 +242,17 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 			if len(fields) == 1 && strings.IndexByte(line, '/') < 0 {
 				add(fields[0]) // a bare name in a hosts file
 			} else {
-				st.skip(where, lineNo, orig)
+				b.skip(st, where, lineNo, orig)
 			}
 			return
 		}
 		if len(fields) == 1 {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 		for _, name := range fields[1:] {
 			if strings.IndexByte(name, '/') >= 0 {
-				st.skip(where, lineNo, orig)
+				b.skip(st, where, lineNo, orig)
 				continue
 			}
 			add(name)
@@ -252,12 +260,12 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 	case fmtAdblock:
 		host, ok := adblockHost(line)
 		if !ok {
-			st.skip(where, lineNo, orig)
+			b.skip(st, where, lineNo, orig)
 			return
 		}
 		add(host)
 	default:
-		st.skip(where, lineNo, orig)
+		b.skip(st, where, lineNo, orig)
 	}
 }
 
