@@ -106,6 +106,10 @@ func readDataDir(t *testing.T) map[string][]dataLine {
 		for sc.Scan() {
 			n++
 			s := strings.TrimRight(sc.Text(), "\r")
+			// Every file opens with a header saying what belongs in it.
+			if n == 1 && !strings.HasPrefix(s, "# "+cat+": ") {
+				t.Errorf("data/%s:1: want a header comment starting %q", name, "# "+cat+": ")
+			}
 			if strings.TrimSpace(s) == "" || strings.HasPrefix(s, "#") {
 				continue
 			}
