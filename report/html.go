@@ -59,6 +59,7 @@ type view struct {
 	Single       bool
 	BlockedPct   string
 	Busiest      string
+	BusiestN     int64
 	HourChart    barChart
 	DayChart     *barChart
 	CatChart     hbarChart
@@ -109,7 +110,8 @@ func (r *Report) view() view {
 		v.BlockedPct = fmt.Sprintf("%.1f%%", 100*float64(r.Blocked)/float64(r.Requests))
 	}
 	if r.Requests > 0 {
-		v.Busiest = fmt.Sprintf("%02d:00–%02d:00", r.BusiestHour, (r.BusiestHour+1)%24)
+		v.Busiest = fmt.Sprintf("%02d:00", r.BusiestHour)
+		v.BusiestN = r.Hours[r.BusiestHour].Allowed + r.Hours[r.BusiestHour].Blocked
 	} else {
 		v.Busiest = "—"
 	}
@@ -175,7 +177,7 @@ func (r *Report) view() view {
 		users = users[:maxUserRows]
 	}
 	v.Users = users
-	const maxSearchRows = 60
+	const maxSearchRows = 40
 	v.Searches = r.Searches
 	if len(v.Searches) > maxSearchRows {
 		v.SearchHidden = int64(len(v.Searches) - maxSearchRows)

@@ -492,6 +492,9 @@ func (a *Aggregator) search(l *line, lt time.Time, u *UserSummary, blocked bool)
 	if blocked {
 		s.Blocked = true
 	}
+	if !a.inSchoolHours(lt) {
+		s.OutOfHours = true
+	}
 }
 
 func truncate(s string, n int) string {
@@ -605,15 +608,39 @@ func (a *Aggregator) Report() *Report {
 	for _, s := range a.srchIdx {
 		r.Searches = append(r.Searches, s)
 	}
+	// Searches worth a look first: blocked ones, those by people with
+	// incidents, out-of-hours ones; then the most repeated.
+	incUser := map[string]bool{}
+	for _, u := range r.Users {
+		if u.Incidents > 0 {
+			incUser[u.Name()] = true
+		}
+	}
+	rank := func(s *Search) int {
+		n := 0
+		if s.Blocked {
+			n += 4
+		}
+		if incUser[s.Who] {
+			n += 2
+		}
+		if s.OutOfHours {
+			n++
+		}
+		return n
+	}
 	sort.Slice(r.Searches, func(i, j int) bool {
 		x, y := r.Searches[i], r.Searches[j]
-		if x.Blocked != y.Blocked {
-			return x.Blocked
+		if rx, ry := rank(x), rank(y); rx != ry {
+			return rx > ry
+		}
+		if x.Count != y.Count {
+			return x.Count > y.Count
 		}
 		if x.Who != y.Who {
 			return x.Who < y.Who
 		}
-		return x.First.Before(y.First)
+		return x.Term < y.Term
 	})
 	r.TopBlocked = hostCounts(a.blocked.top(20))
 	r.TopAllowed = hostCounts(a.allowed.top(15))
@@ -779,10 +806,11 @@ type Incident struct {
 
 // Search is a search term seen in a search engine URL.
 type Search struct {
-	Who     string
-	Term    string
-	Engine  string
-	First   time.Time
-	Count   int64
-	Blocked bool // at least one of the searches was blocked
+	Who        string
+	Term       string
+	Engine     string
+	First      time.Time
+	Count      int64
+	Blocked    bool // at least one of the searches was blocked
+	OutOfHours bool // at least one was made outside school hours
 }
