@@ -476,6 +476,9 @@ func TestEmbeddedSpotChecks(t *testing.T) {
 		{"en.wikipedia.org", []string{"education"}},
 		{"www.khanacademy.org", []string{"education"}},
 		{"duckduckgo.com", []string{"search-engines"}},
+		{"https://urlfiltering.paloaltonetworks.com/test-gambling", []string{"gambling"}},
+		{"https://urlfiltering.paloaltonetworks.com/test-malware", []string{"malware"}},
+		{"urlfiltering.paloaltonetworks.com", []string{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
