@@ -1,14 +1,21 @@
-// Package dnsfilter is schoolgate's filtering DNS resolver, built on
-// miekg/dns, deciding with the policy engine and writing the access log.
 package dnsfilter
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -21,20 +28,254 @@ type Options struct {
 	RecentUsers *policy.RecentUsers
 	Registerer  prometheus.Registerer
 	Logger      *zap.Logger
+	// UDPListeners is the number of UDP sockets bound with SO_REUSEPORT
+	// (Linux); 0 means one per usable CPU (GOMAXPROCS).
+	UDPListeners int
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the DNS filter.
-type Server struct{}
+type Server struct {
+	o       Options
+	engine  *policy.Engine
+	log     *logging.Writer
+	recent  *policy.RecentUsers
+	logger  *zap.Logger
+	now     func() time.Time
+	m       *metrics
+	limiter *limiter
 
-// New returns a DNS filter.
-func New(o Options) (*Server, error) { return nil, errors.New("dnsfilter: not implemented yet") }
+	set atomic.Pointer[settings]
+	mu  sync.Mutex // serialises Reload and Start/Shutdown
 
-// Start starts listening; it returns once the listeners are bound.
-func (s *Server) Start() error { return errors.New("dnsfilter: not implemented yet") }
+	servers []*dns.Server
+	addr    string
+}
 
-// Shutdown stops the listeners, letting in-flight queries finish until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+// settings is what the filter takes from the config in force; Reload
+// swaps it as a whole.
+type settings struct {
+	upstreams *upstreams
+	cache     *cache
+	cacheSize int
+	null      bool    // dns.blocked_answer: null
+	qps       float64 // 0: no rate limit
+}
+
+// New returns a DNS filter serving the engine's current snapshot. It binds
+// nothing: Start does.
+func New(o Options) (*Server, error) {
+	if o.Engine == nil || o.Engine.Snapshot() == nil {
+		return nil, errors.New("dnsfilter: no policy engine")
+	}
+	s := &Server{
+		o: o, engine: o.Engine, log: o.Log, recent: o.RecentUsers,
+		logger: o.Logger, now: o.Now, limiter: newLimiter(),
+	}
+	if s.logger == nil {
+		s.logger = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.m = newMetrics(o.Registerer, func() float64 { return float64(s.set.Load().cache.len()) })
+	set, err := s.buildSettings(o.Engine.Snapshot().Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.set.Store(set)
+	return s, nil
+}
+
+// buildSettings derives the settings from cfg, reusing what did not
+// change in old (which may be nil).
+func (s *Server) buildSettings(cfg *config.Config, old *settings) (*settings, error) {
+	if cfg == nil {
+		return nil, errors.New("dnsfilter: snapshot has no config")
+	}
+	set := &settings{cacheSize: cfg.Cache.DNS}
+	switch cfg.DNS.BlockedAnswer {
+	case "", "nxdomain":
+	case "null":
+		set.null = true
+	default:
+		return nil, fmt.Errorf("dns.blocked_answer %q: want nxdomain or null", cfg.DNS.BlockedAnswer)
+	}
+	if cfg.DNS.RateLimit > 0 { // 0 turns the limit off (config's default is 200)
+		set.qps = float64(cfg.DNS.RateLimit)
+	}
+	upChanged := true
+	if old != nil && old.upstreams.key == joinUpstreams(cfg.DNS.Upstreams) {
+		set.upstreams, upChanged = old.upstreams, false
+	} else {
+		us, err := newUpstreams(cfg.DNS.Upstreams, s.m)
+		if err != nil {
+			return nil, err
+		}
+		set.upstreams = us
+	}
+	switch {
+	case old == nil || old.cache == nil:
+		set.cache = newCache(cfg.Cache.DNS)
+	case cfg.Cache.DNS <= 0:
+		set.cache = nil
+	default:
+		set.cache = old.cache
+		if cfg.Cache.DNS != old.cacheSize {
+			set.cache.resize(cfg.Cache.DNS)
+		}
+		if upChanged {
+			// Answers from the old upstreams may differ (a school moving
+			// to a filtering upstream, say): start afresh.
+			set.cache.purge()
+		}
+	}
+	return set, nil
+}
 
 // Reload tells the filter the engine has a new snapshot (upstreams, cache
-// size and blocked answer may have changed).
-func (s *Server) Reload() {}
+// size and blocked answer may have changed). A bad DNS section keeps the
+// settings in force and says so in the program log.
+func (s *Server) Reload() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := s.engine.Snapshot()
+	if snap == nil {
+		return
+	}
+	set, err := s.buildSettings(snap.Config, s.set.Load())
+	if err != nil {
+		s.logger.Error("dns settings not reloaded; the previous ones stay in force", zap.Error(err))
+		return
+	}
+	s.set.Store(set)
+}
+
+func joinUpstreams(a []string) string { return strings.Join(a, ",") }
+
+// Start starts listening on Addr, UDP and TCP; it returns once the
+// listeners are bound, or the error binding them.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.servers != nil {
+		return errors.New("dnsfilter: already started")
+	}
+	n := s.o.UDPListeners
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if !reusePortSupported {
+		n = 1
+	}
+	lc := net.ListenConfig{Control: reusePortControl}
+	first, err := lc.ListenPacket(context.Background(), "udp", s.o.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on udp %s: %w", s.o.Addr, err)
+	}
+	// With port 0 the first socket picks the port; the others and TCP
+	// share it.
+	bound := first.LocalAddr().String()
+	pcs := []net.PacketConn{first}
+	closeAll := func() {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+	}
+	for i := 1; i < n; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listening on udp %s: %w", bound, err)
+		}
+		pcs = append(pcs, pc)
+	}
+	ln, err := net.Listen("tcp", bound)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("listening on tcp %s: %w", bound, err)
+	}
+
+	var servers []*dns.Server
+	for _, pc := range pcs {
+		servers = append(servers, s.newDNSServer(&dns.Server{PacketConn: pc}))
+	}
+	servers = append(servers, s.newDNSServer(&dns.Server{Listener: ln}))
+	started := make(chan struct{}, len(servers))
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		srv.NotifyStartedFunc = func() { started <- struct{}{} }
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	for range servers {
+		select {
+		case <-started:
+		case err := <-errc:
+			for _, srv := range servers {
+				srv.Shutdown() //nolint:errcheck // unwinding a failed start
+			}
+			closeAll()
+			ln.Close()
+			return fmt.Errorf("serving dns on %s: %w", bound, err)
+		}
+	}
+	s.servers, s.addr = servers, bound
+	go func() {
+		for err := range errc {
+			s.logger.Error("dns listener stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {
+	srv.Handler = s
+	// Room for queries with EDNS options (cookies, padding).
+	srv.UDPSize = 4096
+	srv.MsgAcceptFunc = acceptQuery
+	srv.MsgInvalidFunc = func([]byte, error) { s.m.malformed.Inc() }
+	srv.ReadTimeout = 2 * time.Second
+	srv.WriteTimeout = 2 * time.Second
+	return srv
+}
+
+// acceptQuery lets the handler see (and log) every query, including those
+// with the wrong number of questions. Responses are ignored so that two
+// resolvers cannot be made to bounce packets at each other; messages with
+// more records than any query needs are refused unparsed.
+func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
+	const qr = 1 << 15
+	if dh.Bits&qr != 0 {
+		return dns.MsgIgnore
+	}
+	if dh.Qdcount > 8 || dh.Ancount > 1 || dh.Nscount > 1 || dh.Arcount > 2 {
+		return dns.MsgReject
+	}
+	return dns.MsgAccept
+}
+
+// Addr returns the bound address (useful with port 0), or "" before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops the listeners, letting in-flight queries finish until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.ShutdownContext(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

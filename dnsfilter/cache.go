@@ -1,0 +1,262 @@
+package dnsfilter
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/maphash"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/miekg/dns"
+)
+
+// TTL bounds for cached answers: a floor so that a zero-TTL name does not
+// send every query upstream, a cap so that a bad record does not stick.
+const (
+	minTTL = 10
+	maxTTL = 3600
+	// negTTLNoSOA is how long a negative answer without an SOA is kept
+	// (RFC 2308 says such answers should not be cached for long).
+	negTTLNoSOA = minTTL
+)
+
+const cacheShards = 16 // a power of two
+
+// cacheKey identifies a cached answer. The name is lower case with its
+// trailing dot. DO and CD change what an upstream returns, so they are
+// part of the key.
+type cacheKey struct {
+	name   string
+	qtype  uint16
+	qclass uint16
+	do, cd bool
+}
+
+// entry is a cached answer in wire form: a packed response without OPT
+// record, with TTLs clamped, plus the offsets of every TTL so that a hit
+// can decrement them in place on a copy without unpacking.
+type entry struct {
+	wire    []byte
+	ttlOffs []uint16
+	stored  int64 // unix seconds
+	expires int64 // unix seconds
+	rcode   int
+}
+
+// cache is a sharded LRU of entries: simplelru behind a mutex per shard,
+// so that concurrent hits on different names do not queue on one lock.
+type cache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[cacheKey, *entry]
+}
+
+// newCache returns a cache of about size entries; size <= 0 gives nil,
+// a cache that holds nothing.
+func newCache(size int) *cache {
+	if size <= 0 {
+		return nil
+	}
+	c := &cache{seed: maphash.MakeSeed()}
+	per := max(size/cacheShards, 1)
+	for i := range c.shards {
+		l, _ := simplelru.NewLRU[cacheKey, *entry](per, nil) // only fails for size <= 0
+		c.shards[i].lru = l
+	}
+	return c
+}
+
+func (c *cache) shard(k *cacheKey) *cacheShard {
+	h := maphash.String(c.seed, k.name) ^ uint64(k.qtype)
+	return &c.shards[h&(cacheShards-1)]
+}
+
+// get returns a live entry for k; now is unix seconds.
+func (c *cache) get(k cacheKey, now int64) *entry {
+	if c == nil {
+		return nil
+	}
+	s := c.shard(&k)
+	s.mu.Lock()
+	e, ok := s.lru.Get(k)
+	if ok && now >= e.expires {
+		s.lru.Remove(k)
+		e, ok = nil, false
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return e
+}
+
+func (c *cache) put(k cacheKey, e *entry) {
+	if c == nil {
+		return
+	}
+	s := c.shard(&k)
+	s.mu.Lock()
+	s.lru.Add(k, e)
+	s.mu.Unlock()
+}
+
+func (c *cache) len() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (c *cache) purge() {
+	if c == nil {
+		return
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.lru.Purge()
+		s.mu.Unlock()
+	}
+}
+
+// resize changes the capacity; it reports false when c is nil (the
+// caller must then build a new cache).
+func (c *cache) resize(size int) bool {
+	if c == nil || size <= 0 {
+		return false
+	}
+	per := max(size/cacheShards, 1)
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.lru.Resize(per)
+		s.mu.Unlock()
+	}
+	return true
+}
+
+// newEntry packs an upstream answer m (a message this package owns) for
+// the cache. ok is false for answers that must not be cached (SERVFAIL,
+// REFUSED, truncated ones).
+func newEntry(m *dns.Msg, now int64) (e *entry, ok bool) {
+	if m.Truncated || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
+		return nil, false
+	}
+	// The OPT record belongs to one client's exchange: drop it.
+	extra := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			extra = append(extra, rr)
+		}
+	}
+	m.Extra = extra
+
+	negative := m.Rcode == dns.RcodeNameError || len(m.Answer) == 0
+	ttl := uint32(maxTTL)
+	if negative {
+		// RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and
+		// its MINIMUM field.
+		ttl = negTTLNoSOA
+		for _, rr := range m.Ns {
+			if soa, isSOA := rr.(*dns.SOA); isSOA {
+				ttl = min(soa.Hdr.Ttl, soa.Minttl)
+				soa.Hdr.Ttl = ttl
+				break
+			}
+		}
+		ttl = clampTTL(ttl)
+	}
+	for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Ttl = clampTTL(h.Ttl)
+			if !negative {
+				ttl = min(ttl, h.Ttl)
+			}
+		}
+	}
+	m.Id = 0
+	m.Compress = true
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, false
+	}
+	offs, err := ttlOffsets(wire)
+	if err != nil {
+		return nil, false
+	}
+	return &entry{wire: wire, ttlOffs: offs, stored: now, expires: now + int64(ttl), rcode: m.Rcode}, true
+}
+
+func clampTTL(t uint32) uint32 {
+	return min(max(t, minTTL), maxTTL)
+}
+
+var errBadWire = errors.New("malformed message")
+
+// ttlOffsets walks a packed message and returns the offset of the TTL of
+// every resource record.
+func ttlOffsets(b []byte) ([]uint16, error) {
+	if len(b) < 12 || len(b) > 65535 {
+		return nil, errBadWire
+	}
+	qd := int(binary.BigEndian.Uint16(b[4:]))
+	rrs := int(binary.BigEndian.Uint16(b[6:])) + int(binary.BigEndian.Uint16(b[8:])) + int(binary.BigEndian.Uint16(b[10:]))
+	off := 12
+	var err error
+	for range qd {
+		if off, err = skipName(b, off); err != nil {
+			return nil, err
+		}
+		off += 4
+	}
+	offs := make([]uint16, 0, rrs)
+	for range rrs {
+		if off, err = skipName(b, off); err != nil {
+			return nil, err
+		}
+		if off+10 > len(b) {
+			return nil, errBadWire
+		}
+		offs = append(offs, uint16(off+4))
+		off += 10 + int(binary.BigEndian.Uint16(b[off+8:]))
+	}
+	if off != len(b) {
+		return nil, errBadWire
+	}
+	return offs, nil
+}
+
+// skipName returns the offset just past the (possibly compressed) name at off.
+func skipName(b []byte, off int) (int, error) {
+	for {
+		if off >= len(b) {
+			return 0, errBadWire
+		}
+		l := int(b[off])
+		switch {
+		case l == 0:
+			return off + 1, nil
+		case l&0xC0 == 0xC0:
+			if off+2 > len(b) {
+				return 0, errBadWire
+			}
+			return off + 2, nil
+		case l&0xC0 != 0:
+			return 0, errBadWire
+		default:
+			off += 1 + l
+		}
+	}
+}

@@ -1,0 +1,466 @@
+package dnsfilter
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/logging"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// System rule names of the DNS filter (the `rule` field of its log lines).
+const (
+	RuleRateLimited = "rate_limited"
+	RuleMalformed   = "malformed"
+	RuleCanary      = "doh_canary"
+)
+
+// canaryName is Mozilla's canary domain: an NXDOMAIN for it tells Firefox
+// that the network filters DNS, so it turns its built-in DoH off.
+const canaryName = "use-application-dns.net"
+
+// request is one query's state, filled in by the stages and logged once
+// at the end.
+type request struct {
+	w     dns.ResponseWriter
+	q     *dns.Msg
+	start time.Time // from Options.Now: decisions, cache ages, the log's ts
+	began time.Time // wall clock, for the duration
+	ip    netip.Addr
+	tcp   bool
+	snap  *policy.Snapshot
+	set   *settings
+
+	hasQ     bool
+	question dns.Question
+	host     string // normalised question name, for policy and the log
+	edns     bool
+	do, cd   bool
+	udpSize  int
+	client   bool
+
+	user, profile string
+	cats          categories.Set
+	rule          string
+	block         bool
+
+	answered bool
+	silent   bool // dropped on purpose: nothing sent, nothing logged
+	rcode    int
+	bytes    int
+}
+
+type action bool
+
+const (
+	next action = false
+	done action = true
+)
+
+type stage struct {
+	name string
+	run  func(*Server, *request) action
+}
+
+// chain is the DNS handler, stage by stage. The order matters; each line
+// says why a stage sits where it does.
+var chain = [...]stage{
+	// parse first: reads the question and EDNS, answers nothing, so that
+	// every later stage (and the log line) can use them.
+	{"parse", (*Server).parse},
+	// acl before anything that answers: a stranger gets at most a REFUSED
+	// no bigger than its own query, so we are never an amplifier.
+	{"acl", (*Server).acl},
+	// rate limit next: cheap, and it shields everything below (policy,
+	// log, upstreams) from one flooding device.
+	{"ratelimit", (*Server).rateLimit},
+	// sanity: the stages below need exactly one question of a standard query.
+	{"sanity", (*Server).sanity},
+	// identity: the profile and user are needed by every line from here on.
+	{"identity", (*Server).identity},
+	// canary before policy: the answer is NXDOMAIN whatever the profile says.
+	{"canary", (*Server).canary},
+	// policy: one decision on the name, the same as the proxy would make.
+	{"policy", (*Server).decide},
+	// block right after the decision: every query type of a blocked name
+	// gets the blocked answer, whatever comes below.
+	{"block", (*Server).blocked},
+	// safe search after block (a blocked engine stays blocked) and before
+	// the cache (its answer depends on the profile, the cache's does not).
+	{"safesearch", (*Server).safeSearch},
+	// ANY after the policy so that a blocked name is blocked for ANY too.
+	{"any", (*Server).anyQuery},
+	// resolve last: cache, else upstream; the response rewrite (ECH strip)
+	// is applied to upstream answers before they are cached.
+	{"resolve", (*Server).resolve},
+}
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	r := &request{w: w, q: q, start: s.now(), began: time.Now()}
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("dns handler panic", zap.Any("panic", p), zap.Stack("stack"))
+			if !r.answered && r.client && !r.silent {
+				s.writeMinimal(r, dns.RcodeServerFailure)
+			}
+		}
+	}()
+	r.set = s.set.Load()
+	r.snap = s.engine.Snapshot()
+	r.ip, r.tcp = remoteIP(w)
+	for i := range chain {
+		if chain[i].run(s, r) == done {
+			break
+		}
+	}
+	s.finish(r)
+}
+
+func remoteIP(w dns.ResponseWriter) (netip.Addr, bool) {
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap(), false
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Server) parse(r *request) action {
+	if len(r.q.Question) > 0 {
+		r.hasQ = true
+		r.question = r.q.Question[0]
+		r.host = hostOf(r.question.Name)
+	}
+	if opt := r.q.IsEdns0(); opt != nil {
+		r.edns, r.do, r.udpSize = true, opt.Do(), int(opt.UDPSize())
+	}
+	r.cd = r.q.CheckingDisabled
+	return next
+}
+
+// hostOf returns the normalised form of a question name. Names that are
+// not host names (SRV's _sip._tcp…, odd bytes) are still decided on, in
+// lower case without the trailing dot.
+func hostOf(name string) string {
+	if h, ok := categories.NormalizeHost(name); ok {
+		return h
+	}
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
+func (s *Server) acl(r *request) action {
+	if r.snap.IsClient(r.ip) {
+		r.client = true
+		return next
+	}
+	r.rule, r.block = policy.RuleNotAClient, true
+	// A stranger's flood (or a spoofed one aimed at a victim) gets one
+	// REFUSED and one log line a second.
+	if !s.limiter.firstThisSecond(r.ip, 1, r.start.UnixNano()) {
+		r.silent = true
+		return done
+	}
+	s.writeMinimal(r, dns.RcodeRefused)
+	return done
+}
+
+func (s *Server) rateLimit(r *request) action {
+	if r.set.qps == 0 || s.limiter.allow(r.ip, r.set.qps, r.start.UnixNano()) {
+		return next
+	}
+	s.m.rateLimited.Inc()
+	r.rule, r.block = RuleRateLimited, true
+	// The first query over the limit in each second is refused and
+	// logged; the rest of the second's flood is dropped unlogged.
+	if !s.limiter.firstThisSecond(r.ip, r.set.qps, r.start.UnixNano()) {
+		r.silent = true
+		return done
+	}
+	s.writeMinimal(r, dns.RcodeRefused)
+	return done
+}
+
+func (s *Server) sanity(r *request) action {
+	switch {
+	case r.q.Opcode != dns.OpcodeQuery:
+		r.rule = RuleMalformed
+		s.writeMinimal(r, dns.RcodeNotImplemented)
+		return done
+	case len(r.q.Question) != 1:
+		r.rule = RuleMalformed
+		s.writeMinimal(r, dns.RcodeFormatError)
+		return done
+	}
+	return next
+}
+
+func (s *Server) identity(r *request) action {
+	if s.recent != nil {
+		r.user = s.recent.Lookup(r.ip, r.start)
+	}
+	// The profile comes from the source address (networks, then
+	// default_profile): DNS carries no credentials. The user the proxy
+	// last saw at this address is only named in the log.
+	r.profile = r.snap.Profile("", r.ip)
+	return next
+}
+
+func (s *Server) canary(r *request) action {
+	if r.host != canaryName {
+		return next
+	}
+	r.rule, r.block = RuleCanary, true
+	m := s.reply(r)
+	m.Rcode = dns.RcodeNameError
+	m.Ns = []dns.RR{blockSOA(r.question.Name)}
+	s.writeMsg(r, m)
+	return done
+}
+
+func (s *Server) decide(r *request) action {
+	d := s.engine.Decide(policy.Args{IP: r.ip, Host: r.host, Time: r.start})
+	if d.Profile != "" {
+		r.profile = d.Profile
+	}
+	r.cats, r.rule = d.Categories, d.Rule
+	r.block = d.Verdict == policy.Block
+	return next
+}
+
+func (s *Server) blocked(r *request) action {
+	if !r.block {
+		return next
+	}
+	m := s.reply(r)
+	qt := r.question.Qtype
+	hdr := dns.RR_Header{Name: r.question.Name, Rrtype: qt, Class: dns.ClassINET, Ttl: blockTTL}
+	switch {
+	case r.set.null && qt == dns.TypeA:
+		m.Answer = []dns.RR{&dns.A{Hdr: hdr, A: net.IPv4zero.To4()}}
+	case r.set.null && qt == dns.TypeAAAA:
+		m.Answer = []dns.RR{&dns.AAAA{Hdr: hdr, AAAA: net.IPv6zero}}
+	case r.set.null:
+		// NODATA, with an SOA so that the client caches it (RFC 2308).
+		m.Ns = []dns.RR{blockSOA(r.question.Name)}
+	default:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{blockSOA(r.question.Name)}
+	}
+	if r.edns {
+		// RFC 8914 Extended DNS Error 15, "Blocked", says why.
+		opt := responseOPT(r.do)
+		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: "schoolgate: " + r.rule})
+		m.Extra = append(m.Extra, opt)
+	}
+	s.writeMsg(r, m)
+	return done
+}
+
+// blockTTL is how long clients may cache a blocked answer: short, so that
+// an unblocked name (or a schedule opening) takes effect within a minute.
+const blockTTL = 60
+
+func blockSOA(name string) *dns.SOA {
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: blockTTL},
+		Ns:      "schoolgate.invalid.",
+		Mbox:    "hostmaster.schoolgate.invalid.",
+		Serial:  1,
+		Refresh: 1800,
+		Retry:   900,
+		Expire:  604800,
+		Minttl:  blockTTL,
+	}
+}
+
+func (s *Server) safeSearch(r *request) action {
+	p, ok := safeSearchFor(r.host)
+	if !ok {
+		return next
+	}
+	if prof, ok := r.snap.Config.Profiles[r.profile]; !ok || !prof.SafeSearch {
+		return next
+	}
+	s.m.safeSearch.WithLabelValues(p.name).Inc()
+	m := s.reply(r)
+	m.Answer = []dns.RR{&dns.CNAME{
+		Hdr:    dns.RR_Header{Name: r.question.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: safeSearchTTL},
+		Target: p.target,
+	}}
+	if qt := r.question.Qtype; qt != dns.TypeCNAME && qt != dns.TypeANY {
+		// The answer carries the target's addresses too, resolved (and
+		// cached) like any other name, so the client needs no second query.
+		key := cacheKey{name: p.target, qtype: qt, qclass: dns.ClassINET}
+		tm, err := s.lookup(r, key)
+		if err != nil {
+			s.upstreamFailed(r, err)
+			return done
+		}
+		m.Rcode = tm.Rcode
+		m.Answer = append(m.Answer, tm.Answer...)
+		if len(tm.Answer) == 0 {
+			m.Ns = tm.Ns
+		}
+	}
+	s.writeMsg(r, m)
+	return done
+}
+
+// safeSearchTTL is the TTL of the synthesised CNAME.
+const safeSearchTTL = 300
+
+func (s *Server) anyQuery(r *request) action {
+	if r.question.Qtype != dns.TypeANY {
+		return next
+	}
+	// RFC 8482: a minimal answer instead of everything we know.
+	m := s.reply(r)
+	m.Answer = []dns.RR{&dns.HINFO{
+		Hdr: dns.RR_Header{Name: r.question.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600},
+		Cpu: "RFC8482",
+	}}
+	s.writeMsg(r, m)
+	return done
+}
+
+func (s *Server) resolve(r *request) action {
+	key := cacheKey{
+		name:  strings.ToLower(r.question.Name),
+		qtype: r.question.Qtype, qclass: r.question.Qclass,
+		do: r.do, cd: r.cd,
+	}
+	now := r.start.Unix()
+	if e := r.set.cache.get(key, now); e != nil {
+		s.m.cacheHits.Inc()
+		s.writeEntry(r, e, now)
+		return done
+	}
+	s.m.cacheMisses.Inc()
+	e, m, err := s.fetch(r.set, key, now)
+	switch {
+	case err != nil:
+		s.upstreamFailed(r, err)
+	case e != nil:
+		s.writeEntry(r, e, now)
+	default:
+		// Not cacheable (SERVFAIL or REFUSED from every upstream): the
+		// client hears SERVFAIL.
+		s.logger.Debug("upstreams could not answer", zap.String("name", key.name), zap.Int("rcode", m.Rcode))
+		s.writeMinimal(r, dns.RcodeServerFailure)
+	}
+	return done
+}
+
+func (s *Server) upstreamFailed(r *request, err error) {
+	s.logger.Debug("upstream failed", zap.String("name", r.question.Name), zap.Error(err))
+	s.writeMinimal(r, dns.RcodeServerFailure)
+}
+
+// fetch asks the upstreams for key, rewrites the answer (ECH) and caches
+// it. It returns the cache entry, or when the answer cannot be cached,
+// the message.
+func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg, error) {
+	q := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: key.cd},
+		Question: []dns.Question{{Name: key.name, Qtype: key.qtype, Qclass: key.qclass}},
+	}
+	q.SetEdns0(upstreamUDPSize, key.do)
+	m, err := set.upstreams.exchange(q)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Response rewrite: keep the SNI readable (see stripECH).
+	stripECH(m)
+	e, ok := newEntry(m, now)
+	if !ok {
+		return nil, m, nil
+	}
+	set.cache.put(key, e)
+	return e, nil, nil
+}
+
+// lookup resolves key through the cache and upstreams and returns the
+// answer as a message of its own (TTLs decremented), for answers built
+// from others (safe search).
+func (s *Server) lookup(r *request, key cacheKey) (*dns.Msg, error) {
+	now := r.start.Unix()
+	e := r.set.cache.get(key, now)
+	if e == nil {
+		var m *dns.Msg
+		var err error
+		e, m, err = s.fetch(r.set, key, now)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			return m, nil
+		}
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(e.wire); err != nil {
+		return nil, err
+	}
+	elapsed := uint32(now - e.stored)
+	for _, sec := range [...][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Ttl -= min(h.Ttl, elapsed)
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) finish(r *request) {
+	if r.silent {
+		return
+	}
+	if r.client && r.profile == "" {
+		// Refused before the identity stage (rate limit, sanity).
+		r.profile = r.snap.Profile("", r.ip)
+		if s.recent != nil {
+			r.user = s.recent.Lookup(r.ip, r.start)
+		}
+	}
+	s.m.countQuery(r.block, r.question.Qtype, r.rcode)
+	d := time.Since(r.began)
+	s.m.duration.Observe(d.Seconds())
+	if s.log == nil {
+		return
+	}
+	verdict := "allow"
+	if r.block {
+		verdict = "block"
+	}
+	method := ""
+	if r.hasQ {
+		method = qtypeName(r.question.Qtype)
+	}
+	s.log.Log(&logging.Entry{
+		Time: r.start, Src: "dns", User: r.user, IP: r.ip.String(), Profile: r.profile,
+		Method: method, Host: r.host, Categories: r.cats, Verdict: verdict, Rule: r.rule,
+		Rcode: rcodeName(r.rcode), Bytes: int64(r.bytes), Duration: d,
+	})
+}
+
+func qtypeName(t uint16) string {
+	if n, ok := dns.TypeToString[t]; ok {
+		return n
+	}
+	return dns.Type(t).String()
+}
+
+func rcodeName(rc int) string {
+	if n, ok := dns.RcodeToString[rc]; ok {
+		return n
+	}
+	return "RCODE" + strconv.Itoa(rc)
+}

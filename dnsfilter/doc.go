@@ -1,0 +1,59 @@
+// Package dnsfilter is schoolgate's filtering DNS resolver, built on
+// miekg/dns, deciding with the policy engine and writing the access log.
+//
+// It listens on listen.dns over UDP (one SO_REUSEPORT socket per CPU on
+// Linux) and TCP. Every query goes through one ordered chain of stages
+// (see chain in chain.go):
+//
+//	parse → acl → ratelimit → sanity → identity → canary → policy → block
+//	→ safesearch → any → resolve (cache, else upstreams + ECH rewrite)
+//
+// Decisions: the profile comes from the source address (networks, then
+// default_profile), since DNS carries no credentials; the user the proxy
+// last authenticated from that address (policy.RecentUsers) is named in
+// the log line only. The verdict is policy.Engine.Decide on the
+// normalised question name, the same call the proxy makes.
+//
+// Answers:
+//   - blocked names, for every query type: dns.blocked_answer nxdomain
+//     (NXDOMAIN with an SOA, TTL 60, so clients cache it briefly) or null
+//     (A 0.0.0.0, AAAA ::, NODATA with an SOA for other types), plus the
+//     RFC 8914 Extended DNS Error 15 "Blocked" when the query had EDNS;
+//   - use-application-dns.net: NXDOMAIN always (turns Firefox's DoH off);
+//   - SafeSearch for profiles with safe_search: Google (every country
+//     domain, bare and www), Bing, DuckDuckGo and YouTube's documented
+//     names get a CNAME to the provider's enforcement name plus that
+//     name's addresses; YouTube uses restrict.youtube.com (strict);
+//   - ANY: a single HINFO "RFC8482" record (RFC 8482);
+//   - HTTPS/SVCB answers lose their ech parameter (and "ech" in
+//     mandatory), so browsers send a readable SNI to the proxy.
+//
+// Upstreams (dns.upstreams) are tried in order: 500 ms per UDP try, TCP
+// when the answer is truncated, an answer that does not match the question
+// is an error, a failed upstream is skipped for 15 s and then probed by
+// one query. The cache (cache.dns entries, 16 LRU shards) stores answers
+// in wire form keyed by name, type, class, DO and CD, TTLs clamped to
+// 10 s..1 h, negative answers for the SOA minimum (RFC 2308); a hit is a
+// copy with the query's ID and decremented TTLs. Answers leave truncated
+// to the client's UDP size (512 without EDNS; at most 1232).
+//
+// Abuse: only `clients` are answered; a stranger gets a header-only
+// REFUSED (never bigger than its query) and a log line, at most once a
+// second per address, the rest is dropped. Clients are held to
+// dns.rate_limit queries a second (token bucket per address, burst of one
+// second; 0 turns it off); over it, the first query of each second is
+// REFUSED and logged (rule rate_limited), the rest dropped and only
+// counted. Responses are ignored; unparseable packets are dropped or get
+// FORMERR from miekg and are counted.
+//
+// Metrics (all schoolgate_dnsfilter_*):
+//
+//	queries_total{verdict,qtype,rcode}   queries answered (qtype and rcode from fixed sets, else "other")
+//	upstream_duration_seconds{upstream}  successful upstream tries
+//	upstream_errors_total{upstream,kind} kind: timeout, network, mismatch, rcode
+//	cache_hits_total, cache_misses_total, cache_entries
+//	safesearch_rewrites_total{provider}  google, bing, duckduckgo, youtube
+//	rate_limited_total                   queries refused or dropped over dns.rate_limit
+//	malformed_total                      packets that did not parse
+//	request_duration_seconds             query in to answer out
+package dnsfilter
