@@ -19,7 +19,10 @@ func Check(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps = append(ps, checkFiles(cfg, path)...)
+	files, users := checkFiles(cfg, path)
+	ps = append(ps, files...)
+	sortProblems(ps)
+	ps = append(ps, users...)
 	if len(ps) > 0 {
 		return nil, ps
 	}
@@ -27,9 +30,9 @@ func Check(path string) (*Config, error) {
 }
 
 // checkFiles checks the files cfg names; name is the config file's name
-// as the user wrote it.
-func checkFiles(cfg *Config, name string) Problems {
-	var ps Problems
+// as the user wrote it. It returns the problems to report against the
+// config file and those found in the users file.
+func checkFiles(cfg *Config, name string) (ps, ups Problems) {
 	addf := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -57,11 +60,8 @@ func checkFiles(cfg *Config, name string) Problems {
 		exists(0, "proxy.intercept.ca_cert", ic.CACert, false)
 		exists(0, "proxy.intercept.ca_key", ic.CAKey, false)
 	}
-	sortProblems(ps)
-
 	if cfg.Users.File != "" {
 		var users []User
-		var ups Problems
 		if data, err := os.ReadFile(cfg.Users.File); err != nil {
 			addf(0, "users.file: %v", err)
 		} else {
@@ -75,7 +75,6 @@ func checkFiles(cfg *Config, name string) Problems {
 			}
 		}
 		sortProblems(ups)
-		ps = append(ps, ups...)
 	}
-	return ps
+	return ps, ups
 }
