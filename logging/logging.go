@@ -1,12 +1,11 @@
-// Package logging writes the access log: one JSON line per proxied request,
-// refused CONNECT and DNS query, a file per local day
-// (access-YYYY-MM-DD.jsonl), each line chained to the one before by a
-// SHA-256 hash so that `schoolgate logs verify` detects a removed,
-// reordered or edited line.
 package logging
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +33,14 @@ type Entry struct {
 	Duration   time.Duration // written as `ms`
 }
 
+// Defaults for the Options left zero.
+const (
+	DefaultQueueSize   = 16384
+	DefaultMaxBuffered = 64 << 20
+	maxFlushInterval   = time.Second
+	flushSize          = 64 << 10 // write out once this much is buffered
+)
+
 // Options configures a Writer.
 type Options struct {
 	Dir           string
@@ -42,17 +49,565 @@ type Options struct {
 	Registerer    prometheus.Registerer
 	Logger        *zap.Logger // the program's own log, for trouble with writing
 	Now           func() time.Time
+
+	// OnEntry, if set, is called on the writer goroutine with every entry
+	// once its line is chained and buffered (it reaches the disk within
+	// FlushInterval). It must be quick and must not block: the writer
+	// waits for it. The pointer is only valid during the call; copy the
+	// entry to keep it. A panic in it is recovered and logged.
+	OnEntry func(*Entry)
+
+	// QueueSize is how many entries may wait for the writer goroutine
+	// before Log blocks (default DefaultQueueSize).
+	QueueSize int
+	// MaxBuffered bounds the bytes of lines held in memory while the disk
+	// refuses writes (default DefaultMaxBuffered); past it lines are
+	// dropped and counted.
+	MaxBuffered int
+	// FlushInterval is how often buffered lines are written and synced;
+	// default and maximum one second.
+	FlushInterval time.Duration
 }
 
-// Writer is the access-log writer. Log may be called from many goroutines.
-type Writer struct{}
+// Writer is the access-log writer. Log may be called from many goroutines;
+// one writer goroutine encodes, chains and writes the lines.
+type Writer struct {
+	o   Options
+	log *zap.Logger
+	m   *metrics
 
-// Open opens (or continues) today's file in o.Dir.
-func Open(o Options) (*Writer, error) { return nil, errors.New("logging.Open: not implemented yet") }
+	mu     sync.RWMutex // Log holds it shared while sending; Close exclusively to close ch
+	closed bool
+	ch     chan Entry
+	flushc chan chan error
+	done   chan struct{}
+	err    error // from the final flush, read after done
 
-// Log records e. It never blocks long on disk I/O and never drops a line
-// silently.
-func (w *Writer) Log(e *Entry) {}
+	errLimit, dropLimit rateLimit
 
-// Close flushes and closes the log.
-func (w *Writer) Close() error { return nil }
+	// Owned by the writer goroutine (and by Open before it starts).
+	le            *lineEncoder
+	cur           *dayFile
+	stuck         []*dayFile // earlier days whose lines could not all be written yet
+	buffered      int        // bytes of lines (and waiting entries) held in memory
+	retentionDone time.Time  // local date retention last ran
+}
+
+// logFile is what the writer needs of an open log file.
+type logFile interface {
+	Write([]byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// wrapFile lets tests put a failing file in the writer's way.
+var wrapFile = func(f *os.File) logFile { return f }
+
+// dayFile is one day's log file and its chain state.
+type dayFile struct {
+	date    time.Time
+	path    string
+	f       logFile // nil while the file cannot be opened
+	seq     int64    // seq of the last line chained
+	hash    [hashHex]byte
+	pending []byte  // whole lines not yet written to f
+	dirty   bool    // written since the last sync
+	tipSeq  int64   // seq recorded in the .tip sidecar
+	waiting []Entry // entries that arrived while f could not be opened
+}
+
+func (d *dayFile) prev() []byte {
+	if d.seq == 0 {
+		return nil
+	}
+	return d.hash[:]
+}
+
+// Open opens (or continues) today's file in o.Dir, deletes files past
+// retention and starts the writer goroutine.
+func Open(o Options) (*Writer, error) {
+	if o.Dir == "" {
+		return nil, errors.New("opening access log: no log directory given")
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = DefaultMaxBuffered
+	}
+	if o.FlushInterval <= 0 || o.FlushInterval > maxFlushInterval {
+		o.FlushInterval = maxFlushInterval
+	}
+	if o.RetentionDays < 0 {
+		return nil, fmt.Errorf("opening access log: retention days %d is negative", o.RetentionDays)
+	}
+	w := &Writer{
+		o:      o,
+		log:    o.Logger,
+		ch:     make(chan Entry, o.QueueSize),
+		flushc: make(chan chan error),
+		done:   make(chan struct{}),
+		le:     newLineEncoder(),
+	}
+	m, err := newMetrics(o.Registerer, func() float64 { return float64(len(w.ch)) })
+	if err != nil {
+		return nil, err
+	}
+	w.m = m
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("opening access log: %w", err)
+	}
+	now := o.Now()
+	w.retention(now)
+	df := &dayFile{date: day(now, o.Location), path: PathFor(o.Dir, day(now, o.Location))}
+	if err := w.open(df); err != nil {
+		return nil, fmt.Errorf("opening access log: %w", err)
+	}
+	w.cur = df
+	go w.run()
+	return w, nil
+}
+
+// Log records e. It copies e, so the caller may reuse it once Log
+// returns. It does no disk I/O: the entry is queued for the writer
+// goroutine. If the queue is full Log waits (counted in
+// schoolgate_logging_queue_full_total) rather than drop the line. An entry
+// with a zero Time is stamped with the current time. Log on a nil Writer
+// does nothing; after Close the entry is counted as dropped.
+func (w *Writer) Log(e *Entry) {
+	if w == nil || e == nil {
+		return
+	}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		w.drop(1, "logged after the access log was closed")
+		return
+	}
+	select {
+	case w.ch <- *e:
+	default:
+		w.m.queueFull.Inc()
+		w.ch <- *e
+	}
+	w.mu.RUnlock()
+}
+
+// Flush writes out and syncs every entry logged before the call. The
+// writer does this by itself at least every second; Flush is for tests
+// and for callers that must see the lines on disk now.
+func (w *Writer) Flush() error {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errors.New("flushing access log: closed")
+	}
+	reply := make(chan error, 1)
+	w.flushc <- reply
+	w.mu.RUnlock()
+	return <-reply
+}
+
+// Close writes out everything logged, syncs and closes the files. It
+// returns an error if some lines could not be written (they are counted in
+// schoolgate_logging_dropped_lines_total). Close may be called more than
+// once.
+func (w *Writer) Close() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ch)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return w.err
+}
+
+// run is the writer goroutine.
+func (w *Writer) run() {
+	defer close(w.done)
+	t := time.NewTicker(w.o.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case e, ok := <-w.ch:
+			if !ok {
+				w.err = w.shutdown()
+				return
+			}
+			w.handle(&e)
+		case reply := <-w.flushc:
+			// Everything logged before Flush was called is in the queue.
+			for n := len(w.ch); n > 0; n-- {
+				e, ok := <-w.ch
+				if !ok {
+					break
+				}
+				w.handle(&e)
+			}
+			reply <- w.tick()
+		case <-t.C:
+			w.tick()
+		}
+	}
+}
+
+// handle chains and buffers one entry.
+func (w *Writer) handle(e *Entry) {
+	if e.Time.IsZero() {
+		e.Time = w.o.Now()
+	}
+	d := day(e.Time, w.o.Location)
+	if w.cur == nil || !w.cur.date.Equal(d) {
+		w.switchTo(d)
+	}
+	df := w.cur
+	if df.f == nil {
+		// The file cannot be opened, so the chain cannot be continued:
+		// keep the entry itself until the file opens.
+		if w.buffered+entrySize(e) > w.o.MaxBuffered {
+			w.drop(1, "the access log file cannot be opened and the retry buffer is full")
+		} else {
+			df.waiting = append(df.waiting, *e)
+			w.buffered += entrySize(e)
+		}
+	} else {
+		w.encode(df, e)
+		if len(df.pending) >= flushSize {
+			// Write errors are counted and retried on the next tick.
+			_ = w.write(df)
+		}
+	}
+	w.onEntry(e)
+}
+
+func (w *Writer) onEntry(e *Entry) {
+	if w.o.OnEntry == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("access log: OnEntry panicked", zap.Any("panic", r))
+		}
+	}()
+	w.o.OnEntry(e)
+}
+
+// encode appends e's chained line to df's pending lines.
+func (w *Writer) encode(df *dayFile, e *Entry) {
+	if w.buffered >= w.o.MaxBuffered {
+		w.drop(1, "writes to the access log keep failing and the retry buffer is full")
+		return
+	}
+	before := len(df.pending)
+	pending, sum, err := w.le.appendLine(df.pending, e, df.seq+1, df.prev())
+	if err != nil {
+		df.pending = pending[:before]
+		w.drop(1, "encoding failed: "+err.Error())
+		return
+	}
+	df.pending = pending
+	df.seq++
+	df.hash = sum
+	n := len(pending) - before
+	w.buffered += n
+	w.m.lines.Inc()
+	w.m.bytes.Add(float64(n))
+}
+
+// entrySize is roughly the memory an entry waiting for its file holds.
+func entrySize(e *Entry) int {
+	return 200 + len(e.User) + len(e.IP) + len(e.Profile) + len(e.Method) + len(e.Host) + len(e.URL) + len(e.Rule)
+}
+
+// write writes df's pending lines. On error the unwritten lines stay
+// pending for the next try.
+func (w *Writer) write(df *dayFile) error {
+	if len(df.pending) == 0 {
+		return nil
+	}
+	n, err := df.f.Write(df.pending)
+	if n > 0 {
+		df.dirty = true
+		w.buffered -= n
+		df.pending = df.pending[:copy(df.pending, df.pending[n:])]
+	}
+	if err != nil {
+		w.writeError("writing", df.path, err)
+		return err
+	}
+	if cap(df.pending) > 4*flushSize {
+		df.pending = nil // give back what a backlog grew
+	}
+	return nil
+}
+
+// sync makes df's written lines durable, then records the last one in the
+// tip sidecar, so the sidecar never names a line the file may lose.
+func (w *Writer) sync(df *dayFile) error {
+	if df.dirty {
+		if err := df.f.Sync(); err != nil {
+			w.writeError("syncing", df.path, err)
+			return err
+		}
+		df.dirty = false
+	}
+	if len(df.pending) == 0 && df.tipSeq != df.seq && df.seq > 0 {
+		if err := writeTip(df.path, df.seq, df.hash); err != nil {
+			w.writeError("writing the tip sidecar of", df.path, err)
+			return err
+		}
+		df.tipSeq = df.seq
+	}
+	return nil
+}
+
+// service tries to open (if needed), write and sync df; it reports
+// whether nothing is left in memory for it.
+func (w *Writer) service(df *dayFile) error {
+	if df.f == nil {
+		if err := w.open(df); err != nil {
+			return err
+		}
+	}
+	if err := w.write(df); err != nil {
+		return err
+	}
+	return w.sync(df)
+}
+
+// tick runs every FlushInterval (and on Flush): writes and syncs the
+// files, retries earlier days that failed, and runs retention once a day.
+func (w *Writer) tick() error {
+	start := time.Now()
+	var firstErr error
+	keep := w.stuck[:0]
+	for _, df := range w.stuck {
+		if err := w.finish(df); err != nil {
+			keep = append(keep, df)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	clear(w.stuck[len(keep):])
+	w.stuck = keep
+	if w.cur != nil {
+		if err := w.service(w.cur); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	w.m.flush.Observe(time.Since(start).Seconds())
+	w.retention(w.o.Now())
+	return firstErr
+}
+
+// finish writes, syncs and closes df.
+func (w *Writer) finish(df *dayFile) error {
+	if df.f == nil && len(df.waiting) == 0 {
+		return nil
+	}
+	if err := w.service(df); err != nil {
+		return err
+	}
+	if err := df.f.Close(); err != nil {
+		w.writeError("closing", df.path, err)
+	}
+	df.f = nil
+	return nil
+}
+
+// switchTo makes the file of local date d the current one.
+func (w *Writer) switchTo(d time.Time) {
+	if old := w.cur; old != nil {
+		w.cur = nil
+		if err := w.finish(old); err != nil {
+			w.stuck = append(w.stuck, old)
+		}
+	}
+	for i, df := range w.stuck {
+		if df.date.Equal(d) {
+			w.cur = df
+			w.stuck = append(w.stuck[:i], w.stuck[i+1:]...)
+			return
+		}
+	}
+	df := &dayFile{date: d, path: PathFor(w.o.Dir, d)}
+	_ = w.open(df) // counted and logged; entries wait for it
+	w.cur = df
+}
+
+// shutdown runs once the queue is closed and drained.
+func (w *Writer) shutdown() error {
+	var errs []error
+	files := append(w.stuck, w.cur)
+	w.stuck, w.cur = nil, nil
+	for _, df := range files {
+		if df == nil {
+			continue
+		}
+		if err := w.finish(df); err != nil {
+			lost := len(df.waiting)
+			for _, c := range df.pending {
+				if c == '\n' {
+					lost++
+				}
+			}
+			w.drop(lost, "the access log could not be written before closing")
+			errs = append(errs, fmt.Errorf("closing access log %s: %d lines not written: %w", df.path, lost, err))
+			if df.f != nil {
+				_ = df.f.Close()
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// retention deletes expired files once per local day.
+func (w *Writer) retention(now time.Time) {
+	today := day(now, w.o.Location)
+	if w.o.RetentionDays == 0 || today.Equal(w.retentionDone) {
+		return
+	}
+	w.retentionDone = today
+	removed, err := removeExpired(w.o.Dir, today, w.o.RetentionDays, w.o.Location)
+	if len(removed) > 0 {
+		w.log.Info("access log: deleted files past retention",
+			zap.Int("retention_days", w.o.RetentionDays), zap.Strings("files", removed))
+	}
+	if err != nil {
+		w.log.Error("access log: deleting files past retention", zap.Error(err))
+	}
+}
+
+// open opens df's file for appending, continuing its chain if it has
+// lines, and then chains any entries that waited for it.
+func (w *Writer) open(df *dayFile) error {
+	if err := os.MkdirAll(filepath.Dir(df.path), 0o750); err != nil {
+		w.writeError("creating the directory of", df.path, err)
+		return err
+	}
+	f, st, err := w.openTail(df)
+	if err != nil {
+		w.writeError("opening", df.path, err)
+		return err
+	}
+	df.f, df.seq, df.hash, df.tipSeq = wrapFile(f), st.seq, st.hash, -1
+	if st.created {
+		syncDir(filepath.Dir(df.path))
+	}
+	if tip, err := readTip(TipPath(df.path)); err == nil && (tip.seq > st.seq || tip.seq == st.seq && tip.hash != st.hash) {
+		w.log.Error("access log: the file has lost lines at its end since the writer last recorded it",
+			zap.String("file", df.path), zap.Int64("recorded_lines", tip.seq), zap.Int64("lines", st.seq))
+	}
+	waiting := df.waiting
+	df.waiting = nil
+	for i := range waiting {
+		w.buffered -= entrySize(&waiting[i])
+		w.encode(df, &waiting[i])
+	}
+	return nil
+}
+
+type tailState struct {
+	seq     int64
+	hash    [hashHex]byte
+	created bool
+}
+
+// openTail opens the file and reads the seq and hash of its last
+// complete line. A partial last line (a crash mid-write) is cut off so the
+// chain stays verifiable; a file whose end cannot be read as a line of
+// ours is set aside as .damaged-TIME and a new chain started.
+func (w *Writer) openTail(df *dayFile) (*os.File, tailState, error) {
+	for attempt := 0; ; attempt++ {
+		_, statErr := os.Stat(df.path)
+		f, err := os.OpenFile(df.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, tailState{}, err
+		}
+		st := tailState{created: os.IsNotExist(statErr)}
+		seq, sum, cut, err := readTail(f)
+		if err == nil {
+			if cut > 0 {
+				w.log.Warn("access log: cut an incomplete last line left by a crash",
+					zap.String("file", df.path), zap.Int64("bytes", cut))
+			}
+			st.seq, st.hash = seq, sum
+			return f, st, nil
+		}
+		_ = f.Close()
+		var dmg *damagedError
+		if !errors.As(err, &dmg) || attempt > 0 {
+			return nil, tailState{}, err
+		}
+		aside := df.path + ".damaged-" + w.o.Now().UTC().Format("20060102T150405.000")
+		if rerr := os.Rename(df.path, aside); rerr != nil {
+			return nil, tailState{}, fmt.Errorf("setting aside damaged %s: %w", df.path, rerr)
+		}
+		_ = os.Rename(TipPath(df.path), aside+TipSuffix)
+		w.log.Error("access log: the end of the file is not a chained line; set it aside and started a new chain",
+			zap.String("file", df.path), zap.String("set_aside_as", aside), zap.String("problem", dmg.msg))
+	}
+}
+
+// syncDir makes a new file's directory entry durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+func (w *Writer) writeError(action, path string, err error) {
+	w.m.writeErrors.Inc()
+	if ok, suppressed := w.errLimit.allow(10 * time.Second); ok {
+		w.log.Error("access log: "+action+" the file failed; lines are kept in memory and retried",
+			zap.String("file", path), zap.Error(err), zap.Int("similar_errors_not_logged", suppressed))
+	}
+}
+
+func (w *Writer) drop(n int, why string) {
+	if n <= 0 {
+		return
+	}
+	w.m.dropped.Add(float64(n))
+	if ok, suppressed := w.dropLimit.allow(time.Second); ok {
+		w.log.Error("access log: DROPPING LINES: "+why,
+			zap.Int("lines", n), zap.Int("drops_not_logged", suppressed))
+	}
+}
+
+// rateLimit lets a message through at most once per period and counts
+// the ones it held back.
+type rateLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLimit) allow(period time.Duration) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if !r.last.IsZero() && now.Sub(r.last) < period {
+		r.suppressed++
+		return false, 0
+	}
+	r.last = now
+	s := r.suppressed
+	r.suppressed = 0
+	return true, s
+}

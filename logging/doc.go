@@ -1,0 +1,84 @@
+// Package logging writes the access log: one JSON line per proxied request,
+// refused CONNECT and DNS query, a file per local day, each line chained to
+// the one before by a SHA-256 hash so that `schoolgate logs verify` detects a
+// removed, reordered or edited line.
+//
+// # Files
+//
+// LOGDIR/access-YYYY-MM-DD.jsonl, named by the local date (Options.Location)
+// of each entry's time: every entry goes to its own day's file, so the file
+// switches at local midnight. Files are created 0640 in a 0750 directory.
+// Beside each file, access-YYYY-MM-DD.jsonl.tip holds {"seq":N,"hash":"…"} of
+// the last line the writer has synced to disk. Retention deletes the files
+// whose date is more than RetentionDays days before today (and their
+// sidecars) at Open and once a day; nothing else in the directory is touched.
+// FileName, PathFor and ParseFileName give the names to other packages.
+//
+// # Line format (CONTRACT.md §4)
+//
+//	{"ts":"2026-11-23T09:15:02.123Z","src":"proxy","user":"alice","ip":"10.10.1.7",
+//	 "profile":"student","method":"GET","host":"www.bet365.com","url":"http://www.bet365.com/",
+//	 "categories":["gambling"],"verdict":"block","rule":"student#2","status":403,
+//	 "bytes":2345,"ms":0.42,"seq":17,"hash":"<64 hex digits>"}
+//
+// in that order, on one line. ts is UTC with milliseconds; categories is
+// sorted, [] when none; status is the HTTP status as a number for src proxy
+// and the DNS rcode name as a string for src dns; ms has at most 3 decimals.
+// The line is encoded by zap's JSON encoder (typed fields, no level, caller,
+// message or stack), which escapes quotes, control characters and invalid
+// UTF-8 in attacker-chosen fields (host, url, user), so a field can never
+// break a line.
+//
+// # The chain
+//
+// Let P be a line's text up to `,"hash":` — that is `{"ts":…,"seq":N`.
+// Its hash is the lowercase hex SHA-256 of the previous line's hash (its 64
+// hex digits; empty for line 1), a newline, and P. seq is the 1-based line
+// number. Both restart in every file. Verification works on the raw bytes,
+// never on re-encoded JSON.
+//
+// # What Verify proves, and what it cannot
+//
+// Verify reads the file line by line and reports the first line that is not
+// valid JSON, lacks a trailing newline (a cut file), has the wrong seq (a
+// line removed, inserted or moved) or the wrong hash (a line edited, or one
+// before it removed or reordered). With the .tip sidecar present it also
+// catches lines removed from the end, which the chain alone cannot see, and
+// a rewrite that did not also rewrite the sidecar.
+//
+// The chain has no secret key: it proves the file is what the writer wrote
+// against accidents and against edits made with a text editor or a script
+// that does not know the scheme. Someone with write access to the log
+// directory who knows the scheme can rewrite a file from the edited line on,
+// recompute every hash and rewrite the sidecar. To make that detectable,
+// keep the last hash somewhere they cannot reach: `schoolgate logs verify`
+// prints it, and a nightly copy of it (an e-mail, a ticket, a print-out) pins
+// the day's file as it was. Verify of today's file while the gateway runs may
+// report an incomplete last line that the writer is still writing; the
+// sidecar lags the file by up to a second, which Verify accepts.
+//
+// # Writing
+//
+// Log copies the entry into a buffered channel and returns; one goroutine
+// encodes, chains and buffers the lines and writes them out when 64 KiB are
+// buffered and at least every second (then fsyncs the file and rewrites the
+// sidecar), so a crash loses at most the last second and Close loses
+// nothing. A full queue makes Log wait rather than drop the line. Failed
+// writes keep the lines in memory (up to Options.MaxBuffered bytes) and retry
+// every second; beyond that lines are dropped and counted, and the program
+// log says so. On Open, and when a day's file is opened again after a
+// restart, the chain continues from the file's last complete line; an
+// incomplete last line left by a crash is cut off first (with a warning),
+// and a file whose end is not a chained line is renamed
+// access-DATE.jsonl.damaged-TIME and a new chain started (with an error).
+//
+// # Metrics
+//
+//	schoolgate_logging_lines_total              lines chained and buffered
+//	schoolgate_logging_bytes_total              bytes of those lines
+//	schoolgate_logging_queue_length             entries waiting for the writer goroutine
+//	schoolgate_logging_queue_full_total         times Log waited because the queue was full
+//	schoolgate_logging_write_errors_total       failed opens, writes, syncs and sidecar writes
+//	schoolgate_logging_dropped_lines_total      lines lost (retry buffer full, logged after Close)
+//	schoolgate_logging_flush_duration_seconds   time to write out and sync, per flush
+package logging

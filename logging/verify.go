@@ -1,0 +1,272 @@
+package logging
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// maxLine bounds one line when reading a log back; the writer never
+// produces longer lines unless a URL is megabytes long.
+const maxLine = 4 << 20
+
+// VerifyError names the first bad line of a log file. Line 0 means the
+// problem is not with one line (e.g. an unreadable sidecar).
+type VerifyError struct {
+	Line int
+	Msg  string
+}
+
+func (e *VerifyError) Error() string {
+	if e.Line == 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
+
+// VerifyResult is what Verify found in an intact file.
+type VerifyResult struct {
+	Lines    int
+	LastHash string // hex hash of the last line, "" for an empty file
+	// Tip is true when the .tip sidecar was present and agreed, so that
+	// lines removed from the end would have been detected.
+	Tip bool
+}
+
+// Verify checks the hash chain of the log file at path; see the package
+// doc for what it proves. It returns the number of lines, and a
+// *VerifyError naming the first bad line, or another error if the file
+// cannot be read.
+func Verify(path string) (lines int, err error) {
+	r, err := VerifyFile(path)
+	return r.Lines, err
+}
+
+// VerifyFile is Verify with more detail about an intact file.
+func VerifyFile(path string) (VerifyResult, error) {
+	var res VerifyResult
+	f, err := os.Open(path)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	tip, tipErr := readTip(TipPath(path))
+	switch {
+	case errors.Is(tipErr, os.ErrNotExist):
+		tip.seq = -1
+	case tipErr != nil:
+		return res, &VerifyError{Msg: fmt.Sprintf("the sidecar %s is unreadable: %v", TipPath(path), tipErr)}
+	}
+
+	br := bufio.NewReaderSize(f, 256<<10)
+	var prev []byte
+	var prevBuf [hashHex]byte
+	var long []byte
+	n := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) && len(long) <= maxLine {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			if len(long) > maxLine {
+				return res, &VerifyError{Line: n + 1, Msg: fmt.Sprintf("longer than %d bytes: not a line of the access log", maxLine)}
+			}
+			line = long
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return res, fmt.Errorf("reading %s: %w", path, err)
+		}
+		if len(line) == 0 {
+			break // clean end of file
+		}
+		n++
+		if line[len(line)-1] != '\n' {
+			return res, &VerifyError{Line: n, Msg: "incomplete last line (no newline: the file was cut, or is being written right now)"}
+		}
+		line = line[:len(line)-1]
+		if msg := checkLine(line, n, prev); msg != "" {
+			return res, &VerifyError{Line: n, Msg: msg}
+		}
+		copy(prevBuf[:], line[len(line)-2-hashHex:len(line)-2])
+		prev = prevBuf[:]
+		if int64(n) == tip.seq && string(prev) != string(tip.hash[:]) {
+			return res, &VerifyError{Line: n, Msg: "hash differs from the one the writer recorded in the .tip sidecar (the file was rewritten)"}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	if tip.seq > int64(n) {
+		return res, &VerifyError{Line: n + 1, Msg: fmt.Sprintf(
+			"missing: the file ends after line %d but the writer recorded %d lines (lines were removed from the end)", n, tip.seq)}
+	}
+	res.Lines = n
+	res.LastHash = string(prev)
+	res.Tip = tip.seq >= 0
+	return res, nil
+}
+
+// checkLine checks one line (without its newline) as line n after a line
+// whose hash is prev; it returns what is wrong, or "".
+func checkLine(line []byte, n int, prev []byte) string {
+	if len(line) == 0 {
+		return "empty line"
+	}
+	if !json.Valid(line) {
+		return "not valid JSON"
+	}
+	p, seq, sum, ok := splitLine(line)
+	if !ok {
+		return `does not end with "seq" and "hash" fields`
+	}
+	if seq != int64(n) {
+		what := "a line was removed or inserted"
+		if seq > int64(n) && n == 1 {
+			what = "lines were removed from the start"
+		}
+		return fmt.Sprintf("seq %d, expected %d (%s)", seq, n, what)
+	}
+	want := chainHash(prev, p)
+	if !bytes.Equal(sum, want[:]) {
+		return "hash does not match (edited, or a line before it was removed or reordered)"
+	}
+	return ""
+}
+
+// tipState is the content of a .tip sidecar.
+type tipState struct {
+	seq  int64
+	hash [hashHex]byte
+}
+
+// readTip reads a .tip sidecar: {"seq":N,"hash":"<hex>"}.
+func readTip(path string) (tipState, error) {
+	var t tipState
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return t, err
+	}
+	var v struct {
+		Seq  *int64 `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return t, fmt.Errorf("decoding: %w", err)
+	}
+	if v.Seq == nil || *v.Seq < 1 || len(v.Hash) != hashHex {
+		return t, errors.New("decoding: needs seq >= 1 and a 64-digit hash")
+	}
+	t.seq = *v.Seq
+	copy(t.hash[:], v.Hash)
+	return t, nil
+}
+
+// writeTip replaces the sidecar of the log at path atomically and durably.
+func writeTip(path string, seq int64, hash [hashHex]byte) error {
+	b := make([]byte, 0, 100)
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"hash":"`...)
+	b = append(b, hash[:]...)
+	b = append(b, "\"}\n"...)
+	tip := TipPath(path)
+	tmp := tip + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, tip)
+}
+
+// damagedError says the end of an existing log is not a line of ours.
+type damagedError struct{ msg string }
+
+func (e *damagedError) Error() string { return "damaged access log: " + e.msg }
+
+// readTail returns the seq and hash of the last complete line of f,
+// first truncating an incomplete last line (returning how many bytes were
+// cut).
+func readTail(f *os.File) (seq int64, sum [hashHex]byte, cut int64, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, sum, 0, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, sum, 0, nil
+	}
+	nl, err := lastNewline(f, size)
+	if err != nil {
+		return 0, sum, 0, err
+	}
+	end := nl + 1 // length of the complete lines
+	if end < size {
+		if err := f.Truncate(end); err != nil {
+			return 0, sum, 0, fmt.Errorf("cutting an incomplete last line: %w", err)
+		}
+		cut = size - end
+	}
+	if end == 0 {
+		return 0, sum, cut, nil
+	}
+	start, err := lastNewline(f, end-1)
+	if err != nil {
+		return 0, sum, cut, err
+	}
+	start++
+	line := make([]byte, end-1-start)
+	if _, err := f.ReadAt(line, start); err != nil {
+		return 0, sum, cut, err
+	}
+	if !json.Valid(line) {
+		return 0, sum, cut, &damagedError{"the last line is not valid JSON"}
+	}
+	_, seq, s, ok := splitLine(line)
+	if !ok || seq < 1 {
+		return 0, sum, cut, &damagedError{"the last line has no seq and hash at its end"}
+	}
+	copy(sum[:], s)
+	return seq, sum, cut, nil
+}
+
+// lastNewline returns the offset of the last '\n' before offset before,
+// or -1 if there is none; it gives up (damagedError) after maxLine bytes.
+func lastNewline(f *os.File, before int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for pos := before; pos > 0; {
+		if before-pos > maxLine {
+			return 0, &damagedError{fmt.Sprintf("no line break in the last %d bytes", maxLine)}
+		}
+		n := int64(len(buf))
+		if pos < n {
+			n = pos
+		}
+		pos -= n
+		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return pos + int64(i), nil
+		}
+	}
+	return -1, nil
+}
