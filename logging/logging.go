@@ -108,7 +108,7 @@ type dayFile struct {
 	date    time.Time
 	path    string
 	f       logFile // nil while the file cannot be opened
-	seq     int64    // seq of the last line chained
+	seq     int64   // seq of the last line chained
 	hash    [hashHex]byte
 	pending []byte  // whole lines not yet written to f
 	dirty   bool    // written since the last sync
