@@ -1,11 +1,330 @@
 package main
 
 import (
+	"bufio"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/policy"
 )
 
+const checkUsage = `usage: schoolgate check [-config FILE] [-user NAME] [-ip ADDR] [-at TIME] [-json] TARGET...
+
+Explains what schoolgate would do with each TARGET (a URL or a host name):
+the profile, the categories, the verdict, the rule that decided and why.
+
+  -user NAME   decide as this user of the users file (its profile applies)
+  -ip ADDR     decide as a request from this client address: its network picks
+               the profile when no -user is given, and an address outside
+               'clients' is refused (not_a_client). -user and -ip may be combined,
+               as for a user who signed in to the proxy from that address.
+  -at TIME     RFC 3339 (2026-11-24T12:30:00Z) or 2026-11-24T12:30 in the
+               config's timezone; default now
+  -json        one JSON object per target, one per line
+  -config FILE the config (default: the embedded default config)
+
+A TARGET of - reads targets from stdin, one a line (blank lines and lines
+starting with # are skipped). A target that is not a URL or host name is
+reported on stderr and skipped. Exit status: 0 whatever the verdicts; 2 for
+bad usage (bad flags, an unknown user, a bad target on the command line);
+1 when the config or its lists cannot be loaded.
+`
+
 func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "schoolgate: not implemented yet")
-	return 2
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
+	cfgPath := fs.String("config", "", "config file")
+	user := fs.String("user", "", "user name")
+	ipFlag := fs.String("ip", "", "client address")
+	atFlag := fs.String("at", "", "time")
+	asJSON := fs.Bool("json", false, "JSON output")
+
+	targets, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(stderr, "schoolgate check: no TARGET given (a URL, a host name, or - for stdin)")
+		fmt.Fprint(stderr, checkUsage)
+		return 2
+	}
+	var ip netip.Addr
+	if *ipFlag != "" {
+		if ip, err = netip.ParseAddr(strings.Trim(*ipFlag, "[]")); err != nil {
+			fmt.Fprintf(stderr, "schoolgate check: -ip %q is not an IP address\n", *ipFlag)
+			return 2
+		}
+	}
+
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate check: loading config:\n%v\n", err)
+		return 1
+	}
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate check: %v\n", err)
+		return 1
+	}
+
+	if *user != "" {
+		if _, ok := snap.User(*user); !ok {
+			if cfg.Users.File == "" {
+				fmt.Fprintf(stderr, "schoolgate check: unknown user %q: the config names no users file\n", *user)
+			} else {
+				fmt.Fprintf(stderr, "schoolgate check: unknown user %q (not in %s)\n", *user, cfg.Users.File)
+			}
+			return 2
+		}
+	}
+	when := time.Now()
+	if *atFlag != "" {
+		if when, err = parseAt(*atFlag, snap.Location()); err != nil {
+			fmt.Fprintf(stderr, "schoolgate check: %v\n", err)
+			return 2
+		}
+	}
+
+	c := &checker{
+		snap:   snap,
+		args:   policy.Args{User: *user, IP: ip, Time: when},
+		json:   *asJSON,
+		out:    bufio.NewWriterSize(stdout, 64<<10),
+		stderr: stderr,
+	}
+	if !c.json {
+		c.header()
+	}
+	status := 0
+	for _, t := range targets {
+		if t == "-" {
+			if err := c.stdin(stdin); err != nil {
+				c.out.Flush()
+				fmt.Fprintf(stderr, "schoolgate check: reading stdin: %v\n", err)
+				return 1
+			}
+			continue
+		}
+		if !c.check(t) {
+			status = 2
+		}
+	}
+	if err := c.out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "schoolgate check: writing output: %v\n", err)
+		return 1
+	}
+	return status
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the targets (check gmail.com -user alice), as a technician types them;
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var targets []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return targets, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(targets, rest...), nil
+		}
+		targets = append(targets, rest[0])
+		args = rest[1:]
+	}
+}
+
+// parseAt reads -at: RFC 3339, or a local time in the config's timezone.
+func parseAt(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02 15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("-at %q: want RFC 3339 (2026-11-24T12:30:00Z) or 2026-11-24T12:30 in the config's timezone (%s)", s, loc)
+}
+
+type checker struct {
+	snap   *policy.Snapshot
+	args   policy.Args // identity and time; Host and Path set per target
+	json   bool
+	out    *bufio.Writer
+	stderr io.Writer
+	buf    []byte
+}
+
+// header tells a person who the targets are checked as, and when.
+func (c *checker) header() {
+	who := "no user, no address"
+	switch {
+	case c.args.User != "" && c.args.IP.IsValid():
+		who = "user " + c.args.User + " from " + c.args.IP.String()
+	case c.args.User != "":
+		who = "user " + c.args.User
+	case c.args.IP.IsValid():
+		who = "address " + c.args.IP.String()
+	}
+	open := strings.Join(c.snap.OpenSchedules(c.args.Time), ", ")
+	if open == "" {
+		open = "none"
+	}
+	fmt.Fprintf(c.out, "# %s: profile %s, at %s; schedules open: %s\n", who,
+		c.snap.Profile(c.args.User, c.args.IP),
+		c.args.Time.In(c.snap.Location()).Format("Mon 2006-01-02 15:04 MST"), open)
+}
+
+// stdin checks one target a line. A bad line is reported and skipped: a
+// long list with a little junk in it is still worth checking.
+func (c *checker) stdin(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		c.check(line)
+	}
+	return sc.Err()
+}
+
+// check decides one target and writes its line; false for a bad target.
+func (c *checker) check(target string) bool {
+	host, path, ok := categories.SplitTarget(target)
+	if !ok {
+		c.out.Flush() // keep stdout and stderr in order on a terminal
+		fmt.Fprintf(c.stderr, "schoolgate check: %q is not a URL or host name; skipped\n", target)
+		return false
+	}
+	a := c.args
+	a.Host, a.Path = host, path
+	d := c.snap.Decide(a)
+	if c.json {
+		c.buf = appendJSONLine(c.buf[:0], target, host, c.args.User, d)
+	} else {
+		c.buf = appendHumanLine(c.buf[:0], target, c.args.User, d)
+	}
+	c.out.Write(c.buf) //nolint:errcheck // the error sticks; Flush reports it
+	return true
+}
+
+// appendJSONLine writes the object of CONTRACT.md §2 and a newline.
+func appendJSONLine(b []byte, target, host, user string, d policy.Decision) []byte {
+	b = append(b, `{"target":`...)
+	b = appendJSONString(b, target)
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"user":`...)
+	b = appendJSONString(b, user)
+	b = append(b, `,"profile":`...)
+	b = appendJSONString(b, d.Profile)
+	b = append(b, `,"categories":[`...)
+	for i, n := range d.Categories.Names() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, n)
+	}
+	b = append(b, `],"verdict":`...)
+	b = appendJSONString(b, d.Verdict.String())
+	b = append(b, `,"rule":`...)
+	b = appendJSONString(b, d.Rule)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, d.Reason)
+	return append(b, "}\n"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but break JavaScript readers.
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendHumanLine writes one line a technician reads:
+//
+//	https://www.bet365.com/en  BLOCKED  gambling  rule staff#1 — category gambling is blocked for staff (profile staff)
+func appendHumanLine(b []byte, target, user string, d policy.Decision) []byte {
+	b = append(b, target...)
+	if d.Verdict == policy.Block {
+		b = append(b, "  BLOCKED  "...)
+	} else {
+		b = append(b, "  ALLOWED  "...)
+	}
+	b = append(b, d.Categories.String()...)
+	b = append(b, "  rule "...)
+	b = append(b, d.Rule...)
+	b = append(b, " — "...)
+	b = append(b, d.Reason...)
+	b = append(b, " (profile "...)
+	b = append(b, d.Profile...)
+	if user != "" {
+		b = append(b, ", user "...)
+		b = append(b, user...)
+	}
+	return append(b, ")\n"...)
 }
