@@ -1,0 +1,151 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// sink delivers one alert.
+type sink interface {
+	send(ctx context.Context, al Alert) error
+	close() error
+}
+
+// permanentError is a failure that retrying will not fix (e.g. HTTP 400).
+type permanentError struct{ error }
+
+type sinkWorker struct {
+	name string
+	s    sink
+	q    chan Alert
+	a    *Alerter
+}
+
+func (a *Alerter) newSink(name string, s sink) *sinkWorker {
+	return &sinkWorker{name: name, s: s, q: make(chan Alert, sinkQueue), a: a}
+}
+
+// run delivers queued alerts one at a time, retrying with exponential
+// backoff; a sink that is down delays only its own queue, which is
+// bounded (overflow is dropped and counted in dispatch).
+func (w *sinkWorker) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	for al := range w.q {
+		w.deliver(al)
+	}
+}
+
+func (w *sinkWorker) deliver(al Alert) {
+	a := w.a
+	delay := a.tm.backoff
+	var err error
+	for try := 1; try <= max(1, a.tm.retries); try++ {
+		if a.ctx.Err() != nil {
+			err = a.ctx.Err()
+			break
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, a.tm.timeout)
+		err = w.s.send(ctx, al)
+		cancel()
+		if err == nil {
+			a.m.sent.WithLabelValues(w.name).Inc()
+			return
+		}
+		a.m.failures.WithLabelValues(w.name).Inc()
+		var perm permanentError
+		if errors.As(err, &perm) || try == a.tm.retries {
+			break
+		}
+		a.log.Warn("sending alert failed; will retry", zap.String("sink", w.name), zap.Error(err),
+			zap.Duration("in", delay))
+		select {
+		case <-time.After(delay):
+		case <-a.ctx.Done():
+		}
+		delay = min(2*delay, time.Minute)
+	}
+	a.m.dropped.Inc()
+	a.log.Error("alert not delivered", zap.String("sink", w.name), zap.Error(err),
+		zap.String("user", al.User), zap.String("ip", al.IP), zap.Int("attempts", al.Count))
+}
+
+// webhook POSTs the alert as JSON.
+type webhook struct {
+	url    string
+	client *http.Client
+}
+
+func newWebhook(u string, tm timing) *webhook {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // never through ourselves or the environment's proxy
+	return &webhook{url: u, client: &http.Client{Transport: tr, Timeout: tm.timeout}}
+}
+
+func (h *webhook) send(ctx context.Context, al Alert) error {
+	body, err := json.Marshal(al)
+	if err != nil {
+		return permanentError{err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return permanentError{err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "schoolgate-alerts")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting to webhook: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // draining for reuse
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	default:
+		return permanentError{fmt.Errorf("webhook answered %s", resp.Status)}
+	}
+}
+
+func (h *webhook) close() error {
+	h.client.CloseIdleConnections()
+	return nil
+}
+
+// fileSink appends one JSON line per alert (O_APPEND, mode 0640).
+type fileSink struct {
+	f *os.File
+}
+
+func openFileSink(path string) (*fileSink, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: opening alerts file: %w", err)
+	}
+	return &fileSink{f: f}, nil
+}
+
+func (s *fileSink) send(_ context.Context, al Alert) error {
+	b, err := json.Marshal(al)
+	if err != nil {
+		return permanentError{err}
+	}
+	// One write per line: with O_APPEND the line lands whole at the end.
+	if _, err := s.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("writing alerts file: %w", err)
+	}
+	return nil
+}
+
+func (s *fileSink) close() error { return s.f.Close() }
