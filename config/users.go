@@ -172,6 +172,12 @@ func checkUserName(name string) error {
 // user's line is replaced in place and every other line, comments
 // included, is kept as it was. A file with problems is not touched.
 func AddUser(path, name, profile, password string) error {
+	return AddUserCost(path, name, profile, password, bcrypt.DefaultCost)
+}
+
+// AddUserCost is AddUser with a chosen bcrypt cost (bcrypt.MinCost to
+// bcrypt.MaxCost), for tests and for schools that want slower hashes.
+func AddUserCost(path, name, profile, password string, cost int) error {
 	if err := checkUserName(name); err != nil {
 		return err
 	}
@@ -181,7 +187,10 @@ func AddUser(path, name, profile, password string) error {
 	if password == "" {
 		return errors.New("refusing an empty password")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("bcrypt cost %d out of range (%d-%d)", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		if errors.Is(err, bcrypt.ErrPasswordTooLong) {
 			return errors.New("password too long: bcrypt uses at most 72 bytes")

@@ -117,10 +117,10 @@ func TestAddUser(t *testing.T) {
 	if err := os.Chmod(p, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := AddUser(p, "alice", "student", "pw2"); err != nil {
+	if err := AddUserCost(p, "alice", "student", "pw2", bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
-	if err := AddUser(p, "carol", "staff", "pw3"); err != nil {
+	if err := AddUserCost(p, "carol", "staff", "pw3", bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
 	users, err := LoadUsers(p)
@@ -163,7 +163,7 @@ func TestAddUserRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := AddUser(p, tt.user, tt.profile, tt.password)
+			err := AddUserCost(p, tt.user, tt.profile, tt.password, bcrypt.MinCost)
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("got %v, want an error containing %q", err, tt.msg)
 			}
@@ -177,7 +177,7 @@ func TestAddUserRefuses(t *testing.T) {
 	if err := os.WriteFile(p, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := AddUser(p, "bob", "staff", "pw"); err == nil || !strings.Contains(err.Error(), "want 3 columns") {
+	if err := AddUserCost(p, "bob", "staff", "pw", bcrypt.MinCost); err == nil || !strings.Contains(err.Error(), "want 3 columns") {
 		t.Errorf("got %v", err)
 	}
 	if data, _ := os.ReadFile(p); string(data) != broken {

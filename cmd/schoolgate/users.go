@@ -11,8 +11,13 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/schoolgate/schoolgate/config"
 )
+
+// usersBcryptCost is the cost of stored hashes; tests lower it.
+var usersBcryptCost = bcrypt.DefaultCost
 
 // runUsers is `schoolgate users add -file users.csv -profile P NAME`,
 // with the password read from stdin: one line from a pipe, or typed twice
@@ -88,7 +93,7 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate users add: %v\n", err)
 		return 1
 	}
-	if err := config.AddUser(*file, name, *profile, password); err != nil {
+	if err := config.AddUserCost(*file, name, *profile, password, usersBcryptCost); err != nil {
 		fmt.Fprintf(stderr, "schoolgate users add: %v\n", err)
 		return 1
 	}

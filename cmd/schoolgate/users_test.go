@@ -13,6 +13,8 @@ import (
 func TestUsersAdd(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "users.csv")
+	usersBcryptCost = bcrypt.MinCost // a fast hash under -race
+	t.Cleanup(func() { usersBcryptCost = bcrypt.DefaultCost })
 
 	code, out, errs := runCmd(t, "s3cret\n", "users", "add", "-file", file, "-profile", "staff", "alice")
 	if code != 0 || !strings.Contains(out, `saved user "alice" with profile staff`) {
