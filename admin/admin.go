@@ -1,12 +1,27 @@
 // Package admin serves the admin listener: /metrics, /healthz, /proxy.pac
 // and /wpad.dat.
+//
+// The PAC file (served as both /proxy.pac and /wpad.dat, for WPAD
+// discovery) sends web traffic to the proxy listener and leaves plain host
+// names, localhost and the school's own networks (`clients` and
+// `networks`, IPv4) direct. It is built from the snapshot in force, so a
+// reload changes it.
 package admin
 
 import (
+	"bytes"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -14,9 +29,125 @@ import (
 type Options struct {
 	Gatherer prometheus.Gatherer
 	Engine   *policy.Engine
+	// ProxyAddr is the proxy listener's address ("host:port"). When its
+	// host is a wildcard (or empty), the PAC file names the host the PAC
+	// was requested from, with the proxy's port.
+	ProxyAddr string
 }
 
 // Handler returns the admin listener's handler.
 func Handler(o Options) http.Handler {
-	return http.NotFoundHandler()
+	mux := http.NewServeMux()
+	if o.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if o.Engine == nil || o.Engine.Snapshot() == nil {
+			http.Error(w, "no policy loaded", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, "ok")
+	})
+	pac := func(w http.ResponseWriter, r *http.Request) {
+		if o.ProxyAddr == "" {
+			http.Error(w, "the proxy listener is off", http.StatusNotFound)
+			return
+		}
+		var direct []netip.Prefix
+		if o.Engine != nil {
+			if s := o.Engine.Snapshot(); s != nil && s.Config != nil {
+				direct = append(direct, s.Config.Clients...)
+				for _, n := range s.Config.Networks {
+					direct = append(direct, n.Prefix)
+				}
+			}
+		}
+		body := PAC(proxyHostPort(o.ProxyAddr, r.Host), direct)
+		w.Header().Set("Content-Type", "application/x-ns-proxy-autoconfig")
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body) //nolint:errcheck // the client may have gone
+	}
+	mux.HandleFunc("GET /proxy.pac", pac)
+	mux.HandleFunc("GET /wpad.dat", pac)
+	return mux
+}
+
+// proxyHostPort is the address clients should use for the proxy: its
+// listen address, or the host the PAC was asked from when the proxy
+// listens on a wildcard address.
+func proxyHostPort(listen, reqHost string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+		return net.JoinHostPort(host, port)
+	}
+	h := reqHost
+	if hh, _, err := net.SplitHostPort(reqHost); err == nil {
+		h = hh
+	}
+	// The Host header is the client's word: only a well-formed host name
+	// or address goes into the script.
+	if n, ok := categories.NormalizeHost(h); ok && safePACHost(n) {
+		return net.JoinHostPort(n, port)
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+func safePACHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// PAC returns a proxy auto-config script sending http and https to the
+// proxy at hostPort, and leaving plain host names, localhost and the IPv4
+// prefixes in direct (for hosts written as addresses) direct. It does no
+// DNS look-up: browsers call it for every URL.
+func PAC(hostPort string, direct []netip.Prefix) []byte {
+	var b bytes.Buffer
+	b.WriteString("// schoolgate proxy auto-config\n")
+	b.WriteString("function FindProxyForURL(url, host) {\n")
+	b.WriteString("  host = host.toLowerCase();\n")
+	b.WriteString("  if (isPlainHostName(host) || host == \"localhost\" || dnsDomainIs(host, \".localhost\") ||\n")
+	b.WriteString("      host == \"127.0.0.1\" || host == \"::1\" || host == \"[::1]\")\n")
+	b.WriteString("    return \"DIRECT\";\n")
+	var v4 []netip.Prefix
+	for _, p := range direct {
+		p = p.Masked()
+		if p.Addr().Is4() && !slices.Contains(v4, p) {
+			v4 = append(v4, p)
+		}
+	}
+	if len(v4) > 0 {
+		b.WriteString("  if (/^\\d+\\.\\d+\\.\\d+\\.\\d+$/.test(host)) {\n")
+		for _, p := range v4 {
+			fmt.Fprintf(&b, "    if (isInNet(host, %q, %q)) return \"DIRECT\";\n", p.Addr().String(), mask4(p.Bits()))
+		}
+		b.WriteString("  }\n")
+	}
+	fmt.Fprintf(&b, "  var u = url.substring(0, 6).toLowerCase();\n")
+	fmt.Fprintf(&b, "  if (u == \"http:/\" || u == \"https:\" || u.substring(0, 3) == \"ws:\" || u.substring(0, 4) == \"wss:\")\n")
+	fmt.Fprintf(&b, "    return %q;\n", "PROXY "+hostPort)
+	b.WriteString("  return \"DIRECT\";\n}\n")
+	return b.Bytes()
+}
+
+func mask4(bits int) string {
+	m := uint32(0)
+	if bits > 0 {
+		m = ^uint32(0) << (32 - bits)
+	}
+	return strings.Join([]string{
+		strconv.Itoa(int(m >> 24)), strconv.Itoa(int(m >> 16 & 0xff)),
+		strconv.Itoa(int(m >> 8 & 0xff)), strconv.Itoa(int(m & 0xff)),
+	}, ".")
 }
