@@ -123,7 +123,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 			return fmt.Errorf("listening for admin on %s: %w", cfg.Listen.Admin, err)
 		}
 		adminSrv = &http.Server{
-			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: engine}),
+			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: engine, ProxyAddr: cfg.Listen.Proxy}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() { errc <- serveHTTP(adminSrv, ln) }()
