@@ -2,6 +2,7 @@ package policy
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -41,9 +42,18 @@ type cacheKey struct {
 	path    string
 }
 
+// cacheEntry keeps the whole key beside the verdict: the LRU is keyed on a
+// 64-bit hash of the key (one hash per request, and the map's fastest key
+// type), and a hit counts only when the stored key is equal, so a hash
+// collision is a miss, never a wrong verdict.
+type cacheEntry struct {
+	key cacheKey
+	d   Decision
+}
+
 type shard struct {
 	mu                         sync.Mutex
-	lru                        *simplelru.LRU[cacheKey, Decision]
+	lru                        *simplelru.LRU[uint64, cacheEntry]
 	hits, misses, allow, block uint64 // guarded by mu
 	_                          [64]byte
 }
@@ -63,7 +73,7 @@ func NewEngine(s *Snapshot, size int, reg prometheus.Registerer) *Engine {
 		e.shards = make([]shard, n)
 		for i := range e.shards {
 			// NewLRU fails only for a size <= 0, which per never is.
-			e.shards[i].lru, _ = simplelru.NewLRU[cacheKey, Decision](per, nil)
+			e.shards[i].lru, _ = simplelru.NewLRU[uint64, cacheEntry](per, nil)
 		}
 	}
 	if reg != nil {
@@ -164,13 +174,14 @@ func (e *Engine) Decide(a Args) Decision {
 	if a.Path != "" && s.DB.HasURLEntries(a.Host) {
 		key.path = a.Path
 	}
-	sh := &e.shards[e.shardOf(&key)]
+	h := e.hash(&key)
+	sh := &e.shards[h&uint64(len(e.shards)-1)]
 	sh.mu.Lock()
-	if d, ok := sh.lru.Get(key); ok {
+	if ent, ok := sh.lru.Get(h); ok && ent.key == key {
 		sh.hits++
-		sh.count(d.Verdict)
+		sh.count(ent.d.Verdict)
 		sh.mu.Unlock()
-		return d
+		return ent.d
 	}
 	sh.mu.Unlock()
 
@@ -179,19 +190,31 @@ func (e *Engine) Decide(a Args) Decision {
 	sh.mu.Lock()
 	sh.misses++
 	sh.count(d.Verdict)
-	sh.lru.Add(key, d)
+	sh.lru.Add(h, cacheEntry{key: key, d: d})
 	sh.mu.Unlock()
 	return d
 }
 
-func (e *Engine) shardOf(k *cacheKey) int {
+// hash returns a well-mixed 64-bit hash of the whole key; its low bits pick
+// the shard.
+func (e *Engine) hash(k *cacheKey) uint64 {
 	h := maphash.String(e.seed, k.host)
 	if k.path != "" {
-		h ^= maphash.String(e.seed, k.path) * 0x9e3779b97f4a7c15
+		h ^= bits.RotateLeft64(maphash.String(e.seed, k.path), 31)
 	}
-	h ^= (k.mask ^ uint64(k.profile)<<48 ^ k.gen<<32) * 0xff51afd7ed558ccd
-	h ^= h >> 29
-	return int(h & uint64(len(e.shards)-1))
+	h ^= mix64(k.mask ^ bits.RotateLeft64(k.gen, 40) ^ uint64(k.profile)<<20)
+	return mix64(h)
+}
+
+// mix64 is the finaliser of MurmurHash3: every input bit affects every
+// output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 func (sh *shard) count(v Verdict) {

@@ -273,3 +273,28 @@ func TestEngineConcurrentSwap(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Two keys with one hash: the stored key is compared, so the other key's
+// verdict is never served.
+func TestEngineHashCollision(t *testing.T) {
+	s := mustCompile(t, exampleConfig(t), testDB(t), testUsers())
+	e := NewEngine(s, 1000, nil)
+	a := Args{User: "bob", Host: "bet365.com", Time: at(t, london(t), "2026-11-24 10:00")}
+	pi := s.profileIndex(a.User, a.IP)
+	key := cacheKey{gen: s.Gen, mask: s.openMask(a.Time) & s.profiles[pi].schedMask, profile: pi, host: a.Host}
+	h := e.hash(&key)
+	other := key
+	other.host = "khanacademy.org"
+	bogus := Decision{Profile: "student", Verdict: Allow, Rule: "student#1", Reason: "planted"}
+	sh := &e.shards[h&uint64(len(e.shards)-1)]
+	sh.lru.Add(h, cacheEntry{key: other, d: bogus})
+	if d := e.Decide(a); d != s.Decide(a) {
+		t.Errorf("Decide = %+v, want %+v (the colliding entry was served)", d, s.Decide(a))
+	}
+	if d := e.Decide(a); d.Rule != "student#2" {
+		t.Errorf("second Decide = %+v", d)
+	}
+	if hits, _, _ := e.CacheStats(); hits != 1 {
+		t.Errorf("hits = %d, want 1 (the second call, on the replaced entry)", hits)
+	}
+}
