@@ -295,6 +295,8 @@ func TestProblems(t *testing.T) {
 		{"bad from", "schedules:\n  s:\n    days: [mon]\n    from: \"8:60\"\n    to: \"09:00\"\n", 4, `bad time "8:60" (want HH:MM, 00:00 to 23:59)`},
 		{"24:00 only as to", "schedules:\n  s:\n    days: [mon]\n    from: \"24:00\"\n    to: \"09:00\"\n", 4, `bad time "24:00"`},
 		{"bad to", "schedules:\n  s:\n    days: [mon]\n    from: \"08:00\"\n    to: 9am\n", 5, `bad time "9am" (want HH:MM, 00:00 to 24:00)`},
+		{"schedule no days", "schedules:\n  s:\n    days: []\n    from: \"08:00\"\n    to: \"09:00\"\n", 3, `schedule "s" has no days`},
+		{"listen clash with default", "listen:\n  proxy: \"127.0.0.1:5353\"\n", 2, "listen.proxy 127.0.0.1:5353 is also the default of listen.dns: set listen.dns too"},
 		{"schedule missing keys", "schedules:\n  s: {days: [mon]}\n", 2, `schedule "s" needs from, to`},
 		{"list no source", "lists:\n  - category: adult\n", 2, "list entry has no source"},
 		{"list two sources", "lists:\n  - category: adult\n    file: a.txt\n    ut1: /x\n", 2, "list entry has 2 sources (file, ut1)"},

@@ -260,6 +260,9 @@ func (d *decoder) schedules(n *yaml.Node) {
 		d.mapping(kv.v, where, []field{
 			{"days", func(_, v *yaml.Node) {
 				hasDays = true
+				if isEmptyList(v) {
+					d.addf(resolve(v).Line, "schedule %q has no days: it would never be open", name)
+				}
 				seen := make(map[time.Weekday]bool)
 				for _, it := range d.strList(v, where+".days") {
 					day, err := parseDay(it.val)
@@ -641,7 +644,11 @@ func (d *decoder) finish(dir string) {
 			continue
 		}
 		if other, dup := addrs[a]; dup {
-			d.addf(d.line.listen[name], "listen.%s %s is also listen.%s", name, a, other)
+			if line := d.line.listen[name]; line > 0 {
+				d.addf(line, "listen.%s %s is also listen.%s", name, a, other)
+			} else {
+				d.addf(d.line.listen[other], "listen.%s %s is also the default of listen.%s: set listen.%s too", other, a, name, name)
+			}
 			continue
 		}
 		addrs[a] = name
