@@ -87,6 +87,7 @@ type Writer struct {
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	le            *lineEncoder
+	entry         Entry // the entry being handled, here so it does not escape to the heap
 	cur           *dayFile
 	stuck         []*dayFile // earlier days whose lines could not all be written yet
 	buffered      int        // bytes of lines (and waiting entries) held in memory
@@ -247,7 +248,8 @@ func (w *Writer) run() {
 				w.err = w.shutdown()
 				return
 			}
-			w.handle(&e)
+			w.entry = e
+			w.handle(&w.entry)
 		case reply := <-w.flushc:
 			// Everything logged before Flush was called is in the queue.
 			for n := len(w.ch); n > 0; n-- {
@@ -255,7 +257,8 @@ func (w *Writer) run() {
 				if !ok {
 					break
 				}
-				w.handle(&e)
+				w.entry = e
+				w.handle(&w.entry)
 			}
 			reply <- w.tick()
 		case <-t.C:
