@@ -14,25 +14,29 @@ import (
 // returns the config when there is no problem; otherwise the error is a
 // Problems (config problems first, then those of the users file), or a
 // plain error if the config file cannot be read.
-func Check(path string) (*Config, error) {
+//
+// A users file that does not exist yet is only a warning: the contract's
+// example.yaml names one and must pass as it stands; `serve` will refuse
+// to start without it.
+func Check(path string) (cfg *Config, warnings Problems, err error) {
 	cfg, ps, err := load(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	files, users := checkFiles(cfg, path)
+	files, users, warnings := checkFiles(cfg, path)
 	ps = append(ps, files...)
 	sortProblems(ps)
 	ps = append(ps, users...)
 	if len(ps) > 0 {
-		return nil, ps
+		return nil, warnings, ps
 	}
-	return cfg, nil
+	return cfg, warnings, nil
 }
 
 // checkFiles checks the files cfg names; name is the config file's name
 // as the user wrote it. It returns the problems to report against the
-// config file and those found in the users file.
-func checkFiles(cfg *Config, name string) (ps, ups Problems) {
+// config file, those found in the users file, and warnings.
+func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 	addf := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -62,9 +66,14 @@ func checkFiles(cfg *Config, name string) (ps, ups Problems) {
 	}
 	if cfg.Users.File != "" {
 		var users []User
-		if data, err := os.ReadFile(cfg.Users.File); err != nil {
+		data, err := os.ReadFile(cfg.Users.File)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			warnings = append(warnings, Problem{File: name, Msg: fmt.Sprintf(
+				"warning: users file %s does not exist yet (serve needs it: create it with schoolgate users add)", cfg.Users.File)})
+		case err != nil:
 			addf(0, "users.file: %v", err)
-		} else {
+		default:
 			_, users, ups = parseUsers(data, cfg.Users.File)
 		}
 		known := profileNames(cfg)
@@ -76,5 +85,5 @@ func checkFiles(cfg *Config, name string) (ps, ups Problems) {
 		}
 		sortProblems(ups)
 	}
-	return ps, ups
+	return ps, ups, warnings
 }

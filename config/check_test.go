@@ -34,7 +34,10 @@ default_profile: p
 profiles: {p: {}}
 `)
 	path := filepath.Join(dir, "c.yaml")
-	_, err := Check(path)
+	_, warnings, err := Check(path)
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
 	var ps Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("want Problems, got %v", err)

@@ -30,7 +30,10 @@ func runConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	status := 0
 	for _, file := range fs.Args() {
-		cfg, err := config.Check(file)
+		cfg, warnings, err := config.Check(file)
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, w)
+		}
 		var ps config.Problems
 		switch {
 		case err == nil:
