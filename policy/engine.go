@@ -157,7 +157,7 @@ func (e *Engine) Decide(a Args) Decision {
 		e.countOutside(d.Verdict)
 		return d
 	}
-	ip := a.IP.Unmap()
+	ip := canonIP(a.IP)
 	pi := s.profileIndex(a.User, ip)
 	// The system checks are cheap and depend on the client address, which
 	// the key leaves out: they run before the cache.

@@ -450,7 +450,7 @@ func compileProfile(name string, p config.Profile, schedIdx map[string]int, sche
 
 // Decide is the decision function. Pure.
 func (s *Snapshot) Decide(a Args) Decision {
-	ip := a.IP.Unmap()
+	ip := canonIP(a.IP)
 	pi := s.profileIndex(a.User, ip)
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
@@ -495,7 +495,7 @@ func hostAddr(host string) (netip.Addr, bool) {
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return a.WithZone("").Unmap(), true
+	return canonIP(a), true
 }
 
 func containsAddr(ps []netip.Prefix, ip netip.Addr) bool {
@@ -639,7 +639,7 @@ func (s *Snapshot) profileIndex(user string, ip netip.Addr) int {
 // Profile returns the profile for a user (if known) else the source
 // address's network, else default_profile.
 func (s *Snapshot) Profile(user string, ip netip.Addr) string {
-	return s.profiles[s.profileIndex(user, ip.Unmap())].name
+	return s.profiles[s.profileIndex(user, canonIP(ip))].name
 }
 
 // HasProfile reports whether the config defines the named profile.
@@ -658,8 +658,20 @@ func (s *Snapshot) User(name string) (config.User, bool) {
 func (s *Snapshot) Location() *time.Location { return s.loc }
 
 // IsClient reports whether ip may use the proxy and DNS (`clients`).
-func (s *Snapshot) IsClient(ip netip.Addr) bool { return containsAddr(s.clients, ip.Unmap()) }
+func (s *Snapshot) IsClient(ip netip.Addr) bool { return containsAddr(s.clients, canonIP(ip)) }
 
 // DeniedDestination reports whether the proxy must never connect to ip
 // (`proxy.deny_destinations`).
-func (s *Snapshot) DeniedDestination(ip netip.Addr) bool { return containsAddr(s.deny, ip.Unmap()) }
+func (s *Snapshot) DeniedDestination(ip netip.Addr) bool {
+	return containsAddr(s.deny, canonIP(ip))
+}
+
+// canonIP is the form prefixes are matched against: IPv4-mapped addresses
+// as IPv4, and no IPv6 zone (netip.Prefix.Contains never matches a zoned
+// address, and a link-local client's address carries its interface).
+func canonIP(ip netip.Addr) netip.Addr {
+	if ip.Zone() != "" {
+		ip = ip.WithZone("")
+	}
+	return ip.Unmap()
+}

@@ -264,6 +264,7 @@ func TestIdentity(t *testing.T) {
 		{"other network", "", "10.10.0.1", "student"},
 		{"IPv4-mapped address", "", "::ffff:10.20.1.1", "staff"},
 		{"IPv6 network", "", "fd00:20::1", "staff"},
+		{"IPv6 with a zone", "", "fd00:20::1%eth0", "staff"},
 		{"no network", "", "10.99.0.1", "student"},
 		{"nothing known", "", "", "student"},
 	}
@@ -288,12 +289,12 @@ func TestIdentity(t *testing.T) {
 	if _, ok := s.User("mallory"); ok {
 		t.Errorf("User(mallory) found")
 	}
-	for ip, want := range map[string]bool{"10.1.2.3": true, "127.0.0.1": true, "::ffff:10.1.2.3": true, "192.168.0.1": false, "::1": false} {
+	for ip, want := range map[string]bool{"10.1.2.3": true, "127.0.0.1": true, "::ffff:10.1.2.3": true, "192.168.0.1": false, "::1": false, "fe80::1%eth0": false} {
 		if got := s.IsClient(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("IsClient(%s) = %v, want %v", ip, got, want)
 		}
 	}
-	for ip, want := range map[string]bool{"127.0.0.1": true, "169.254.169.254": true, "::1": true, "10.1.2.3": false} {
+	for ip, want := range map[string]bool{"127.0.0.1": true, "169.254.169.254": true, "::1": true, "::1%lo": true, "10.1.2.3": false} {
 		if got := s.DeniedDestination(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("DeniedDestination(%s) = %v, want %v", ip, got, want)
 		}
