@@ -170,9 +170,9 @@ func (p *parser) parse(b []byte, l *line) error {
 				i = skipWS(b, next)
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
-			j := i
-			for j < len(b) && (b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || (b[j] >= '0' && b[j] <= '9')) {
-				j++
+			j := scanNumber(b, i)
+			if j < 0 {
+				return errMalformed
 			}
 			num := b[i:j]
 			i = j
@@ -299,4 +299,46 @@ func parseTS(s []byte) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(s))
 	return t, err == nil
+}
+
+// scanNumber returns the end of the JSON number (RFC 8259 §6) at b[i],
+// or -1 if there is none.
+func scanNumber(b []byte, i int) int {
+	digits := func(j int) int {
+		k := j
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		return k
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -435,4 +436,70 @@ func FuzzParse(f *testing.F) {
 			a.add(&l)
 		}
 	})
+}
+
+func TestLargeDayPageAndCSV(t *testing.T) {
+	// Enough users, hosts and searches to hit every cap and "more" line.
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "access-2026-11-20.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	if err := genRandomDay(f, day, 20000, 3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err := Run(Options{Dir: dir, From: day, To: day, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 20000 || r.Malformed != 0 {
+		t.Fatalf("requests/malformed = %d/%d", r.Requests, r.Malformed)
+	}
+	var sum, blocked int64
+	for _, u := range r.Users {
+		sum += u.Requests
+		blocked += u.Blocked
+	}
+	if sum != r.Requests || blocked != r.Blocked {
+		t.Errorf("per-user sums %d/%d differ from totals %d/%d", sum, blocked, r.Requests, r.Blocked)
+	}
+	var page, table bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "more in the CSV file") {
+		t.Error("page lacks the note about users left out")
+	}
+	if err := r.WriteCSV(&table); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&table).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(r.Users)+1 {
+		t.Errorf("%d CSV rows for %d users", len(rows)-1, len(r.Users))
+	}
+}
+
+func TestTopKExactUnderCapacity(t *testing.T) {
+	tk := newTopK(4)
+	for _, h := range []string{"a", "b", "a", "c", "a", "b", "d"} {
+		tk.add([]byte(h), 0)
+	}
+	got := tk.top(2)
+	if len(got) != 2 || got[0].key != "a" || got[0].count != 3 || got[1].key != "b" || got[1].count != 2 || got[0].err != 0 {
+		t.Errorf("top = %+v", got)
+	}
+	// Over capacity, a heavy hitter is still found.
+	tk = newTopK(3)
+	for i := 0; i < 100; i++ {
+		tk.add([]byte("heavy"), 0)
+		tk.add([]byte(fmt.Sprint("tail", i)), 0)
+	}
+	if top := tk.top(1); top[0].key != "heavy" || top[0].count < 100 {
+		t.Errorf("top over capacity = %+v", top)
+	}
 }
