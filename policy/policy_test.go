@@ -501,6 +501,41 @@ func TestBuild(t *testing.T) {
 	})
 }
 
+// A UT1 tree named relative to the config's folder.
+func TestBuildUT1(t *testing.T) {
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := exampleConfig(t)
+	cfg.Path = filepath.Join(dir, "schoolgate.yaml")
+	cfg.Dir = dir
+	cfg.Lists = []config.List{{UT1: "ut1", Line: 60}}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if len(s.ListStats) != 1 || s.ListStats[0].Source != filepath.Join(dir, "ut1") || s.ListStats[0].Added != 3 {
+		t.Errorf("ListStats = %+v, want 3 entries added from %s", s.ListStats, filepath.Join(dir, "ut1"))
+	}
+	tue := at(t, london(t), "2026-11-24 10:00")
+	for _, tc := range []struct {
+		target string
+		want
+	}{
+		{"www.ut1-casino.example", want{"student", "gambling", Block, "student#2", ""}},
+		{"ut1-video.example", want{"student", "streaming", Block, "student#2", ""}},
+		{"https://ut1-tube.example/watch?v=1", want{"student", "streaming", Block, "student#2", ""}},
+		{"https://ut1-tube.example/about", want{"student", "unclassified", Allow, "student#default", ""}},
+		{"ut1-nothing.example", want{"student", "unclassified", Allow, "student#default", ""}},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			host, path := target(t, tc.target)
+			tc.want.check(t, s.Decide(Args{User: "bob", Host: host, Path: path, Time: tue}))
+		})
+	}
+}
+
 // The example config of the contract, through the real YAML loader.
 func TestExampleYAML(t *testing.T) {
 	path := findUp(t, filepath.Join("shared", "spec", "example.yaml"))
