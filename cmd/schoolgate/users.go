@@ -149,9 +149,20 @@ func readLine(r *bufio.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
+// isTerminal reports whether f is a terminal: a character device that
+// stty accepts (/dev/null is a character device too, but not a terminal).
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && st.Mode()&os.ModeDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	stty, err := exec.LookPath("stty")
+	if err != nil {
+		return true
+	}
+	cmd := exec.Command(stty, "-g")
+	cmd.Stdin = f
+	return cmd.Run() == nil
 }
 
 // noEcho turns off the terminal's echo with stty, where there is one, and
