@@ -70,7 +70,11 @@
 // restart, the chain continues from the file's last complete line; an
 // incomplete last line left by a crash is cut off first (with a warning),
 // and a file whose end is not a chained line is renamed
-// access-DATE.jsonl.damaged-TIME and a new chain started (with an error).
+// access-DATE.jsonl.damaged-TIME and a new chain started (with an error). If
+// the sidecar records more lines than the file still holds (lines cut from
+// the end while the gateway was stopped), the chain goes on from the
+// sidecar's seq and hash, so the gap stays visible to Verify at the first
+// new line instead of being papered over (and the program log says so).
 //
 // # Metrics
 //

@@ -512,8 +512,13 @@ func (w *Writer) open(df *dayFile) error {
 		syncDir(filepath.Dir(df.path))
 	}
 	if tip, err := readTip(TipPath(df.path)); err == nil && (tip.seq > st.seq || tip.seq == st.seq && tip.hash != st.hash) {
-		w.log.Error("access log: the file has lost lines at its end since the writer last recorded it",
-			zap.String("file", df.path), zap.Int64("recorded_lines", tip.seq), zap.Int64("lines", st.seq))
+		// Lines the writer made durable are gone from the end (or the
+		// last one changed) since it last ran. Chaining on from what the
+		// sidecar recorded, not from what is left, keeps the gap visible
+		// to Verify at the first line written from now on.
+		w.log.Error("access log: lines are missing from the end of the file since the writer last recorded it; the gap stays visible to logs verify",
+			zap.String("file", df.path), zap.Int64("recorded_lines", tip.seq), zap.Int64("lines_left", st.seq))
+		df.seq, df.hash = tip.seq, tip.hash
 	}
 	waiting := df.waiting
 	df.waiting = nil

@@ -118,6 +118,26 @@ func TestRestartContinuesChain(t *testing.T) {
 		mustVerify(t, path, 25)
 	})
 
+	t.Run("lines cut from the end while stopped", func(t *testing.T) {
+		lines := readLines(t, path)
+		writeLines(t, path, lines[:len(lines)-2]) // 23 of 25 lines left, the sidecar says 25
+		write(2)
+		_, err := Verify(path)
+		var ve *VerifyError
+		if !errors.As(err, &ve) || ve.Line != 24 || !strings.Contains(ve.Msg, "seq 26, expected 24") {
+			t.Fatalf("Verify = %v, want the gap reported at line 24", err)
+		}
+		// Put things back for the next case: a fresh, intact file.
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(TipPath(path)); err != nil {
+			t.Fatal(err)
+		}
+		write(25)
+		mustVerify(t, path, 25)
+	})
+
 	t.Run("end is not a chained line", func(t *testing.T) {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
@@ -426,7 +446,6 @@ func TestOpenErrors(t *testing.T) {
 	if err := nilW.Close(); err != nil {
 		t.Error(err)
 	}
-	_ = errors.New
 }
 
 func TestFileNames(t *testing.T) {
