@@ -265,6 +265,7 @@ func TestProblems(t *testing.T) {
 		{"wrong type bool", "users:\n  require_auth: yes\n", 2, `users.require_auth: expected true or false, got "yes"`},
 		{"wrong type list", "profiles:\n  p:\n    rules:\n      - action: allow\n        when: lunch\nschedules: {lunch: {days: [mon], from: \"12:00\", to: \"13:00\"}}\ndefault_profile: p\n", 5, `expected a list, got "lunch" (write [lunch])`},
 		{"bad timezone", "\ntimezone: Europe/Londn\n", 2, `unknown timezone "Europe/Londn"`},
+		{"local timezone", "timezone: Local\n", 1, `timezone "Local" depends on the machine`},
 		{"bad cidr", "clients:\n  - 10.0.0.0/8\n  - 10.0.0/8\n", 3, `bad CIDR "10.0.0/8" in clients`},
 		{"host bits set", "clients:\n  - 10.0.0.1/8\n", 2, "10.0.0.1/8 in clients is not a network address (did you mean 10.0.0.0/8?)"},
 		{"bad deny cidr", "proxy:\n  deny_destinations: [\"::1/129\"]\n", 2, `bad CIDR "::1/129" in proxy.deny_destinations`},
@@ -355,6 +356,32 @@ func TestProblems(t *testing.T) {
 
 // TestManyProblems checks that every problem of a file is reported, in
 // line order, with its line.
+func BenchmarkParseExample(b *testing.B) {
+	data, err := os.ReadFile(specFileB(b, "example.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, "example.yaml", "/etc/schoolgate"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func specFileB(b *testing.B, name string) string {
+	b.Helper()
+	for dir := "."; ; dir = filepath.Join(dir, "..") {
+		p := filepath.Join(dir, "shared", "spec", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if abs, _ := filepath.Abs(dir); abs == "/" {
+			b.Skipf("shared/spec/%s not found", name)
+		}
+	}
+}
+
 func TestManyProblems(t *testing.T) {
 	data, err := os.ReadFile("testdata/many-problems.yaml")
 	if err != nil {

@@ -612,7 +612,10 @@ func (d *decoder) finish(dir string) {
 	if c.Timezone == "" {
 		c.Timezone = "UTC"
 	}
-	if loc, err := time.LoadLocation(c.Timezone); err != nil {
+	if strings.EqualFold(c.Timezone, "local") {
+		d.addf(d.line.timezone, "timezone %q depends on the machine: name the zone, such as Europe/London", c.Timezone)
+		c.Location = time.UTC
+	} else if loc, err := time.LoadLocation(c.Timezone); err != nil {
 		d.addf(d.line.timezone, "unknown timezone %q (want an IANA name such as Europe/London)", c.Timezone)
 		c.Location = time.UTC
 	} else {
