@@ -115,3 +115,50 @@ func TestReportFlags(t *testing.T) {
 		t.Errorf("unknown flag: exit %d, want 2", code)
 	}
 }
+
+func TestReportThroughConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `timezone: Europe/London
+default_profile: student
+schedules:
+  school-hours: { days: [mon, tue, wed, thu, fri], from: "09:00", to: "15:00" }
+profiles:
+  student:
+    default: allow
+log:
+  dir: logs
+proxy:
+  block_page:
+    organisation: "Hillside <Academy>"
+`
+	if err := os.WriteFile(filepath.Join(dir, "sg.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// 08:45 local is before this config's school hours: out of hours.
+	line := `{"ts":"2026-11-20T08:45:00.000Z","src":"proxy","user":"bob","ip":"10.10.1.6","profile":"student","method":"CONNECT","host":"gore.example","url":"","categories":["violence"],"verdict":"block","rule":"student#1","status":403,"bytes":0,"ms":1,"seq":1,"hash":"aa"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "logs", "access-2026-11-20.jsonl"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"report", "-config", filepath.Join(dir, "sg.yaml"), "-date", "2026-11-20", "-out", out}, nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	page, err := os.ReadFile(filepath.Join(out, "report-2026-11-20.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The legend has one out-of-hours tag; the incident row must add another.
+	if n := bytes.Count(page, []byte(`t-ooh">out of hours</span>`)); n != 2 {
+		t.Errorf("%d out-of-hours tags, want the legend's and the incident's", n)
+	}
+	for _, want := range []string{"Hillside &lt;Academy&gt;", "Mon Tue Wed Thu Fri 09:00–15:00", "gore.example"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
