@@ -149,7 +149,10 @@ func (s *Server) Reload() {
 		s.logger.Error("dns settings not reloaded; the previous ones stay in force", zap.Error(err))
 		return
 	}
-	s.set.Store(set)
+	old := s.set.Swap(set)
+	if old != nil && old.upstreams != set.upstreams {
+		old.upstreams.close()
+	}
 }
 
 func joinUpstreams(a []string) string { return strings.Join(a, ",") }

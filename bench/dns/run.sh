@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Side-by-side DNS speed: schoolgate's DNS filter against unbound (one
+# thread), both forwarding to the same tiny upstream (bench/dns/dnsbench).
+#
+# The upstream and the server under test share CPU 0; dnsperf runs on CPU 1.
+# schoolgate runs with the full public lists of shared/lists loaded and the
+# access log on. Two workloads:
+#   hits:   1,000 names repeated (after one warm-up pass)
+#   misses: a million unique names (each goes upstream)
+# Targets (issue 4): hits >= 90% of unbound, misses >= unbound.
+#
+#   bench/dns/run.sh            # DURATION=15 seconds per run by default
+#
+# It installs dnsperf and unbound from Debian when they are missing. Not
+# part of `make test`.
+set -euo pipefail
+
+DURATION=${DURATION:-15}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LISTS=${LISTS:-$(cd "$ROOT/.." && pwd)/shared/lists}
+WORK=$(mktemp -d /tmp/schoolgate-dnsbench.XXXXXX)
+UP_PORT=5399 SG_PORT=5300 UB_PORT=5301
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need dnsperf || ! need unbound || ! need taskset; then
+	echo "installing dnsperf, unbound (Debian packages)..." >&2
+	if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dnsperf unbound util-linux >/dev/null
+	# The package's own service is not what we measure.
+	$SUDO systemctl stop unbound 2>/dev/null || true
+fi
+[ -d "$LISTS" ] || { echo "no lists at $LISTS (set LISTS=)" >&2; exit 1; }
+
+echo "building..." >&2
+(cd "$ROOT" && go build -o "$WORK/schoolgate" ./cmd/schoolgate && go build -o "$WORK/dnsbench" ./bench/dns/dnsbench)
+
+# Query files.
+seq 1 1000 | awk '{print "h" $1 ".bench.example A"}' >"$WORK/hits.txt"
+seq 1 1000000 | awk '{print "m" $1 ".bench.example A"}' >"$WORK/misses.txt"
+
+# schoolgate: the school's policy with every public list loaded.
+mkdir -p "$WORK/logs"
+cat >"$WORK/schoolgate.yaml" <<YAML
+timezone: Europe/London
+listen: { proxy: "", dns: "127.0.0.1:$SG_PORT", admin: "" }
+clients: [127.0.0.0/8]
+dns:
+  upstreams: ["127.0.0.1:$UP_PORT"]
+  blocked_answer: nxdomain
+  rate_limit: 0
+users: { require_auth: false }
+default_profile: student
+lists:
+  - ut1: $LISTS/ut1
+  - { category: gambling, file: $LISTS/blocklistproject/gambling-nl.txt.gz }
+  - { category: drugs,    file: $LISTS/blocklistproject/drugs-nl.txt.gz }
+  - { category: piracy,   file: $LISTS/blocklistproject/piracy-nl.txt.gz }
+  - { category: piracy,   file: $LISTS/blocklistproject/torrent-nl.txt.gz }
+  - { category: malware,  file: $LISTS/blocklistproject/ransomware-nl.txt.gz }
+  - { category: social,   file: $LISTS/blocklistproject/facebook-nl.txt.gz }
+  - { category: social,   file: $LISTS/blocklistproject/tiktok-nl.txt.gz }
+  - { category: social,   file: $LISTS/blocklistproject/twitter-nl.txt.gz }
+  - { category: chat,     file: $LISTS/blocklistproject/whatsapp-nl.txt.gz }
+  - { category: streaming, file: $LISTS/blocklistproject/youtube-nl.txt.gz }
+  - { category: games,    file: $LISTS/blocklistproject/fortnite-nl.txt.gz }
+  - { category: adult,    file: $LISTS/sinfonietta/pornography-hosts.gz }
+  - { category: gambling, file: $LISTS/sinfonietta/gambling-hosts.gz }
+  - { category: social,   file: $LISTS/sinfonietta/social-hosts.gz }
+  - { category: violence, file: $LISTS/sinfonietta/snuff-hosts.gz }
+profiles:
+  student:
+    safe_search: true
+    rules:
+      - action: allow
+        categories: [education]
+      - action: block
+        categories: [adult, gambling, chat, webmail, streaming, social, games, dating,
+                     shopping, drugs, violence, hate, extremism, self-harm, malware,
+                     phishing, hacking, piracy, proxy-avoidance, doh]
+    default: allow
+log: { dir: $WORK/logs, retention_days: 2 }
+cache: { verdicts: 100000, dns: 100000 }
+YAML
+
+cat >"$WORK/unbound.conf" <<CONF
+server:
+  interface: 127.0.0.1
+  port: $UB_PORT
+  num-threads: 1
+  do-ip6: no
+  do-daemonize: no
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  username: ""
+  chroot: ""
+  directory: "$WORK"
+  pidfile: ""
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  module-config: "iterator"
+  qname-minimisation: no
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  outgoing-range: 4096
+  num-queries-per-thread: 4096
+  so-reuseport: no
+  prefetch: no
+  minimal-responses: yes
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@$UP_PORT
+CONF
+
+taskset -c 0 "$WORK/dnsbench" serve "127.0.0.1:$UP_PORT" 2>"$WORK/upstream.log" & PIDS+=($!)
+"$WORK/dnsbench" probe "127.0.0.1:$UP_PORT" >/dev/null
+
+perf() { # server port datafile extra-args... → queries per second
+	local port=$1 file=$2; shift 2
+	taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 8 -q 512 -T 1 -t 2 "$@" 2>&1 |
+		tee -a "$WORK/dnsperf.log" | awk '/Queries per second/ {print $4}'
+}
+
+run_server() { # name port → "hits misses"
+	local name=$1 port=$2
+	"$WORK/dnsbench" probe "127.0.0.1:$port" >/dev/null
+	perf "$port" "$WORK/hits.txt" -n 3 >/dev/null # warm the cache
+	local h m
+	h=$(perf "$port" "$WORK/hits.txt" -l "$DURATION")
+	m=$(perf "$port" "$WORK/misses.txt" -l "$DURATION" -n 1)
+	echo "$h $m"
+}
+
+echo "schoolgate: loading lists..." >&2
+taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & SG=$!; PIDS+=($SG)
+read -r SG_H SG_M < <(run_server schoolgate $SG_PORT)
+kill $SG; wait $SG 2>/dev/null || true
+LINES=$(cat "$WORK"/logs/access-*.jsonl 2>/dev/null | wc -l)
+
+echo "unbound..." >&2
+taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & UB=$!; PIDS+=($UB)
+read -r UB_H UB_M < <(run_server unbound $UB_PORT)
+kill $UB; wait $UB 2>/dev/null || true
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+printf '\n%-22s %14s %14s %8s %8s\n' workload schoolgate unbound ratio target
+printf '%-22s %14.0f %14.0f %8s %8s\n' "hits (1,000 names)" "$SG_H" "$UB_H" "$(ratio "$SG_H" "$UB_H")" ">=90%"
+printf '%-22s %14.0f %14.0f %8s %8s\n' "misses (1M unique)" "$SG_M" "$UB_M" "$(ratio "$SG_M" "$UB_M")" ">=100%"
+echo "(queries/s; ${DURATION}s per run; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
