@@ -10,13 +10,14 @@ import (
 // It is safe for concurrent use.
 type DB struct {
 	dom  *domainIndex
-	urls map[string][]urlEntry // host → its URL entries, longest path first
+	urls map[string][]urlEntry // host → its URL entries, sorted by path
 	nURL int
 }
 
 type urlEntry struct {
-	path string // normalised (normEntryPath)
-	set  Set
+	path   string // normalised (normEntryPath)
+	set    Set
+	parent int32 // index of the longest entry that is a prefix of path, or -1
 }
 
 // Lookup returns the categories of a host (already normalised with
@@ -34,10 +35,8 @@ func (db *DB) Lookup(host, path string) Set {
 	if path != "" && len(db.urls) > 0 {
 		for s := host; ; {
 			if list, ok := db.urls[s]; ok {
-				for i := range list {
-					if hasNormPrefix(path, list[i].path) {
-						return list[i].set
-					}
+				if set, ok := longestPathEntry(list, path); ok {
+					return set
 				}
 			}
 			i := strings.IndexByte(s, '.')
@@ -206,14 +205,10 @@ func (b *Builder) Build() *DB {
 			for p, s := range m {
 				list = append(list, urlEntry{path: p, set: s})
 			}
-			// longest path first, so the first hit is the most specific;
-			// ties broken by the path itself so lookups are deterministic.
-			sort.Slice(list, func(i, j int) bool {
-				if len(list[i].path) != len(list[j].path) {
-					return len(list[i].path) > len(list[j].path)
-				}
-				return list[i].path < list[j].path
-			})
+			// sorted by path for longestPathEntry's binary search: a host
+			// may have hundreds of entries (docs.google.com has 956 in UT1)
+			sort.Slice(list, func(i, j int) bool { return list[i].path < list[j].path })
+			linkParents(list)
 			db.urls[host] = list
 			db.nURL += len(list)
 		}

@@ -1,7 +1,9 @@
 package categories
 
 import (
+	"math/rand/v2"
 	"reflect"
+	"sort"
 	"testing"
 )
 
@@ -369,5 +371,46 @@ func TestSetNamesSorted(t *testing.T) {
 	got := SetOf(Streaming, Education, Adult).Names()
 	if want := []string{"adult", "education", "streaming"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Names = %v", got)
+	}
+}
+
+// TestLongestPathEntryRandom checks the binary search against a scan of
+// every entry, on random paths over a tiny alphabet so that prefixes,
+// near-misses and escapes are common.
+func TestLongestPathEntryRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"/", "a", "b", "?", "%41", "%2f", "%2F", "~", "%7e", "."}
+	randPath := func(n int) string {
+		p := "/"
+		for i := rng.IntN(n); i > 0; i-- {
+			p += alphabet[rng.IntN(len(alphabet))]
+		}
+		return p
+	}
+	for round := 0; round < 300; round++ {
+		m := make(map[string]Set)
+		for i := rng.IntN(40); i >= 0; i-- {
+			m[normEntryPath(randPath(8))] |= SetOf(Category(rng.IntN(int(Unclassified))))
+		}
+		list := make([]urlEntry, 0, len(m))
+		for p, s := range m {
+			list = append(list, urlEntry{path: p, set: s})
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].path < list[j].path })
+		linkParents(list)
+		for q := 0; q < 50; q++ {
+			path := randPath(12)
+			var want Set
+			wantOK, best := false, -1
+			for _, e := range list {
+				if hasNormPrefix(path, e.path) && len(e.path) > best {
+					want, wantOK, best = e.set, true, len(e.path)
+				}
+			}
+			got, ok := longestPathEntry(list, path)
+			if got != want || ok != wantOK {
+				t.Fatalf("path %q in %v: got %v %v, want %v %v", path, list, got, ok, want, wantOK)
+			}
+		}
 	}
 }

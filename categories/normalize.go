@@ -3,6 +3,7 @@ package categories
 import (
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/idna"
 )
@@ -89,7 +90,9 @@ func normalizeSlow(s string) (string, bool) {
 			return "", false
 		}
 		a, err := netip.ParseAddr(s[1:end])
-		if err != nil || !a.Is6() {
+		// a zone (fe80::1%eth0) names an interface of the client, not a
+		// destination anyone could list
+		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", false
 		}
 		return a.String(), true
@@ -97,7 +100,7 @@ func normalizeSlow(s string) (string, bool) {
 	if n := strings.Count(s, ":"); n > 1 {
 		// a bare IPv6 literal (DNS PTR names never get here: no colons)
 		a, err := netip.ParseAddr(s)
-		if err != nil {
+		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", false
 		}
 		return a.String(), true
@@ -250,6 +253,7 @@ func SplitTarget(target string) (host, path string, ok bool) {
 	if i := strings.IndexByte(path, '#'); i >= 0 {
 		path = path[:i]
 	}
+	path = strings.TrimRightFunc(path, unicode.IsSpace)
 	if strings.HasPrefix(path, "?") {
 		path = "/" + path
 	}
@@ -277,7 +281,8 @@ func isScheme(s string) bool {
 // and host are case-insensitive), as a byte prefix, after the same
 // normalisation on both sides (RFC 3986 §6.2.2.2): a percent-escape of an
 // unreserved character is decoded (%7E → ~), other escapes get upper-case
-// hex digits (%c3%a9 → %C3%A9), and the fragment is dropped. The query is
+// hex digits (%c3%a9 → %C3%A9), a stray '%' is written %25, and the
+// fragment is dropped. The query is
 // part of the path: example.com/forum?f=25 matches /forum?f=25&t=1.
 //
 // List entries also lose what UT1 leaves in them: regex escapes (\. → .)
@@ -299,7 +304,7 @@ func normEntryPath(p string) string {
 		}
 		p = b.String()
 	}
-	p = strings.TrimRight(p, ".")
+	p = trimEntryEnd(p)
 	if p == "" {
 		return "/"
 	}
@@ -307,64 +312,193 @@ func normEntryPath(p string) string {
 		return p
 	}
 	var b strings.Builder
-	b.Grow(len(p))
+	b.Grow(len(p) + 8)
 	for i := 0; i < len(p); {
-		c, n, esc := pathByte(p, i)
-		if esc {
-			b.WriteByte('%')
-			b.WriteByte(upperHex(p[i+1]))
-			b.WriteByte(upperHex(p[i+2]))
-		} else {
-			b.WriteByte(c)
-		}
+		u, n := pathUnit(p, i)
+		b.Write(u.b[:u.n])
 		i += n
 	}
-	if p = strings.TrimRight(b.String(), "."); p == "" {
+	if p = trimEntryEnd(b.String()); p == "" {
 		return "/"
 	}
 	return p
 }
 
-// pathByte reads one unit of p at i: a byte (n=1), a decoded unreserved
-// escape (n=3, esc false) or an escape kept as is (n=3, esc true).
-func pathByte(p string, i int) (c byte, n int, esc bool) {
-	c = p[i]
-	if c != '%' || i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-		return c, 1, false
+// trimEntryEnd drops what a truncated URL leaves at the end of an entry:
+// dots ("..."), and a cut percent-escape ("%" or "%2"), which would
+// otherwise fail to match the full escape in a request.
+func trimEntryEnd(p string) string {
+	for {
+		q := strings.TrimRight(p, ".")
+		if n := len(q); n >= 1 && q[n-1] == '%' {
+			q = q[:n-1]
+		} else if n >= 2 && q[n-2] == '%' && isHex(q[n-1]) {
+			q = q[:n-2]
+		}
+		if q == p {
+			return p
+		}
+		p = q
 	}
-	v := unhex(p[i+1])<<4 | unhex(p[i+2])
-	if isUnreserved(v) {
-		return v, 3, false
-	}
-	return '%', 3, true
 }
 
-// hasNormPrefix reports whether the request path, normalised as above, starts
-// with prefix (an already normalised entry path). It never allocates.
-func hasNormPrefix(path, prefix string) bool {
-	i, j := 0, 0
-	for j < len(prefix) {
-		if i >= len(path) || path[i] == '#' {
-			return false
-		}
-		c, n, esc := pathByte(path, i)
-		if !esc {
-			if prefix[j] != c {
-				return false
-			}
-			i, j = i+n, j+1
-			continue
-		}
-		unit := [3]byte{'%', upperHex(path[i+1]), upperHex(path[i+2])}
-		for k := 0; k < 3 && j < len(prefix); k++ {
-			if prefix[j] != unit[k] {
-				return false
-			}
-			j++
-		}
-		i += n
+// unit is one normalised path character: a byte, or a kept escape "%XX".
+type unit struct {
+	b [3]byte
+	n uint8
+}
+
+// pathUnit reads one unit of p at i, consuming n bytes: an escape of an
+// unreserved character is decoded (%7E → ~), another escape gets
+// upper-case hex (%c3 → %C3), a stray '%' becomes "%25" (as browsers send
+// it), and any other byte is itself.
+func pathUnit(p string, i int) (u unit, n int) {
+	c := p[i]
+	if c != '%' {
+		return unit{b: [3]byte{c}, n: 1}, 1
 	}
-	return true
+	if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+		return unit{b: [3]byte{'%', '2', '5'}, n: 3}, 1
+	}
+	if v := unhex(p[i+1])<<4 | unhex(p[i+2]); isUnreserved(v) {
+		return unit{b: [3]byte{v}, n: 1}, 3
+	}
+	return unit{b: [3]byte{'%', upperHex(p[i+1]), upperHex(p[i+2])}, n: 3}, 3
+}
+
+// normIter yields the bytes of a request path as normalised above, up to
+// the fragment, without building the normalised string.
+type normIter struct {
+	raw string
+	i   int
+	u   unit
+	k   uint8
+}
+
+func (it *normIter) next() (byte, bool) {
+	if it.k < it.u.n {
+		c := it.u.b[it.k]
+		it.k++
+		return c, true
+	}
+	if it.i >= len(it.raw) || it.raw[it.i] == '#' {
+		return 0, false
+	}
+	var n int
+	it.u, n = pathUnit(it.raw, it.i)
+	it.i += n
+	it.k = 1
+	return it.u.b[0], true
+}
+
+// normCompare compares the normalised request path with the entry path
+// e, like strings.Compare. It never allocates.
+func normCompare(raw string, e string) int {
+	it := normIter{raw: raw}
+	for j := 0; ; j++ {
+		c, ok := it.next()
+		switch {
+		case !ok && j == len(e):
+			return 0
+		case !ok:
+			return -1
+		case j == len(e):
+			return 1
+		case c != e[j]:
+			if c < e[j] {
+				return -1
+			}
+			return 1
+		}
+	}
+}
+
+// normLCP returns the length of the common prefix of the normalised
+// request path and e.
+func normLCP(raw string, e string) int {
+	it := normIter{raw: raw}
+	for j := 0; j < len(e); j++ {
+		c, ok := it.next()
+		if !ok || c != e[j] {
+			return j
+		}
+	}
+	return len(e)
+}
+
+func plainLCP(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// hasNormPrefix reports whether the request path, normalised as above,
+// starts with prefix (an already normalised entry path).
+func hasNormPrefix(path, prefix string) bool {
+	return normLCP(path, prefix) == len(prefix)
+}
+
+// longestPathEntry returns the longest entry of list (sorted by path, with
+// parent links) that is a prefix of the normalised request path.
+//
+// Let E be the largest entry not above the path. Every entry that is a
+// prefix of the path sorts at or below E, and none is longer than the
+// common prefix of E and the path (it would sort between them), so all of
+// them are prefixes of E: they are E's chain of parents. One binary search
+// and a short walk up the chain, however many entries the host has.
+func longestPathEntry(list []urlEntry, path string) (Set, bool) {
+	plain := strings.IndexByte(path, '%') < 0 && strings.IndexByte(path, '#') < 0
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		var c int
+		if plain {
+			c = strings.Compare(path, list[m].path)
+		} else {
+			c = normCompare(path, list[m].path)
+		}
+		if c >= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	i := lo - 1
+	if i < 0 {
+		return 0, false
+	}
+	var l int
+	if plain {
+		l = plainLCP(path, list[i].path)
+	} else {
+		l = normLCP(path, list[i].path)
+	}
+	for j := int32(i); j >= 0; j = list[j].parent {
+		if len(list[j].path) <= l {
+			return list[j].set, true
+		}
+	}
+	return 0, false
+}
+
+// linkParents sets each entry's parent: the longest other entry that is a
+// prefix of it. In sorted order an entry's prefixes are on the stack.
+func linkParents(list []urlEntry) {
+	stack := make([]int32, 0, 8)
+	for i := range list {
+		for len(stack) > 0 && !strings.HasPrefix(list[i].path, list[stack[len(stack)-1]].path) {
+			stack = stack[:len(stack)-1]
+		}
+		list[i].parent = -1
+		if len(stack) > 0 {
+			list[i].parent = stack[len(stack)-1]
+		}
+		stack = append(stack, int32(i))
+	}
 }
 
 func isHex(c byte) bool {
