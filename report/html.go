@@ -278,8 +278,9 @@ func stacked(vals [][2]int64, labels, titles []string, width int) barChart {
 	bw := slot * 0.72
 	for i, v := range vals {
 		x := float64(c.Left) + slot*float64(i) + (slot-bw)/2
-		ha := float64(c.PlotH) * float64(v[0]) / float64(top)
-		hb := float64(c.PlotH) * float64(v[1]) / float64(top)
+		// A non-zero count stays visible (one request at 23:00 matters).
+		ha := visible(float64(c.PlotH)*float64(v[0])/float64(top), v[0])
+		hb := visible(float64(c.PlotH)*float64(v[1])/float64(top), v[1])
 		base := float64(c.Top + c.PlotH)
 		c.Bars = append(c.Bars, bar{X: round1(x), W: round1(bw), YA: round1(base - ha), HA: round1(ha),
 			YB: round1(base - ha - hb), HB: round1(hb), Title: titles[i]})
@@ -366,6 +367,13 @@ func niceScale(mx int64) (top, step int64) {
 	step = int64(math.Max(1, math.Round(s*mag)))
 	top = (mx + step - 1) / step * step
 	return top, step
+}
+
+func visible(h float64, n int64) float64 {
+	if n > 0 && h < 2 {
+		return 2
+	}
+	return h
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
