@@ -200,3 +200,38 @@ func BenchmarkEncodeLine(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// FuzzLine: whatever the attacker-chosen fields hold, the line is one
+// line of valid JSON that verifies and decodes back to the same text.
+func FuzzLine(f *testing.F) {
+	for _, s := range weird {
+		f.Add(s, s, "http://x.example/"+s, int64(200))
+	}
+	f.Add("", "", "", int64(-1))
+	f.Fuzz(func(t *testing.T, user, host, url string, n int64) {
+		le := newLineEncoder()
+		e := &Entry{Time: time.Unix(0, n).UTC(), Src: "proxy", User: user, Host: host, URL: url,
+			Categories: categories.Set(uint32(n)), HTTPStatus: int(n % 1000), Bytes: n, Duration: time.Duration(n)}
+		line, sum, err := le.appendLine(nil, e, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.IndexByte(line, '\n') != len(line)-1 {
+			t.Fatalf("line break inside the line: %q", line)
+		}
+		body := line[:len(line)-1]
+		if msg := checkLine(body, 1, nil); msg != "" {
+			t.Fatalf("own line fails verification: %s: %q", msg, line)
+		}
+		if string(hashOf(line)) != string(sum[:]) {
+			t.Fatal("returned hash differs from the written one")
+		}
+		var got struct{ User, Host, URL string }
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.User != string([]rune(user)) || got.Host != string([]rune(host)) || got.URL != string([]rune(url)) {
+			t.Fatalf("round trip: %q %q %q", got.User, got.Host, got.URL)
+		}
+	})
+}
