@@ -65,6 +65,7 @@ type view struct {
 	CatChart     hbarChart
 	IncUsers     []incUser
 	IncGroups    int
+	IncHidden    int64
 	Repeated     int
 	OOHGroups    int
 	Users        []*UserSummary
@@ -130,7 +131,12 @@ func (r *Report) view() view {
 	v.CatChart = catChart(r)
 
 	var cur *incUser
-	for _, in := range r.Incidents {
+	const maxIncidentRows = 1000 // a page that still opens and prints
+	for i, in := range r.Incidents {
+		if i == maxIncidentRows {
+			v.IncHidden = int64(len(r.Incidents) - i)
+			break
+		}
 		name := in.User
 		if name == "" {
 			name = "(unknown user) — device " + in.IP

@@ -472,6 +472,12 @@ func TestLargeDayPageAndCSV(t *testing.T) {
 	if !strings.Contains(page.String(), "more in the CSV file") {
 		t.Error("page lacks the note about users left out")
 	}
+	if len(r.Incidents) <= 1000 {
+		t.Fatalf("only %d incident rows; the test wants more than the page shows", len(r.Incidents))
+	}
+	if !strings.Contains(page.String(), fmtNum(int64(len(r.Incidents)-1000))+" more incident rows are not shown") {
+		t.Error("page lacks the note about incident rows left out")
+	}
 	if err := r.WriteCSV(&table); err != nil {
 		t.Fatal(err)
 	}
