@@ -106,15 +106,22 @@ var wrapFile = func(f *os.File) logFile { return f }
 
 // dayFile is one day's log file and its chain state.
 type dayFile struct {
-	date    time.Time
+	date    time.Time // local midnight starting the day
+	next    time.Time // the next day's midnight (not always 24 h later)
 	path    string
 	f       logFile // nil while the file cannot be opened
 	seq     int64   // seq of the last line chained
 	hash    [hashHex]byte
 	pending []byte  // whole lines not yet written to f
 	dirty   bool    // written since the last sync
+	failing bool    // the last write failed
 	tipSeq  int64   // seq recorded in the .tip sidecar
 	waiting []Entry // entries that arrived while f could not be opened
+}
+
+func newDayFile(dir string, d time.Time) *dayFile {
+	y, m, dd := d.Date()
+	return &dayFile{date: d, next: time.Date(y, m, dd+1, 0, 0, 0, 0, d.Location()), path: PathFor(dir, d)}
 }
 
 func (d *dayFile) prev() []byte {
@@ -159,21 +166,22 @@ func Open(o Options) (*Writer, error) {
 		done:   make(chan struct{}),
 		le:     newLineEncoder(),
 	}
-	m, err := newMetrics(o.Registerer, func() float64 { return float64(len(w.ch)) })
-	if err != nil {
-		return nil, err
-	}
-	w.m = m
+	w.m = newMetrics(func() float64 { return float64(len(w.ch)) })
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
 	now := o.Now()
 	w.retention(now)
-	df := &dayFile{date: day(now, o.Location), path: PathFor(o.Dir, day(now, o.Location))}
+	df := newDayFile(o.Dir, day(now, o.Location))
 	if err := w.open(df); err != nil {
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
+	if err := w.m.register(o.Registerer); err != nil {
+		_ = df.f.Close()
+		return nil, err
+	}
 	w.cur = df
+	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
 	go w.run()
 	return w, nil
 }
@@ -272,9 +280,8 @@ func (w *Writer) handle(e *Entry) {
 	if e.Time.IsZero() {
 		e.Time = w.o.Now()
 	}
-	d := day(e.Time, w.o.Location)
-	if w.cur == nil || !w.cur.date.Equal(d) {
-		w.switchTo(d)
+	if c := w.cur; c == nil || e.Time.Before(c.date) || !e.Time.Before(c.next) {
+		w.switchTo(day(e.Time, w.o.Location))
 	}
 	df := w.cur
 	if df.f == nil {
@@ -288,8 +295,8 @@ func (w *Writer) handle(e *Entry) {
 		}
 	} else {
 		w.encode(df, e)
-		if len(df.pending) >= flushSize {
-			// Write errors are counted and retried on the next tick.
+		if len(df.pending) >= flushSize && !df.failing {
+			// After a failure, retries wait for the next tick.
 			_ = w.write(df)
 		}
 	}
@@ -347,6 +354,7 @@ func (w *Writer) write(df *dayFile) error {
 		w.buffered -= n
 		df.pending = df.pending[:copy(df.pending, df.pending[n:])]
 	}
+	df.failing = err != nil
 	if err != nil {
 		w.writeError("writing", df.path, err)
 		return err
@@ -447,7 +455,7 @@ func (w *Writer) switchTo(d time.Time) {
 			return
 		}
 	}
-	df := &dayFile{date: d, path: PathFor(w.o.Dir, d)}
+	df := newDayFile(w.o.Dir, d)
 	_ = w.open(df) // counted and logged; entries wait for it
 	w.cur = df
 }

@@ -17,7 +17,7 @@ type metrics struct {
 	flush       prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, queueLen func() float64) (*metrics, error) {
+func newMetrics(queueLen func() float64) *metrics {
 	m := &metrics{
 		lines: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "schoolgate_logging_lines_total", Help: "Access-log lines written.",
@@ -46,16 +46,21 @@ func newMetrics(reg prometheus.Registerer, queueLen func() float64) (*metrics, e
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 		}),
 	}
+	return m
+}
+
+// register registers the metrics; a nil reg is allowed.
+func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
-		return m, nil
+		return nil
 	}
 	for _, c := range []prometheus.Collector{m.lines, m.bytes, m.queueFull, m.writeErrors, m.dropped, m.queueLen, m.flush} {
 		if err := reg.Register(c); err != nil {
 			if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-				return nil, errors.New("registering access-log metrics: another access-log writer uses this registry")
+				return errors.New("registering access-log metrics: another access-log writer uses this registry")
 			}
-			return nil, fmt.Errorf("registering access-log metrics: %w", err)
+			return fmt.Errorf("registering access-log metrics: %w", err)
 		}
 	}
-	return m, nil
+	return nil
 }

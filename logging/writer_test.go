@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"os"
 	"path/filepath"
 	"sort"
@@ -440,6 +441,16 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := Open(Options{Dir: t.TempDir(), RetentionDays: -1}); err == nil {
 		t.Error("negative retention accepted")
+	}
+	reg := prometheus.NewRegistry()
+	dir := t.TempDir()
+	w, err := Open(Options{Dir: dir, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := Open(Options{Dir: dir, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "another access-log writer") {
+		t.Errorf("second writer on one registry: %v", err)
 	}
 	var nilW *Writer
 	nilW.Log(&Entry{}) // no-op, no panic
