@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -356,6 +357,27 @@ func TestProblems(t *testing.T) {
 
 // TestManyProblems checks that every problem of a file is reported, in
 // line order, with its line.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x: &d [")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "a%d.example, ", i)
+	}
+	b.WriteString("]\nlists:\n")
+	for range 1100 {
+		b.WriteString("  - {category: adult, domains: *d}\n")
+	}
+	b.WriteString("default_profile: p\nprofiles: {p: {}}\n")
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), "bomb.yaml", "")
+	if err == nil || !strings.Contains(err.Error(), "too many entries") {
+		t.Errorf("want a too-many-entries problem, got %.300v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
 func BenchmarkParseExample(b *testing.B) {
 	data, err := os.ReadFile(specFileB(b, "example.yaml"))
 	if err != nil {

@@ -25,6 +25,10 @@ type decoder struct {
 	probs Problems
 	later []func()
 
+	// items counts list items walked: aliases can make a small file name
+	// billions of them, so the walk stops at maxItems.
+	items, maxItems int
+
 	// lines of keys whose problems are found after decoding (0: absent)
 	line struct {
 		timezone, defaultProfile, profiles, requireAuth, alerts int
@@ -343,6 +347,13 @@ func (d *decoder) list(n *yaml.Node, where string) ([]*yaml.Node, bool) {
 			hint = fmt.Sprintf(" (write [%s])", n.Value)
 		}
 		d.addf(n.Line, "%s: expected a list, got %s%s", where, describe(n), hint)
+		return nil, false
+	}
+	d.items += len(n.Content)
+	if d.items > d.maxItems {
+		if d.items-len(n.Content) <= d.maxItems {
+			d.addf(n.Line, "%s: too many entries: aliases expand the lists past %d items", where, d.maxItems)
+		}
 		return nil, false
 	}
 	out := make([]*yaml.Node, 0, len(n.Content))

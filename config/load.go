@@ -79,10 +79,14 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	return cfg, nil
 }
 
+// maxListItems bounds the list items of one config, aliases expanded:
+// far above any real list written inline (large lists belong in files).
+const maxListItems = 1_000_000
+
 // parse always returns a config, filled as far as the data allowed, and
 // every problem found.
 func parse(data []byte, name, dir string) (*Config, Problems) {
-	d := &decoder{file: name, cfg: Default()}
+	d := &decoder{file: name, cfg: Default(), maxItems: maxListItems}
 	d.line.listen = make(map[string]int)
 	d.cfg.Dir = dir
 	root := d.parseDoc(data)
