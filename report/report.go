@@ -157,6 +157,15 @@ func Run(o Options) (*Report, error) {
 			return nil, err
 		}
 		found++
+		// A file the writer found damaged was set aside and a new chain
+		// started; its lines still happened that day.
+		damaged, _ := filepath.Glob(path + ".damaged-*")
+		for _, p := range damaged {
+			if err := a.ReadFile(p); err != nil {
+				return nil, err
+			}
+			a.r.DamagedFiles = append(a.r.DamagedFiles, filepath.Base(p))
+		}
 	}
 	if found == 0 {
 		if from.Equal(to) {
@@ -671,6 +680,7 @@ type Report struct {
 	From, To          time.Time // local days covered
 	Generated         time.Time
 	MissingDays       []string
+	DamagedFiles      []string  // access-DATE.jsonl.damaged-TIME files also read
 	First, Last       time.Time // first and last line seen (local)
 	Requests          int64
 	Blocked           int64

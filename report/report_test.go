@@ -348,6 +348,28 @@ func TestWeek(t *testing.T) {
 	}
 }
 
+func TestDamagedFileIsRead(t *testing.T) {
+	dir := t.TempDir()
+	writeDay(t, dir, "2026-11-20", func(lw *logWriter) {
+		lw.write(ev{ts: at("2026-11-20", "10:00:00"), user: "a", ip: "10.0.0.1", profile: "student", host: "x.example"})
+	})
+	path := filepath.Join(dir, "access-2026-11-20.jsonl")
+	if err := os.Rename(path, path+".damaged-20261120T100500"); err != nil {
+		t.Fatal(err)
+	}
+	writeDay(t, dir, "2026-11-20", func(lw *logWriter) {
+		lw.write(ev{ts: at("2026-11-20", "11:00:00"), user: "a", ip: "10.0.0.1", profile: "student", host: "x.example"})
+	})
+	day := at("2026-11-20", "00:00:00")
+	r, err := Run(Options{Dir: dir, From: day, To: day, Location: london})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 2 || len(r.DamagedFiles) != 1 {
+		t.Errorf("requests %d, damaged files %v; want 2 and the damaged file", r.Requests, r.DamagedFiles)
+	}
+}
+
 func TestMissingDay(t *testing.T) {
 	day := at("2026-11-20", "00:00:00")
 	_, err := Run(Options{Dir: t.TempDir(), From: day, To: day, Location: london})
