@@ -105,6 +105,16 @@ func sampleDomains(path string, n int) []string {
 	return out
 }
 
+// cpuPerOp reports the process's CPU time per operation since start, as
+// cpu-ns/op: on a shared machine ns/op counts the time spent waiting for a
+// core, this does not.
+func cpuPerOp(b *testing.B, start time.Duration) {
+	if start == 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+}
+
 // benchArgs mixes listed names, unknown names and URLs for known profiles.
 func benchArgs(b *testing.B, sample []string, n int) []Args {
 	tue := at(b, london(b), "2026-11-24 12:30")
@@ -132,9 +142,11 @@ func BenchmarkDecide(b *testing.B) {
 	args := benchArgs(b, sample, 4096)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		s.Decide(args[i&4095])
 	}
+	cpuPerOp(b, cpu)
 }
 
 // BenchmarkEngineDecideCached is the hot path: every decision a cache hit,
@@ -149,6 +161,7 @@ func BenchmarkEngineDecideCached(b *testing.B) {
 	var next atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(next.Add(1) * 977)
 		for pb.Next() {
@@ -157,6 +170,7 @@ func BenchmarkEngineDecideCached(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	cpuPerOp(b, cpu)
 	if hits, misses, _ := e.CacheStats(); misses > uint64(len(args)) {
 		b.Errorf("%d misses after warming (hits %d)", misses, hits)
 	}
@@ -175,7 +189,9 @@ func BenchmarkEngineDecideMiss(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		e.Decide(args[i&(n-1)])
 	}
+	cpuPerOp(b, cpu)
 }
