@@ -85,20 +85,21 @@ type timing struct {
 // alerts and sends them to the configured sinks without ever blocking
 // the caller. The zero of *Alerter (nil) is a valid, disabled alerter.
 type Alerter struct {
-	cats   categories.Set
-	loc    *time.Location
-	log    *zap.Logger
-	tm     timing
-	m      *metrics
-	now    func() time.Time
-	in     chan attempt
-	closed atomic.Bool
-	done   chan struct{} // closed by Close: the batcher flushes and stops
-	loopWG sync.WaitGroup
-	sinks  []*sinkWorker
-	ctx    context.Context // cancelled when Close gives up waiting
-	cancel context.CancelFunc
-	once   sync.Once
+	cats      categories.Set
+	loc       *time.Location
+	log       *zap.Logger
+	tm        timing
+	m         *metrics
+	now       func() time.Time
+	in        chan attempt
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close: the batcher flushes and stops
+	loopWG    sync.WaitGroup
+	sinks     []*sinkWorker
+	ctx       context.Context // cancelled when Close gives up waiting
+	cancel    context.CancelFunc
+	once      sync.Once
+	closeOnce sync.Once
 }
 
 // New returns an alerter for cfg. It returns nil (a disabled alerter whose
@@ -215,22 +216,20 @@ func (a *Alerter) Close(ctx context.Context) error {
 	})
 	finished := make(chan struct{})
 	go func() { a.loopWG.Wait(); close(finished) }()
+	var err error
 	select {
 	case <-finished:
-		a.cancel()
-		var err error
+	case <-ctx.Done():
+		err = fmt.Errorf("alerts: closing: %w", ctx.Err())
+	}
+	a.cancel() // stops retries still waiting; they count as dropped
+	<-finished
+	a.closeOnce.Do(func() {
 		for _, s := range a.sinks {
 			err = errors.Join(err, s.s.close())
 		}
-		return err
-	case <-ctx.Done():
-		a.cancel()
-		<-finished
-		for _, s := range a.sinks {
-			s.s.close() //nolint:errcheck // already failing
-		}
-		return fmt.Errorf("alerts: closing: %w", ctx.Err())
-	}
+	})
+	return err
 }
 
 // loop is the batcher: it owns the batches.

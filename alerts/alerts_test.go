@@ -248,6 +248,9 @@ func TestFileSinkAndCloseFlushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Observe(entry("fay", "10.10.1.9", "gore.example", "block", categories.Violence)) // after Close: ignored
+	if err := a.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
