@@ -189,6 +189,9 @@ func (a *Alerter) Observe(e *logging.Entry) {
 		return
 	}
 	hit := e.Categories & a.cats
+	if e.Categories.Empty() && a.cats.Has(categories.Unclassified) {
+		hit = categories.SetOf(categories.Unclassified)
+	}
 	if hit.Empty() || a.closed.Load() {
 		return
 	}

@@ -299,6 +299,25 @@ func TestFileSinkAndCloseFlushes(t *testing.T) {
 	}
 }
 
+func TestUnclassifiedCategory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	a, _ := newTest(t, config.Alerts{Categories: []string{"unclassified"}, File: path}, fastTiming)
+	a.Observe(entry("ann", "10.10.1.1", "new-site.example", "block"))
+	a.Observe(entry("ann", "10.10.1.1", "www.tiktok.com", "block", categories.Social))
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var al Alert
+	if err := json.Unmarshal(data, &al); err != nil || al.Count != 1 || al.Hosts[0] != "new-site.example" ||
+		strings.Join(al.Categories, ",") != "unclassified" {
+		t.Errorf("alert %s (%v), want one for the unclassified host only", data, err)
+	}
+}
+
 func TestPermanentFailureNotRetried(t *testing.T) {
 	rcv := newReceiver(t, 100, http.StatusBadRequest)
 	a, reg := newTest(t, config.Alerts{Categories: []string{"adult"}, Webhook: rcv.srv.URL}, fastTiming)
