@@ -28,6 +28,11 @@ func TestNormalizeHost(t *testing.T) {
 		{"sportfogadás.com", "xn--sportfogads-t7a.com", true},
 		{"ｅｘａｍｐｌｅ．com", "example.com", true}, // full-width, mapped by UTS #46
 		{"faß.de", "xn--fa-hia.de", true},    // non-transitional
+		{"bücher_x.de", "xn--bcher_x-n2a.de", true},
+		{"-a.bücher.de", "-a.xn--bcher-kva.de", true}, // as lenient as ASCII
+		{"-a.example.com", "-a.example.com", true},
+		{"例え.テスト", "xn--r8jz45g.xn--zckzah", true},
+		{"x\u200dy.de", "", false}, // a joiner where none may be
 		{"a_b.example.com", "a_b.example.com", true},
 		{"_dmarc.example.com", "_dmarc.example.com", true},
 		{"localhost", "localhost", true},

@@ -17,11 +17,14 @@ const maxLabelLen = 63
 
 // idnaProfile maps Unicode names to A-labels the way a browser does for
 // lookup (UTS #46, non-transitional, so ß stays ß), but without the strict
-// LDH rule: real lists and real hosts have underscores.
+// LDH rule (real lists and real hosts have underscores) nor the hyphen
+// rules, so that a name is accepted the same with or without a Unicode
+// label elsewhere in it (ASCII "-a.example.com" is accepted too).
 var idnaProfile = idna.New(
 	idna.MapForLookup(),
 	idna.Transitional(false),
 	idna.StrictDomainName(false),
+	idna.CheckHyphens(false),
 )
 
 // NormalizeHost returns the canonical form of a host as written in a URL, a
