@@ -1,0 +1,113 @@
+package classify
+
+import (
+	"bytes"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// threadCPU returns the CPU time of the calling OS thread, so benchmarks
+// can report CPU per operation on a busy shared machine, where wall time
+// includes waiting for a core.
+func threadCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// cpuLoop runs f b.N times on one locked thread and reports cpu-ns/op.
+func cpuLoop(b *testing.B, f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := threadCPU()
+	for b.Loop() {
+		f()
+	}
+	if start > 0 {
+		b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// benchText is about 100 KiB of ordinary prose with a few category words,
+// the common case the proxy scores.
+var benchText = func() []byte {
+	para := "The school football team won the county cup on Saturday after a long season. " +
+		"Parents and pupils celebrated in the hall, and the head teacher thanked the coaches. " +
+		"Next term the library opens a new reading room; the science department plans a trip " +
+		"to the museum, and a talk on online safety and gambling addiction for Year 9. " +
+		"Zakłady pracy w Krakowie, les élèves de Lyon et los niños de Madrid se unen al proyecto. "
+	var b bytes.Buffer
+	for b.Len() < 100<<10 {
+		b.WriteString(para)
+	}
+	return b.Bytes()
+}()
+
+var benchHTML = func() []byte {
+	var b bytes.Buffer
+	b.WriteString("<!doctype html><html><head><title>School news</title><style>p{margin:0}</style><script>var x=1;</script></head><body>")
+	for _, p := range strings.SplitAfter(string(benchText), ". ") {
+		b.WriteString("<p>" + p + "</p>\n")
+	}
+	b.WriteString("</body></html>")
+	return b.Bytes()
+}()
+
+func BenchmarkScore100KiB(b *testing.B) {
+	c := Default()
+	b.SetBytes(int64(len(benchText)))
+	b.ReportAllocs()
+	cpuLoop(b, func() { c.Score(benchText) })
+}
+
+func BenchmarkScoreHTML100KiB(b *testing.B) {
+	c := Default()
+	b.SetBytes(int64(len(benchHTML)))
+	b.ReportAllocs()
+	cpuLoop(b, func() {
+		if _, err := c.ScoreHTML(bytes.NewReader(benchHTML), len(benchHTML)); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+func BenchmarkScoreParallel(b *testing.B) {
+	c := Default()
+	b.SetBytes(int64(len(benchText)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Score(benchText)
+		}
+	})
+}
+
+func BenchmarkHostClassify(b *testing.B) {
+	h := DefaultHost()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Classify("www.best-online-casinobonus.example.co.uk")
+	}
+}
+
+// TestScoreSpeed keeps the 100 KiB scoring well under a millisecond; it
+// is generous (race detector, a shared machine) and skipped in -short.
+func TestScoreSpeed(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("timing test")
+	}
+	r := testing.Benchmark(BenchmarkScore100KiB)
+	cpu := r.Extra["cpu-ns/op"]
+	if cpu == 0 {
+		t.Skip("no per-thread CPU time here")
+	}
+	// CPU time, not wall time: on a shared machine the wall clock counts
+	// the wait for a core. The target is well under 1 ms; fail at 1 ms.
+	if cpu > 1e6 {
+		t.Fatalf("scoring 100 KiB took %.0f µs of CPU", cpu/1e3)
+	}
+	t.Logf("scoring 100 KiB of text: %.0f µs CPU/op (%v wall/op)", cpu/1e3, r.NsPerOp())
+}

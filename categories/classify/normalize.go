@@ -1,0 +1,327 @@
+package classify
+
+import (
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// The tokenizer turns text into normalised words, one at a time, without
+// allocating per word. Normalisation undoes what a page does to slip past
+// a word list and what differs between spellings of one word:
+//
+//   - case, and accents (NFD, then combining marks dropped): "Casinò" → casino;
+//     letters that do not decompose are mapped by hand (ł → l, ß → ss, ø → o);
+//   - Arabic and Urdu letter variants: alef with hamza or madda → alef,
+//     alef maksura and Farsi/Urdu yeh → yeh, Urdu kaf → kaf, Urdu heh forms
+//     → heh, teh marbuta → heh; tatweel and harakat are dropped;
+//   - leetspeak inside a word that has letters: 0→o 1→i 3→e 4→a 5→s 7→t
+//     @→a $→s ("p0rn", "c4sino", "$ex"); a number alone stays a number;
+//   - runs of three or more of one letter collapse to one ("caaasino");
+//   - spacing tricks: three or more one-letter words in a row are one word
+//     ("c a s i n o", "p.o.r.n", "s-e-x").
+
+// maxWordBytes bounds one word; longer runs of letters are cut (a page of
+// base64 is not words).
+const maxWordBytes = 64
+
+// latinFold maps the Latin-1 and Latin Extended-A/B letters to their base
+// letters, lower case. Built once from NFD plus the letters NFD leaves.
+var latinFold [0x250]string
+
+func init() {
+	for r := rune(0xC0); r < 0x250; r++ {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		var b []byte
+		for _, d := range norm.NFD.String(string(unicode.ToLower(r))) {
+			if unicode.Is(unicode.Mn, d) {
+				continue
+			}
+			b = utf8.AppendRune(b, d)
+		}
+		latinFold[r] = string(b)
+	}
+	for r, s := range map[rune]string{
+		'ß': "ss", 'æ': "ae", 'Æ': "ae", 'œ': "oe", 'Œ': "oe", 'ø': "o", 'Ø': "o",
+		'ł': "l", 'Ł': "l", 'đ': "d", 'Đ': "d", 'ð': "d", 'Ð': "d", 'þ': "th", 'Þ': "th",
+		'ı': "i", 'ſ': "s",
+	} {
+		latinFold[r] = s
+	}
+}
+
+// arabicFold maps Arabic-script letter variants onto one form, so that
+// Arabic and Urdu spellings of a word meet. 0 = keep.
+func arabicFold(r rune) (rune, bool) {
+	switch r {
+	case 0x0640: // tatweel: drop
+		return 0, false
+	case 0x0622, 0x0623, 0x0625, 0x0671, 0x0672, 0x0673: // alef with madda/hamza, wasla
+		return 0x0627, true
+	case 0x0649, 0x06CC, 0x06D0, 0x06D2: // alef maksura, Farsi yeh, yeh barree → yeh
+		return 0x064A, true
+	case 0x06A9, 0x06AA: // keheh (Urdu/Farsi kaf) → kaf
+		return 0x0643, true
+	case 0x06C1, 0x06BE, 0x06D5, 0x0629: // Urdu heh goal, heh doachashmee, ae, teh marbuta → heh
+		return 0x0647, true
+	case 0x0624: // waw with hamza
+		return 0x0648, true
+	case 0x0626: // yeh with hamza
+		return 0x064A, true
+	}
+	if r >= 0x0660 && r <= 0x0669 { // Arabic-Indic digits
+		return '0' + r - 0x0660, true
+	}
+	if r >= 0x06F0 && r <= 0x06F9 { // extended (Urdu/Farsi) digits
+		return '0' + r - 0x06F0, true
+	}
+	return r, true
+}
+
+var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
+
+// tokenizer is the streaming word splitter. emit gets each normalised word;
+// the slice is only valid during the call.
+type tokenizer struct {
+	emit func(word []byte)
+
+	word     [maxWordBytes + 4]byte
+	n        int
+	letters  int  // letters in word
+	leetable bool // word holds a digit, @ or $
+	runes    int
+
+	// a multi-byte rune cut by the end of a write
+	pend  [utf8.UTFMax]byte
+	npend int
+
+	// spacing tricks: pending one-letter words
+	singles  [maxWordBytes]byte
+	nsingles int
+}
+
+func (t *tokenizer) reset(emit func([]byte)) {
+	t.emit = emit
+	t.n, t.letters, t.runes, t.nsingles, t.npend = 0, 0, 0, 0, 0
+	t.leetable = false
+}
+
+// write feeds text. Words may span calls.
+func (t *tokenizer) write(p []byte) {
+	for t.npend > 0 && len(p) > 0 {
+		t.pend[t.npend] = p[0]
+		t.npend++
+		p = p[1:]
+		if utf8.FullRune(t.pend[:t.npend]) || t.npend == utf8.UTFMax {
+			r, _ := utf8.DecodeRune(t.pend[:t.npend])
+			t.npend = 0
+			t.addRune(r)
+		}
+	}
+	for i := 0; i < len(p); {
+		c := p[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c >= 'a' && c <= 'z':
+				t.addLetter(c)
+			case c >= 'A' && c <= 'Z':
+				t.addLetter(c + 'a' - 'A')
+			case c >= '0' && c <= '9', c == '@', c == '$':
+				t.addByte(c)
+				t.leetable = true
+			case c == '\'' || c == 0x60:
+				// apostrophes join: "don't" is one word
+			default:
+				t.endWord()
+			}
+			continue
+		}
+		if !utf8.FullRune(p[i:]) {
+			t.npend = copy(t.pend[:], p[i:])
+			return
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		i += size
+		t.addRune(r)
+	}
+}
+
+func (t *tokenizer) addRune(r rune) {
+	switch {
+	case r == 0x2019 || r == 0x00AD || r == 0x200B || r == 0x200C || r == 0x200D || r == 0x2060 || r == 0xFEFF:
+		// right single quote joins like an apostrophe; soft hyphen and
+		// zero-width characters are invisible tricks: skip them.
+	case r < 0x250:
+		if s := latinFold[r]; s != "" {
+			for j := 0; j < len(s); j++ {
+				t.addLetter(s[j])
+			}
+			return
+		}
+		t.endWord()
+	case unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r):
+		// combining marks, Arabic harakat: dropped
+	case r >= 0x0600 && r <= 0x06FF:
+		f, keep := arabicFold(r)
+		if !keep {
+			return
+		}
+		if f < 0x80 {
+			t.addByte(byte(f))
+			return
+		}
+		if unicode.IsLetter(f) {
+			t.addRuneBytes(f)
+			return
+		}
+		t.endWord()
+	case unicode.IsLetter(r):
+		if r >= 0xFF21 && r <= 0xFF5A { // fullwidth Latin
+			t.addLetter(byte(unicode.ToLower(r - 0xFF21 + 'A')))
+			return
+		}
+		t.addRuneBytes(unicode.ToLower(r))
+	case unicode.IsDigit(r):
+		t.endWord()
+	default:
+		t.endWord()
+	}
+}
+
+func (t *tokenizer) addLetter(c byte) {
+	t.letters++
+	t.addByte(c)
+}
+
+func (t *tokenizer) addByte(c byte) {
+	if t.n < maxWordBytes {
+		t.word[t.n] = c
+		t.n++
+	}
+	t.runes++
+}
+
+func (t *tokenizer) addRuneBytes(r rune) {
+	t.letters++
+	t.runes++
+	if t.n+utf8.RuneLen(r) <= maxWordBytes {
+		t.n += utf8.EncodeRune(t.word[t.n:], r)
+	}
+}
+
+// endWord finishes the word being built, if any.
+func (t *tokenizer) endWord() {
+	if t.n == 0 {
+		return
+	}
+	w := t.word[:t.n]
+	runes, letters := t.runes, t.letters
+	t.n, t.letters, t.runes = 0, 0, 0
+	if t.leetable {
+		t.leetable = false
+		if letters == 0 {
+			// a number (or "$", "@" alone): numbers stay, symbols go
+			k := 0
+			for _, c := range w {
+				if c >= '0' && c <= '9' {
+					w[k] = c
+					k++
+				}
+			}
+			if k == 0 {
+				return
+			}
+			t.flushSingles()
+			t.emit(w[:k])
+			return
+		}
+		for j, c := range w {
+			if c < 128 && leet[c] != 0 {
+				w[j] = leet[c]
+			}
+		}
+	}
+	w = collapseRuns(w)
+	if runes == 1 && letters == 1 && len(w) == 1 {
+		if t.nsingles < len(t.singles) {
+			t.singles[t.nsingles] = w[0]
+			t.nsingles++
+		}
+		return
+	}
+	t.flushSingles()
+	t.emit(w)
+}
+
+// flushSingles emits pending one-letter words: joined when there are three
+// or more (a spaced-out word), else one by one.
+func (t *tokenizer) flushSingles() {
+	if t.nsingles == 0 {
+		return
+	}
+	n := t.nsingles
+	t.nsingles = 0
+	if n >= 3 {
+		t.emit(collapseRuns(t.singles[:n]))
+		return
+	}
+	for j := 0; j < n; j++ {
+		t.emit(t.singles[j : j+1])
+	}
+}
+
+// close ends the text.
+func (t *tokenizer) close() {
+	if t.npend > 0 {
+		t.npend = 0
+		t.endWord() // an incomplete rune at the end is not a letter
+	}
+	t.endWord()
+	t.flushSingles()
+}
+
+// collapseRuns shortens runs of three or more of one ASCII letter to one,
+// in place. Runs of two stay: they are ordinary spelling ("free",
+// "mississippi"); so do runs of x and w, which are words (xxx, www).
+func collapseRuns(w []byte) []byte {
+	run := false
+	for i := 2; i < len(w); i++ {
+		if w[i] == w[i-1] && w[i] == w[i-2] {
+			run = true
+			break
+		}
+	}
+	if !run {
+		return w
+	}
+	k := 0
+	for i := 0; i < len(w); {
+		j := i + 1
+		for j < len(w) && w[j] == w[i] {
+			j++
+		}
+		if j-i >= 3 && w[i] < 128 && w[i] != 'x' && w[i] != 'w' {
+			w[k] = w[i]
+			k++
+		} else {
+			k += copy(w[k:], w[i:j])
+		}
+		i = j
+	}
+	return w[:k]
+}
+
+// Words returns the normalised words of s, for tests, tools and the
+// phrase lists (which go through the same normalisation as pages).
+func Words(s string) []string {
+	var out []string
+	var t tokenizer
+	t.reset(func(w []byte) { out = append(out, string(w)) })
+	t.write([]byte(s))
+	t.close()
+	return out
+}

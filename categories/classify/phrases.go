@@ -1,0 +1,213 @@
+package classify
+
+import (
+	"bufio"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/schoolgate/schoolgate/categories"
+)
+
+// The phrase lists are project data, written for schoolgate. One file per
+// category, named after it (gambling.txt); context.txt holds context
+// phrases that count against every category (news, history, research).
+//
+// A line is "WEIGHT PHRASE": a positive weight is evidence for the
+// category, a negative one a context phrase that counts against it. A
+// weight written "~W" marks a supporting phrase ("add to cart", "blood"):
+// it counts only when the page's core phrases already reach
+// supportNeeds, so a shop or a thriller is not a drug shop or gore. '#'
+// starts a comment line. A file may also name its category on a line
+// "category: NAME" before its first phrase, so that extra files can have
+// any name.
+//
+//go:embed phrases/*.txt
+var embeddedPhrases embed.FS
+
+// maxPhraseWords bounds a phrase's length in words: the matcher keeps
+// that many recent words.
+const maxPhraseWords = 8
+
+// maxWeight bounds a phrase's weight (a typo like 30 for 3.0 would let one
+// word decide a page).
+const maxWeight = 10
+
+// allCategories marks a context phrase of context.txt.
+const allCategories categories.Category = 255
+
+type phrase struct {
+	text   string
+	cat    categories.Category // allCategories for context.txt
+	weight float64
+	hashes []uint64
+	// support: counts only when core evidence for cat reaches supportNeeds.
+	support bool
+}
+
+// supportNeeds is the core evidence a category needs before its
+// supporting phrases count.
+const supportNeeds = 2.0
+
+// PhraseError locates a bad line in a phrase file.
+type PhraseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *PhraseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// parsePhrases reads one phrase file. cat is the category its name gives
+// (ok=false when the name is not a category; then the file must name it).
+func parsePhrases(name string, r io.Reader) ([]phrase, error) {
+	base := strings.TrimSuffix(path.Base(name), path.Ext(name))
+	cat, haveCat := categories.Parse(base)
+	if base == "context" {
+		cat, haveCat = allCategories, true
+	}
+	if haveCat && cat == categories.Unclassified {
+		haveCat = false
+	}
+	var out []phrase
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	line := 0
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, &PhraseError{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(s, "category:"); ok {
+			if len(out) > 0 {
+				bad("category: must come before the first phrase")
+				continue
+			}
+			name := strings.TrimSpace(rest)
+			if name == "context" {
+				cat, haveCat = allCategories, true
+				continue
+			}
+			c, ok := categories.Parse(name)
+			if !ok || c == categories.Unclassified {
+				bad("unknown category %q", name)
+				continue
+			}
+			cat, haveCat = c, true
+			continue
+		}
+		if !haveCat {
+			bad("no category: name the file after a category or start it with \"category: NAME\"")
+			break
+		}
+		ws, text, _ := strings.Cut(s, " ")
+		support := strings.HasPrefix(ws, "~")
+		w, err := strconv.ParseFloat(strings.TrimPrefix(ws, "~"), 64)
+		if err != nil || w != w || w == 0 || w > maxWeight || w < -maxWeight {
+			bad("want \"WEIGHT PHRASE\" with a weight from -%d to %d, not 0; got %q", maxWeight, maxWeight, ws)
+			continue
+		}
+		if support && w < 0 {
+			bad("a supporting phrase (~) must have a positive weight")
+			continue
+		}
+		if cat == allCategories && w > 0 {
+			bad("context phrases count against every category: the weight must be negative")
+			continue
+		}
+		words := Words(text)
+		if len(words) == 0 {
+			bad("phrase %q has no words", strings.TrimSpace(text))
+			continue
+		}
+		if len(words) > maxPhraseWords {
+			bad("phrase %q has %d words; at most %d", strings.TrimSpace(text), len(words), maxPhraseWords)
+			continue
+		}
+		p := phrase{text: strings.Join(words, " "), cat: cat, weight: w, support: support}
+		for _, wd := range words {
+			p.hashes = append(p.hashes, hashWord([]byte(wd)))
+		}
+		out = append(out, p)
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("reading %s: %w", name, err))
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return out, nil
+}
+
+type multiError []error
+
+func (m multiError) Error() string {
+	s := make([]string, len(m))
+	for i, e := range m {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+func (m multiError) Unwrap() []error { return m }
+
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return multiError(errs)
+}
+
+// defaultPhrases parses the embedded lists.
+func defaultPhrases() ([]phrase, error) {
+	ents, err := fs.ReadDir(embeddedPhrases, "phrases")
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	var all []phrase
+	for _, e := range ents {
+		f, err := embeddedPhrases.Open("phrases/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ps, err := parsePhrases("phrases/"+e.Name(), f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ps...)
+	}
+	return all, nil
+}
+
+// loadPhraseFile parses an extra phrase file from disk.
+func loadPhraseFile(file string) ([]phrase, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("loading phrase file: %w", err)
+	}
+	defer f.Close()
+	return parsePhrases(file, f)
+}
+
+// hashWord is FNV-1a, 64 bit.
+func hashWord(w []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range w {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
