@@ -3,6 +3,7 @@ package policy
 import (
 	"hash/maphash"
 	"math/bits"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -187,6 +188,10 @@ func (e *Engine) Decide(a Args) Decision {
 
 	d := s.decide(pi, key.mask, key.host, key.path)
 
+	// The cache outlives the request: copy the strings so that an entry
+	// never pins a caller's larger buffer (a host sliced from a request).
+	key.host = strings.Clone(key.host)
+	key.path = strings.Clone(key.path)
 	sh.mu.Lock()
 	sh.misses++
 	sh.count(d.Verdict)
