@@ -39,7 +39,7 @@ const upstreamIP = "127.0.0.2"
 // testDNS answers A queries for *.test: loop.test → 127.0.0.1 (denied),
 // meta.test → 169.254.169.254 (denied), nx.test → NXDOMAIN, every other
 // name → upstreamIP.
-func testDNS(t *testing.T) *net.Resolver {
+func testDNS(t testing.TB) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ type envConfig struct {
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	cfgPath  string
 	p        *Proxy
@@ -99,7 +99,7 @@ type env struct {
 
 const testUsers = "user,profile,password_hash\n"
 
-func hashPw(t *testing.T, pw string) string {
+func hashPw(t testing.TB, pw string) string {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {
@@ -108,7 +108,7 @@ func hashPw(t *testing.T, pw string) string {
 	return string(h)
 }
 
-func listenUpstream(t *testing.T) net.Listener {
+func listenUpstream(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", upstreamIP+":0")
 	if err != nil {
@@ -185,7 +185,7 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newEnv(t *testing.T, ec envConfig) *env {
+func newEnv(t testing.TB, ec envConfig) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.up = httptest.NewUnstartedServer(e.upstreamHandler())
