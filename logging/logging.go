@@ -385,8 +385,8 @@ func (w *Writer) sync(df *dayFile) error {
 	return nil
 }
 
-// service tries to open (if needed), write and sync df; it reports
-// whether nothing is left in memory for it.
+// service opens df if it is not open yet, writes its pending lines and
+// syncs it; on error what is left stays in memory for the next try.
 func (w *Writer) service(df *dayFile) error {
 	if df.f == nil {
 		if err := w.open(df); err != nil {
@@ -403,6 +403,7 @@ func (w *Writer) service(df *dayFile) error {
 // files, retries earlier days that failed, and runs retention once a day.
 func (w *Writer) tick() error {
 	start := time.Now()
+	busy := w.buffered > 0 || w.cur != nil && w.cur.dirty
 	var firstErr error
 	keep := w.stuck[:0]
 	for _, df := range w.stuck {
@@ -420,7 +421,9 @@ func (w *Writer) tick() error {
 			firstErr = err
 		}
 	}
-	w.m.flush.Observe(time.Since(start).Seconds())
+	if busy {
+		w.m.flush.Observe(time.Since(start).Seconds())
+	}
 	w.retention(w.o.Now())
 	return firstErr
 }

@@ -20,6 +20,9 @@ const maxLine = 4 << 20
 type VerifyError struct {
 	Line int
 	Msg  string
+	// Incomplete is set when the only fault found is a last line without
+	// its newline: a cut file, or one the writer is writing right now.
+	Incomplete bool
 }
 
 func (e *VerifyError) Error() string {
@@ -55,6 +58,9 @@ func VerifyFile(path string) (VerifyResult, error) {
 		return res, err
 	}
 	defer f.Close()
+	// The sidecar first: the writer rewrites it only after the lines it
+	// names are on disk, so read in this order it never runs ahead of the
+	// file, even while the gateway is writing.
 	tip, tipErr := readTip(TipPath(path))
 	switch {
 	case errors.Is(tipErr, os.ErrNotExist):
@@ -89,7 +95,7 @@ func VerifyFile(path string) (VerifyResult, error) {
 		}
 		n++
 		if line[len(line)-1] != '\n' {
-			return res, &VerifyError{Line: n, Msg: "incomplete last line (no newline: the file was cut, or is being written right now)"}
+			return res, &VerifyError{Line: n, Msg: "incomplete last line (no newline: the file was cut, or is being written right now)", Incomplete: true}
 		}
 		line = line[:len(line)-1]
 		if msg := checkLine(line, n, prev); msg != "" {

@@ -250,3 +250,38 @@ func FuzzVerify(f *testing.F) {
 		_, _, _, _ = readTail(fh)
 	})
 }
+
+func TestVerifyWhileWriting(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	w := openTest(t, dir, now, func(o *Options) { o.FlushInterval = 5 * time.Millisecond })
+	path := PathFor(dir, now)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 3000; i++ {
+			w.Log(sample(i, now))
+			if i%30 == 0 {
+				time.Sleep(2 * time.Millisecond) // let flushes land between checks
+			}
+		}
+	}()
+	checks := 0
+	for running := true; running; checks++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		_, err := Verify(path)
+		var ve *VerifyError
+		if err != nil && !(errors.As(err, &ve) && ve.Incomplete) {
+			t.Fatalf("Verify of a file being written: %v", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, path, 3000)
+	t.Logf("%d checks while writing", checks)
+}

@@ -90,6 +90,14 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 func verifyOne(path string, stdout, stderr io.Writer) int {
 	res, err := logging.VerifyFile(path)
 	var ve *logging.VerifyError
+	if errors.As(err, &ve) && ve.Incomplete {
+		// The gateway may be writing today's file this very moment: look
+		// again once its next flush is done.
+		if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) < 5*time.Second {
+			time.Sleep(1500 * time.Millisecond)
+			res, err = logging.VerifyFile(path)
+		}
+	}
 	switch {
 	case errors.As(err, &ve):
 		fmt.Fprintf(stderr, "%s: %v\n", path, ve)

@@ -60,6 +60,11 @@ func TestLogsVerify(t *testing.T) {
 	if err := os.WriteFile(bad, bytes.Join(lines, nil), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	cut := writeTestLog(t, logDir, day.AddDate(0, 0, 2), 3)
+	c := mustRead(t, cut)
+	if err := os.WriteFile(cut, c[:len(c)-10], 0o640); err != nil {
+		t.Fatal(err)
+	}
 	copyDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(copyDir, filepath.Base(good)), mustRead(t, good), 0o640); err != nil {
 		t.Fatal(err)
@@ -76,6 +81,8 @@ func TestLogsVerify(t *testing.T) {
 			good + ": 12 lines, chain intact", ""},
 		{"tampered", []string{"verify", "-config", cfgFile, "-date", "2026-11-21"}, 1,
 			"", bad + ": line 5: seq 6, expected 5 (a line was removed or inserted)"},
+		{"last line cut (looked at twice: just modified)", []string{"verify", cut}, 1,
+			"", cut + ": line 3: incomplete last line"},
 		{"named files", []string{"verify", good, bad}, 1, good + ": 12 lines, chain intact", bad + ": line 5:"},
 		{"a copy in another dir, no sidecar", []string{"verify", "-config", cfgFile, "-date", "2026-11-20", "-dir", copyDir}, 0,
 			"no .tip sidecar", ""},
