@@ -476,3 +476,25 @@ func TestFileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestFullQueueWaitsAndCounts(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	w := openTest(t, dir, now, func(o *Options) {
+		o.QueueSize = 2
+		o.OnEntry = func(*Entry) { time.Sleep(time.Millisecond) } // a slow writer
+	})
+	for i := 0; i < 50; i++ {
+		w.Log(sample(i, now))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, PathFor(dir, now), 50)
+	if got := w.metric(t, "schoolgate_logging_queue_full_total"); got == 0 {
+		t.Fatal("queue_full_total stayed 0 with a queue of 2 and a slow writer")
+	}
+	if got := w.metric(t, "schoolgate_logging_dropped_lines_total"); got != 0 {
+		t.Fatalf("dropped %v lines", got)
+	}
+}
