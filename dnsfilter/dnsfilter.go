@@ -172,32 +172,15 @@ func (s *Server) Start() error {
 	if !reusePortSupported {
 		n = 1
 	}
-	lc := net.ListenConfig{Control: reusePortControl}
-	first, err := lc.ListenPacket(context.Background(), "udp", s.o.Addr)
+	pcs, ln, err := s.listen(n)
 	if err != nil {
-		return fmt.Errorf("listening on udp %s: %w", s.o.Addr, err)
+		return err
 	}
-	// With port 0 the first socket picks the port; the others and TCP
-	// share it.
-	bound := first.LocalAddr().String()
-	pcs := []net.PacketConn{first}
+	bound := ln.Addr().String()
 	closeAll := func() {
 		for _, pc := range pcs {
 			pc.Close()
 		}
-	}
-	for i := 1; i < n; i++ {
-		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listening on udp %s: %w", bound, err)
-		}
-		pcs = append(pcs, pc)
-	}
-	ln, err := net.Listen("tcp", bound)
-	if err != nil {
-		closeAll()
-		return fmt.Errorf("listening on tcp %s: %w", bound, err)
 	}
 
 	var servers []*dns.Server
@@ -234,6 +217,47 @@ func (s *Server) Start() error {
 		}
 	}()
 	return nil
+}
+
+// listen binds n UDP sockets (SO_REUSEPORT) and a TCP listener on the same
+// address. With port 0 the first UDP socket picks the port and the others
+// share it; if TCP cannot have that port too, it tries another.
+func (s *Server) listen(n int) ([]net.PacketConn, net.Listener, error) {
+	lc := net.ListenConfig{Control: reusePortControl}
+	_, port, _ := net.SplitHostPort(s.o.Addr)
+	tries := 1
+	if port == "0" {
+		tries = 10
+	}
+	var lastErr error
+	for range tries {
+		first, err := lc.ListenPacket(context.Background(), "udp", s.o.Addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listening on udp %s: %w", s.o.Addr, err)
+		}
+		bound := first.LocalAddr().String()
+		pcs := []net.PacketConn{first}
+		closeAll := func() {
+			for _, pc := range pcs {
+				pc.Close()
+			}
+		}
+		for i := 1; i < n; i++ {
+			pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("listening on udp %s: %w", bound, err)
+			}
+			pcs = append(pcs, pc)
+		}
+		ln, err := net.Listen("tcp", bound)
+		if err == nil {
+			return pcs, ln, nil
+		}
+		closeAll()
+		lastErr = fmt.Errorf("listening on tcp %s: %w", bound, err)
+	}
+	return nil, nil, lastErr
 }
 
 func (s *Server) newDNSServer(srv *dns.Server) *dns.Server {

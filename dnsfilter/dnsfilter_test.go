@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/common/expfmt"
 )
 
 // standardUpstream serves the records the tests ask about.
@@ -672,5 +673,113 @@ func TestAcceptAndChainOrder(t *testing.T) {
 	want := "parse acl ratelimit sanity identity canary policy block safesearch any resolve"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("chain = %s, want %s", got, want)
+	}
+}
+
+func TestMismatchedAnswerRejected(t *testing.T) {
+	bad := newFakeUpstream(t, "203.0.113.66")
+	bad.mangle = true
+	good := newFakeUpstream(t, "192.0.2.7")
+	e := newEnv(t, testConfig(bad.addr, good.addr))
+	r := e.ask(staffIP, "m.example", dns.TypeA, false, false)
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.7" {
+		t.Errorf("answer %v, want the good upstream's 192.0.2.7", r.Answer)
+	}
+	if got := e.metric("schoolgate_dnsfilter_upstream_errors_total", "upstream", bad.addr, "kind", "mismatch"); got != 1 {
+		t.Errorf("upstream_errors_total{bad,mismatch} = %v, want 1", got)
+	}
+}
+
+// TestReloadWhileServing runs queries from several clients while the
+// snapshot and settings are swapped (run with -race).
+func TestReloadWhileServing(t *testing.T) {
+	up1 := newFakeUpstream(t, "192.0.2.1")
+	up2 := newFakeUpstream(t, "192.0.2.2")
+	e := newEnv(t, testConfig(up1.addr))
+	done := make(chan struct{})
+	errc := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				m := new(dns.Msg)
+				m.SetQuestion(strings.Repeat("w", w+1)+"."+string(rune('a'+i%26))+".example.", dns.TypeA)
+				r, err := e.exchange(staffIP, m, false)
+				if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		cfg := testConfig(up1.addr)
+		if i%2 == 0 {
+			cfg = testConfig(up2.addr)
+			cfg.Cache.DNS = 50 + i
+		}
+		snap, err := policyBuild(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.engine.Swap(snap)
+		e.srv.Reload()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Errorf("query during reloads: %v", err)
+		}
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed")
+	}
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	e.ask(studentIP, "casino.example", dns.TypeA, false, false)
+	e.ask(studentIP, "www.google.com", dns.TypeA, false, false)
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "schoolgate_dnsfilter_") {
+			continue
+		}
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(buf.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestStartReportsBindError(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	// Same address, no SO_REUSEPORT on the TCP side: must fail, clearly.
+	s2, err := New(Options{Addr: e.addr, Engine: e.engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(); err == nil || !strings.Contains(err.Error(), e.addr) {
+		t.Errorf("Start on a used address: %v, want an error naming %s", err, e.addr)
+	}
+	if _, err := New(Options{Addr: "127.0.0.1:0", Engine: nil}); err == nil {
+		t.Error("New without an engine: no error")
 	}
 }

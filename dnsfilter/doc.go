@@ -31,7 +31,10 @@
 // Upstreams (dns.upstreams) are tried in order: 500 ms per UDP try, TCP
 // when the answer is truncated, an answer that does not match the question
 // is an error, a failed upstream is skipped for 15 s and then probed by
-// one query. The cache (cache.dns entries, 16 LRU shards) stores answers
+// one query. Query IDs are random (miekg); each query goes out on a
+// connected UDP socket with a kernel-chosen random port, reused for at
+// most 32 queries one at a time (never after a failure), which halves the
+// CPU cost of a miss. The cache (cache.dns entries, 16 LRU shards) stores answers
 // in wire form keyed by name, type, class, DO and CD, TTLs clamped to
 // 10 s..1 h, negative answers for the SOA minimum (RFC 2308); a hit is a
 // copy with the query's ID and decremented TTLs. Answers leave truncated

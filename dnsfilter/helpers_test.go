@@ -40,6 +40,7 @@ type fakeUpstream struct {
 	asked   map[string]int
 	ttl     uint32
 	defA    string // address for any other A question
+	mangle  bool   // answer a different question (a broken or spoofing upstream)
 	udp     *dns.Server
 	tcp     *dns.Server
 }
@@ -61,11 +62,22 @@ func newFakeUpstream(t testing.TB, defA string, recs ...string) *fakeUpstream {
 		k := strings.ToLower(r.Header().Name) + "/" + dns.TypeToString[r.Header().Rrtype]
 		u.records[k] = append(u.records[k], r)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// UDP picks the port; TCP must get the same one, which another
+	// process may hold: try again.
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +120,9 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, q *dns.Msg, tcp bool) {
 	}
 	if opt := q.IsEdns0(); opt != nil {
 		m.SetEdns0(opt.UDPSize(), opt.Do())
+	}
+	if u.mangle {
+		m.Question[0].Name = "other." + m.Question[0].Name
 	}
 	if !tcp {
 		size := dns.MinMsgSize
