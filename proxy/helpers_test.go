@@ -414,3 +414,12 @@ func metricValue(c interface{ Write(*dto.Metric) error }) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

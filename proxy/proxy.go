@@ -170,6 +170,9 @@ func New(o Options) (*Proxy, error) {
 		p.adminAddr = ga
 	}
 	p.localIPs = localAddrs()
+	if cfg != nil && cfg.Proxy.Intercept != nil {
+		p.logger.Warn("proxy.intercept is set, but TLS interception is not implemented: HTTPS is filtered by host name and SNI")
+	}
 
 	p.dialer = &net.Dialer{
 		Timeout:   o.DialTimeout,

@@ -607,3 +607,92 @@ func TestBlockPageEscapes(t *testing.T) {
 		t.Error("page loads something from outside")
 	}
 }
+
+// tcpUpstream is a plain TCP server: it reads until the client half-closes,
+// then answers with the byte count and closes. It checks a tunnel's
+// half-close, and lets a tunnel stay idle.
+func tcpUpstream(t *testing.T) (string, int) {
+	t.Helper()
+	ln := listenUpstream(t)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				n, _ := io.Copy(io.Discard, c)
+				fmt.Fprintf(c, "got %d bytes", n)
+			}()
+		}
+	}()
+	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestTunnelLifecycle(t *testing.T) {
+	var port int
+	var addr string
+	e := newEnv(t, envConfig{opts: func(o *Options) {
+		o.TunnelIdleTimeout = 600 * time.Millisecond
+		o.MaxTunnels = 2
+	}, extraPorts: nil})
+	addr, port = tcpUpstream(t)
+	// The TCP upstream's port must be a connect port: rebuild the config.
+	cfg := strings.Replace(readFile(t, e.cfgPath), "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
+	writeFile(t, e.cfgPath, cfg)
+	e.engine.Swap(e.build())
+
+	t.Run("half-close", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, addr, "")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		payload := strings.Repeat("not TLS ", 100000)
+		if _, err := io.WriteString(c, payload); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()                      //nolint:errcheck
+		c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		b, err := io.ReadAll(c)
+		if err != nil || string(b) != fmt.Sprintf("got %d bytes", len(payload)) {
+			t.Fatalf("reply %q: %v", b, err)
+		}
+		l := e.lastLog(t, upstreamIP)
+		if l.Method != "CONNECT" || l.Bytes != int64(len(b)) || statusNum(l.Status) != 200 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("idle timeout", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, addr, "")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		io.WriteString(c, "hello")                         //nolint:errcheck
+		c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		start := time.Now()
+		_, err := c.Read(make([]byte, 10))
+		if took := time.Since(start); err == nil || took < 400*time.Millisecond || took > 3*time.Second {
+			t.Fatalf("idle tunnel closed after %v: %v", took, err)
+		}
+	})
+	t.Run("tunnel cap", func(t *testing.T) {
+		for i := 0; metricValue(e.p.m.activeTunnels) != 0 && i < 100; i++ {
+			time.Sleep(20 * time.Millisecond) // the earlier tunnels' slots
+		}
+		for range 2 {
+			st, c := rawConnect(t, e.addr, addr, "")
+			if st != 200 {
+				t.Fatalf("status %d", st)
+			}
+			io.WriteString(c, "x") //nolint:errcheck
+		}
+		if st, _ := rawConnect(t, e.addr, addr, ""); st != 503 {
+			t.Fatalf("third tunnel: %d, want 503", st)
+		}
+		if got := metricValue(e.p.m.refusedOverload); got != 1 {
+			t.Errorf("overload refusals %v", got)
+		}
+	})
+}

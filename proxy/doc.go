@@ -1,0 +1,49 @@
+// Package proxy is schoolgate's explicit HTTP/HTTPS forward proxy, built on
+// goproxy, deciding with the policy engine and writing the access log.
+//
+// Every request is handled in stages that fill one request struct, logged
+// once when the request ends (one access-log line per request, CONNECT
+// tunnels included, logged when the tunnel closes):
+//
+//  1. who: the client address; with users.require_auth, Proxy-Authorization
+//     Basic checked against the users file (bcrypt once, then a cache keyed
+//     by a keyed hash and valid only while the user's hash is unchanged);
+//     407 otherwise.
+//  2. what and whether: policy.Engine.Decide on the host and, for plain
+//     HTTP, the path and query — the only decision path. Non-clients get
+//     not_a_client; a CONNECT to a port outside proxy.connect_ports gets
+//     connect_ports.
+//  3. forwarding: plain HTTP through goproxy with a verifying transport
+//     (no proxy from the environment, Accept-Encoding kept, hop-by-hop and
+//     Proxy-* headers removed, Via added); CONNECT here, relayed with
+//     splice(2) between the two TCP connections, with idle deadlines and a
+//     concurrency cap. The tunnel's first bytes are read for a TLS
+//     ClientHello: an SNI naming another host that the policy blocks (domain
+//     fronting, or a CONNECT to a bare address) cuts the tunnel.
+//  4. guards: the dialer refuses deny_destinations, the admin listener and
+//     the proxy itself on the resolved address, so a name pointing at
+//     127.0.0.1 or 169.254.169.254 is refused too; header size and
+//     read-header, idle and upstream timeouts; a cap on client connections.
+//
+// Outcomes are typed (BlockedError, AuthError, UpstreamError,
+// BadRequestError, OverloadError) and mapped to a status in statusOf; the
+// client gets an HTML page (block page, 502/504 page) from blockpage.go.
+//
+// TLS interception (proxy.intercept) is not implemented: HTTPS is decided
+// on the host (and the ClientHello's server name).
+//
+// # Metrics
+//
+//	schoolgate_proxy_requests_total{verdict,profile}        requests and CONNECTs
+//	schoolgate_proxy_requests_by_category_total{category}   once per category of the host
+//	schoolgate_proxy_blocked_by_category_total{category}    blocked, once per category
+//	schoolgate_proxy_request_duration_seconds               histogram (tunnels: their life)
+//	schoolgate_proxy_active_connections                     client connections open
+//	schoolgate_proxy_active_tunnels                         CONNECT tunnels open
+//	schoolgate_proxy_relayed_bytes_total{direction}         tunnel bytes, upstream/downstream
+//	schoolgate_proxy_auth_failures_total                    407s
+//	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
+//	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
+//
+// Verdict-cache hits and misses are the policy package's metrics.
+package proxy
