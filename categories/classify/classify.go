@@ -315,6 +315,7 @@ func (c *Classifier) finish(s *scan) *Result {
 	pos := make([]float64, numCats)
 	neg := make([]float64, numCats)
 	core := make([]float64, numCats)
+	support := make([]float64, numCats)
 	for _, pi := range s.hit {
 		if p := &c.phrases[pi]; p.cat != allCategories && p.weight > 0 && !p.support {
 			core[p.cat] += p.weight * math.Min(1+math.Log(float64(s.counts[pi])), repeatCap)
@@ -334,7 +335,9 @@ func (c *Classifier) finish(s *scan) *Result {
 		if p.support && core[p.cat] < supportNeeds {
 			continue
 		}
-		if eff > 0 {
+		if p.support {
+			support[p.cat] += eff
+		} else if eff > 0 {
 			pos[p.cat] += eff
 		} else {
 			neg[p.cat] -= eff * contextFactor
@@ -343,6 +346,11 @@ func (c *Classifier) finish(s *scan) *Result {
 		r.Matches = append(r.Matches, m)
 	}
 	c.pool.Put(s)
+	// Supporting phrases can at most double the core evidence: a shop
+	// page full of "add to cart" stays a shop with one word of a drug.
+	for i := range pos {
+		pos[i] += math.Min(support[i], core[i])
+	}
 	var gen float64
 	for _, m := range general {
 		gen -= m.Effect * contextFactor

@@ -23,7 +23,8 @@ import (
 // category, a negative one a context phrase that counts against it. A
 // weight written "~W" marks a supporting phrase ("add to cart", "blood"):
 // it counts only when the page's core phrases already reach
-// supportNeeds, so a shop or a thriller is not a drug shop or gore. '#'
+// supportNeeds, and adds at most as much as they do, so a shop or a
+// thriller is not a drug shop or gore. '#'
 // starts a comment line. A file may also name its category on a line
 // "category: NAME" before its first phrase, so that extra files can have
 // any name.
