@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -391,6 +392,15 @@ func TestLongestPathEntryRandom(t *testing.T) {
 			p += alphabet[rng.IntN(len(alphabet))]
 		}
 		return p
+	}
+	// paths too long for longestPathEntry's buffer take the unit-by-unit way
+	long := "/" + strings.Repeat("a", 1100)
+	list := []urlEntry{{path: "/a", set: SetOf(Chat)}, {path: long + "A", set: SetOf(Games)}, {path: long + "B", set: SetOf(Adult)}}
+	linkParents(list)
+	for path, want := range map[string]Set{long + "%41x": SetOf(Games), long + "%42": SetOf(Adult), long + "%43": SetOf(Chat), "/b%41": 0} {
+		if got, _ := longestPathEntry(list, path); got != want {
+			t.Errorf("long path %.20q…: {%v}, want {%v}", path, got, want)
+		}
 	}
 	for round := 0; round < 300; round++ {
 		m := make(map[string]Set)

@@ -454,32 +454,105 @@ func hasNormPrefix(path, prefix string) bool {
 // them are prefixes of E: they are E's chain of parents. One binary search
 // and a short walk up the chain, however many entries the host has.
 func longestPathEntry(list []urlEntry, path string) (Set, bool) {
-	plain := strings.IndexByte(path, '%') < 0 && strings.IndexByte(path, '#') < 0
+	if strings.IndexByte(path, '%') < 0 && strings.IndexByte(path, '#') < 0 {
+		return longestIn(list, path)
+	}
+	// Normalise into a stack buffer, then compare plainly; a path too long
+	// for it is compared unit by unit instead.
+	var buf [1024]byte
+	n, ok := normInto(buf[:], path)
+	if !ok {
+		return longestNorm(list, path)
+	}
+	return longestInBytes(list, buf[:n])
+}
+
+// normInto writes the normalised request path into buf; ok is false when
+// it does not fit.
+func normInto(buf []byte, path string) (n int, ok bool) {
+	for i := 0; i < len(path); {
+		c := path[i]
+		if c == '#' {
+			break
+		}
+		if c != '%' {
+			if n == len(buf) {
+				return n, false
+			}
+			buf[n] = c
+			n, i = n+1, i+1
+			continue
+		}
+		u, k := pathUnit(path, i)
+		if n+int(u.n) > len(buf) {
+			return n, false
+		}
+		n += copy(buf[n:], u.b[:u.n])
+		i += k
+	}
+	return n, true
+}
+
+// longestIn is longestPathEntry for a path that needs no normalising.
+func longestIn(list []urlEntry, path string) (Set, bool) {
 	lo, hi := 0, len(list)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		var c int
-		if plain {
-			c = strings.Compare(path, list[m].path)
-		} else {
-			c = normCompare(path, list[m].path)
-		}
-		if c >= 0 {
+		if path >= list[m].path {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	i := lo - 1
-	if i < 0 {
+	if lo == 0 {
 		return 0, false
 	}
-	var l int
-	if plain {
-		l = plainLCP(path, list[i].path)
-	} else {
-		l = normLCP(path, list[i].path)
+	return walkParents(list, lo-1, plainLCP(path, list[lo-1].path))
+}
+
+// longestInBytes is longestIn for a normalised path in a buffer; the
+// string(p) conversions in comparisons do not allocate.
+func longestInBytes(list []urlEntry, p []byte) (Set, bool) {
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if string(p) >= list[m].path {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
+	if lo == 0 {
+		return 0, false
+	}
+	e := list[lo-1].path
+	l := 0
+	for l < len(p) && l < len(e) && p[l] == e[l] {
+		l++
+	}
+	return walkParents(list, lo-1, l)
+}
+
+// longestNorm is longestIn comparing unit by unit (very long paths).
+func longestNorm(list []urlEntry, path string) (Set, bool) {
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if normCompare(path, list[m].path) >= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0, false
+	}
+	return walkParents(list, lo-1, normLCP(path, list[lo-1].path))
+}
+
+// walkParents returns the first of entry i and its parents no longer than
+// l, the common prefix of entry i and the path.
+func walkParents(list []urlEntry, i, l int) (Set, bool) {
 	for j := int32(i); j >= 0; j = list[j].parent {
 		if len(list[j].path) <= l {
 			return list[j].set, true
