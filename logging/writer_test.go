@@ -17,7 +17,7 @@ import (
 )
 
 func TestRoundTripAndMetrics(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "var", "log", "schoolgate") // created by Open
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
 	w := openTest(t, dir, now, nil)
 	const n = 250
@@ -40,8 +40,13 @@ func TestRoundTripAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o640 {
-		t.Errorf("file mode %v, want 0640", fi.Mode().Perm())
+	// 0640 and 0750, less whatever the umask takes away: never writable
+	// by the group, never readable by others.
+	if p := fi.Mode().Perm(); p&0o600 != 0o600 || p&^0o640 != 0 {
+		t.Errorf("file mode %v, want 0640", p)
+	}
+	if di, err := os.Stat(dir); err != nil || di.Mode().Perm()&0o700 != 0o700 || di.Mode().Perm()&^0o750 != 0 {
+		t.Errorf("dir: %v, want mode 0750", err)
 	}
 	if got := w.metric(t, "schoolgate_logging_lines_total"); got != n {
 		t.Errorf("lines_total %v, want %d", got, n)
