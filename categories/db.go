@@ -196,6 +196,9 @@ func cutScheme(e string) (string, bool) {
 
 // Build returns the database. The Builder must not be used afterwards.
 func (b *Builder) Build() *DB {
+	if b.dom == nil { // built before: an empty database rather than a panic
+		return &DB{}
+	}
 	db := &DB{dom: b.dom}
 	b.dom.compact()
 	if len(b.urls) > 0 {

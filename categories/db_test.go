@@ -271,6 +271,9 @@ func TestAddRejectsJunk(t *testing.T) {
 	if b.Add("late.example.com", Gambling) {
 		t.Fatal("Add after Build accepted")
 	}
+	if again := b.Build(); again.Len() != 0 {
+		t.Fatal("second Build not empty")
+	}
 }
 
 func TestLenAndDedup(t *testing.T) {
