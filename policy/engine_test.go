@@ -298,3 +298,29 @@ func TestEngineHashCollision(t *testing.T) {
 		t.Errorf("hits = %d, want 1 (the second call, on the replaced entry)", hits)
 	}
 }
+
+// FuzzDecide: whatever the host and path (normalised or not), Decide does
+// not panic, and the engine agrees with the snapshot, twice (miss, hit).
+func FuzzDecide(f *testing.F) {
+	for _, s := range [][2]string{{"www.bet365.com", ""}, {"www.bbc.co.uk", "/iplayer/x"}, {"", ""},
+		{"127.0.0.1", "/"}, {"::1", ""}, {"..", "//"}, {"a.b.c.d.e.f", "?q"}, {"1.2.3.4.5", ""}, {"\xff.example", "\x00"}} {
+		f.Add(s[0], s[1], "bob", 3)
+	}
+	s := mustCompile(f, exampleConfig(f), testDB(f), testUsers())
+	e := NewEngine(s, 64, nil)
+	loc := london(f)
+	ips := []string{"", "10.20.1.1", "192.168.1.1", "fe80::1%eth0"}
+	f.Fuzz(func(t *testing.T, host, path, user string, n int) {
+		a := Args{User: user, Host: host, Path: path,
+			Time: time.Date(2026, 11, 23, 0, 0, 0, 0, loc).Add(time.Duration(n%(7*24*60)) * time.Minute)}
+		if ip := ips[(n%len(ips)+len(ips))%len(ips)]; ip != "" {
+			a.IP = netip.MustParseAddr(ip)
+		}
+		want := s.Decide(a)
+		for i := 0; i < 2; i++ {
+			if got := e.Decide(a); got != want {
+				t.Fatalf("Engine.Decide(%+v) = %+v, want %+v", a, got, want)
+			}
+		}
+	})
+}
