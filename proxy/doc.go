@@ -29,8 +29,11 @@
 // BadRequestError, OverloadError) and mapped to a status in statusOf; the
 // client gets an HTML page (block page, 502/504 page) from blockpage.go.
 //
-// TLS interception (proxy.intercept) is not implemented: HTTPS is decided
-// on the host (and the ClientHello's server name).
+// With proxy.intercept, CONNECTs to the hosts (or categories) it names are
+// intercepted: TLS is terminated with a certificate minted from the
+// school's CA (intercept.go), and each HTTPS request inside is decided and
+// logged on its full URL like plain HTTP. Other HTTPS is decided on the
+// host (and the ClientHello's server name).
 //
 // # Metrics
 //

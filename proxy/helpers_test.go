@@ -423,3 +423,9 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+type url2 struct{ host, user, pass string }
+
+func (u *url2) url() *url.URL {
+	return &url.URL{Scheme: "http", Host: u.host, User: url.UserPassword(u.user, u.pass)}
+}

@@ -83,6 +83,8 @@ type Proxy struct {
 	srv    *http.Server
 	now    func() time.Time
 
+	mitm *interceptor // nil unless proxy.intercept was set at start
+
 	adminAddr guardAddr
 	selfAddr  atomic.Pointer[guardAddr]
 	localIPs  []netip.Addr
@@ -113,6 +115,7 @@ type request struct {
 	status  int
 	bytes   int64
 	err     error
+	authed  bool // identity already established (a request inside an intercepted tunnel)
 	cw      countingWriter
 }
 
@@ -171,7 +174,11 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.localIPs = localAddrs()
 	if cfg != nil && cfg.Proxy.Intercept != nil {
-		p.logger.Warn("proxy.intercept is set, but TLS interception is not implemented: HTTPS is filtered by host name and SNI")
+		in, err := newInterceptor(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.mitm = in
 	}
 
 	p.dialer = &net.Dialer{
@@ -344,6 +351,10 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 // required, and the profile that applies.
 func (p *Proxy) identify(st *request, r *http.Request) error {
 	snap := st.snap
+	if st.authed {
+		st.profile = snap.Profile(st.user, st.ip)
+		return nil
+	}
 	// A non-client is refused by the decision (not_a_client), never asked
 	// for a password.
 	if snap.Config.Users.RequireAuth && snap.IsClient(st.ip) {

@@ -60,6 +60,10 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		p.fail(w, st, &OverloadError{What: "too many tunnels open"})
 		return
 	}
+	if p.shouldIntercept(st) {
+		p.intercept(w, r, st, port)
+		return
+	}
 	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		p.fail(w, st, classifyUpstream(r.Context(), err))

@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/config"
+)
+
+// interceptor terminates TLS for the hosts proxy.intercept names, with
+// certificates signed by the school's CA, so that HTTPS requests are
+// decided (and logged) on the full URL and blocked ones get the block page.
+type interceptor struct {
+	ca      *x509.Certificate
+	caKey   crypto.Signer
+	leafKey *ecdsa.PrivateKey // one key for every minted certificate
+	certs   *lru.Cache[string, *tls.Certificate]
+	mu      sync.Mutex // serialises minting
+}
+
+func newInterceptor(cfg *config.Config) (*interceptor, error) {
+	ic := cfg.Proxy.Intercept
+	certPEM, keyPEM := resolvePath(cfg, ic.CACert), resolvePath(cfg, ic.CAKey)
+	pair, err := tls.LoadX509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("loading the interception CA: %w", err)
+	}
+	ca, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("parsing the interception CA %s: %w", certPEM, err)
+	}
+	if !ca.IsCA {
+		return nil, fmt.Errorf("the interception certificate %s is not a CA", certPEM)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("the interception CA key cannot sign")
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	certs, _ := lru.New[string, *tls.Certificate](4096)
+	return &interceptor{ca: ca, caKey: signer, leafKey: leafKey, certs: certs}, nil
+}
+
+func resolvePath(cfg *config.Config, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(cfg.Dir, p)
+}
+
+// cert returns a certificate for host, minted on first use and kept until
+// a day before it expires.
+func (in *interceptor) cert(host string) (*tls.Certificate, error) {
+	if c, ok := in.certs.Get(host); ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		return c, nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if c, ok := in.certs.Get(host); ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		return c, nil
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		tmpl.IPAddresses = []net.IP{ip.AsSlice()}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, in.ca, &in.leafKey.PublicKey, in.caKey)
+	if err != nil {
+		return nil, fmt.Errorf("minting a certificate for %s: %w", host, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Certificate{Certificate: [][]byte{der, in.ca.Raw}, PrivateKey: in.leafKey, Leaf: leaf}
+	in.certs.Add(host, c)
+	return c, nil
+}
+
+// shouldIntercept reports whether the (allowed) CONNECT st is to be
+// intercepted under the snapshot's proxy.intercept.
+func (p *Proxy) shouldIntercept(st *request) bool {
+	ic := st.snap.Config.Proxy.Intercept
+	if p.mitm == nil || ic == nil {
+		return false
+	}
+	if len(ic.Domains) == 0 && len(ic.Categories) == 0 {
+		return true
+	}
+	for _, d := range ic.Domains {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if st.host == d || strings.HasSuffix(st.host, "."+d) {
+			return true
+		}
+	}
+	for _, name := range ic.Categories {
+		if c, ok := categories.Parse(name); ok {
+			if st.cats.Has(c) || c == categories.Unclassified && st.cats.Empty() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// intercept answers the CONNECT, terminates the client's TLS with a minted
+// certificate and serves the HTTP requests inside it as proxied https://
+// requests, each decided on its full URL and logged on its own line.
+func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, port int) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT is only supported over HTTP/1.1"})
+		return
+	}
+	client, _, err := hj.Hijack()
+	if err != nil {
+		p.recordOutcome(st, errClientGone)
+		return
+	}
+	tc := &tunnelConns{client: client, up: client}
+	p.tmu.Lock()
+	p.tunnels[tc] = struct{}{}
+	p.tmu.Unlock()
+	p.m.activeTunnels.Inc()
+	defer func() {
+		tc.close()
+		p.tmu.Lock()
+		delete(p.tunnels, tc)
+		p.tmu.Unlock()
+		p.m.activeTunnels.Dec()
+	}()
+	client.SetDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		p.recordOutcome(st, errClientGone)
+		return
+	}
+	st.status = http.StatusOK
+	host := st.host
+	tconn := tls.Server(client, &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			name := host
+			if hello.ServerName != "" {
+				if n, ok := categories.NormalizeHost(hello.ServerName); ok {
+					name = n
+				}
+			}
+			return p.mitm.cert(name)
+		},
+	})
+	if err := tconn.Handshake(); err != nil {
+		p.logger.Debug("intercept handshake failed", zap.String("host", host), zap.Error(err))
+		return
+	}
+	if sni := tconn.ConnectionState().ServerName; sni != "" && p.checkSNI(st, sni) {
+		return
+	}
+	client.SetDeadline(time.Time{}) //nolint:errcheck
+	authority := net.JoinHostPort(host, fmt.Sprint(port))
+	user := st.user
+	done := make(chan struct{})
+	srv := &http.Server{
+		ReadHeaderTimeout: p.o.ReadHeaderTimeout,
+		IdleTimeout:       p.o.ClientIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          p.srv.ErrorLog,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: user, authed: true}
+			defer p.finish(inner)
+			r.URL.Scheme = "https"
+			r.URL.Host = authority
+			p.servePlain(w, r, inner)
+		}),
+	}
+	srv.Serve(&oneConnListener{c: &notifyConn{Conn: tconn, done: done}, done: done}) //nolint:errcheck // ends when the conn does
+	<-done
+}
+
+// oneConnListener serves one connection: the second Accept waits for it to
+// close, so that http.Server.Serve returns when the connection ends.
+type oneConnListener struct {
+	c    net.Conn
+	done chan struct{}
+	used bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if !l.used {
+		l.used = true
+		return l.c, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
+
+type notifyConn struct {
+	net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (c *notifyConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.done) })
+	return err
+}
