@@ -1,3 +1,5 @@
+//go:build unix
+
 package report
 
 import (
@@ -6,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,6 +54,7 @@ func BenchmarkReport(b *testing.B) {
 		}
 	}()
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r, err := Run(Options{Dir: dir, From: day, To: day, Location: time.UTC})
@@ -68,10 +72,22 @@ func BenchmarkReport(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapInuse))/(1<<20), "peak-heap-MB")
+	// CPU seconds (user+system, all threads, GC included) per run: on a
+	// shared, loaded machine this says more than the wall time.
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type discard struct{}

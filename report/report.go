@@ -93,6 +93,7 @@ type Aggregator struct {
 	lastM   time.Month
 	lastD   int
 	lastDay string
+	lastDC  *DayCount
 }
 
 // NewAggregator returns an empty aggregator for o (only Location,
@@ -287,16 +288,16 @@ func (a *Aggregator) add(l *line) {
 		r.Last = lt
 	}
 	y, mo, dd := lt.Date()
-	if y != a.lastY || mo != a.lastM || dd != a.lastD {
+	if y != a.lastY || mo != a.lastM || dd != a.lastD || a.lastDC == nil {
 		a.lastY, a.lastM, a.lastD = y, mo, dd
 		a.lastDay = lt.Format(time.DateOnly)
+		a.lastDC = a.days[a.lastDay]
+		if a.lastDC == nil {
+			a.lastDC = &DayCount{Day: a.lastDay}
+			a.days[a.lastDay] = a.lastDC
+		}
 	}
-	dayKey := a.lastDay
-	dc := a.days[dayKey]
-	if dc == nil {
-		dc = &DayCount{Day: dayKey}
-		a.days[dayKey] = dc
-	}
+	dayKey, dc := a.lastDay, a.lastDC
 	dc.Requests++
 	if blocked {
 		dc.Blocked++
@@ -306,12 +307,12 @@ func (a *Aggregator) add(l *line) {
 		r.OutOfHours++
 	}
 
-	if len(a.devices) < maxAllDevices {
-		if _, ok := a.devices[string(l.ip)]; !ok {
+	if _, ok := a.devices[string(l.ip)]; !ok {
+		if len(a.devices) < maxAllDevices {
 			a.devices[string(l.ip)] = struct{}{}
+		} else {
+			r.DevicesCapped = true
 		}
-	} else if _, ok := a.devices[string(l.ip)]; !ok {
-		r.DevicesCapped = true
 	}
 
 	// Per user; an unknown user is one row per device address.
