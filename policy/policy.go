@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
 	"net/netip"
 	"path/filepath"
@@ -77,6 +78,10 @@ type Snapshot struct {
 	Gen    uint64
 	// ListStats has one element per entry of cfg.Lists (Build only).
 	ListStats []ListStat
+	// Warnings are things a technician should hear about that do not stop
+	// the snapshot from serving (Build only), e.g. a users file that does
+	// not exist yet: no user can authenticate, so the proxy fails closed.
+	Warnings []string
 
 	loc            *time.Location
 	profiles       []profile // sorted by name
@@ -153,11 +158,17 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	}
 	db := b.Build()
 
-	var users []config.User
+	var (
+		users    []config.User
+		warnings []string
+	)
 	if cfg.Users.File != "" {
 		path := resolve(cfg, cfg.Users.File)
 		var err error
-		if users, err = config.LoadUsers(path); err != nil {
+		switch users, err = config.LoadUsers(path); {
+		case errors.Is(err, fs.ErrNotExist):
+			warnings = append(warnings, fmt.Sprintf("users file %s does not exist: no user can sign in to the proxy", path))
+		case err != nil:
 			return nil, fmt.Errorf("loading users file %s: %w", path, err)
 		}
 	}
@@ -166,6 +177,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		return nil, err
 	}
 	s.ListStats = stats
+	s.Warnings = warnings
 	return s, nil
 }
 

@@ -584,3 +584,31 @@ func testHash(t *testing.T) string {
 	}
 	return string(h)
 }
+
+// A users file that does not exist yet is a warning, not a failure: `check`
+// and DNS filtering work, and the proxy fails closed (nobody can sign in).
+// A users file that exists but is broken still fails the build.
+func TestBuildMissingUsersFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := exampleConfig(t)
+	cfg.Path = filepath.Join(dir, "schoolgate.yaml")
+	cfg.Dir = dir
+	cfg.Users.File = "users.csv"
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatalf("Build with a missing users file: %v", err)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "users.csv does not exist") {
+		t.Errorf("Warnings = %q, want one naming the missing users.csv", s.Warnings)
+	}
+	if _, ok := s.User("alice"); ok {
+		t.Error("a user is known without a users file")
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte("alice,staff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), "users.csv:1") {
+		t.Errorf("Build with a broken users file: err = %v, want a problem at users.csv:1", err)
+	}
+}

@@ -77,6 +77,9 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate check: %v\n", err)
 		return 1
 	}
+	for _, w := range snap.Warnings {
+		fmt.Fprintf(stderr, "schoolgate check: warning: %s\n", w)
+	}
 
 	if *user != "" {
 		if _, ok := snap.User(*user); !ok {

@@ -158,6 +158,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		}
 		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
 	}
+	logSnapshot(logger, snap)
 	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
 		zap.Int("entries", snap.DB.Len()))
 
@@ -181,6 +182,7 @@ loop:
 			if err == nil {
 				var s *policy.Snapshot
 				if s, err = policy.Build(newCfg); err == nil {
+					logSnapshot(logger, s)
 					engine.Swap(s)
 					if dnsSrv != nil {
 						dnsSrv.Reload()
@@ -226,6 +228,25 @@ func serveHTTP(s *http.Server, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// logSnapshot tells the technician what each list contributed and what
+// needs attention in a newly built snapshot.
+func logSnapshot(logger *zap.Logger, s *policy.Snapshot) {
+	for _, st := range s.ListStats {
+		fields := []zap.Field{zap.String("source", st.Source), zap.Int("line", st.Line),
+			zap.Int("added", st.Added), zap.Int("skipped", st.Skipped)}
+		if st.Category != "" {
+			fields = append(fields, zap.String("category", st.Category))
+		}
+		if len(st.SkippedExamples) > 0 {
+			fields = append(fields, zap.Strings("skipped_examples", st.SkippedExamples))
+		}
+		logger.Info("list loaded", fields...)
+	}
+	for _, w := range s.Warnings {
+		logger.Warn(w)
+	}
 }
 
 func describeConfig(path string) string {
