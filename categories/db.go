@@ -139,7 +139,11 @@ func (b *Builder) Add(entry string, c Category) bool {
 	if !ok {
 		return false
 	}
-	set := SetOf(c)
+	return b.insert(host, path, isURL, SetOf(c))
+}
+
+// insert adds a parsed entry.
+func (b *Builder) insert(host, path string, isURL bool, set Set) bool {
 	if !isURL {
 		return b.dom.add(host, set)
 	}

@@ -109,16 +109,77 @@ func (b *Builder) loadFiles(name string, paths []string, f lineFormat, c Categor
 		defer closer.Close()
 		readers = append(readers, r)
 	}
-	err := readLines(io.MultiReader(readers...), func(lineNo int, line string) {
-		b.addLine(line, f, c, &st, name, lineNo)
-	}, func(lineNo int) {
-		st.skip(name, lineNo, "(line too long)")
-	})
-	if err != nil {
-		return st, fmt.Errorf("loading list %q: %w", name, err)
+	// Two stages, so that both cores work: this goroutine inserts into the
+	// index while another decompresses, splits and parses (about half the
+	// work each). Chunks of parsed entries are recycled.
+	chunks := make(chan []parsedEntry, 4)
+	free := make(chan []parsedEntry, 6)
+	var readErr error
+	go func() {
+		defer close(chunks)
+		defer func() {
+			if r := recover(); r != nil { // a bug, not bad input: report it, keep serving
+				readErr = fmt.Errorf("parsing failed: %v", r)
+			}
+		}()
+		buf := make([]parsedEntry, 0, chunkSize)
+		readErr = readLines(io.MultiReader(readers...), func(lineNo int, line string) {
+			scanLine(line, f, func(tok string) {
+				host, path, isURL, ok := parseEntry(tok)
+				if !ok {
+					b.skip(&st, name, lineNo, line)
+					return
+				}
+				buf = append(buf, parsedEntry{host: host, path: path, isURL: isURL})
+				if len(buf) == chunkSize {
+					chunks <- buf
+					select {
+					case buf = <-free:
+					default:
+						buf = make([]parsedEntry, 0, chunkSize)
+					}
+				}
+			}, func() { b.skip(&st, name, lineNo, line) })
+		}, func(lineNo int) {
+			st.skip(name, lineNo, "(line too long)")
+		})
+		if len(buf) > 0 {
+			chunks <- buf
+		}
+	}()
+	set := SetOf(c)
+	added, failed := 0, 0
+	for chunk := range chunks {
+		for i := range chunk {
+			if b.insert(chunk[i].host, chunk[i].path, chunk[i].isURL, set) {
+				added++
+			} else {
+				failed++
+			}
+		}
+		clear(chunk) // drop the strings for the collector
+		select {
+		case free <- chunk[:0]:
+		default:
+		}
+	}
+	// the reader goroutine is done: st and readErr are ours again
+	st.Added += added
+	st.Skipped += failed
+	if readErr != nil {
+		return st, fmt.Errorf("loading list %q: %w", name, readErr)
 	}
 	return st, nil
 }
+
+// parsedEntry is an entry checked and normalised by parseEntry.
+type parsedEntry struct {
+	host, path string
+	isURL      bool
+}
+
+// chunkSize is how many parsed entries travel together between stages.
+const chunkSize = 4096
 
 // openList opens a plain or gzip file, telling them apart by magic bytes.
 func openList(path string) (io.Reader, io.Closer, error) {
@@ -189,7 +250,19 @@ func (b *Builder) skip(st *Stats, where string, lineNo int, line string) {
 
 // addLine reads one list line in format f and adds what it names.
 func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, where string, lineNo int) {
-	orig := line
+	scanLine(line, f, func(tok string) {
+		if b.Add(tok, c) {
+			st.Added++
+		} else {
+			b.skip(st, where, lineNo, line)
+		}
+	}, func() { b.skip(st, where, lineNo, line) })
+}
+
+// scanLine splits one list line in format f into candidate entries,
+// calling entry for each and junk for each part that is none. Comments and
+// blank lines call neither.
+func scanLine(line string, f lineFormat, entry func(tok string), junk func()) {
 	line = strings.TrimSpace(line)
 	if line == "" || line[0] == '#' {
 		return
@@ -199,7 +272,7 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 			return // AdBlock comment or "[Adblock Plus 2.0]" header
 		}
 		if isCosmetic(line) {
-			b.skip(st, where, lineNo, orig)
+			junk()
 			return
 		}
 	}
@@ -207,65 +280,68 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 	if f == fmtAuto {
 		f = detectFormat(line)
 	}
-	add := func(entry string) {
-		if b.Add(entry, c) {
-			st.Added++
-		} else {
-			b.skip(st, where, lineNo, orig)
-		}
-	}
 	switch f {
 	case fmtDomains:
 		if strings.IndexByte(line, '/') >= 0 || hasSpace(line) {
-			b.skip(st, where, lineNo, orig)
+			junk()
 			return
 		}
-		add(line)
+		entry(line)
 	case fmtEmbedded:
 		if hasSpace(line) {
-			b.skip(st, where, lineNo, orig)
+			junk()
 			return
 		}
-		add(line)
+		entry(line)
 	case fmtURLs:
 		if hasSpace(line) {
-			b.skip(st, where, lineNo, orig)
+			junk()
 			return
 		}
 		if strings.IndexByte(line, '/') < 0 {
 			line += "/"
 		}
-		add(line)
+		entry(line)
 	case fmtHosts:
-		fields := strings.Fields(line)
-		if !isIPToken(fields[0]) {
-			if len(fields) == 1 && strings.IndexByte(line, '/') < 0 {
-				add(fields[0]) // a bare name in a hosts file
+		first, rest, _ := strings.Cut(line, " ")
+		if i := strings.IndexByte(first, '\t'); i >= 0 {
+			first, rest = line[:i], line[i+1:]
+		}
+		rest = strings.TrimSpace(rest)
+		if !isIPToken(first) {
+			if rest == "" && strings.IndexByte(line, '/') < 0 {
+				entry(line) // a bare name in a hosts file
 			} else {
-				b.skip(st, where, lineNo, orig)
+				junk()
 			}
 			return
 		}
-		if len(fields) == 1 {
-			b.skip(st, where, lineNo, orig)
+		if rest == "" {
+			junk()
 			return
 		}
-		for _, name := range fields[1:] {
+		for rest != "" {
+			name := rest
+			if i := strings.IndexAny(rest, " \t"); i >= 0 {
+				name, rest = rest[:i], strings.TrimLeft(rest[i+1:], " \t")
+			} else {
+				rest = ""
+			}
 			if strings.IndexByte(name, '/') >= 0 {
-				b.skip(st, where, lineNo, orig)
+				junk()
 				continue
 			}
-			add(name)
+			entry(name)
 		}
 	case fmtAdblock:
 		host, ok := adblockHost(line)
 		if !ok {
-			b.skip(st, where, lineNo, orig)
+			junk()
 			return
 		}
-		add(host)
+		entry(host)
 	default:
-		b.skip(st, where, lineNo, orig)
+		junk()
 	}
 }
 
