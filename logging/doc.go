@@ -61,9 +61,9 @@
 //
 // Log copies the entry into a buffered channel and returns; one goroutine
 // encodes, chains and buffers the lines and writes them out when 64 KiB are
-// buffered and at least every second (then fsyncs the file and rewrites the
-// sidecar), so a crash loses at most the last second and Close loses
-// nothing. A full queue makes Log wait rather than drop the line. Failed
+// buffered and at least every second; a second goroutine then fsyncs the file
+// and rewrites the sidecar, so that a slow disk does not stop the queue from
+// draining. A crash loses at most the last second and Close loses nothing. A full queue makes Log wait rather than drop the line. Failed
 // writes keep the lines in memory (up to Options.MaxBuffered bytes) and retry
 // every second; beyond that lines are dropped and counted, and the program
 // log says so. On Open, and when a day's file is opened again after a
@@ -84,5 +84,5 @@
 //	schoolgate_logging_queue_full_total         times Log waited because the queue was full
 //	schoolgate_logging_write_errors_total       failed opens, writes, syncs and sidecar writes
 //	schoolgate_logging_dropped_lines_total      lines lost (retry buffer full, logged after Close)
-//	schoolgate_logging_flush_duration_seconds   time to write out and sync, per flush
+//	schoolgate_logging_flush_duration_seconds   time to fsync a file and rewrite its sidecar, per sync
 package logging

@@ -85,6 +85,14 @@ type Writer struct {
 
 	errLimit, dropLimit rateLimit
 
+	// fsync is slow when the disk is busy, so the syncer goroutine does it
+	// (and rewrites the sidecar), not the writer goroutine that must keep
+	// draining the queue. syncMu is held while a file is synced; the
+	// writer takes it to sync and close a file it is done with.
+	syncc      chan syncReq
+	syncMu     sync.Mutex
+	syncerDone chan struct{}
+
 	// Owned by the writer goroutine (and by Open before it starts).
 	le            *lineEncoder
 	entry         Entry // the entry being handled, here so it does not escape to the heap
@@ -112,9 +120,12 @@ type dayFile struct {
 	f       logFile // nil while the file cannot be opened
 	seq     int64   // seq of the last line chained
 	hash    [hashHex]byte
-	pending []byte  // whole lines not yet written to f
-	dirty   bool    // written since the last sync
-	failing bool    // the last write failed
+	pending []byte // whole lines not yet written to f
+	dirty   bool   // written since the last sync was handed to the syncer
+	failing bool   // the last write failed
+	handed  int64  // seq of the last sync handed to the syncer
+	// Guarded by Writer.syncMu (the syncer goroutine reads them).
+	closed  bool    // f is closed: a sync request still queued for it is void
 	tipSeq  int64   // seq recorded in the .tip sidecar
 	waiting []Entry // entries that arrived while f could not be opened
 }
@@ -165,6 +176,9 @@ func Open(o Options) (*Writer, error) {
 		flushc: make(chan chan error),
 		done:   make(chan struct{}),
 		le:     newLineEncoder(),
+		syncc:  make(chan syncReq, 1),
+
+		syncerDone: make(chan struct{}),
 	}
 	w.m = newMetrics(func() float64 { return float64(len(w.ch)) })
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
@@ -182,6 +196,7 @@ func Open(o Options) (*Writer, error) {
 	}
 	w.cur = df
 	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
+	go w.syncer()
 	go w.run()
 	return w, nil
 }
@@ -268,9 +283,9 @@ func (w *Writer) run() {
 				w.entry = e
 				w.handle(&w.entry)
 			}
-			reply <- w.tick()
+			reply <- w.tick(true)
 		case <-t.C:
-			w.tick()
+			w.tick(false)
 		}
 	}
 }
@@ -365,45 +380,86 @@ func (w *Writer) write(df *dayFile) error {
 	return nil
 }
 
-// sync makes df's written lines durable, then records the last one in the
-// tip sidecar, so the sidecar never names a line the file may lose.
-func (w *Writer) sync(df *dayFile) error {
-	if df.dirty {
-		if err := df.f.Sync(); err != nil {
-			w.writeError("syncing", df.path, err)
-			return err
-		}
-		df.dirty = false
+// syncReq asks the syncer to make a file durable up to line seq.
+type syncReq struct {
+	df   *dayFile
+	f    logFile
+	seq  int64
+	hash [hashHex]byte
+}
+
+// syncer is the goroutine that fsyncs files and rewrites their sidecars.
+func (w *Writer) syncer() {
+	defer close(w.syncerDone)
+	for r := range w.syncc {
+		w.syncMu.Lock()
+		_ = w.syncLocked(r.df, r.f, r.seq, r.hash)
+		w.syncMu.Unlock()
 	}
-	if len(df.pending) == 0 && df.tipSeq != df.seq && df.seq > 0 {
-		if err := writeTip(df.path, df.seq, df.hash); err != nil {
+}
+
+// syncLocked makes f durable, then records line seq in the sidecar, so
+// the sidecar never names a line the file may lose. w.syncMu is held.
+func (w *Writer) syncLocked(df *dayFile, f logFile, seq int64, hash [hashHex]byte) error {
+	if df.closed {
+		return nil // done with by the writer, which synced it itself
+	}
+	start := time.Now()
+	if err := f.Sync(); err != nil {
+		w.writeError("syncing", df.path, err)
+		return err
+	}
+	if seq > 0 && seq > df.tipSeq {
+		if err := writeTip(df.path, seq, hash); err != nil {
 			w.writeError("writing the tip sidecar of", df.path, err)
 			return err
 		}
-		df.tipSeq = df.seq
+		df.tipSeq = seq
 	}
+	w.m.flush.Observe(time.Since(start).Seconds())
 	return nil
 }
 
-// service opens df if it is not open yet, writes its pending lines and
-// syncs it; on error what is left stays in memory for the next try.
+// syncLater hands df to the syncer if it has lines written since the
+// last hand-over. If the syncer is still busy with the previous one, the
+// next tick tries again.
+func (w *Writer) syncLater(df *dayFile) {
+	if !df.dirty && df.handed == df.seq {
+		return
+	}
+	select {
+	case w.syncc <- syncReq{df: df, f: df.f, seq: df.seq, hash: df.hash}:
+		df.dirty, df.handed = false, df.seq
+	default:
+	}
+}
+
+// syncNow syncs df on the writer goroutine, waiting for the syncer.
+func (w *Writer) syncNow(df *dayFile) error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if err := w.syncLocked(df, df.f, df.seq, df.hash); err != nil {
+		return err
+	}
+	df.dirty, df.handed = false, df.seq
+	return nil
+}
+
+// service opens df if it is not open yet and writes its pending lines;
+// on error what is left stays in memory for the next try.
 func (w *Writer) service(df *dayFile) error {
 	if df.f == nil {
 		if err := w.open(df); err != nil {
 			return err
 		}
 	}
-	if err := w.write(df); err != nil {
-		return err
-	}
-	return w.sync(df)
+	return w.write(df)
 }
 
-// tick runs every FlushInterval (and on Flush): writes and syncs the
-// files, retries earlier days that failed, and runs retention once a day.
-func (w *Writer) tick() error {
-	start := time.Now()
-	busy := w.buffered > 0 || w.cur != nil && w.cur.dirty
+// tick runs every FlushInterval, and on Flush (now set: sync before
+// returning): writes out the current file and has it synced, retries
+// earlier days that failed, and runs retention once a day.
+func (w *Writer) tick(now bool) error {
 	var firstErr error
 	keep := w.stuck[:0]
 	for _, df := range w.stuck {
@@ -416,13 +472,18 @@ func (w *Writer) tick() error {
 	}
 	clear(w.stuck[len(keep):])
 	w.stuck = keep
-	if w.cur != nil {
-		if err := w.service(w.cur); err != nil && firstErr == nil {
+	if df := w.cur; df != nil {
+		err := w.service(df)
+		switch {
+		case err != nil:
+		case now:
+			err = w.syncNow(df)
+		default:
+			w.syncLater(df)
+		}
+		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-	}
-	if busy {
-		w.m.flush.Observe(time.Since(start).Seconds())
 	}
 	w.retention(w.o.Now())
 	return firstErr
@@ -436,6 +497,12 @@ func (w *Writer) finish(df *dayFile) error {
 	if err := w.service(df); err != nil {
 		return err
 	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if err := w.syncLocked(df, df.f, df.seq, df.hash); err != nil {
+		return err
+	}
+	df.closed = true
 	if err := df.f.Close(); err != nil {
 		w.writeError("closing", df.path, err)
 	}
@@ -479,13 +546,21 @@ func (w *Writer) shutdown() error {
 					lost++
 				}
 			}
-			w.drop(lost, "the access log could not be written before closing")
-			errs = append(errs, fmt.Errorf("closing access log %s: %d lines not written: %w", df.path, lost, err))
+			if lost > 0 {
+				w.drop(lost, "the access log could not be written before closing")
+				err = fmt.Errorf("%d lines not written: %w", lost, err)
+			}
+			errs = append(errs, fmt.Errorf("closing access log %s: %w", df.path, err))
 			if df.f != nil {
+				w.syncMu.Lock()
+				df.closed = true
 				_ = df.f.Close()
+				w.syncMu.Unlock()
 			}
 		}
 	}
+	close(w.syncc)
+	<-w.syncerDone
 	return errors.Join(errs...)
 }
 
@@ -518,7 +593,10 @@ func (w *Writer) open(df *dayFile) error {
 		w.writeError("opening", df.path, err)
 		return err
 	}
-	df.f, df.seq, df.hash, df.tipSeq = wrapFile(f), st.seq, st.hash, -1
+	df.f, df.seq, df.hash = wrapFile(f), st.seq, st.hash
+	w.syncMu.Lock()
+	df.tipSeq = -1 // rewrite the sidecar at the first sync
+	w.syncMu.Unlock()
 	if st.created {
 		syncDir(filepath.Dir(df.path))
 	}

@@ -42,7 +42,7 @@ func newMetrics(queueLen func() float64) *metrics {
 		}, queueLen),
 		flush: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "schoolgate_logging_flush_duration_seconds",
-			Help:    "Time to write out buffered access-log lines and sync the file.",
+			Help:    "Time to make written access-log lines durable (fsync and sidecar), per sync.",
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 		}),
 	}

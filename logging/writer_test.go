@@ -80,11 +80,13 @@ func TestFlushedWithinASecond(t *testing.T) {
 	path := PathFor(dir, now)
 	deadline := time.Now().Add(3 * time.Second) // one second, plus slack for a loaded machine
 	for {
-		if b, _ := os.ReadFile(path); len(b) > 0 && b[len(b)-1] == '\n' {
+		// The line is written, then synced and named in the sidecar by
+		// the syncer goroutine.
+		if r, err := VerifyFile(path); err == nil && r.Lines == 1 && r.Tip {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the line did not reach the file without Close or Flush")
+			t.Fatal("the line did not reach the file and its sidecar without Close or Flush")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -353,6 +355,49 @@ func (f *flakyFile) Write(b []byte) (int, error) {
 		return 0, syscall.ENOSPC
 	}
 	return f.logFile.Write(b)
+}
+
+// syncFlakyFile fails syncs while failing is set.
+type syncFlakyFile struct {
+	logFile
+	failing *atomic.Bool
+}
+
+func (f *syncFlakyFile) Sync() error {
+	if f.failing.Load() {
+		return syscall.EIO
+	}
+	return f.logFile.Sync()
+}
+
+func TestSyncErrorsAreCountedAndRetried(t *testing.T) {
+	var failing atomic.Bool
+	old := wrapFile
+	wrapFile = func(f *os.File) logFile { return &syncFlakyFile{logFile: f, failing: &failing} }
+	t.Cleanup(func() { wrapFile = old })
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	w := openTest(t, dir, now, nil)
+	failing.Store(true)
+	for i := 0; i < 10; i++ {
+		w.Log(sample(i, now))
+	}
+	if err := w.Flush(); err == nil {
+		t.Fatal("Flush succeeded while fsync fails")
+	}
+	if w.metric(t, "schoolgate_logging_write_errors_total") == 0 {
+		t.Fatal("sync errors not counted")
+	}
+	if _, err := os.Stat(TipPath(PathFor(dir, now))); err == nil {
+		t.Fatal("sidecar written although the lines were never synced")
+	}
+	failing.Store(false)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustVerify(t, PathFor(dir, now), 10); !r.Tip {
+		t.Fatal("no sidecar after a successful Close")
+	}
 }
 
 func withFlakyFiles(t *testing.T, partial bool) *atomic.Bool {
