@@ -238,7 +238,7 @@ func hourChart(r *Report) barChart {
 	for h, c := range r.Hours {
 		titles[h] = fmt.Sprintf("%02d:00–%02d:00: %s allowed, %s blocked", h, (h+1)%24, fmtNum(c.Allowed), fmtNum(c.Blocked))
 	}
-	return stacked(vals, labels, titles, 640)
+	return stacked(vals, labels, titles, 520)
 }
 
 func dayChart(r *Report) barChart {
@@ -261,7 +261,7 @@ func dayChart(r *Report) barChart {
 			}
 		}
 	}
-	return stacked(vals, labels, titles, 640)
+	return stacked(vals, labels, titles, 520)
 }
 
 func stacked(vals [][2]int64, labels, titles []string, width int) barChart {
@@ -329,7 +329,7 @@ func catChart(r *Report) hbarChart {
 	if len(cs) > 10 {
 		cs = cs[:10]
 	}
-	c := hbarChart{W: 420, LabelW: 120}
+	c := hbarChart{W: 520, LabelW: 130}
 	const rowH = 21
 	c.H = max(len(cs), 1)*rowH + 6
 	var mx int64 = 1
