@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -280,5 +281,59 @@ func TestLoadUT1Errors(t *testing.T) {
 	_, err := NewBuilder().LoadUT1(dir)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gambling", "domains.gz")) {
 		t.Fatalf("bad gzip in tree: %v", err)
+	}
+}
+
+// TestPipelineMatchesLineByLine checks that LoadFile's two-stage reading
+// gives what adding line by line gives, on a file longer than a chunk.
+func TestPipelineMatchesLineByLine(t *testing.T) {
+	var sb strings.Builder
+	for i := 0; i < 3*chunkSize+17; i++ {
+		switch i % 5 {
+		case 0:
+			sb.WriteString("0.0.0.0 h" + itoa(i) + ".example.com extra" + itoa(i) + ".example.net\n")
+		case 1:
+			sb.WriteString("||ab" + itoa(i) + ".example.org^\n")
+		case 2:
+			sb.WriteString("192.0.2." + itoa(i%250) + "\n")
+		case 3:
+			sb.WriteString("u" + itoa(i) + ".example.com/p/" + itoa(i) + "\n")
+		default:
+			sb.WriteString("# comment " + itoa(i) + "\nplain" + itoa(i) + ".example.com\n")
+		}
+	}
+	p := filepath.Join(t.TempDir(), "big.txt")
+	os.WriteFile(p, []byte(sb.String()), 0o644)
+
+	b1 := NewBuilder()
+	st1, err := b1.LoadFile(p, "", Hate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := NewBuilder()
+	var st2 Stats
+	for i, line := range strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n") {
+		b2.addLine(line, fmtAuto, Hate, &st2, p, i+1)
+	}
+	if st1.Added != st2.Added || st1.Skipped != st2.Skipped || st1.Added == 0 {
+		t.Fatalf("pipeline %d/%d, line by line %d/%d", st1.Added, st1.Skipped, st2.Added, st2.Skipped)
+	}
+	if !reflect.DeepEqual(st1.SkippedExamples, st2.SkippedExamples) {
+		t.Fatalf("examples differ:\n%q\n%q", st1.SkippedExamples, st2.SkippedExamples)
+	}
+	db1, db2 := b1.Build(), b2.Build()
+	if db1.Len() != db2.Len() || db1.URLEntries() != db2.URLEntries() {
+		t.Fatalf("Len %d/%d vs %d/%d", db1.Len(), db1.URLEntries(), db2.Len(), db2.URLEntries())
+	}
+	for _, probe := range []struct{ host, path string }{
+		{"h5.example.com", ""}, {"extra5.example.net", ""}, {"x.ab6.example.org", ""},
+		{"u8.example.com", "/p/8/x"}, {"plain9.example.com", ""}, {"u8.example.com", "/q"},
+	} {
+		if a, b := db1.Lookup(probe.host, probe.path), db2.Lookup(probe.host, probe.path); a != b {
+			t.Errorf("Lookup(%q, %q): pipeline {%v}, line by line {%v}", probe.host, probe.path, a, b)
+		}
+	}
+	if db1.Lookup("h5.example.com", "") != SetOf(Hate) || db1.Lookup("u8.example.com", "/p/8/x") != SetOf(Hate) {
+		t.Fatal("entries missing")
 	}
 }
