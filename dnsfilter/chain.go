@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -57,6 +58,8 @@ type request struct {
 	bytes    int
 }
 
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
 type action bool
 
 const (
@@ -104,7 +107,8 @@ var chain = [...]stage{
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
-	r := &request{w: w, q: q, start: s.now(), began: time.Now()}
+	r := requestPool.Get().(*request)
+	*r = request{w: w, q: q, start: s.now(), began: time.Now()}
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("dns handler panic", zap.Any("panic", p), zap.Stack("stack"))
@@ -112,6 +116,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 				s.writeMinimal(r, dns.RcodeServerFailure)
 			}
 		}
+		*r = request{}
+		requestPool.Put(r)
 	}()
 	r.set = s.set.Load()
 	r.snap = s.engine.Snapshot()
@@ -369,6 +375,13 @@ func (s *Server) upstreamFailed(r *request, err error) {
 // it. It returns the cache entry, or when the answer cannot be cached,
 // the message.
 func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg, error) {
+	// Concurrent misses for the same key share one upstream query.
+	c, leader := s.flight.join(key)
+	if !leader {
+		<-c.done
+		return c.e, c.m, c.err
+	}
+	defer s.flight.leave(key, c)
 	q := &dns.Msg{
 		MsgHdr:   dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: key.cd},
 		Question: []dns.Question{{Name: key.name, Qtype: key.qtype, Qclass: key.qclass}},
@@ -376,16 +389,56 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 	q.SetEdns0(upstreamUDPSize, key.do)
 	m, err := set.upstreams.exchange(q)
 	if err != nil {
+		c.err = err
 		return nil, nil, err
 	}
 	// Response rewrite: keep the SNI readable (see stripECH).
 	stripECH(m)
 	e, ok := newEntry(m, now)
 	if !ok {
+		c.m = m
 		return nil, m, nil
 	}
 	set.cache.put(key, e)
+	c.e = e
 	return e, nil, nil
+}
+
+// flights deduplicates concurrent upstream queries for one key: a class
+// opening the same new site costs one upstream query, not thirty.
+type flights struct {
+	mu sync.Mutex
+	m  map[cacheKey]*flight
+}
+
+// flight is one upstream query in progress; its results are read-only
+// once done is closed.
+type flight struct {
+	done chan struct{}
+	e    *entry
+	m    *dns.Msg
+	err  error
+}
+
+func (f *flights) join(k cacheKey) (*flight, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.m[k]; ok {
+		return c, false
+	}
+	if f.m == nil {
+		f.m = make(map[cacheKey]*flight)
+	}
+	c := &flight{done: make(chan struct{})}
+	f.m[k] = c
+	return c, true
+}
+
+func (f *flights) leave(k cacheKey, c *flight) {
+	f.mu.Lock()
+	delete(f.m, k)
+	f.mu.Unlock()
+	close(c.done)
 }
 
 // lookup resolves key through the cache and upstreams and returns the

@@ -46,8 +46,9 @@ type Server struct {
 	m       *metrics
 	limiter *limiter
 
-	set atomic.Pointer[settings]
-	mu  sync.Mutex // serialises Reload and Start/Shutdown
+	set    atomic.Pointer[settings]
+	flight flights
+	mu     sync.Mutex // serialises Reload and Start/Shutdown
 
 	servers []*dns.Server
 	addr    string

@@ -1,6 +1,7 @@
 package dnsfilter
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -781,5 +782,32 @@ func TestStartReportsBindError(t *testing.T) {
 	}
 	if _, err := New(Options{Addr: "127.0.0.1:0", Engine: nil}); err == nil {
 		t.Error("New without an engine: no error")
+	}
+}
+
+func TestConcurrentMissesShareOneUpstreamQuery(t *testing.T) {
+	up := newFakeUpstream(t, "192.0.2.8")
+	up.delay = 200 * time.Millisecond
+	e := newEnv(t, testConfig(up.addr))
+	const clients = 10
+	errc := make(chan error, clients)
+	for range clients {
+		go func() {
+			m := new(dns.Msg)
+			m.SetQuestion("popular.example.", dns.TypeA)
+			r, err := e.exchange(staffIP, m, false)
+			if err == nil && (len(r.Answer) != 1 || r.Id != m.Id) {
+				err = errors.New(r.String())
+			}
+			errc <- err
+		}()
+	}
+	for range clients {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := up.count("popular.example.", "A"); n != 1 {
+		t.Errorf("upstream asked %d times for %d concurrent clients, want 1", n, clients)
 	}
 }

@@ -41,6 +41,7 @@ type fakeUpstream struct {
 	ttl     uint32
 	defA    string // address for any other A question
 	mangle  bool   // answer a different question (a broken or spoofing upstream)
+	delay   time.Duration
 	udp     *dns.Server
 	tcp     *dns.Server
 }
@@ -105,6 +106,7 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, q *dns.Msg, tcp bool) {
 	u.mu.Lock()
 	u.asked[key]++
 	u.mu.Unlock()
+	time.Sleep(u.delay)
 	switch {
 	case strings.HasSuffix(name, "nx.example."):
 		m.Rcode = dns.RcodeNameError

@@ -9,13 +9,14 @@
 #   misses: a million unique names (each goes upstream)
 # Targets (issue 4): hits >= 90% of unbound, misses >= unbound.
 #
-#   bench/dns/run.sh            # DURATION=15 seconds per run by default
+#   bench/dns/run.sh     # DURATION=15 s per run, ROUNDS=2 (best of) by default
 #
 # It installs dnsperf and unbound from Debian when they are missing. Not
 # part of `make test`.
 set -euo pipefail
 
 DURATION=${DURATION:-15}
+ROUNDS=${ROUNDS:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LISTS=${LISTS:-$(cd "$ROOT/.." && pwd)/shared/lists}
@@ -125,35 +126,35 @@ CONF
 taskset -c 0 "$WORK/dnsbench" serve "127.0.0.1:$UP_PORT" 2>"$WORK/upstream.log" & PIDS+=($!)
 "$WORK/dnsbench" probe "127.0.0.1:$UP_PORT" >/dev/null
 
-perf() { # server port datafile extra-args... → queries per second
+perf() { # port datafile extra-args... → queries per second
 	local port=$1 file=$2; shift 2
 	taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 8 -q 512 -T 1 -t 2 "$@" 2>&1 |
 		tee -a "$WORK/dnsperf.log" | awk '/Queries per second/ {print $4}'
 }
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 
-run_server() { # name port → "hits misses"
-	local name=$1 port=$2
-	"$WORK/dnsbench" probe "127.0.0.1:$port" >/dev/null
-	perf "$port" "$WORK/hits.txt" -n 3 >/dev/null # warm the cache
-	local h m
-	h=$(perf "$port" "$WORK/hits.txt" -l "$DURATION")
-	m=$(perf "$port" "$WORK/misses.txt" -l "$DURATION" -n 1)
-	echo "$h $m"
-}
+echo "starting schoolgate (loading lists) and unbound..." >&2
+taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & PIDS+=($!)
+taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & PIDS+=($!)
+"$WORK/dnsbench" probe "127.0.0.1:$SG_PORT" >/dev/null
+"$WORK/dnsbench" probe "127.0.0.1:$UB_PORT" >/dev/null
 
-echo "schoolgate: loading lists..." >&2
-taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & SG=$!; PIDS+=($SG)
-read -r SG_H SG_M < <(run_server schoolgate $SG_PORT)
-kill $SG; wait $SG 2>/dev/null || true
+# The machine may be shared: the servers take turns, ROUNDS times, and the
+# best run of each counts.
+SG_H=0 SG_M=0 UB_H=0 UB_M=0
+for port in $SG_PORT $UB_PORT; do perf "$port" "$WORK/hits.txt" -n 3 >/dev/null; done # warm the caches
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r/$ROUNDS..." >&2
+	sed "s/^m/m$r-/" "$WORK/misses.txt" >"$WORK/misses-$r.txt"
+	SG_H=$(best "$SG_H" "$(perf $SG_PORT "$WORK/hits.txt" -l "$DURATION")")
+	UB_H=$(best "$UB_H" "$(perf $UB_PORT "$WORK/hits.txt" -l "$DURATION")")
+	SG_M=$(best "$SG_M" "$(perf $SG_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
+	UB_M=$(best "$UB_M" "$(perf $UB_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
+done
 LINES=$(cat "$WORK"/logs/access-*.jsonl 2>/dev/null | wc -l)
-
-echo "unbound..." >&2
-taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & UB=$!; PIDS+=($UB)
-read -r UB_H UB_M < <(run_server unbound $UB_PORT)
-kill $UB; wait $UB 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 printf '\n%-22s %14s %14s %8s %8s\n' workload schoolgate unbound ratio target
 printf '%-22s %14.0f %14.0f %8s %8s\n' "hits (1,000 names)" "$SG_H" "$UB_H" "$(ratio "$SG_H" "$UB_H")" ">=90%"
 printf '%-22s %14.0f %14.0f %8s %8s\n' "misses (1M unique)" "$SG_M" "$UB_M" "$(ratio "$SG_M" "$UB_M")" ">=100%"
-echo "(queries/s; ${DURATION}s per run; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
+echo "(queries/s, best of $ROUNDS alternating runs of ${DURATION}s; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
