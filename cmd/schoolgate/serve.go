@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/admin"
+	"github.com/schoolgate/schoolgate/alerts"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/dnsfilter"
 	"github.com/schoolgate/schoolgate/logging"
@@ -93,9 +95,23 @@ func serve(cfgPath string, logger *zap.Logger) error {
 	lastReload.SetToCurrentTime()
 	reg.MustRegister(buildInfo, reloads, lastReload)
 
+	// Safeguarding alerts watch the access log as it is written; the
+	// alerter is closed after the log so it sees the last lines.
+	alerter, err := alerts.New(cfg.Alerts, cfg.Location, logger.Named("alerts"), reg)
+	if err != nil {
+		return fmt.Errorf("starting alerts: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := alerter.Close(ctx); err != nil {
+			logger.Warn("closing alerts", zap.Error(err))
+		}
+	}()
+
 	accessLog, err := logging.Open(logging.Options{
 		Dir: cfg.Log.Dir, Location: cfg.Location, RetentionDays: cfg.Log.RetentionDays,
-		Registerer: reg, Logger: logger.Named("accesslog"),
+		Registerer: reg, Logger: logger.Named("accesslog"), OnEntry: alerter.Observe,
 	})
 	if err != nil {
 		return fmt.Errorf("opening access log: %w", err)
@@ -191,8 +207,8 @@ loop:
 					lastReload.SetToCurrentTime()
 					logger.Info("reloaded", zap.String("config", describeConfig(cfgPath)),
 						zap.Int("entries", s.DB.Len()), zap.Duration("took", time.Since(start)))
-					if newCfg.Log != cfg.Log || newCfg.Listen != cfg.Listen {
-						logger.Warn("listen addresses and log settings take effect on restart, not reload")
+					if newCfg.Log != cfg.Log || newCfg.Listen != cfg.Listen || !alertsEqual(newCfg.Alerts, cfg.Alerts) {
+						logger.Warn("listen addresses, log and alert settings take effect on restart, not reload")
 					}
 					continue
 				}
@@ -247,6 +263,11 @@ func logSnapshot(logger *zap.Logger, s *policy.Snapshot) {
 	for _, w := range s.Warnings {
 		logger.Warn(w)
 	}
+}
+
+func alertsEqual(a, b config.Alerts) bool {
+	return slices.Equal(a.Categories, b.Categories) && a.Webhook == b.Webhook &&
+		a.File == b.File && a.BatchSeconds == b.BatchSeconds
 }
 
 func describeConfig(path string) string {
