@@ -53,8 +53,10 @@ type Options struct {
 	// OnEntry, if set, is called on the writer goroutine with every entry
 	// once its line is chained and buffered (it reaches the disk within
 	// FlushInterval). It must be quick and must not block: the writer
-	// waits for it. The pointer is only valid during the call; copy the
-	// entry to keep it. A panic in it is recovered and logged.
+	// waits for it; and it must not call the Writer's Log, Flush or Close
+	// (they would wait for the writer, which waits for it). The pointer
+	// is only valid during the call; copy the entry to keep it. A panic in
+	// it is recovered and logged.
 	OnEntry func(*Entry)
 
 	// QueueSize is how many entries may wait for the writer goroutine
