@@ -44,25 +44,21 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 			}
 			emit(z.Text())
 		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			a := atom.Lookup(name)
+			a := tagAtom(z.Raw())
 			switch a {
 			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
 				if tt == html.StartTagToken {
 					skip++
 				}
 			case atom.Meta:
-				if hasAttr {
-					metaText(z, emit)
-				}
+				metaText(z, emit)
 			default:
 				if !inline(a) {
 					emit(sep)
 				}
 			}
 		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch a := atom.Lookup(name); a {
+			switch a := tagAtom(z.Raw()); a {
 			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
 				if skip > 0 {
 					skip--
@@ -88,12 +84,41 @@ func inline(a atom.Atom) bool {
 	return false
 }
 
+// tagAtom reads the tag name from a tag token's raw bytes ("<P class=x>",
+// "</p >"). The tokenizer's TagName copies the name on every call; this is
+// the hot loop of extraction, so it reads the name in place.
+func tagAtom(raw []byte) atom.Atom {
+	i := 1 // past '<'
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var name [16]byte
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			break
+		}
+		if n == len(name) {
+			return 0 // longer than any tag we care about
+		}
+		name[n] = c
+		n++
+	}
+	return atom.Lookup(name[:n])
+}
+
 // metaText emits the content of a description or title meta tag.
 func metaText(z *html.Tokenizer, emit func([]byte)) {
 	var content []byte
 	useful := false
 	for {
 		k, v, more := z.TagAttr()
+		if k == nil && !more {
+			break
+		}
 		switch string(k) {
 		case "name", "property":
 			switch string(bytes.ToLower(v)) {

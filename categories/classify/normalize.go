@@ -123,6 +123,19 @@ func (t *tokenizer) write(p []byte) {
 	}
 	for i := 0; i < len(p); {
 		c := p[i]
+		// fast path: a run of lower-case ASCII letters
+		if 'a' <= c && c <= 'z' {
+			j := i + 1
+			for j < len(p) && 'a' <= p[j] && p[j] <= 'z' {
+				j++
+			}
+			k := copy(t.word[t.n:maxWordBytes], p[i:j])
+			t.n += k
+			t.letters += j - i
+			t.runes += j - i
+			i = j
+			continue
+		}
 		if c < utf8.RuneSelf {
 			i++
 			switch {

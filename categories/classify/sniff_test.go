@@ -1,0 +1,170 @@
+package classify
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"golang.org/x/text/encoding/charmap"
+)
+
+func readPage(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "pages", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return nil }
+
+func TestSniff(t *testing.T) {
+	page := readPage(t, "en-casino.html")
+	gz := func(b []byte) []byte {
+		var out bytes.Buffer
+		w := gzip.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+		return out.Bytes()
+	}
+	zl := func(b []byte) []byte {
+		var out bytes.Buffer
+		w := zlib.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+		return out.Bytes()
+	}
+	raw := func(b []byte) []byte {
+		var out bytes.Buffer
+		w, _ := flate.NewWriter(&out, 5)
+		w.Write(b)
+		w.Close()
+		return out.Bytes()
+	}
+	latin1, _ := charmap.ISO8859_1.NewEncoder().Bytes([]byte("<p>Casino en ligne: machines à sous, tours gratuits, bonus de bienvenue, paris sportifs</p>"))
+	big := append(append([]byte{}, page...), bytes.Repeat([]byte("<p>more text after the sniffed part</p>"), 10000)...)
+	tests := []struct {
+		name, enc, ctype string
+		body             []byte
+		limit            int
+		cat              categories.Category
+	}{
+		{"identity", "", "text/html", page, 0, categories.Gambling},
+		{"gzip", "gzip", "text/html", gz(page), 0, categories.Gambling},
+		{"gzip cut by the limit", "gzip", "text/html", gz(big), 2048, categories.Gambling},
+		{"deflate zlib", "deflate", "text/html", zl(page), 0, categories.Gambling},
+		{"deflate raw", "deflate", "text/html", raw(page), 0, categories.Gambling},
+		{"latin-1 by header", "", "text/html; charset=iso-8859-1", latin1, 0, categories.Gambling},
+		{"long page", "", "text/html", big, 0, categories.Gambling},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cc := &closeCounter{Reader: bytes.NewReader(tt.body)}
+			res, rb, err := Default().Sniff(cc, tt.enc, tt.ctype, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Score(tt.cat) < DefaultThreshold {
+				t.Errorf("%v score %.2f; matches %+v", tt.cat, res.Score(tt.cat), res.Matches)
+			}
+			// the body replays exactly what was sent
+			got, err := io.ReadAll(rb)
+			if err != nil || !bytes.Equal(got, tt.body) {
+				t.Fatalf("replayed %d bytes (err %v), want the %d sent", len(got), err, len(tt.body))
+			}
+			rb.Close()
+			if cc.closed != 1 {
+				t.Fatalf("upstream body closed %d times", cc.closed)
+			}
+		})
+	}
+}
+
+func TestSniffReadsOnlyThePrefix(t *testing.T) {
+	// A body that never ends: Sniff reads its limit and returns.
+	r := &countingReader{r: io.MultiReader(strings.NewReader("<title>casino</title>"), zeroReader{})}
+	res, _, err := Default().Sniff(io.NopCloser(r), "", "text/html", 4096)
+	if err != nil || res == nil {
+		t.Fatal(err)
+	}
+	if r.n != 4096 {
+		t.Fatalf("read %d bytes, want the 4096 limit", r.n)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+func TestSniffNotScorable(t *testing.T) {
+	body := []byte("\x1b\x00brotli bytes")
+	res, rb, err := Default().Sniff(io.NopCloser(bytes.NewReader(body)), "br", "text/html", 0)
+	if !errors.Is(err, ErrNotScorable) || res != nil {
+		t.Fatalf("res %v err %v", res, err)
+	}
+	if got, _ := io.ReadAll(rb); !bytes.Equal(got, body) {
+		t.Fatal("body not replayed")
+	}
+	// a bad gzip header: not scored, replayed
+	res, rb, err = Default().Sniff(io.NopCloser(bytes.NewReader(body)), "gzip", "text/html", 0)
+	if err == nil || res != nil {
+		t.Fatalf("bad gzip: res %v err %v", res, err)
+	}
+	if got, _ := io.ReadAll(rb); !bytes.Equal(got, body) {
+		t.Fatal("body not replayed")
+	}
+}
+
+func TestSniffReadError(t *testing.T) {
+	boom := errors.New("reset")
+	body := io.NopCloser(io.MultiReader(strings.NewReader("<p>casino"), errReaderOnly{boom}))
+	res, rb, err := Default().Sniff(body, "", "text/html", 0)
+	if !errors.Is(err, boom) || res != nil {
+		t.Fatalf("res %v err %v", res, err)
+	}
+	got, err := io.ReadAll(rb)
+	if string(got) != "<p>casino" || !errors.Is(err, boom) {
+		t.Fatalf("replay %q %v: want the bytes read, then the error", got, err)
+	}
+}
+
+func TestScorable(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/html": true, "text/html; charset=utf-8": true, "TEXT/HTML": true, "application/xhtml+xml": true,
+		"video/mp4": false, "text/plain": false, "application/javascript": false, "": false, "text/html; charset=\"": false,
+	} {
+		if got := Scorable(ct); got != want {
+			t.Errorf("Scorable(%q) = %v", ct, got)
+		}
+	}
+}
+
+func BenchmarkSniff64KiB(b *testing.B) {
+	c := Default()
+	body := benchHTML[:DefaultSniffLimit]
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	cpuLoop(b, func() {
+		_, rb, _ := c.Sniff(io.NopCloser(bytes.NewReader(body)), "", "text/html; charset=utf-8", 0)
+		rb.Close()
+	})
+}
