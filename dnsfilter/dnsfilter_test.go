@@ -140,6 +140,12 @@ func TestBlockedAnswerNull(t *testing.T) {
 	if up.count("casino.example.", "A")+up.count("casino.example.", "HTTPS") != 0 {
 		t.Errorf("a blocked name went upstream")
 	}
+	if l := e.findLog("casino.example", "HTTPS"); l["verdict"] != "block" || l["status"] != "NOERROR" {
+		t.Errorf("null-mode log line %v", l)
+	}
+	if got := e.metric("schoolgate_dnsfilter_queries_total", "verdict", "block", "rcode", "NOERROR"); got != 3 {
+		t.Errorf("queries_total{block,NOERROR} = %v, want 3", got)
+	}
 }
 
 func TestExtendedDNSError(t *testing.T) {
@@ -166,6 +172,9 @@ func TestExtendedDNSError(t *testing.T) {
 		if ede == nil || ede.InfoCode != dns.ExtendedErrorCodeBlocked {
 			t.Errorf("EDE = %v, want info-code 15 (Blocked)", ede)
 		}
+	}
+	if got := e.metric("schoolgate_dnsfilter_queries_total", "verdict", "block"); got != 2 {
+		t.Errorf("queries_total{block} = %v, want 2", got)
 	}
 	// An allowed answer carries no EDE.
 	r := e.ask(studentIP, "allowed.example", dns.TypeA, false, true)
@@ -255,6 +264,9 @@ func TestCanary(t *testing.T) {
 	if l := e.findLog("use-application-dns.net", "A"); l["rule"] != RuleCanary || l["status"] != "NXDOMAIN" {
 		t.Errorf("canary log = %v", l)
 	}
+	if got := e.metric("schoolgate_dnsfilter_queries_total", "verdict", "block", "qtype", "A", "rcode", "NXDOMAIN"); got != 2 {
+		t.Errorf("queries_total{block,A,NXDOMAIN} = %v, want 2", got)
+	}
 }
 
 func TestECHStripped(t *testing.T) {
@@ -292,6 +304,15 @@ func TestECHStripped(t *testing.T) {
 	check("ech.example", dns.TypeHTTPS, "alpn")
 	check("echonly.example", dns.TypeHTTPS, "")
 	check("svcb.example", dns.TypeSVCB, "")
+	if l := e.findLog("ech.example", "HTTPS"); l["verdict"] != "allow" || l["status"] != "NOERROR" {
+		t.Errorf("ECH log line %v", l)
+	}
+	if got := e.metric("schoolgate_dnsfilter_queries_total", "qtype", "HTTPS"); got != 4 {
+		t.Errorf("queries_total{qtype=HTTPS} = %v, want 4", got)
+	}
+	if h, m := e.metric("schoolgate_dnsfilter_cache_hits_total"), e.metric("schoolgate_dnsfilter_cache_misses_total"); h != 3 || m != 3 {
+		t.Errorf("cache hits/misses = %v/%v, want 3/3", h, m)
+	}
 }
 
 func TestTCP(t *testing.T) {
@@ -304,6 +325,9 @@ func TestTCP(t *testing.T) {
 	r = e.ask(studentIP, "casino.example", dns.TypeA, true, true)
 	if r.Rcode != dns.RcodeNameError {
 		t.Errorf("TCP blocked = %s", rcodeOf(r))
+	}
+	if l := e.findLog("allowed.example", "A"); l["ip"] != staffIP || l["status"] != "NOERROR" || l["bytes"].(float64) < 40 {
+		t.Errorf("TCP log line %v", l)
 	}
 }
 
@@ -368,6 +392,9 @@ func TestFailoverDeadFirstUpstream(t *testing.T) {
 	}
 	if got := e.metric("schoolgate_dnsfilter_upstream_errors_total", "upstream", dead.LocalAddr().String(), "kind", "timeout"); got != 1 {
 		t.Errorf("upstream_errors_total{dead,timeout} = %v, want 1", got)
+	}
+	if l := e.findLog("first.example", "A"); l["status"] != "NOERROR" || l["ms"].(float64) < 400 {
+		t.Errorf("failover log line %v, want NOERROR after the ~500 ms try", l)
 	}
 	if got := e.metric("schoolgate_dnsfilter_upstream_duration_seconds", "upstream", up.addr); got != 2 {
 		t.Errorf("upstream_duration_seconds{good} count = %v, want 2", got)
@@ -539,6 +566,9 @@ func TestGarbageThenService(t *testing.T) {
 	if len(r.Answer) != 1 {
 		t.Errorf("service after garbage: %v", r.Answer)
 	}
+	if l := e.findLog("", ""); l["rule"] != RuleMalformed || l["status"] != "FORMERR" || l["ip"] != studentIP {
+		t.Errorf("malformed query log line %v", l)
+	}
 	if got := e.metric("schoolgate_dnsfilter_malformed_total"); got < 2 {
 		t.Errorf("malformed_total = %v, want >= 2", got)
 	}
@@ -598,6 +628,9 @@ func TestCacheHitIDAndTTL(t *testing.T) {
 	}
 	if got := e.metric("schoolgate_dnsfilter_cache_entries"); got != 2 {
 		t.Errorf("cache_entries = %v, want 2", got)
+	}
+	if l := e.findLog("cached.example", "A"); l["status"] != "NOERROR" || l["verdict"] != "allow" || l["profile"] != "staff" {
+		t.Errorf("cache hit log line %v", l)
 	}
 }
 
