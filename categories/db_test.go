@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/idna"
 )
 
 func TestNormalizeHost(t *testing.T) {
@@ -430,5 +432,30 @@ func TestLongestPathEntryRandom(t *testing.T) {
 				t.Fatalf("path %q in %v: got %v %v, want %v %v", path, list, got, ok, want, wantOK)
 			}
 		}
+	}
+}
+
+// TestValidPunycodeRandom compares validPunycode with x/net's decoder on
+// random labels (FuzzValidPunycode explores further).
+func TestValidPunycodeRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-"
+	valid := 0
+	for n := 0; n < 20000; n++ {
+		b := make([]byte, 1+rng.IntN(14))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		_, err := idna.Punycode.ToUnicode("xn--" + s)
+		if got := validPunycode(s); got != (err == nil) {
+			t.Fatalf("validPunycode(%q) = %v, x/net: %v", s, got, err)
+		}
+		if err == nil {
+			valid++
+		}
+	}
+	if valid < 1000 {
+		t.Fatalf("only %d valid labels: the test compares too little", valid)
 	}
 }

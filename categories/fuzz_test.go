@@ -3,6 +3,8 @@ package categories
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/net/idna"
 )
 
 // The seed corpora are in testdata/fuzz/<FuzzName>; the f.Add seeds below
@@ -135,6 +137,26 @@ func FuzzPathPrefix(f *testing.F) {
 		}
 		if !hasNormPrefix(p+tail, n) {
 			t.Fatalf("%q does not match the entry %q", p+tail, n)
+		}
+	})
+}
+
+// FuzzValidPunycode checks validPunycode against x/net's decoder.
+func FuzzValidPunycode(f *testing.F) {
+	for _, s := range []string{"bcher-kva", "sportfogads-t7a", "r8jz45g", "zckzah", "zz", "", "-", "-abc",
+		"abc-", "a-b-c", "99999999999", "fa-hia", "d1aeom1d1ac", "p1ai", "bcher_x-n2a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return // only LDH (and _) labels reach validPunycode
+			}
+		}
+		_, err := idna.Punycode.ToUnicode("xn--" + s)
+		if got := validPunycode(s); got != (err == nil) {
+			t.Fatalf("validPunycode(%q) = %v, x/net says %v", s, got, err)
 		}
 	})
 }

@@ -1,9 +1,11 @@
 package categories
 
 import (
+	"math"
 	"net/netip"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -204,10 +206,8 @@ func validHostSyntax(s string) bool {
 				return false
 			}
 		}
-		if strings.HasPrefix(label, "xn--") {
-			if _, err := idna.Punycode.ToUnicode(label); err != nil {
-				return false
-			}
+		if strings.HasPrefix(label, "xn--") && !validPunycode(label[4:]) {
+			return false
 		}
 		s = rest
 	}
@@ -603,4 +603,102 @@ func upperHex(c byte) byte {
 func isUnreserved(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// validPunycode reports whether s (an A-label without "xn--") decodes as
+// RFC 3492 punycode, as idna.Punycode.ToUnicode would, without building the
+// decoded string: hosts with xn-- labels are common enough on the hot path.
+func validPunycode(s string) bool {
+	const (
+		base, tmin, tmax = 36, 1, 26
+		maxLabelRunes    = 1024
+	)
+	if s == "" {
+		return true
+	}
+	pos := 1 + strings.LastIndexByte(s, '-')
+	if pos == 1 {
+		return false
+	}
+	if pos == len(s) {
+		// only basic code points: an all-ASCII xn-- label, which x/net (and
+		// UTS #46 since revision 33) rejects as a spoofing risk
+		return false
+	}
+	out := 0
+	if pos > 0 {
+		out = pos - 1 // basic code points, copied as they are
+	}
+	i, n, bias := int64(0), int64(128), int64(72)
+	for pos < len(s) {
+		oldI, w := i, int64(1)
+		for k := int64(base); ; k += base {
+			if pos == len(s) {
+				return false
+			}
+			digit, ok := punyDigit(s[pos])
+			if !ok {
+				return false
+			}
+			pos++
+			i += digit * w
+			if i > math.MaxInt32 {
+				return false
+			}
+			t := k - bias
+			if k <= bias {
+				t = tmin
+			} else if k >= bias+tmax {
+				t = tmax
+			}
+			if digit < t {
+				break
+			}
+			w *= base - t
+			if w > math.MaxInt32 {
+				return false
+			}
+		}
+		if out >= maxLabelRunes {
+			return false
+		}
+		x := int64(out + 1)
+		bias = punyAdapt(i-oldI, x, oldI == 0)
+		n += i / x
+		i %= x
+		if n > utf8.MaxRune {
+			return false
+		}
+		out++
+		i++
+	}
+	return true
+}
+
+func punyDigit(c byte) (int64, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return int64(c - ('0' - 26)), true
+	case c >= 'a' && c <= 'z':
+		return int64(c - 'a'), true
+	case c >= 'A' && c <= 'Z':
+		return int64(c - 'A'), true
+	}
+	return 0, false
+}
+
+// punyAdapt is RFC 3492 §6.1's bias adaptation.
+func punyAdapt(delta, numPoints int64, first bool) int64 {
+	if first {
+		delta /= 700
+	} else {
+		delta /= 2
+	}
+	delta += delta / numPoints
+	k := int64(0)
+	for delta > ((36-1)*26)/2 {
+		delta /= 36 - 1
+		k += 36
+	}
+	return k + (36-1+1)*delta/(delta+38)
 }
