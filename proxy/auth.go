@@ -25,6 +25,10 @@ import (
 type authCache struct {
 	secret [32]byte
 	lru    *lru.Cache[[32]byte, string]
+	// raw maps a keyed hash of a whole Proxy-Authorization value to what
+	// it verified as, so that a repeated header skips even the base64
+	// decoding. Valid under the same rule as lru.
+	raw *lru.Cache[[32]byte, rawCred]
 	// bcryptSlots bounds concurrent bcrypt verifications: each takes tens
 	// of milliseconds of CPU, and a flood of wrong passwords must not take
 	// every core from the requests that pass.
@@ -38,6 +42,7 @@ func newAuthCache(size, slots int) *authCache {
 		panic("proxy: no randomness for the credential cache: " + err.Error()) // crypto/rand never fails on Linux
 	}
 	c.lru, _ = lru.New[[32]byte, string](max(size, 16))
+	c.raw, _ = lru.New[[32]byte, rawCred](max(size, 16))
 	return c
 }
 
@@ -52,6 +57,29 @@ func (c *authCache) key(user, pass string) [32]byte {
 	b = append(b, 0)
 	b = append(b, pass...)
 	return sha256.Sum256(b)
+}
+
+type rawCred struct{ user, hash string }
+
+// verifyHeader checks a Proxy-Authorization value and returns the user.
+func (c *authCache) verifyHeader(snap *policy.Snapshot, v string) (string, error) {
+	k := c.key("\x00raw", v)
+	if rc, ok := c.raw.Get(k); ok {
+		if u, ok := snap.User(rc.user); ok && u.PasswordHash == rc.hash && rc.hash != "" {
+			return rc.user, nil
+		}
+	}
+	user, pass, ok := parseBasic(v)
+	if !ok {
+		return "", &AuthError{Reason: "malformed credentials"}
+	}
+	if err := c.verify(snap, user, pass); err != nil {
+		return "", err
+	}
+	if u, ok := snap.User(user); ok {
+		c.raw.Add(k, rawCred{user: user, hash: u.PasswordHash})
+	}
+	return user, nil
 }
 
 // verify checks user and pass against snap's users file, returning the

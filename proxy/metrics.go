@@ -23,21 +23,23 @@ const (
 var upstreamKinds = []string{kindRefused, kindDNS, kindTimeout, kindTLS, kindDenied, kindReset, kindOther}
 
 type metrics struct {
-	requests         *prometheus.CounterVec // verdict, profile
-	blockedByCat     *prometheus.CounterVec // category
-	duration         prometheus.Histogram
-	activeConns      prometheus.Gauge
-	activeTunnels    prometheus.Gauge
-	relayed          *prometheus.CounterVec // direction
-	relayedUp        prometheus.Counter
-	relayedDown      prometheus.Counter
-	authFailures     prometheus.Counter
-	upstreamErrors   *prometheus.CounterVec // kind
-	refusedOverload  prometheus.Counter
-	blockedCat       [32]prometheus.Counter // by category index, resolved once
-	reqCat           [32]prometheus.Counter
-	allCats          []categories.Category
-	requestsByKey    sync.Map // reqKey → prometheus.Counter
+	requests        *prometheus.CounterVec // verdict, profile
+	blockedByCat    *prometheus.CounterVec // category
+	duration        prometheus.Histogram
+	activeConns     prometheus.Gauge
+	activeTunnels   prometheus.Gauge
+	relayed         *prometheus.CounterVec // direction
+	relayedUp       prometheus.Counter
+	relayedDown     prometheus.Counter
+	authFailures    prometheus.Counter
+	upstreamErrors  *prometheus.CounterVec // kind
+	refusedOverload prometheus.Counter
+	blockedCat      [32]prometheus.Counter // by category index, resolved once
+	reqCat          [32]prometheus.Counter
+	allCats         []categories.Category
+
+	reqMu            sync.RWMutex
+	requestsByKey    map[reqKey]prometheus.Counter
 	upstreamByKind   map[string]prometheus.Counter
 	requestsCategory *prometheus.CounterVec // category (every category of the request)
 }
@@ -91,6 +93,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "CONNECTs refused with 503 because the tunnel limit was reached.",
 		}),
 		upstreamByKind: make(map[string]prometheus.Counter, len(upstreamKinds)),
+		requestsByKey:  make(map[reqKey]prometheus.Counter),
 	}
 	m.relayedUp = m.relayed.WithLabelValues("upstream")
 	m.relayedDown = m.relayed.WithLabelValues("downstream")
@@ -112,13 +115,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // observe counts one finished request.
 func (m *metrics) observe(st *request) {
 	k := reqKey{st.verdict, st.profile}
-	c, ok := m.requestsByKey.Load(k)
+	m.reqMu.RLock()
+	c, ok := m.requestsByKey[k]
+	m.reqMu.RUnlock()
 	if !ok {
-		// Profiles are config names: a small set, bounded further by a
-		// reload's worth of renames.
-		c, _ = m.requestsByKey.LoadOrStore(k, m.requests.WithLabelValues(st.verdict.String(), st.profile))
+		// Profiles are config names: a small set (a reload may add some).
+		c = m.requests.WithLabelValues(st.verdict.String(), st.profile)
+		m.reqMu.Lock()
+		m.requestsByKey[k] = c
+		m.reqMu.Unlock()
 	}
-	c.(prometheus.Counter).Inc()
+	c.Inc()
 	m.duration.Observe(st.elapsed.Seconds())
 	cats := st.cats
 	if cats.Empty() {

@@ -332,7 +332,7 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 	}
 
 	cleanRequestHeaders(r.Header)
-	r.Header.Add("Via", viaValue)
+	addVia(r.Header)
 	st.cw = countingWriter{ResponseWriter: w}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	p.gp.ServeHTTP(&st.cw, r)
@@ -363,12 +363,8 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			st.profile = snap.Profile("", st.ip)
 			return &AuthError{Reason: "no credentials"}
 		}
-		user, pass, ok := parseBasic(v)
-		if !ok {
-			st.profile = snap.Profile("", st.ip)
-			return &AuthError{Reason: "malformed credentials"}
-		}
-		if err := p.auth.verify(snap, user, pass); err != nil {
+		user, err := p.auth.verifyHeader(snap, v)
+		if err != nil {
 			st.profile = snap.Profile("", st.ip)
 			return err
 		}
@@ -561,11 +557,23 @@ func isUpgrade(h http.Header) bool {
 	return false
 }
 
+// viaHeader is shared by every message without a Via of its own: its
+// capacity is its length, so an append elsewhere copies it.
+var viaHeader = []string{viaValue}
+
+func addVia(h http.Header) {
+	if old, ok := h["Via"]; ok {
+		h["Via"] = append(old[:len(old):len(old)], viaValue)
+		return
+	}
+	h["Via"] = viaHeader[:1:1]
+}
+
 func cleanRequestHeaders(h http.Header) { removeHop(h, isUpgrade(h)) }
 
 func cleanResponseHeaders(resp *http.Response) {
 	removeHop(resp.Header, resp.StatusCode == http.StatusSwitchingProtocols && isUpgrade(resp.Header))
-	resp.Header.Add("Via", viaValue)
+	addVia(resp.Header)
 }
 
 // countingWriter records the status and counts the body bytes sent to the

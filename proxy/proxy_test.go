@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -179,6 +180,22 @@ func TestAuthCacheFollowsPasswordChange(t *testing.T) {
 	}
 	if err := c.verify(snap2, "bob", "bobpw"); err == nil {
 		t.Fatal("removed user accepted")
+	}
+
+	// The same through whole header values (the raw-header cache).
+	hdr := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alicepw"))
+	if u, err := c.verifyHeader(snap, hdr); err != nil || u != "alice" {
+		t.Fatalf("header: %q %v", u, err)
+	}
+	n := c.bcrypts.Load()
+	if u, err := c.verifyHeader(snap, hdr); err != nil || u != "alice" || c.bcrypts.Load() != n {
+		t.Fatalf("cached header: %q %v, bcrypts %d→%d", u, err, n, c.bcrypts.Load())
+	}
+	if _, err := c.verifyHeader(snap2, hdr); err == nil {
+		t.Fatal("old password accepted through the header cache after the change")
+	}
+	if _, err := c.verifyHeader(snap2, "Basic !!!"); err == nil {
+		t.Fatal("malformed header accepted")
 	}
 }
 
