@@ -54,6 +54,7 @@ type request struct {
 
 	answered bool
 	silent   bool // dropped on purpose: nothing sent, nothing logged
+	finished bool // counted and logged
 	rcode    int
 	bytes    int
 }
@@ -472,10 +473,12 @@ func (s *Server) lookup(r *request, key cacheKey) (*dns.Msg, error) {
 	return m, nil
 }
 
+// finish counts and logs the query, once.
 func (s *Server) finish(r *request) {
-	if r.silent {
+	if r.silent || r.finished {
 		return
 	}
+	r.finished = true
 	if r.client && r.profile == "" {
 		// Refused before the identity stage (rate limit, sanity).
 		r.profile = r.snap.Profile("", r.ip)

@@ -161,8 +161,12 @@ func (s *Server) writeTruncated(r *request, b []byte, rcode int) {
 	s.writeMsg(r, m)
 }
 
+// write sends the answer. The query is counted and logged just before,
+// so that a client (or a test) that has its answer also finds the log
+// line queued and the metrics counted.
 func (s *Server) write(r *request, b []byte, rcode int) {
 	r.answered, r.rcode, r.bytes = true, rcode, len(b)
+	s.finish(r)
 	if _, err := r.w.Write(b); err != nil {
 		s.logger.Debug("writing dns answer", zap.Error(err))
 	}
