@@ -6,20 +6,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schoolgate/schoolgate/logging"
 )
 
-const logsUsage = `usage: schoolgate logs verify [-config FILE] [-date YYYY-MM-DD] [-dir DIR]
+const logsUsage = `usage: schoolgate logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR]
        schoolgate logs verify FILE...
 
 Checks that a day's access log is complete and unaltered: every line is
 valid JSON, numbered in order (seq) and chained to the one before (hash);
 with the .tip sidecar the writer keeps beside the file, lines removed from
 the end are caught too. The date is the config's local date (default today);
--dir reads the logs from another folder than the config's log.dir (e.g. a
-copy); FILE... checks the named files instead.
+-all checks every day's log in the folder, oldest first; -dir reads the logs
+from another folder than the config's log.dir (e.g. a copy); FILE... checks
+the named files instead.
 
 Exit status: 0 when every file is intact; 1 naming the first bad line;
 2 for bad usage or a file that cannot be read.
@@ -45,6 +47,7 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "config `FILE` (default: the embedded default)")
 	dateFlag := fs.String("date", "", "the local `DATE` (YYYY-MM-DD) of the log to check (default today)")
 	dirFlag := fs.String("dir", "", "read the logs from `DIR` instead of the config's log.dir")
+	allFlag := fs.Bool("all", false, "check every day's log in the folder")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,8 +55,12 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	files := fs.Args()
-	if len(files) > 0 && (*cfgPath != "" || *dateFlag != "" || *dirFlag != "") {
-		fmt.Fprintln(stderr, "schoolgate logs verify: give FILE... or -config/-date/-dir, not both")
+	if len(files) > 0 && (*cfgPath != "" || *dateFlag != "" || *dirFlag != "" || *allFlag) {
+		fmt.Fprintln(stderr, "schoolgate logs verify: give FILE... or -config/-date/-all/-dir, not both")
+		return 2
+	}
+	if *allFlag && *dateFlag != "" {
+		fmt.Fprintln(stderr, "schoolgate logs verify: give -date or -all, not both")
 		return 2
 	}
 	if len(files) == 0 {
@@ -79,6 +86,12 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			dir = *dirFlag
 		}
 		files = []string{logging.PathFor(dir, date)}
+		if *allFlag {
+			if files, err = allLogs(dir, loc); err != nil {
+				fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
+				return 2
+			}
+		}
 	}
 	status := 0
 	for _, path := range files {
@@ -117,4 +130,22 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  no %s sidecar: lines removed from the end of the file would not show\n", logging.TipSuffix)
 	}
 	return 0
+}
+
+// allLogs lists the access logs in dir, oldest first.
+func allLogs(dir string, loc *time.Location) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, de := range ents { // ReadDir sorts by name, and the names sort by date
+		if _, ok := logging.ParseFileName(de.Name(), loc); ok && de.Type().IsRegular() {
+			files = append(files, filepath.Join(dir, de.Name()))
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no access logs in %s", dir)
+	}
+	return files, nil
 }
