@@ -53,7 +53,9 @@
 // recompute every hash and rewrite the sidecar. To make that detectable,
 // keep the last hash somewhere they cannot reach: `schoolgate logs verify`
 // prints it, and a nightly copy of it (an e-mail, a ticket, a print-out) pins
-// the day's file as it was. Verify of today's file while the gateway runs may
+// the day's file as it was. A day's file deleted together with its sidecar
+// shows only as a missing day (`logs verify -all` lists the days present).
+// Verify of today's file while the gateway runs may
 // report an incomplete last line that the writer is still writing; the
 // sidecar lags the file by up to a second, which Verify accepts.
 //
