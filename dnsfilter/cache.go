@@ -41,6 +41,7 @@ type entry struct {
 	stored  int64 // unix seconds
 	expires int64 // unix seconds
 	rcode   int
+	cnames  []string // normalised CNAME targets in the answer, for the policy
 }
 
 // cache is a sharded LRU of entries: simplelru behind a mutex per shard,
@@ -196,7 +197,13 @@ func newEntry(m *dns.Msg, now int64) (e *entry, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	return &entry{wire: wire, ttlOffs: offs, stored: now, expires: now + int64(ttl), rcode: m.Rcode}, true
+	var cnames []string
+	for _, rr := range m.Answer {
+		if c, isCNAME := rr.(*dns.CNAME); isCNAME {
+			cnames = append(cnames, hostOf(c.Target))
+		}
+	}
+	return &entry{wire: wire, ttlOffs: offs, stored: now, expires: now + int64(ttl), rcode: m.Rcode, cnames: cnames}, true
 }
 
 func clampTTL(t uint32) uint32 {

@@ -247,6 +247,12 @@ func (s *Server) blocked(r *request) action {
 	if !r.block {
 		return next
 	}
+	s.writeBlocked(r)
+	return done
+}
+
+// writeBlocked sends the blocked answer (dns.blocked_answer) for r.
+func (s *Server) writeBlocked(r *request) {
 	m := s.reply(r)
 	qt := r.question.Qtype
 	hdr := dns.RR_Header{Name: r.question.Name, Rrtype: qt, Class: dns.ClassINET, Ttl: blockTTL}
@@ -269,7 +275,6 @@ func (s *Server) blocked(r *request) action {
 		m.Extra = append(m.Extra, opt)
 	}
 	s.writeMsg(r, m)
-	return done
 }
 
 // blockTTL is how long clients may cache a blocked answer: short, so that
@@ -348,7 +353,7 @@ func (s *Server) resolve(r *request) action {
 	now := r.start.Unix()
 	if e := r.set.cache.get(key, now); e != nil {
 		s.m.cacheHits.Inc()
-		s.writeEntry(r, e, now)
+		s.answerEntry(r, e, now)
 		return done
 	}
 	s.m.cacheMisses.Inc()
@@ -357,7 +362,7 @@ func (s *Server) resolve(r *request) action {
 	case err != nil:
 		s.upstreamFailed(r, err)
 	case e != nil:
-		s.writeEntry(r, e, now)
+		s.answerEntry(r, e, now)
 	default:
 		// Not cacheable (SERVFAIL or REFUSED from every upstream): the
 		// client hears SERVFAIL.
@@ -365,6 +370,22 @@ func (s *Server) resolve(r *request) action {
 		s.writeMinimal(r, dns.RcodeServerFailure)
 	}
 	return done
+}
+
+// answerEntry sends a resolved answer, unless one of its CNAME targets is
+// blocked: an allowed alias must not lead to a blocked name (CNAME
+// cloaking), so the policy is asked about each target too, and the block
+// is the target's (its rule and categories go in the log line).
+func (s *Server) answerEntry(r *request, e *entry, now int64) {
+	for _, target := range e.cnames {
+		d := s.engine.Decide(policy.Args{IP: r.ip, Host: target, Time: r.start})
+		if d.Verdict == policy.Block {
+			r.block, r.rule, r.cats = true, d.Rule, d.Categories
+			s.writeBlocked(r)
+			return
+		}
+	}
+	s.writeEntry(r, e, now)
 }
 
 func (s *Server) upstreamFailed(r *request, err error) {

@@ -2,6 +2,7 @@ package dnsfilter
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -28,6 +29,8 @@ func standardUpstream(t testing.TB) *fakeUpstream {
 		"svcb.example. 300 IN SVCB 1 svc.example. ech=AEX+DQBBpQAgACBHIwdq alpn=h2",
 		"allowed.example. 300 IN AAAA 2001:db8::1",
 		"allowed.example. 300 IN MX 10 mail.allowed.example.",
+		"clip.example. 300 IN CNAME cdn.videos.example.",
+		"clip.example. 300 IN A 192.0.2.50",
 	}
 	for i := range 40 {
 		recs = append(recs, "big.example. 300 IN TXT \"this is a long text record number "+strings.Repeat("x", 20)+string(rune('a'+i%26))+"\"")
@@ -842,5 +845,24 @@ func TestConcurrentMissesShareOneUpstreamQuery(t *testing.T) {
 	}
 	if n := up.count("popular.example.", "A"); n != 1 {
 		t.Errorf("upstream asked %d times for %d concurrent clients, want 1", n, clients)
+	}
+}
+
+func TestCNAMECloakingBlocked(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	for round := range 2 { // from the upstream, then from the cache
+		r := e.ask(studentIP, "clip.example", dns.TypeA, false, false)
+		if r.Rcode != dns.RcodeNameError || len(r.Answer) != 0 {
+			t.Errorf("round %d: student clip.example (CNAME to streaming) = %s %v, want NXDOMAIN", round, rcodeOf(r), r.Answer)
+		}
+		l := e.findLog("clip.example", "A")
+		if l["verdict"] != "block" || l["rule"] != "student#2" || fmt.Sprint(l["categories"]) != "[streaming]" {
+			t.Errorf("round %d: log line %v, want the target's block", round, l)
+		}
+	}
+	r := e.ask(staffIP, "clip.example", dns.TypeA, false, false)
+	if len(r.Answer) != 2 {
+		t.Errorf("staff clip.example = %v, want CNAME + A", r.Answer)
 	}
 }

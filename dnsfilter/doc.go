@@ -12,7 +12,9 @@
 // default_profile), since DNS carries no credentials; the user the proxy
 // last authenticated from that address (policy.RecentUsers) is named in
 // the log line only. The verdict is policy.Engine.Decide on the
-// normalised question name, the same call the proxy makes.
+// normalised question name, the same call the proxy makes; an answer
+// whose CNAME chain leads to a blocked name is blocked too (CNAME
+// cloaking), with the target's rule and categories in the log line.
 //
 // Answers:
 //   - blocked names, for every query type: dns.blocked_answer nxdomain

@@ -113,6 +113,11 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, q *dns.Msg, tcp bool) {
 		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 3600},
 			Ns: "ns.example.", Mbox: "h.example.", Serial: 1, Refresh: 1, Retry: 1, Expire: 1, Minttl: 30}}
 	case len(u.records[key]) > 0:
+		if qq.Qtype != dns.TypeCNAME {
+			for _, r := range u.records[name+"/CNAME"] {
+				m.Answer = append(m.Answer, dns.Copy(r))
+			}
+		}
 		for _, r := range u.records[key] {
 			m.Answer = append(m.Answer, dns.Copy(r))
 		}
