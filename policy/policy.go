@@ -186,7 +186,7 @@ func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListSta
 		dir := resolve(cfg, l.UT1)
 		st, err := b.LoadUT1(dir)
 		if err != nil {
-			return ListStat{}, fmt.Errorf("loading UT1 tree %s: %w", dir, err)
+			return ListStat{}, err // names the tree already
 		}
 		return ListStat{Source: dir, Line: l.Line, Stats: st}, nil
 	}
@@ -198,7 +198,7 @@ func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListSta
 		path := resolve(cfg, l.File)
 		st, err := b.LoadFile(path, l.Format, c)
 		if err != nil {
-			return ListStat{}, fmt.Errorf("loading list %s: %w", path, err)
+			return ListStat{}, err // names the file already
 		}
 		return ListStat{Source: path, Category: c.String(), Line: l.Line, Stats: st}, nil
 	}
