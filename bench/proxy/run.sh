@@ -8,13 +8,14 @@
 # CPU 1. 1 KiB responses over keep-alive.
 #
 #   bench/proxy/run.sh                 # DURATION=10s CONNS=64 by default
-#   DURATION=20s CONNS=128 bench/proxy/run.sh
+#   DURATION=20s CONNS=128 ROUNDS=5 bench/proxy/run.sh
 #
 # Installs wrk, squid and squidguard from Debian when missing (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3} # each proxy is measured ROUNDS times, interleaved; the median counts
 CONNS=${CONNS:-64}
 WORK=${WORK:-$(mktemp -d /tmp/schoolgate-bench.XXXXXX)}
 LISTS=${LISTS:-}
@@ -211,27 +212,33 @@ wrk.method = "GET"
 wrk.path = "/bench/page"
 LEOF
 
-run() { # name url script
-  local out rps
+RPS=0
+run() { # name url script; prints a line and sets RPS
+  local out errs
   out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" -s "$3" "$2" 2>&1)
-  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-  local errs
+  RPS=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   errs=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)
-  printf '%-24s %12s req/s  %s\n' "$1" "$rps" "$errs"
-  echo "$rps"
+  printf '%-26s %10s req/s  %s\n' "$1" "$RPS" "$errs"
 }
 echo "bench: wrk -c$CONNS -d$DURATION, upstream+proxy on CPU 0, wrk on CPU 1" >&2
 # Short warm-up of each path (idle upstream connections, caches).
 for u in "http://$BARE_ADDR" "http://$SQUID_ADDR"; do taskset -c 1 wrk -t1 -c"$CONNS" -d2s -s "$WORK/plain.lua" "$u" >/dev/null 2>&1; done
 taskset -c 1 wrk -t1 -c"$CONNS" -d2s -s "$WORK/auth.lua" "http://$SG_ADDR" >/dev/null 2>&1
 
-direct=$(run "direct upstream" "http://$UP_ADDR" "$WORK/direct.lua" | tee /dev/stderr | tail -1)
-bare=$(run "bare goproxy" "http://$BARE_ADDR" "$WORK/plain.lua" | tee /dev/stderr | tail -1)
-sg=$(run "schoolgate (auth, lists)" "http://$SG_ADDR" "$WORK/auth.lua" | tee /dev/stderr | tail -1)
-squid=$(run "squid + squidGuard" "http://$SQUID_ADDR" "$WORK/plain.lua" | tee /dev/stderr | tail -1)
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+all_direct="" all_bare="" all_sg="" all_squid=""
+for r in $(seq 1 "$ROUNDS"); do
+  echo "round $r/$ROUNDS"
+  run "  direct upstream" "http://$UP_ADDR" "$WORK/direct.lua"; all_direct+=" $RPS"
+  run "  bare goproxy" "http://$BARE_ADDR" "$WORK/plain.lua"; all_bare+=" $RPS"
+  run "  schoolgate (auth, lists)" "http://$SG_ADDR" "$WORK/auth.lua"; all_sg+=" $RPS"
+  run "  squid + squidGuard" "http://$SQUID_ADDR" "$WORK/plain.lua"; all_squid+=" $RPS"
+done
+direct=$(median <<<"$all_direct"); bare=$(median <<<"$all_bare"); sg=$(median <<<"$all_sg"); squid=$(median <<<"$all_squid")
 echo
+echo "medians of $ROUNDS rounds (req/s):"
+printf '  %-26s %10s\n' "direct upstream" "$direct" "bare goproxy" "$bare" "schoolgate (auth, lists)" "$sg" "squid + squidGuard" "$squid"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 printf 'schoolgate / bare goproxy      = %s   (target >= 1.00)\n' "$(ratio "$sg" "$bare")"
 printf 'schoolgate / squid+squidGuard  = %s   (target >= 2.00)\n' "$(ratio "$sg" "$squid")"
 printf 'schoolgate / direct upstream   = %s\n' "$(ratio "$sg" "$direct")"
