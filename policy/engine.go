@@ -28,6 +28,9 @@ type Engine struct {
 
 	// Decisions made outside the shards (no cache, or a system rule).
 	allow, block atomic.Uint64
+
+	// What the content classifier learned (classified.go); nil: nothing.
+	classified atomic.Pointer[ClassifiedHosts]
 }
 
 // cacheKey is everything a cached verdict depends on besides the snapshot
@@ -153,6 +156,10 @@ func (e *Engine) Swap(s *Snapshot) {
 // The result is the same as Snapshot().Decide(a).
 func (e *Engine) Decide(a Args) Decision {
 	s := e.snap.Load()
+	if d, ok := e.decideClassified(s, a); ok {
+		e.countOutside(d.Verdict)
+		return d
+	}
 	if e.shards == nil {
 		d := s.Decide(a)
 		e.countOutside(d.Verdict)

@@ -54,6 +54,9 @@ type Decision struct {
 	Verdict    Verdict
 	Rule       string // "PROFILE#N", "PROFILE#default" or a system rule
 	Reason     string // for a person: "category gambling is blocked for staff"
+	// Classified is the content classifier's note when Categories came
+	// from it rather than from a list ("gambling=0.83"); see classified.go.
+	Classified string
 }
 
 // ListStat is what loading one entry of `lists:` took and skipped, for the
@@ -522,8 +525,13 @@ func containsAddr(ps []netip.Prefix, ip netip.Addr) bool {
 // decide runs the profile's rules. mask holds (at least) the profile's
 // schedules that are open at the request time.
 func (s *Snapshot) decide(pi int, mask uint64, host, path string) Decision {
+	return s.decideCats(pi, mask, host, s.DB.Lookup(host, path))
+}
+
+// decideCats runs the profile's rules for a host with the categories cats
+// (from the database, or from the content classifier: DecideAs).
+func (s *Snapshot) decideCats(pi int, mask uint64, host string, cats categories.Set) Decision {
 	p := &s.profiles[pi]
-	cats := s.DB.Lookup(host, path)
 	req := cats
 	if req.Empty() {
 		req = categories.SetOf(categories.Unclassified)

@@ -1,0 +1,121 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/config"
+)
+
+// fakeClassified remembers hosts with one score each.
+type fakeClassified map[string]struct {
+	cat   categories.Category
+	score float64
+}
+
+func (f fakeClassified) Has(host string, _ time.Time) bool { _, ok := f[host]; return ok }
+
+func (f fakeClassified) Classified(host string, threshold float64, _ time.Time) (categories.Set, string, bool) {
+	r, ok := f[host]
+	if threshold <= 0 {
+		threshold = 0.6
+	}
+	if !ok || r.score < threshold {
+		return 0, "", false
+	}
+	return categories.SetOf(r.cat), r.cat.String() + "=x", true
+}
+
+func classifiedSnapshot(t *testing.T) *Snapshot {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`timezone: UTC
+listen: {proxy: "", dns: "", admin: ""}
+clients: [10.0.0.0/8]
+networks:
+  10.1.0.0/16: strict
+default_profile: pupil
+lists:
+  - category: education
+    domains: [listed.example]
+profiles:
+  pupil:
+    rules:
+      - action: allow
+        categories: [education]
+      - action: block
+        categories: [gambling]
+    default: allow
+  strict:
+    content_threshold: 0.3
+    rules:
+      - action: block
+        categories: [gambling]
+    default: allow
+`), "test.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestEngineClassified(t *testing.T) {
+	s := classifiedSnapshot(t)
+	for _, size := range []int{0, 100} {
+		e := NewEngine(s, size, nil)
+		now := time.Now()
+		pupil := netip.MustParseAddr("10.2.0.1")
+		strict := netip.MustParseAddr("10.1.0.1")
+		if d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now}); d.Verdict != Allow || d.Classified != "" {
+			t.Fatalf("before: %+v", d)
+		}
+		e.SetClassified(fakeClassified{
+			"luckyspins.example": {categories.Gambling, 0.8},
+			"maybe.example":      {categories.Gambling, 0.4},
+			"listed.example":     {categories.Gambling, 0.99},
+		})
+		d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now})
+		if d.Verdict != Block || d.Rule != "pupil#2" || d.Classified != "gambling=x" || d.Categories != categories.SetOf(categories.Gambling) {
+			t.Fatalf("classified host: %+v", d)
+		}
+		// per-profile threshold: 0.4 is over strict's 0.3, under pupil's default
+		if d := e.Decide(Args{IP: pupil, Host: "maybe.example", Time: now}); d.Verdict != Allow {
+			t.Fatalf("pupil, score under threshold: %+v", d)
+		}
+		if d := e.Decide(Args{IP: strict, Host: "maybe.example", Time: now}); d.Verdict != Block {
+			t.Fatalf("strict, score over its threshold: %+v", d)
+		}
+		// a list entry wins
+		if d := e.Decide(Args{IP: pupil, Host: "listed.example", Time: now}); d.Verdict != Allow || d.Classified != "" || !d.Categories.Has(categories.Education) {
+			t.Fatalf("listed host: %+v", d)
+		}
+		// system checks still first
+		if d := e.Decide(Args{IP: netip.MustParseAddr("192.0.2.1"), Host: "luckyspins.example", Time: now}); d.Rule != RuleNotAClient {
+			t.Fatalf("non-client: %+v", d)
+		}
+		e.SetClassified(nil)
+		if d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now}); d.Verdict != Allow {
+			t.Fatalf("after SetClassified(nil): %+v", d)
+		}
+	}
+}
+
+func TestDecideAs(t *testing.T) {
+	s := classifiedSnapshot(t)
+	a := Args{IP: netip.MustParseAddr("10.2.0.1"), Host: "page.example", Time: time.Now()}
+	if d := s.DecideAs(a, categories.SetOf(categories.Gambling)); d.Verdict != Block || !strings.Contains(d.Reason, "gambling") {
+		t.Fatalf("%+v", d)
+	}
+	if d := s.DecideAs(a, 0); d.Verdict != Allow || d.Rule != "pupil#default" {
+		t.Fatalf("no categories: %+v", d)
+	}
+	if got := s.ContentThreshold("", netip.MustParseAddr("10.1.2.3")); got != 0.3 {
+		t.Fatalf("ContentThreshold = %v", got)
+	}
+}
