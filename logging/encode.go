@@ -114,6 +114,9 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 		zap.Int64("bytes", e.Bytes),
 		zap.Float64("ms", durationMS(e.Duration)),
 	)
+	if e.Classified != "" {
+		f = append(f, zap.String("classified", e.Classified))
+	}
 	le.fields = f[:0]
 	buf, err := le.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f)
 	if err != nil {

@@ -31,6 +31,11 @@ type Entry struct {
 	Rcode      string // for src dns: written as the name in `status`
 	Bytes      int64
 	Duration   time.Duration // written as `ms`
+	// Classified is the content classifier's note when it, not a list,
+	// gave Categories ("gambling=0.83", "host:gambling=0.78"). Written as
+	// `classified` after `ms`, only when set, so lines without it are
+	// unchanged; the hash chain covers it like any field.
+	Classified string
 }
 
 // Defaults for the Options left zero.
