@@ -114,7 +114,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		if p := recover(); p != nil {
 			s.logger.Error("dns handler panic", zap.Any("panic", p), zap.Stack("stack"))
 			if !r.answered && r.client && !r.silent {
-				s.writeMinimal(r, dns.RcodeServerFailure)
+				func() {
+					defer func() { _ = recover() }() // never let a second panic take the server down
+					s.writeMinimal(r, dns.RcodeServerFailure)
+				}()
 			}
 		}
 		*r = request{}

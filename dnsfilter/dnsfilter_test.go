@@ -866,3 +866,34 @@ func TestCNAMECloakingBlocked(t *testing.T) {
 		t.Errorf("staff clip.example = %v, want CNAME + A", r.Answer)
 	}
 }
+
+// panicWriter panics on its first Write, as a stand-in for any bug below
+// the handler.
+type panicWriter struct {
+	fakeWriter
+	panicked bool
+}
+
+func (w *panicWriter) Write(b []byte) (int, error) {
+	if !w.panicked {
+		w.panicked = true
+		panic("boom")
+	}
+	return w.fakeWriter.Write(b)
+}
+
+func TestHandlerRecoversFromPanic(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	q := new(dns.Msg)
+	q.SetQuestion("allowed.example.", dns.TypeA)
+	w := &panicWriter{fakeWriter: fakeWriter{remote: &net.UDPAddr{IP: net.ParseIP(staffIP), Port: 1}}}
+	e.srv.ServeDNS(w, q) // must not panic
+	if !w.panicked {
+		t.Fatal("writer was not called")
+	}
+	// The server still serves.
+	if r := e.ask(staffIP, "allowed.example", dns.TypeA, false, false); len(r.Answer) != 1 {
+		t.Errorf("after a panic: %v", r.Answer)
+	}
+}
