@@ -36,11 +36,16 @@
 // one query. Query IDs are random (miekg); each query goes out on a
 // connected UDP socket with a kernel-chosen random port, reused for at
 // most 32 queries one at a time (never after a failure), which halves the
-// CPU cost of a miss. The cache (cache.dns entries, 16 LRU shards) stores answers
-// in wire form keyed by name, type, class, DO and CD, TTLs clamped to
-// 10 s..1 h, negative answers for the SOA minimum (RFC 2308); a hit is a
-// copy with the query's ID and decremented TTLs. Answers leave truncated
-// to the client's UDP size (512 without EDNS; at most 1232).
+// CPU cost of a miss. Concurrent misses for one name share one upstream
+// query. Reload applies a new upstream list (purging the cache), cache
+// size, blocked_answer and rate_limit; a bad DNS section keeps the old.
+//
+// The cache (cache.dns entries, 16 LRU shards) stores answers in wire
+// form keyed by name, type, class, DO and CD, TTLs clamped to 10 s..1 h,
+// negative answers for the SOA minimum (RFC 2308); a hit is a copy with
+// the query's ID, flags and spelling of the name and decremented TTLs.
+// Answers leave truncated to the client's UDP size (512 without EDNS; at
+// most 1232, the DNS flag day 2020 size).
 //
 // Abuse: only `clients` are answered; a stranger gets a header-only
 // REFUSED (never bigger than its query) and a log line, at most once a
