@@ -47,6 +47,10 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// ClientIdleTimeout closes a client's idle keep-alive connection (default 2m).
 	ClientIdleTimeout time.Duration
+	// WriteIdleTimeout cuts a response when the client accepts no bytes
+	// for this long (default 2m): a peer that stopped reading or vanished
+	// must not hold a goroutine and an upstream connection.
+	WriteIdleTimeout time.Duration
 	// HelloTimeout is how long a new tunnel waits for the client's first
 	// bytes (its TLS ClientHello) before it is closed (default 30s).
 	HelloTimeout time.Duration
@@ -64,6 +68,9 @@ type Options struct {
 	Resolver *net.Resolver
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+
+	// Content configures the content classifier (classify.go).
+	Content ContentOptions
 }
 
 // Proxy is the forward proxy. It is an http.Handler: plain HTTP goes
@@ -84,6 +91,8 @@ type Proxy struct {
 	now    func() time.Time
 
 	mitm *interceptor // nil unless proxy.intercept was set at start
+
+	content *content // nil when content classification is off
 
 	adminAddr guardAddr
 	selfAddr  atomic.Pointer[guardAddr]
@@ -117,6 +126,9 @@ type request struct {
 	err     error
 	authed  bool // identity already established (a request inside an intercepted tunnel)
 	cw      countingWriter
+
+	// classified is the content classifier's note when it gave cats.
+	classified string
 }
 
 type stateKey struct{}
@@ -141,6 +153,7 @@ func New(o Options) (*Proxy, error) {
 	setDefault(&o.ResponseHeaderTimeout, 60*time.Second)
 	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
 	setDefault(&o.ClientIdleTimeout, 2*time.Minute)
+	setDefault(&o.WriteIdleTimeout, 2*time.Minute)
 	setDefault(&o.HelloTimeout, 30*time.Second)
 	setDefault(&o.TunnelIdleTimeout, 5*time.Minute)
 	cfg := o.Engine.Snapshot().Config
@@ -173,6 +186,7 @@ func New(o Options) (*Proxy, error) {
 		p.adminAddr = ga
 	}
 	p.localIPs = localAddrs()
+	p.content = newContent(o.Content, o.Engine, o.Registerer, cfg, p.logger)
 	if cfg != nil && cfg.Proxy.Intercept != nil {
 		in, err := newInterceptor(cfg)
 		if err != nil {
@@ -288,6 +302,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.ip = ap.Addr().Unmap()
 	}
 	defer p.finish(st)
+	// A deadline left by the previous request on this connection (see
+	// countingWriter) must not cut this one.
+	if d, ok := w.(writeDeadliner); ok {
+		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	}
 	if r.Method == http.MethodConnect {
 		p.serveConnect(w, r, st)
 		return
@@ -333,7 +352,7 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 
 	cleanRequestHeaders(r.Header)
 	addVia(r.Header)
-	st.cw = countingWriter{ResponseWriter: w}
+	st.cw = countingWriter{ResponseWriter: w, writeIdle: p.o.WriteIdleTimeout}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	p.gp.ServeHTTP(&st.cw, r)
 	if st.err == nil {
@@ -381,10 +400,11 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 func (p *Proxy) decide(st *request, host, path string) error {
 	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start})
 	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
+	st.classified = d.Classified
 	if d.Verdict == policy.Block {
 		return &BlockedError{Rule: d.Rule, Reason: d.Reason}
 	}
-	return nil
+	return p.content.hostDecision(st, path)
 }
 
 // recordOutcome notes err in st: status, and for refusals the verdict and
@@ -473,6 +493,7 @@ func (p *Proxy) finish(st *request) {
 		HTTPStatus: st.status,
 		Bytes:      st.bytes,
 		Duration:   st.elapsed,
+		Classified: st.classified,
 	})
 }
 
@@ -481,11 +502,12 @@ func (p *Proxy) finish(st *request) {
 type roundTripper struct{ p *Proxy }
 
 func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
+	st, ok := req.Context().Value(stateKey{}).(*request)
+	rt.p.content.prepare(req, st)
 	resp, err := rt.p.tr.RoundTrip(req)
 	if err == nil {
-		return resp, nil
+		return rt.p.content.inspect(rt.p, req, resp, st), nil
 	}
-	st, ok := req.Context().Value(stateKey{}).(*request)
 	if !ok {
 		return nil, err
 	}
@@ -578,11 +600,27 @@ func cleanResponseHeaders(resp *http.Response) {
 
 // countingWriter records the status and counts the body bytes sent to the
 // client; it keeps the ResponseWriter's optional interfaces goproxy uses.
+// Every write first moves the connection's write deadline writeIdle ahead,
+// so a client that stops reading is cut after writeIdle without progress
+// (the deadline left after the last write also bounds the server's final
+// flush; ServeHTTP clears it for the next request).
 type countingWriter struct {
 	http.ResponseWriter
-	status   int
-	n        int64
-	hijacked net.Conn
+	status    int
+	n         int64
+	hijacked  net.Conn
+	writeIdle time.Duration
+}
+
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+func (c *countingWriter) touch() {
+	if c.writeIdle <= 0 {
+		return
+	}
+	if d, ok := c.ResponseWriter.(writeDeadliner); ok {
+		d.SetWriteDeadline(time.Now().Add(c.writeIdle)) //nolint:errcheck // a closed conn fails the write
+	}
 }
 
 func (c *countingWriter) WriteHeader(code int) {
@@ -596,26 +634,37 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
+	c.touch()
 	n, err := c.ResponseWriter.Write(b)
 	c.n += int64(n)
 	return n, err
 }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// ReadFrom copies the upstream body in chunks through Write, so that each
+// chunk refreshes the write deadline; the buffer is pooled.
 func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			m, werr := c.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
 	}
-	var (
-		n   int64
-		err error
-	)
-	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(c.ResponseWriter, r)
-	}
-	c.n += n
-	return n, err
 }
 
 func (c *countingWriter) Flush() {

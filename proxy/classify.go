@@ -1,0 +1,310 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// ContentOptions configures content classification (issue 6): pages and
+// host names the category database does not know.
+type ContentOptions struct {
+	// Off turns content classification off: no page is sniffed, no host
+	// name read.
+	Off bool
+	// Classifier scores pages (nil: classify.Default(), the embedded lists).
+	Classifier *classify.Classifier
+	// Hosts reads host names (nil: classify.DefaultHost()).
+	Hosts *classify.HostClassifier
+	// Memory remembers classified hosts (nil: 10000 hosts for 6 hours).
+	// The proxy hands it to the policy engine, so the DNS filter blocks a
+	// classified host too.
+	Memory *classify.Memory
+	// SniffLimit is how much of a page body is read before deciding
+	// (default classify.DefaultSniffLimit, 64 KiB).
+	SniffLimit int
+	// ScoreEveryPage scores every HTML page of an unclassified host. By
+	// default a host's first contentFirstPages pages are scored and, once
+	// they were clean, one page in contentSampleEvery for the next
+	// contentWatch: scoring costs about as much CPU as proxying the page,
+	// and a host is what the classifier remembers anyway.
+	ScoreEveryPage bool
+}
+
+// The sampling of a clean host's pages (see ContentOptions.ScoreEveryPage).
+const (
+	contentFirstPages  = 4
+	contentSampleEvery = 16
+	contentWatch       = 30 * time.Minute
+)
+
+// watched is a host whose pages have been scored clean.
+type watched struct {
+	since time.Time
+	pages int // pages seen since
+	clean int // pages scored clean
+}
+
+// content is the proxy's content classifier.
+type content struct {
+	cl      *classify.Classifier
+	hosts   *classify.HostClassifier
+	mem     *classify.Memory
+	limit   int
+	every   bool
+	hostMu  sync.Mutex
+	hostRes *simplelru.LRU[string, hostSignal] // host-name signals, read once per host
+	watch   *simplelru.LRU[string, *watched]   // guarded by hostMu
+
+	pages    *prometheus.CounterVec // result: clean, blocked, classified, unscorable
+	hostSigs prometheus.Counter
+	seconds  prometheus.Histogram
+}
+
+type hostSignal struct {
+	cat   categories.Category
+	score float64
+}
+
+// newContent returns nil when classification is off. Without a Memory of
+// its own it keeps one in the log folder (classify.JournalName), so that a
+// restart remembers and `schoolgate check` shows classified hosts.
+func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Registerer, cfg *config.Config, logger *zap.Logger) *content {
+	if o.Off {
+		return nil
+	}
+	c := &content{cl: o.Classifier, hosts: o.Hosts, mem: o.Memory, limit: o.SniffLimit, every: o.ScoreEveryPage}
+	if c.cl == nil {
+		c.cl = classify.Default()
+	}
+	if c.hosts == nil {
+		c.hosts = classify.DefaultHost()
+	}
+	if c.mem == nil {
+		c.mem = classify.NewMemory(0, 0)
+		if cfg != nil && cfg.Log.Dir != "" {
+			path := classify.JournalPath(cfg.Log.Dir)
+			if err := c.mem.Journal(path, time.Now()); err != nil {
+				logger.Warn("content classifier: classified hosts are not kept on disk", zap.Error(err))
+			}
+		}
+	}
+	if c.limit <= 0 {
+		c.limit = classify.DefaultSniffLimit
+	}
+	c.hostRes, _ = simplelru.NewLRU[string, hostSignal](8192, nil)
+	c.watch, _ = simplelru.NewLRU[string, *watched](8192, nil)
+	engine.SetClassified(c.mem)
+
+	c.pages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schoolgate_proxy_classified_pages_total",
+		Help: "HTML pages of unclassified hosts seen by the content classifier, by result (clean, blocked, classified, unscorable, sampled_out).",
+	}, []string{"result"})
+	c.hostSigs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "schoolgate_proxy_classified_hosts_total",
+		Help: "Unclassified hosts put in a category by their host name.",
+	})
+	c.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "schoolgate_proxy_classify_seconds",
+		Help:    "Time to sniff and score a page prefix.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .05},
+	})
+	if reg != nil {
+		for _, col := range []prometheus.Collector{c.pages, c.hostSigs, c.seconds} {
+			_ = reg.Register(col) // a duplicate keeps the first proxy's
+		}
+	}
+	return c
+}
+
+// hostDecision runs after the policy allowed a request for an
+// unclassified host: a host name that reads confidently as a category the
+// profile blocks is blocked, and remembered so that DNS blocks it too.
+func (c *content) hostDecision(st *request, path string) error {
+	if c == nil || st.verdict != policy.Allow || !st.cats.Empty() || st.host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(st.host); err == nil {
+		return nil // an address literal has no words
+	}
+	c.hostMu.Lock()
+	sig, ok := c.hostRes.Get(st.host)
+	c.hostMu.Unlock()
+	if !ok {
+		r := c.hosts.Classify(st.host)
+		sig = hostSignal{cat: r.Category, score: r.Score}
+		c.hostMu.Lock()
+		c.hostRes.Add(st.host, sig)
+		c.hostMu.Unlock()
+	}
+	if sig.score < classify.HostThreshold || sig.cat == categories.Unclassified {
+		return nil
+	}
+	threshold := st.snap.ContentThreshold(st.user, st.ip)
+	if threshold <= 0 {
+		threshold = classify.DefaultThreshold
+	}
+	if sig.score < threshold {
+		return nil
+	}
+	c.mem.Remember(st.host, []classify.CategoryScore{{Category: sig.cat, Score: sig.score}}, "host", st.start)
+	c.hostSigs.Inc()
+	return c.apply(st, path, categories.SetOf(sig.cat), "host:"+classify.Note(sig.cat, sig.score))
+}
+
+// apply decides the request again as if its host had cats, recording the
+// classifier's note; a block becomes the request's outcome.
+func (c *content) apply(st *request, path string, cats categories.Set, note string) error {
+	d := st.snap.DecideAs(policy.Args{User: st.user, IP: st.ip, Host: st.host, Path: path, Time: st.start}, cats)
+	st.cats, st.classified = cats, note
+	if d.Verdict != policy.Block {
+		return nil
+	}
+	st.verdict = policy.Block
+	return &BlockedError{
+		Rule:   "classifier:" + note,
+		Reason: "the content classifier put this site in " + cats.String() + " (" + note + "); " + d.Reason + " (rule " + d.Rule + ")",
+	}
+}
+
+// candidate reports whether the response to req will be sniffed: an
+// allowed GET of an unclassified host.
+func (c *content) candidate(req *http.Request, st *request) bool {
+	return c != nil && st != nil && req.Method == http.MethodGet && st.verdict == policy.Allow && st.cats.Empty()
+}
+
+// prepare asks the upstream of a candidate request for an encoding the
+// classifier can read: gzip and deflate stay, br and zstd go.
+func (c *content) prepare(req *http.Request, st *request) {
+	if !c.candidate(req, st) {
+		return
+	}
+	ae := req.Header.Values("Accept-Encoding")
+	if len(ae) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range ae {
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			name, _, _ := strings.Cut(f, ";")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "gzip", "x-gzip", "deflate", "identity":
+				keep = append(keep, f)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		req.Header.Del("Accept-Encoding")
+		return
+	}
+	req.Header.Set("Accept-Encoding", strings.Join(keep, ", "))
+}
+
+// inspect sniffs a candidate HTML response: above the profile's threshold
+// in a category it blocks, the response is replaced by the block page;
+// otherwise it passes on untouched, the sniffed prefix replayed.
+func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *request) *http.Response {
+	if !c.candidate(req, st) || resp.StatusCode != http.StatusOK || !classify.Scorable(resp.Header.Get("Content-Type")) {
+		return resp
+	}
+	if !c.shouldScore(st.host, st.start) {
+		c.pages.WithLabelValues("sampled_out").Inc()
+		return resp
+	}
+	t0 := time.Now()
+	res, body, err := c.cl.Sniff(resp.Body, resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"), c.limit)
+	resp.Body = body
+	c.seconds.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		c.pages.WithLabelValues("unscorable").Inc()
+		return resp
+	}
+	threshold := st.snap.ContentThreshold(st.user, st.ip)
+	over := res.Over(threshold)
+	if over.Empty() {
+		c.pages.WithLabelValues("clean").Inc()
+		c.scoredClean(st.host)
+		return resp
+	}
+	c.mem.Remember(st.host, res.ScoresOf(), "", st.start)
+	best, score := categories.Unclassified, 0.0
+	for _, cs := range res.ScoresOf() {
+		if over.Has(cs.Category) && cs.Score > score {
+			best, score = cs.Category, cs.Score
+		}
+	}
+	path := req.URL.EscapedPath()
+	if req.URL.RawQuery != "" {
+		path += "?" + req.URL.RawQuery
+	}
+	berr := c.apply(st, path, over, classify.Note(best, score))
+	if berr == nil {
+		c.pages.WithLabelValues("classified").Inc()
+		return resp
+	}
+	c.pages.WithLabelValues("blocked").Inc()
+	resp.Body.Close()
+	return p.blockResponse(req, st, berr)
+}
+
+// blockResponse is the block page as a response, for an outcome decided
+// after the request went upstream.
+func (p *Proxy) blockResponse(req *http.Request, st *request, err error) *http.Response {
+	p.recordOutcome(st, err)
+	body := p.page(st, err)
+	h := make(http.Header, 4)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	return &http.Response{
+		Status:        strconv.Itoa(st.status) + " " + http.StatusText(st.status),
+		StatusCode:    st.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(string(body))),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
+
+// shouldScore decides whether this page of host is scored (see
+// ContentOptions.ScoreEveryPage).
+func (c *content) shouldScore(host string, now time.Time) bool {
+	if c.every {
+		return true
+	}
+	c.hostMu.Lock()
+	defer c.hostMu.Unlock()
+	w, ok := c.watch.Get(host)
+	if !ok || now.Sub(w.since) >= contentWatch {
+		w = &watched{since: now}
+		c.watch.Add(host, w)
+	}
+	w.pages++
+	return w.clean < contentFirstPages || w.pages%contentSampleEvery == 0
+}
+
+func (c *content) scoredClean(host string) {
+	c.hostMu.Lock()
+	if w, ok := c.watch.Get(host); ok {
+		w.clean++
+	}
+	c.hostMu.Unlock()
+}

@@ -1,0 +1,325 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/logging"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+func evalPage(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "categories", "classify", "testdata", "pages", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pageUpstream serves pages by path on upstreamIP, for any Host: the test
+// resolver sends every *.test name there. It counts requests per host and
+// remembers the Accept-Encoding it was sent.
+type pageUpstream struct {
+	srv   *httptest.Server
+	port  string
+	mu    sync.Mutex
+	hits  map[string]int
+	accEn map[string]string
+}
+
+func newPageUpstream(t testing.TB, pages map[string][]byte, ctype map[string]string) *pageUpstream {
+	t.Helper()
+	u := &pageUpstream{hits: map[string]int{}, accEn: map[string]string{}}
+	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.Host)
+		u.mu.Lock()
+		u.hits[host]++
+		u.accEn[host] = r.Header.Get("Accept-Encoding")
+		u.mu.Unlock()
+		body, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		ct := ctype[r.URL.Path]
+		if ct == "" {
+			ct = "text/html; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ct)
+		if strings.HasSuffix(r.URL.Path, ".gz") {
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body) //nolint:errcheck
+	}))
+	u.srv.Listener = listenUpstream(t)
+	u.srv.Start()
+	t.Cleanup(u.srv.Close)
+	_, u.port, _ = net.SplitHostPort(u.srv.Listener.Addr().String())
+	return u
+}
+
+func (u *pageUpstream) url(host, path string) string { return "http://" + host + ":" + u.port + path }
+
+func (u *pageUpstream) count(host string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hits[host]
+}
+
+func gzipBytes(b []byte) []byte {
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	w.Write(b) //nolint:errcheck
+	w.Close()
+	return out.Bytes()
+}
+
+func cget(t *testing.T, c *http.Client, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// rawLogLines returns today's access-log lines as maps, to see optional fields.
+func rawLogLines(t *testing.T, e *env, host string) []map[string]any {
+	t.Helper()
+	time.Sleep(50 * time.Millisecond)
+	if err := e.alog.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logging.PathFor(filepath.Join(e.dir, "logs"), time.Now().UTC()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["host"] == host {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestContentClassifier(t *testing.T) {
+	casino := evalPage(t, "en-casino.html")
+	help := evalPage(t, "allow-en-gambling-help.html")
+	video := bytes.Repeat([]byte("online casino free spins "), 40000) // 1 MB that is not HTML
+	up := newPageUpstream(t, map[string][]byte{
+		"/":          casino,
+		"/more":      casino,
+		"/help":      help,
+		"/casino.gz": gzipBytes(casino),
+		"/video":     video,
+	}, map[string]string{"/video": "video/mp4"})
+	e := newEnv(t, envConfig{requireAuth: true})
+	alice := e.client("alice", "alicepw") // student: blocks gambling
+	bob := e.client("bob", "bobpw")       // staff: allows gambling
+
+	t.Run("gambling help page passes untouched", func(t *testing.T) {
+		resp, body := cget(t, alice, up.url("gamblinghelp.test", "/help"))
+		if resp.StatusCode != 200 || !bytes.Equal(body, help) {
+			t.Fatalf("status %d, %d bytes; want 200 and the page's %d bytes", resp.StatusCode, len(body), len(help))
+		}
+		if d := e.engine.Decide(policy.Args{Host: "gamblinghelp.test", Time: time.Now()}); d.Verdict != policy.Allow || !d.Categories.Empty() {
+			t.Fatalf("help host remembered: %+v", d)
+		}
+	})
+
+	t.Run("casino page blocked for a pupil", func(t *testing.T) {
+		resp, body := cget(t, alice, up.url("luckyspins.test", "/"))
+		if resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:gambling=") {
+			t.Fatalf("status %d, body %.300s", resp.StatusCode, body)
+		}
+		lines := rawLogLines(t, e, "luckyspins.test")
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last["rule"].(string), "classifier:gambling=") || !strings.HasPrefix(last["classified"].(string), "gambling=") ||
+			last["verdict"] != "block" || statusNum(last["status"]) != 403 {
+			t.Fatalf("log line %v", last)
+		}
+		if cats, _ := last["categories"].([]any); len(cats) == 0 || cats[0] != "gambling" {
+			t.Fatalf("log categories %v", last["categories"])
+		}
+	})
+
+	t.Run("remembered: next request and DNS blocked without rescoring", func(t *testing.T) {
+		before := up.count("luckyspins.test")
+		resp, _ := cget(t, alice, up.url("luckyspins.test", "/more"))
+		if resp.StatusCode != 403 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if up.count("luckyspins.test") != before {
+			t.Fatal("the upstream was asked again")
+		}
+		lines := rawLogLines(t, e, "luckyspins.test")
+		last := lines[len(lines)-1]
+		if last["rule"] != "student#2" || !strings.HasPrefix(last["classified"].(string), "gambling=") {
+			t.Fatalf("log line %v", last)
+		}
+		// what the DNS filter asks
+		d := e.engine.Decide(policy.Args{Host: "luckyspins.test", Time: time.Now()})
+		if d.Verdict != policy.Block || !strings.HasPrefix(d.Classified, "gambling=") {
+			t.Fatalf("DNS decision %+v", d)
+		}
+		// kept on disk for a restart and for `schoolgate check`
+		mem, err := classify.LoadMemory(classify.JournalPath(filepath.Join(e.dir, "logs")), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, note, ok := mem.Classified("luckyspins.test", 0, time.Now()); !ok || !strings.HasPrefix(note, "gambling=") {
+			t.Fatalf("journal: %q %v", note, ok)
+		}
+	})
+
+	t.Run("staff may see it", func(t *testing.T) {
+		resp, body := cget(t, bob, up.url("luckyspins.test", "/"))
+		if resp.StatusCode != 200 || !bytes.Equal(body, casino) {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("gzip page, br not asked for", func(t *testing.T) {
+		resp, _ := cget(t, alice, up.url("gzipcasino.test", "/casino.gz"), "Accept-Encoding", "gzip, deflate, br, zstd")
+		if resp.StatusCode != 403 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		up.mu.Lock()
+		ae := up.accEn["gzipcasino.test"]
+		up.mu.Unlock()
+		if ae != "gzip, deflate" {
+			t.Fatalf("upstream asked for %q", ae)
+		}
+	})
+
+	t.Run("not HTML is not sniffed", func(t *testing.T) {
+		resp, body := cget(t, alice, up.url("videos.test", "/video"))
+		if resp.StatusCode != 200 || !bytes.Equal(body, video) {
+			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+		}
+	})
+
+	t.Run("host name signal", func(t *testing.T) {
+		resp, body := cget(t, alice, up.url("bestcasinobonus.test", "/help"))
+		if resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:host:gambling=") {
+			t.Fatalf("status %d body %.200s", resp.StatusCode, body)
+		}
+		if up.count("bestcasinobonus.test") != 0 {
+			t.Fatal("upstream contacted for a host blocked by its name")
+		}
+		for _, h := range []string{"penistone.test", "scunthorpe.test", "expertsexchange.test"} {
+			if resp, _ := cget(t, alice, up.url(h, "/help")); resp.StatusCode != 200 {
+				t.Errorf("%s: status %d", h, resp.StatusCode)
+			}
+		}
+	})
+
+	t.Run("a listed host is never classified", func(t *testing.T) {
+		// school.test is listed as education: its casino-like page passes.
+		resp, _ := cget(t, alice, up.url("school.test", "/"))
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestContentClassifierOff(t *testing.T) {
+	casino := evalPage(t, "en-casino.html")
+	up := newPageUpstream(t, map[string][]byte{"/": casino}, nil)
+	e := newEnv(t, envConfig{requireAuth: true, opts: func(o *Options) { o.Content.Off = true }})
+	resp, body := cget(t, e.client("alice", "alicepw"), up.url("luckyspins.test", "/"))
+	if resp.StatusCode != 200 || !bytes.Equal(body, casino) {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// benchPage is a realistic clean page: about 40 KiB of markup and text.
+func benchPage() []byte {
+	var b bytes.Buffer
+	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Year 9 trip to the Science Museum</title>
+<meta name="description" content="News from the school: trips, sport and the library."><link rel="stylesheet" href="/s.css">
+<script>window.dataLayer=[];function g(){dataLayer.push(arguments)}</script></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><main>`)
+	for b.Len() < 40<<10 {
+		b.WriteString(`<article class="post"><h2>Science Museum trip</h2><p>Year 9 pupils visited the Science Museum on Tuesday. ` +
+			`They saw the <a href="/apollo">Apollo 10</a> capsule, built circuits in the workshop and talked to researchers about climate. ` +
+			`The library has new books on space; the football team plays at home on Saturday.</p><img src="/p.jpg" alt="pupils"></article>`)
+	}
+	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
+	return b.Bytes()
+}
+
+func benchContent(b *testing.B, content ContentOptions) {
+	page := benchPage()
+	up := newPageUpstream(b, map[string][]byte{"/page": page}, nil)
+	e := newEnv(b, envConfig{requireAuth: true, opts: func(o *Options) { o.Content = content }})
+	b.SetBytes(int64(len(page)))
+	benchClient(b, e.addr, up.url("news.test", "/page"), "alice:alicepw")
+}
+
+// BenchmarkProxyHTMLClassifyOff, …On and …OnEveryPage compare the proxy's
+// throughput on an unclassified host's 40 KiB HTML page without content
+// classification, with it (a host's first pages scored, then one in
+// contentSampleEvery), and scoring every page.
+func BenchmarkProxyHTMLClassifyOff(b *testing.B) { benchContent(b, ContentOptions{Off: true}) }
+func BenchmarkProxyHTMLClassifyOn(b *testing.B)  { benchContent(b, ContentOptions{}) }
+func BenchmarkProxyHTMLClassifyOnEveryPage(b *testing.B) {
+	benchContent(b, ContentOptions{ScoreEveryPage: true})
+}
+
+func TestContentSampling(t *testing.T) {
+	c := &content{}
+	c.watch, _ = simplelru.NewLRU[string, *watched](16, nil)
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	scored := 0
+	for i := 0; i < contentFirstPages+4*contentSampleEvery; i++ {
+		if c.shouldScore("news.test", t0) {
+			scored++
+			c.scoredClean("news.test")
+		}
+	}
+	// the first pages, then one in contentSampleEvery
+	if want := contentFirstPages + 4; scored < want-1 || scored > want+1 {
+		t.Fatalf("scored %d pages, want about %d", scored, want)
+	}
+	// a host not seen for contentWatch starts again
+	if !c.shouldScore("news.test", t0.Add(contentWatch)) {
+		t.Fatal("not rescored after the watch period")
+	}
+	c.every = true
+	for i := 0; i < 10; i++ {
+		if !c.shouldScore("news.test", t0) {
+			t.Fatal("ScoreEveryPage skipped a page")
+		}
+	}
+}
