@@ -713,3 +713,34 @@ func TestTunnelLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestClientStopsReading(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.WriteIdleTimeout = 300 * time.Millisecond }})
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck
+	fmt.Fprintf(c, "GET %s/big?n=%d HTTP/1.1\r\nHost: x\r\n\r\n", e.upURL, 200<<20)
+	// Read nothing: the proxy must give up on this response and log it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found := false
+		for _, l := range e.logLines(t) {
+			if strings.Contains(l.URL, "/big?n=") {
+				found = true
+				if l.Bytes >= 200<<20 {
+					t.Fatalf("logged %d bytes: the client read nothing", l.Bytes)
+				}
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the response to a client that stopped reading never ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
