@@ -68,6 +68,9 @@ type Options struct {
 	Resolver *net.Resolver
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+
+	// Content configures the content classifier (classify.go).
+	Content ContentOptions
 }
 
 // Proxy is the forward proxy. It is an http.Handler: plain HTTP goes
@@ -88,6 +91,8 @@ type Proxy struct {
 	now    func() time.Time
 
 	mitm *interceptor // nil unless proxy.intercept was set at start
+
+	content *content // nil when content classification is off
 
 	adminAddr guardAddr
 	selfAddr  atomic.Pointer[guardAddr]
@@ -121,6 +126,9 @@ type request struct {
 	err     error
 	authed  bool // identity already established (a request inside an intercepted tunnel)
 	cw      countingWriter
+
+	// classified is the content classifier's note when it gave cats.
+	classified string
 }
 
 type stateKey struct{}
@@ -178,6 +186,7 @@ func New(o Options) (*Proxy, error) {
 		p.adminAddr = ga
 	}
 	p.localIPs = localAddrs()
+	p.content = newContent(o.Content, o.Engine, o.Registerer, cfg, p.logger)
 	if cfg != nil && cfg.Proxy.Intercept != nil {
 		in, err := newInterceptor(cfg)
 		if err != nil {
@@ -391,10 +400,11 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 func (p *Proxy) decide(st *request, host, path string) error {
 	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start})
 	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
+	st.classified = d.Classified
 	if d.Verdict == policy.Block {
 		return &BlockedError{Rule: d.Rule, Reason: d.Reason}
 	}
-	return nil
+	return p.content.hostDecision(st, path)
 }
 
 // recordOutcome notes err in st: status, and for refusals the verdict and
@@ -483,6 +493,7 @@ func (p *Proxy) finish(st *request) {
 		HTTPStatus: st.status,
 		Bytes:      st.bytes,
 		Duration:   st.elapsed,
+		Classified: st.classified,
 	})
 }
 
@@ -491,11 +502,12 @@ func (p *Proxy) finish(st *request) {
 type roundTripper struct{ p *Proxy }
 
 func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
+	st, ok := req.Context().Value(stateKey{}).(*request)
+	rt.p.content.prepare(req, st)
 	resp, err := rt.p.tr.RoundTrip(req)
 	if err == nil {
-		return resp, nil
+		return rt.p.content.inspect(rt.p, req, resp, st), nil
 	}
-	st, ok := req.Context().Value(stateKey{}).(*request)
 	if !ok {
 		return nil, err
 	}
