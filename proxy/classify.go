@@ -47,7 +47,7 @@ type ContentOptions struct {
 // The sampling of a clean host's pages (see ContentOptions.ScoreEveryPage).
 const (
 	contentFirstPages  = 4
-	contentSampleEvery = 16
+	contentSampleEvery = 32
 	contentWatch       = 30 * time.Minute
 )
 
