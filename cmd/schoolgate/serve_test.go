@@ -33,31 +33,15 @@ import (
 
 const e2eUpstreamIP = "127.0.0.2"
 
-var (
-	e2eBinOnce sync.Once
-	e2eBin     string
-	e2eBinErr  error
-)
-
-// e2eBinary builds schoolgate once per test run.
+// e2eBinary builds schoolgate into the test's temp dir (the build cache
+// makes the second and later builds a link step).
 func e2eBinary(t *testing.T) string {
 	t.Helper()
-	e2eBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "schoolgate-e2e")
-		if err != nil {
-			e2eBinErr = err
-			return
-		}
-		e2eBin = filepath.Join(dir, "schoolgate")
-		out, err := exec.Command("go", "build", "-o", e2eBin, ".").CombinedOutput()
-		if err != nil {
-			e2eBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if e2eBinErr != nil {
-		t.Fatal(e2eBinErr)
+	bin := filepath.Join(t.TempDir(), "schoolgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return e2eBin
+	return bin
 }
 
 func e2eFreeAddr(t *testing.T) string {
