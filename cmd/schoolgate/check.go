@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -106,6 +107,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out:    bufio.NewWriterSize(stdout, 64<<10),
 		stderr: stderr,
 	}
+	c.classified = loadClassified(cfg, when, stderr)
 	if !c.json {
 		c.header()
 	}
@@ -171,6 +173,10 @@ type checker struct {
 	out    *bufio.Writer
 	stderr io.Writer
 	buf    []byte
+
+	// classified is what the server's content classifier learned
+	// (check_classified.go); nil when it learned nothing.
+	classified *classify.Memory
 }
 
 // header tells a person who the targets are checked as, and when.
@@ -218,7 +224,7 @@ func (c *checker) check(target string) bool {
 	}
 	a := c.args
 	a.Host, a.Path = host, path
-	d := c.snap.Decide(a)
+	d := c.decide(a)
 	if c.json {
 		c.buf = appendJSONLine(c.buf[:0], target, host, c.args.User, d)
 	} else {
@@ -251,6 +257,10 @@ func appendJSONLine(b []byte, target, host, user string, d policy.Decision) []by
 	b = appendJSONString(b, d.Rule)
 	b = append(b, `,"reason":`...)
 	b = appendJSONString(b, d.Reason)
+	if d.Classified != "" {
+		b = append(b, `,"classified":`...)
+		b = appendJSONString(b, d.Classified)
+	}
 	return append(b, "}\n"...)
 }
 
@@ -323,6 +333,10 @@ func appendHumanLine(b []byte, target, user string, d policy.Decision) []byte {
 	b = append(b, d.Rule...)
 	b = append(b, " — "...)
 	b = append(b, d.Reason...)
+	if d.Classified != "" {
+		b = append(b, "; classified by content: "...)
+		b = append(b, d.Classified...)
+	}
 	b = append(b, " (profile "...)
 	b = append(b, d.Profile...)
 	if user != "" {
