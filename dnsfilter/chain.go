@@ -50,6 +50,7 @@ type request struct {
 	user, profile string
 	cats          categories.Set
 	rule          string
+	classified    string // the content classifier's note (policy.Decision.Classified)
 	block         bool
 
 	answered bool
@@ -242,6 +243,7 @@ func (s *Server) decide(r *request) action {
 		r.profile = d.Profile
 	}
 	r.cats, r.rule = d.Categories, d.Rule
+	r.classified = d.Classified
 	r.block = d.Verdict == policy.Block
 	return next
 }
@@ -528,6 +530,7 @@ func (s *Server) finish(r *request) {
 		Time: r.start, Src: "dns", User: r.user, IP: r.ip.String(), Profile: r.profile,
 		Method: method, Host: r.host, Categories: r.cats, Verdict: verdict, Rule: r.rule,
 		Rcode: rcodeName(r.rcode), Bytes: int64(r.bytes), Duration: d,
+		Classified: r.classified,
 	})
 }
 
