@@ -30,6 +30,7 @@ type Config struct {
 	Log            Log                 `yaml:"log"`
 	Cache          Cache               `yaml:"cache"`
 	Alerts         Alerts              `yaml:"alerts"`
+	Content        Content             `yaml:"content"`
 }
 
 // Listen holds the listener addresses; "" turns a listener off.
@@ -136,6 +137,23 @@ type Rule struct {
 	When       []string `yaml:"when"`     // schedule names: holds if any is open
 	WhenNot    []string `yaml:"when_not"` // schedule names: holds if none is open
 	Line       int      `yaml:"-"`
+}
+
+// Content configures the content classifier (package categories/classify):
+// the proxy scores HTML pages of hosts no list names and reads unknown
+// host names, and blocks what a profile's rules block once a category
+// scores over the profile's content_threshold.
+type Content struct {
+	// Enabled turns the classifier on (default true).
+	Enabled bool `yaml:"enabled"`
+	// PhraseFiles are extra phrase lists added to the embedded ones: lines
+	// "WEIGHT PHRASE" (a negative weight is context that counts against),
+	// each file named after its category or starting "category: NAME".
+	PhraseFiles []string `yaml:"phrase_files"`
+	// PhraseLines are the config lines of PhraseFiles' entries.
+	PhraseLines []int `yaml:"-"`
+	// RememberHours is how long a classified host stays classified (default 6).
+	RememberHours int `yaml:"remember_hours"`
 }
 
 // Log configures the access log.

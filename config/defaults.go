@@ -47,6 +47,10 @@ func Default() *Config {
 		Alerts: Alerts{
 			BatchSeconds: 60,
 		},
+		Content: Content{
+			Enabled:       true,
+			RememberHours: 6,
+		},
 	}
 }
 

@@ -88,6 +88,7 @@ func (d *decoder) top(n *yaml.Node) {
 			d.line.alerts = k.Line
 			d.alerts(v)
 		}},
+		{"content", func(_, v *yaml.Node) { d.content(v) }},
 	})
 }
 
@@ -666,6 +667,9 @@ func (d *decoder) finish(dir string) {
 	c.Users.File = abs(c.Users.File)
 	c.Log.Dir = abs(c.Log.Dir)
 	c.Alerts.File = abs(c.Alerts.File)
+	for i, f := range c.Content.PhraseFiles {
+		c.Content.PhraseFiles[i] = abs(f)
+	}
 	if c.Proxy.Intercept != nil {
 		c.Proxy.Intercept.CACert = abs(c.Proxy.Intercept.CACert)
 		c.Proxy.Intercept.CAKey = abs(c.Proxy.Intercept.CAKey)
