@@ -10,7 +10,7 @@ BIN     := bin/schoolgate
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/schoolgate
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/schoolgate
 
 # The gateway on its embedded default config (loopback, unprivileged ports).
 run: build
