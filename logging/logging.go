@@ -361,7 +361,7 @@ func (w *Writer) encode(df *dayFile, e *Entry) {
 
 // entrySize is roughly the memory an entry waiting for its file holds.
 func entrySize(e *Entry) int {
-	return 200 + len(e.User) + len(e.IP) + len(e.Profile) + len(e.Method) + len(e.Host) + len(e.URL) + len(e.Rule)
+	return 200 + len(e.User) + len(e.IP) + len(e.Profile) + len(e.Method) + len(e.Host) + len(e.URL) + len(e.Rule) + len(e.Classified)
 }
 
 // write writes df's pending lines. On error the unwritten lines stay
