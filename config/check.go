@@ -60,6 +60,13 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		exists(l.Line, "list file", l.File, false)
 		exists(l.Line, "UT1 tree", l.UT1, true)
 	}
+	for i, f := range cfg.Content.PhraseFiles {
+		line := 0
+		if i < len(cfg.Content.PhraseLines) {
+			line = cfg.Content.PhraseLines[i]
+		}
+		ps = append(ps, checkPhraseFile(f, line, name)...)
+	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
 		exists(0, "proxy.intercept.ca_cert", ic.CACert, false)
 		exists(0, "proxy.intercept.ca_key", ic.CAKey, false)

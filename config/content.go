@@ -1,6 +1,12 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import (
+	"errors"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/schoolgate/schoolgate/categories/classify"
+)
 
 // content decodes the `content:` section (the content classifier).
 func (d *decoder) content(n *yaml.Node) {
@@ -30,4 +36,28 @@ func (d *decoder) content(n *yaml.Node) {
 			c.RememberHours = n
 		}},
 	})
+}
+
+// checkPhraseFile reports the problems of one content.phrase_files entry:
+// each bad line at its own FILE:LINE, a file that cannot be read at the
+// config's line.
+func checkPhraseFile(path string, line int, configName string) Problems {
+	err := classify.CheckPhraseFile(path)
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var ps Problems
+	for _, e := range errs {
+		var pe *classify.PhraseError
+		if errors.As(e, &pe) {
+			ps = append(ps, Problem{File: pe.File, Line: pe.Line, Msg: pe.Msg})
+			continue
+		}
+		ps = append(ps, Problem{File: configName, Line: line, Msg: "content.phrase_files: " + e.Error()})
+	}
+	return ps
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +39,21 @@ func TestContentSection(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+func TestCheckPhraseFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("games.txt", "3 zorblax\nnope\n")
+	write("s.yaml", "default_profile: p\nprofiles:\n  p: {}\ncontent:\n  phrase_files: [games.txt, missing.txt]\n")
+	_, _, err := Check(filepath.Join(dir, "s.yaml"))
+	msg := fmt.Sprint(err)
+	if !strings.Contains(msg, filepath.Join(dir, "games.txt")+":2:") || !strings.Contains(msg, "s.yaml:5: content.phrase_files:") {
+		t.Fatalf("Check err = %v", err)
 	}
 }

@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/config"
 )
 
 // ClassifiedHosts is what the content classifier learned about hosts no
@@ -67,4 +70,47 @@ func (e *Engine) decideClassified(s *Snapshot, a Args) (Decision, bool) {
 	d := s.DecideAs(a, cats)
 	d.Classified = note
 	return d, true
+}
+
+// buildClassifier builds the content classifier for cfg: the embedded
+// phrase lists plus content.phrase_files. Each bad line of a phrase file
+// is a problem at that file and line; a file that cannot be read is a
+// problem at its line in the config.
+func buildClassifier(cfg *config.Config) (*classify.Classifier, config.Problems) {
+	files := cfg.Content.PhraseFiles
+	if len(files) == 0 {
+		return classify.Default(), nil
+	}
+	var probs config.Problems
+	for i, f := range files {
+		err := classify.CheckPhraseFile(f)
+		if err == nil {
+			continue
+		}
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			var pe *classify.PhraseError
+			if errors.As(e, &pe) {
+				probs = append(probs, config.Problem{File: pe.File, Line: pe.Line, Msg: pe.Msg})
+				continue
+			}
+			line := 0
+			if i < len(cfg.Content.PhraseLines) {
+				line = cfg.Content.PhraseLines[i]
+			}
+			probs = append(probs, config.Problem{File: configName(cfg), Line: line,
+				Msg: "content.phrase_files: " + e.Error()})
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	cl, err := classify.New(files...)
+	if err != nil { // checked above; a file changed in between
+		return nil, config.Problems{{File: configName(cfg), Msg: "content.phrase_files: " + err.Error()}}
+	}
+	return cl, nil
 }

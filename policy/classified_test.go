@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,42 @@ func TestDecideAs(t *testing.T) {
 	}
 	if got := s.ContentThreshold("", netip.MustParseAddr("10.1.2.3")); got != 0.3 {
 		t.Fatalf("ContentThreshold = %v", got)
+	}
+}
+
+func TestBuildPhraseFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeTestFile := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	writeTestFile("games.txt", "# ours\n4 zorblax arena\n")
+	writeTestFile("bad.txt", "category: games\n3 fine\nx broken\n")
+	base := "timezone: UTC\ndefault_profile: p\nprofiles:\n  p: {}\ncontent:\n  phrase_files:\n"
+	parse := func(files string) *config.Config {
+		path := writeTestFile("schoolgate.yaml", base+files)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	s, err := Build(parse("    - games.txt\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Classifier.Score([]byte("zorblax arena")); r.Score(categories.Games) == 0 {
+		t.Fatal("the config's phrase file is not used")
+	}
+	_, err = Build(parse("    - games.txt\n    - bad.txt\n    - missing.txt\n"))
+	msg := fmt.Sprint(err)
+	if !strings.Contains(msg, dir+"/bad.txt:3:") || !strings.Contains(msg, "schoolgate.yaml:9: content.phrase_files:") {
+		t.Fatalf("err = %v", err)
+	}
+	if s, err := Build(parse("    []\n")); err != nil || s.Classifier == nil {
+		t.Fatalf("no files: %v", err)
 	}
 }

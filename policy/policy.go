@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
 )
 
@@ -81,6 +82,9 @@ type Snapshot struct {
 	Gen    uint64
 	// ListStats has one element per entry of cfg.Lists (Build only).
 	ListStats []ListStat
+	// Classifier scores pages with the embedded phrase lists and the
+	// config's content.phrase_files (Build only; see classified.go).
+	Classifier *classify.Classifier
 	// Warnings are things a technician should hear about that do not stop
 	// the snapshot from serving (Build only), e.g. a users file that does
 	// not exist yet: no user can authenticate, so the proxy fails closed.
@@ -156,6 +160,8 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		}
 		stats = append(stats, st)
 	}
+	cl, clProbs := buildClassifier(cfg)
+	probs = append(probs, clProbs...)
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -180,6 +186,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		return nil, err
 	}
 	s.ListStats = stats
+	s.Classifier = cl
 	s.Warnings = warnings
 	return s, nil
 }

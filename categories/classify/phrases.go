@@ -212,3 +212,11 @@ func hashWord(w []byte) uint64 {
 	}
 	return h
 }
+
+// CheckPhraseFile reads a phrase file and reports its problems: a
+// *PhraseError per bad line (errors.As / the Unwrap() []error of a
+// joined error), or the error opening it.
+func CheckPhraseFile(path string) error {
+	_, err := loadPhraseFile(path)
+	return err
+}
