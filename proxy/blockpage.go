@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"html/template"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ type pageData struct {
 	Rule         string
 	Reason       string
 	User         string
+	Device       string // the client's address
 	Profile      string
 	Time         string
 	Organisation string
@@ -63,7 +65,8 @@ footer{padding:.75rem 1.75rem;font-size:.85rem;color:#718096;border-top:1px soli
 {{if .Blocked}}<dt>Category</dt><dd>{{.Categories}}</dd>
 <dt>Rule</dt><dd>{{.Rule}}</dd>{{end}}
 {{if .Reason}}<dt>Reason</dt><dd>{{.Reason}}</dd>{{end}}
-{{if .User}}<dt>User</dt><dd>{{.User}}</dd>{{end}}
+<dt>User</dt><dd>{{if .User}}{{.User}}{{else}}not signed in{{end}}</dd>
+{{if .Device}}<dt>Device</dt><dd>{{.Device}}</dd>{{end}}
 {{if .Profile}}<dt>Profile</dt><dd>{{.Profile}}</dd>{{end}}
 <dt>Time</dt><dd>{{.Time}}</dd>
 </dl></section>
@@ -73,6 +76,13 @@ Please give them the site, the time and the rule shown above.</p></section>
 <footer>{{if .Organisation}}{{.Organisation}} · {{end}}schoolgate web filter · HTTP {{.Status}}</footer>
 </main></body></html>
 `))
+
+func deviceOf(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.Unmap().String()
+}
 
 var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -84,6 +94,7 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		URL:          st.url,
 		User:         st.user,
 		Profile:      st.profile,
+		Device:       deviceOf(st.ip),
 		Organisation: bp.Organisation,
 		Contact:      bp.Contact,
 	}

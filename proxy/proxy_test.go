@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -622,6 +623,23 @@ func TestBlockPageEscapes(t *testing.T) {
 	}
 	if strings.Contains(page, "http-equiv") || strings.Contains(page, "<link") || strings.Contains(page, "<script") {
 		t.Error("page loads something from outside")
+	}
+}
+
+// A review request must say who and which machine, even when nobody signed in.
+func TestBlockPageNamesUserAndDevice(t *testing.T) {
+	st := &request{host: "www.bet365.com", ip: netip.MustParseAddr("::ffff:10.10.4.7"),
+		start: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	page := string(renderPage(pageFor(st, &BlockedError{Rule: "student#2"}, configBlockPage("", ""), time.UTC)))
+	for _, want := range []string{"<dt>User</dt><dd>not signed in</dd>", "<dt>Device</dt><dd>10.10.4.7</dd>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	st.user = "alice"
+	page = string(renderPage(pageFor(st, &BlockedError{Rule: "student#2"}, configBlockPage("", ""), time.UTC)))
+	if !strings.Contains(page, "<dt>User</dt><dd>alice</dd>") {
+		t.Error("page does not name the signed-in user")
 	}
 }
 
