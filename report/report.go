@@ -16,6 +16,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/logging"
 )
 
 // Serious is the default set of categories whose blocked attempts are
@@ -148,7 +149,7 @@ func Run(o Options) (*Report, error) {
 	var missing []string
 	found := 0
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		path := filepath.Join(o.Dir, "access-"+d.Format(time.DateOnly)+".jsonl")
+		path := logging.PathFor(o.Dir, d)
 		err := a.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, d.Format(time.DateOnly))
@@ -171,7 +172,7 @@ func Run(o Options) (*Report, error) {
 	if found == 0 {
 		if from.Equal(to) {
 			return nil, fmt.Errorf("%w for %s: %s does not exist", ErrNoLogs, from.Format(time.DateOnly),
-				filepath.Join(o.Dir, "access-"+from.Format(time.DateOnly)+".jsonl"))
+				logging.PathFor(o.Dir, from))
 		}
 		return nil, fmt.Errorf("%w from %s to %s in %s", ErrNoLogs, from.Format(time.DateOnly), to.Format(time.DateOnly), o.Dir)
 	}
