@@ -25,11 +25,13 @@ type ContentOptions struct {
 	// Off turns content classification off: no page is sniffed, no host
 	// name read.
 	Off bool
-	// Classifier scores pages (nil: classify.Default(), the embedded lists).
+	// Classifier scores pages (nil: the policy snapshot's, built from the
+	// embedded lists and the config's content.phrase_files).
 	Classifier *classify.Classifier
 	// Hosts reads host names (nil: classify.DefaultHost()).
 	Hosts *classify.HostClassifier
-	// Memory remembers classified hosts (nil: 10000 hosts for 6 hours).
+	// Memory remembers classified hosts (nil: 10000 hosts for the config's
+	// content.remember_hours).
 	// The proxy hands it to the policy engine, so the DNS filter blocks a
 	// classified host too.
 	Memory *classify.Memory
@@ -87,14 +89,15 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 		return nil
 	}
 	c := &content{cl: o.Classifier, hosts: o.Hosts, mem: o.Memory, limit: o.SniffLimit, every: o.ScoreEveryPage}
-	if c.cl == nil {
-		c.cl = classify.Default()
-	}
 	if c.hosts == nil {
 		c.hosts = classify.DefaultHost()
 	}
 	if c.mem == nil {
-		c.mem = classify.NewMemory(0, 0)
+		ttl := time.Duration(0)
+		if cfg != nil {
+			ttl = time.Duration(cfg.Content.RememberHours) * time.Hour
+		}
+		c.mem = classify.NewMemory(0, ttl)
 		if cfg != nil && cfg.Log.Dir != "" {
 			path := classify.JournalPath(cfg.Log.Dir)
 			if err := c.mem.Journal(path, time.Now()); err != nil {
@@ -134,7 +137,7 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 // unclassified host: a host name that reads confidently as a category the
 // profile blocks is blocked, and remembered so that DNS blocks it too.
 func (c *content) hostDecision(st *request, path string) error {
-	if c == nil || st.verdict != policy.Allow || !st.cats.Empty() || st.host == "" {
+	if c == nil || st.verdict != policy.Allow || !st.cats.Empty() || st.host == "" || !c.enabled(st) {
 		return nil
 	}
 	if _, err := netip.ParseAddr(st.host); err == nil {
@@ -183,7 +186,25 @@ func (c *content) apply(st *request, path string, cats categories.Set, note stri
 // candidate reports whether the response to req will be sniffed: an
 // allowed GET of an unclassified host.
 func (c *content) candidate(req *http.Request, st *request) bool {
-	return c != nil && st != nil && req.Method == http.MethodGet && st.verdict == policy.Allow && st.cats.Empty()
+	return c != nil && st != nil && req.Method == http.MethodGet && st.verdict == policy.Allow && st.cats.Empty() && c.enabled(st)
+}
+
+// enabled reports whether the config in force (content.enabled) wants
+// classification; a reload can turn it on and off.
+func (c *content) enabled(st *request) bool {
+	return st.snap == nil || st.snap.Config == nil || st.snap.Config.Content.Enabled
+}
+
+// classifier is the one to score with: the options', else the snapshot's
+// (which follows content.phrase_files across reloads), else the embedded.
+func (c *content) classifier(st *request) *classify.Classifier {
+	switch {
+	case c.cl != nil:
+		return c.cl
+	case st.snap != nil && st.snap.Classifier != nil:
+		return st.snap.Classifier
+	}
+	return classify.Default()
 }
 
 // prepare asks the upstream of a candidate request for an encoding the
@@ -226,7 +247,7 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 		return resp
 	}
 	t0 := time.Now()
-	res, body, err := c.cl.Sniff(resp.Body, resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"), c.limit)
+	res, body, err := c.classifier(st).Sniff(resp.Body, resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Type"), c.limit)
 	resp.Body = body
 	c.seconds.Observe(time.Since(t0).Seconds())
 	if err != nil {

@@ -333,3 +333,29 @@ func TestContentSampling(t *testing.T) {
 		}
 	}
 }
+
+// TestContentConfig: content.enabled turns the classifier off, and
+// content.phrase_files add the school's own phrases.
+func TestContentConfig(t *testing.T) {
+	up := newPageUpstream(t, map[string][]byte{
+		"/":      evalPage(t, "en-casino.html"),
+		"/local": []byte("<html><title>Zorblax Arena</title><p>zorblax arena tournament, zorblax arena skins</p></html>"),
+	}, nil)
+	e := newEnv(t, envConfig{requireAuth: true})
+	alice := e.client("alice", "alicepw")
+	// a config with a phrase file of the school's, and games blocked
+	cfg := readFile(t, e.cfgPath)
+	cfg = strings.Replace(cfg, "categories: [adult, gambling]", "categories: [adult, gambling, games]", 1)
+	writeFile(t, filepath.Join(e.dir, "local-games.txt"), "category: games\n4 zorblax arena\n")
+	writeFile(t, e.cfgPath, cfg+"content:\n  phrase_files: [local-games.txt]\n")
+	e.engine.Swap(e.build())
+	if resp, body := cget(t, alice, up.url("zorblax.test", "/local")); resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:games=") {
+		t.Fatalf("school phrase: status %d", resp.StatusCode)
+	}
+	// content.enabled: false
+	writeFile(t, e.cfgPath, cfg+"content:\n  enabled: false\n")
+	e.engine.Swap(e.build())
+	if resp, _ := cget(t, alice, up.url("luckyspins2.test", "/")); resp.StatusCode != 200 {
+		t.Fatalf("disabled: status %d", resp.StatusCode)
+	}
+}
