@@ -19,11 +19,11 @@ type command struct {
 
 var commands = []command{
 	{"serve", "serve [-config FILE]", runServe},
-	{"check", "check [-config FILE] [-user NAME | -ip ADDR] [-at TIME] [-json] TARGET...", runCheck},
-	{"classify", "classify [-config FILE] [-profile P] [-json] FILE...", runClassify},
+	{"check", "check [-config FILE] [-user NAME] [-ip ADDR] [-at TIME] [-json] TARGET... (- reads stdin)", runCheck},
+	{"classify", "classify [-config FILE] [-profile P] [-json] [-phrases FILE]... FILE...", runClassify},
 	{"config", "config check FILE", runConfig},
-	{"report", "report [-config FILE] [-date YYYY-MM-DD] [-out DIR]", runReport},
-	{"logs", "logs verify [-config FILE] [-date YYYY-MM-DD]", runLogs},
+	{"report", "report [-config FILE] [-date YYYY-MM-DD [-week] | -from DATE -to DATE] [-out DIR]", runReport},
+	{"logs", "logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR] | FILE...", runLogs},
 	{"users", "users add -file users.csv -profile P NAME", runUsers},
 	{"version", "version", runVersion},
 }
@@ -52,7 +52,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: schoolgate COMMAND [flags]")
-	fmt.Fprintln(w, "commands:")
+	fmt.Fprintln(w, "commands (each takes -h for its own help):")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  schoolgate %s\n", c.usage)
 	}
