@@ -385,7 +385,7 @@ func (s *Server) answerEntry(r *request, e *entry, now int64) {
 	for _, target := range e.cnames {
 		d := s.engine.Decide(policy.Args{IP: r.ip, Host: target, Time: r.start})
 		if d.Verdict == policy.Block {
-			r.block, r.rule, r.cats = true, d.Rule, d.Categories
+			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
 			s.writeBlocked(r)
 			return
 		}
