@@ -34,7 +34,9 @@ page in those categories.
                  config's default_profile)
   -json          one JSON object per file, one per line
   -phrases FILE  an extra phrase file ("WEIGHT PHRASE" lines; named after its
-                 category or starting with "category: NAME"); may be repeated
+                 category or starting with "category: NAME"), added to the
+                 embedded lists and the config's content.phrase_files; may be
+                 repeated
   -config FILE   the config (default: the embedded default config)
 
 FILE may be a path, a file:// URL, or - for stdin. A page that does not start
@@ -112,7 +114,8 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate classify: unknown profile %q (profiles: %s)\n", *profile, profileNames(cfg))
 		return 2
 	}
-	cl, err := classify.New(extra...)
+	// the config's content.phrase_files, then -phrases
+	cl, err := classify.New(append(append([]string{}, cfg.Content.PhraseFiles...), extra...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
 		return 1

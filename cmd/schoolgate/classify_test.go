@@ -197,3 +197,18 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return filepath.ToSlash(a)
 }
+
+func TestClassifyConfigPhraseFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: {proxy: \"127.0.0.1:0\", dns: \"\", admin: \"\"}\ndefault_profile: p\nprofiles:\n  p:\n    rules: [{action: block, categories: [games]}]\ncontent:\n  phrase_files: [games.txt]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, stderr, code := runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
+	if code != 0 || len(res) != 1 || res[0].Verdict != "block" {
+		t.Fatalf("exit %d %s %+v", code, stderr, res)
+	}
+}
