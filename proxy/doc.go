@@ -35,6 +35,20 @@
 // logged on its full URL like plain HTTP. Other HTTPS is decided on the
 // host (and the ClientHello's server name).
 //
+// Content classification (classify.go, package categories/classify): for
+// an allowed request whose host no list names, a host name that reads
+// confidently as a category the profile blocks is refused
+// (classifier:host:CATEGORY=SCORE); and the response to a GET, if it is
+// HTML, has its first 64 KiB sniffed (gzip and deflate decoded; br and
+// zstd are not asked for) and scored. Over the profile's content_threshold
+// in a category it blocks, the block page replaces it (rule
+// classifier:CATEGORY=SCORE); otherwise the sniffed prefix is replayed and
+// the rest streamed untouched. Classified hosts are remembered (bounded,
+// content.remember_hours, journal in the log folder) in the policy engine,
+// so later requests and DNS queries are blocked without rescoring and
+// logged with `classified`. Once a host's first pages scored clean, one
+// page in 32 is scored: scoring costs about as much CPU as proxying.
+//
 // # Metrics
 //
 //	schoolgate_proxy_requests_total{verdict,profile}        requests and CONNECTs
@@ -47,6 +61,9 @@
 //	schoolgate_proxy_auth_failures_total                    407s
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
+//	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, blocked, classified, unscorable, sampled_out
+//	schoolgate_proxy_classified_hosts_total                 hosts put in a category by their name
+//	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page
 //
 // Verdict-cache hits and misses are the policy package's metrics.
 package proxy
