@@ -46,6 +46,9 @@ type request struct {
 	do, cd   bool
 	udpSize  int
 	client   bool
+	// mixedCase: the question name is not all lower case, so cached
+	// answers must echo its spelling.
+	mixedCase bool
 
 	user, profile string
 	cats          categories.Set
@@ -355,6 +358,7 @@ func (s *Server) resolve(r *request) action {
 		qtype: r.question.Qtype, qclass: r.question.Qclass,
 		do: r.do, cd: r.cd,
 	}
+	r.mixedCase = key.name != r.question.Name
 	now := r.start.Unix()
 	if e := r.set.cache.get(key, now); e != nil {
 		s.m.cacheHits.Inc()

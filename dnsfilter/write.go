@@ -113,13 +113,8 @@ func (s *Server) writeEntry(r *request, e *entry, now int64) {
 		flags |= cd
 	}
 	binary.BigEndian.PutUint16(b[2:], flags)
-	// Echo the client's spelling (0x20 case randomisation): the cached
-	// name differs at most in case, so it has the same length.
-	if off, err := skipName(b, 12); err == nil {
-		var nb [256]byte
-		if n, err := dns.PackDomainName(r.question.Name, nb[:], 0, nil, false); err == nil && n == off-12 {
-			copy(b[12:off], nb[:n])
-		}
+	if r.mixedCase {
+		echoSpelling(b, r.question.Name)
 	}
 	elapsed := uint32(max(now-e.stored, 0))
 	for _, off := range e.ttlOffs {
@@ -136,6 +131,23 @@ func (s *Server) writeEntry(r *request, e *entry, now int64) {
 	}
 	*bp = b[:0]
 	bufPool.Put(bp)
+}
+
+// echoSpelling writes the client's spelling of the question name over
+// the cached (lower-case) one, for resolvers that randomise case (0x20):
+// the names differ only in case, so they have the same length. Kept out
+// of writeEntry so that its stack frame stays small.
+//
+//go:noinline
+func echoSpelling(b []byte, name string) {
+	off, err := skipName(b, 12)
+	if err != nil {
+		return
+	}
+	var nb [256]byte
+	if n, err := dns.PackDomainName(name, nb[:], 0, nil, false); err == nil && n == off-12 {
+		copy(b[12:off], nb[:n])
+	}
 }
 
 // appendOPT appends an EDNS OPT record (RFC 6891) and counts it in ARCOUNT.
