@@ -225,8 +225,7 @@ type scan struct {
 	tok    tokenizer
 }
 
-func (s *scan) word(w []byte) {
-	h := hashWord(w)
+func (s *scan) word(_ []byte, h uint64) {
 	s.ring[s.n%maxPhraseWords] = h
 	s.n++
 	cands := s.c.last.lookup(h)
@@ -305,7 +304,8 @@ func (c *Classifier) start() *scan {
 	s.c = c
 	s.n = 0
 	s.hit = s.hit[:0]
-	s.tok.reset(s.word)
+	s.tok.reset(nil)
+	s.tok.sc = s
 	return s
 }
 

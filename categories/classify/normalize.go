@@ -87,6 +87,9 @@ var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't',
 // the slice is only valid during the call.
 type tokenizer struct {
 	emit func(word []byte)
+	sc   *scan // when set, words go straight to sc.word (the hot path)
+
+	h uint64 // FNV-1a of word[:n], kept as bytes are added
 
 	word     [maxWordBytes + 4]byte
 	n        int
@@ -107,6 +110,8 @@ func (t *tokenizer) reset(emit func([]byte)) {
 	t.emit = emit
 	t.n, t.letters, t.runes, t.nsingles, t.npend = 0, 0, 0, 0, 0
 	t.leetable = false
+	t.sc = nil
+	t.h = fnvOffset
 }
 
 // write feeds text. Words may span calls.
@@ -123,16 +128,23 @@ func (t *tokenizer) write(p []byte) {
 	}
 	for i := 0; i < len(p); {
 		c := p[i]
-		// fast path: a run of lower-case ASCII letters
+		// fast path: a run of lower-case ASCII letters, hashed as it is copied
 		if 'a' <= c && c <= 'z' {
-			j := i + 1
-			for j < len(p) && 'a' <= p[j] && p[j] <= 'z' {
-				j++
+			j, n, h := i, t.n, t.h
+			for ; j < len(p); j++ {
+				c := p[j]
+				if c < 'a' || c > 'z' {
+					break
+				}
+				if n < maxWordBytes {
+					t.word[n] = c
+					n++
+					h = (h ^ uint64(c)) * fnvPrime
+				}
 			}
-			k := copy(t.word[t.n:maxWordBytes], p[i:j])
-			t.n += k
 			t.letters += j - i
 			t.runes += j - i
+			t.n, t.h = n, h
 			i = j
 			continue
 		}
@@ -214,6 +226,7 @@ func (t *tokenizer) addByte(c byte) {
 	if t.n < maxWordBytes {
 		t.word[t.n] = c
 		t.n++
+		t.h = (t.h ^ uint64(c)) * fnvPrime
 	}
 	t.runes++
 }
@@ -222,7 +235,11 @@ func (t *tokenizer) addRuneBytes(r rune) {
 	t.letters++
 	t.runes++
 	if t.n+utf8.RuneLen(r) <= maxWordBytes {
-		t.n += utf8.EncodeRune(t.word[t.n:], r)
+		k := utf8.EncodeRune(t.word[t.n:], r)
+		for _, c := range t.word[t.n : t.n+k] {
+			t.h = (t.h ^ uint64(c)) * fnvPrime
+		}
+		t.n += k
 	}
 }
 
@@ -232,8 +249,8 @@ func (t *tokenizer) endWord() {
 		return
 	}
 	w := t.word[:t.n]
-	runes, letters := t.runes, t.letters
-	t.n, t.letters, t.runes = 0, 0, 0
+	runes, letters, h := t.runes, t.letters, t.h
+	t.n, t.letters, t.runes, t.h = 0, 0, 0, fnvOffset
 	if t.leetable {
 		t.leetable = false
 		if letters == 0 {
@@ -248,8 +265,10 @@ func (t *tokenizer) endWord() {
 			if k == 0 {
 				return
 			}
-			t.flushSingles()
-			t.emit(w[:k])
+			if t.nsingles > 0 {
+				t.flushSingles()
+			}
+			t.out(w[:k], hashWord(w[:k]))
 			return
 		}
 		for j, c := range w {
@@ -257,8 +276,13 @@ func (t *tokenizer) endWord() {
 				w[j] = leet[c]
 			}
 		}
+		h = hashWord(w)
 	}
-	w = collapseRuns(w)
+	if len(w) >= 3 {
+		if cw := collapseRuns(w); len(cw) != len(w) {
+			w, h = cw, hashWord(cw)
+		}
+	}
 	if runes == 1 && letters == 1 && len(w) == 1 {
 		if t.nsingles < len(t.singles) {
 			t.singles[t.nsingles] = w[0]
@@ -266,7 +290,18 @@ func (t *tokenizer) endWord() {
 		}
 		return
 	}
-	t.flushSingles()
+	if t.nsingles > 0 {
+		t.flushSingles()
+	}
+	t.out(w, h)
+}
+
+// out hands a word and its hash on.
+func (t *tokenizer) out(w []byte, h uint64) {
+	if t.sc != nil {
+		t.sc.word(w, h)
+		return
+	}
 	t.emit(w)
 }
 
@@ -279,11 +314,12 @@ func (t *tokenizer) flushSingles() {
 	n := t.nsingles
 	t.nsingles = 0
 	if n >= 3 {
-		t.emit(collapseRuns(t.singles[:n]))
+		w := collapseRuns(t.singles[:n])
+		t.out(w, hashWord(w))
 		return
 	}
 	for j := 0; j < n; j++ {
-		t.emit(t.singles[j : j+1])
+		t.out(t.singles[j:j+1], hashWord(t.singles[j:j+1]))
 	}
 }
 

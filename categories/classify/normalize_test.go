@@ -3,6 +3,8 @@ package classify
 import (
 	"strings"
 	"testing"
+
+	"github.com/schoolgate/schoolgate/categories"
 )
 
 func TestWords(t *testing.T) {
@@ -57,6 +59,39 @@ func TestWordsSplitWrites(t *testing.T) {
 		tk.close()
 		if g := strings.Join(got, " "); g != want {
 			t.Errorf("cut at %d: %q, want %q", cut, g, want)
+		}
+	}
+}
+
+// TestHashPathMatchesWords: the scorer hashes words as it reads them;
+// every word Words returns must be found by a phrase made of it, as often
+// as it occurs, however the text is written.
+func TestHashPathMatchesWords(t *testing.T) {
+	texts := []string{
+		"Online CASINO c4sino p0rn $ex caaasino xxx www",
+		"c a s i n o and p.o.r.n, zakłady Straße niño œuvre",
+		"كازينو القِمَار ـكـازيـنو سٹہ ١٨ Казино ΚΑΖΙΝΟ",
+		strings.Repeat("long", 40) + " ca\u200bsi\u00adno ＣＡＳＩＮＯ don't 2024 mp3",
+	}
+	for _, text := range texts {
+		counts := map[string]int{}
+		for _, w := range Words(text) {
+			counts[w]++
+		}
+		var ps []phrase
+		for w := range counts {
+			ps = append(ps, phrase{text: w, cat: categories.Games, weight: 1, hashes: []uint64{hashWord([]byte(w))}})
+		}
+		c := newClassifier(ps)
+		r := c.Score([]byte(text))
+		got := map[string]int{}
+		for _, m := range r.Matches {
+			got[m.Phrase] = m.Count
+		}
+		for w, n := range counts {
+			if got[w] != n {
+				t.Errorf("%q: word %q counted %d times, occurs %d", text, w, got[w], n)
+			}
 		}
 	}
 }

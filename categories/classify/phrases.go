@@ -203,12 +203,18 @@ func loadPhraseFile(file string) ([]phrase, error) {
 	return parsePhrases(file, f)
 }
 
+// FNV-1a, 64 bit: the word hash of the matcher.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
 // hashWord is FNV-1a, 64 bit.
 func hashWord(w []byte) uint64 {
-	h := uint64(14695981039346656037)
+	h := uint64(fnvOffset)
 	for _, c := range w {
 		h ^= uint64(c)
-		h *= 1099511628211
+		h *= fnvPrime
 	}
 	return h
 }
