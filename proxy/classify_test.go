@@ -3,8 +3,15 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,5 +364,76 @@ func TestContentConfig(t *testing.T) {
 	e.engine.Swap(e.build())
 	if resp, _ := cget(t, alice, up.url("luckyspins2.test", "/")); resp.StatusCode != 200 {
 		t.Fatalf("disabled: status %d", resp.StatusCode)
+	}
+}
+
+// TestContentClassifierIntercepted: an intercepted HTTPS page is sniffed
+// and scored like a plain HTTP one.
+func TestContentClassifierIntercepted(t *testing.T) {
+	e := newEnv(t, envConfig{requireAuth: true})
+	ca, caKey := testCA(t, e.dir)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(3), DNSNames: []string{"spins.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	lder, err := x509.CreateCertificate(rand.Reader, lt, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	casino, help := evalPage(t, "en-casino.html"), evalPage(t, "allow-en-gambling-help.html")
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if r.URL.Path == "/help" {
+			w.Write(help) //nolint:errcheck
+			return
+		}
+		w.Write(casino) //nolint:errcheck
+	}))
+	up.Listener = listenUpstream(t)
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{lder}, PrivateKey: leafKey}}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	port := up.Listener.Addr().(*net.TCPAddr).Port
+
+	cfg := readFile(t, e.cfgPath)
+	cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
+	cfg = strings.Replace(cfg, "  block_page:", "  intercept: {ca_cert: ca.pem, ca_key: ca.key, domains: [spins.test]}\n  block_page:", 1)
+	writeFile(t, e.cfgPath, cfg)
+	e.engine.Swap(e.build())
+	o := e.p.o
+	o.RootCAs = pool
+	o.Registerer = nil
+	p2, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p2.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p2.Shutdown(ctx) //nolint:errcheck
+	})
+	proxyURL := &url2{host: ln.Addr().String(), user: "alice", pass: "alicepw"}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:           http.ProxyURL(proxyURL.url()),
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+	}}
+	defer c.CloseIdleConnections() // let the shutdown find no tunnel open
+	base := "https://spins.test:" + strconv.Itoa(port)
+	if resp, body := cget(t, c, base+"/help"); resp.StatusCode != 200 || !bytes.Equal(body, help) {
+		t.Fatalf("help page: %d", resp.StatusCode)
+	}
+	resp, body := cget(t, c, base+"/")
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:gambling=") {
+		t.Fatalf("casino page: %d %.200s", resp.StatusCode, body)
+	}
+	if resp.TLS == nil || resp.TLS.PeerCertificates[0].Issuer.CommonName != "Test School CA" {
+		t.Fatal("not intercepted")
 	}
 }
