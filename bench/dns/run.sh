@@ -126,35 +126,54 @@ CONF
 taskset -c 0 "$WORK/dnsbench" serve "127.0.0.1:$UP_PORT" 2>"$WORK/upstream.log" & PIDS+=($!)
 "$WORK/dnsbench" probe "127.0.0.1:$UP_PORT" >/dev/null
 
-perf() { # port datafile extra-args... → queries per second
-	local port=$1 file=$2; shift 2
-	taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 8 -q 512 -T 1 -t 2 "$@" 2>&1 |
-		tee -a "$WORK/dnsperf.log" | awk '/Queries per second/ {print $4}'
+# cputicks PID → user+system CPU time of the process so far, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+perf() { # pid port datafile extra-args... → "queries/s µs-CPU-per-query"
+	local pid=$1 port=$2 file=$3; shift 3
+	local t0 t1 out
+	t0=$(cputicks "$pid")
+	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 8 -q 512 -T 1 -t 2 "$@" 2>&1)
+	t1=$(cputicks "$pid")
+	echo "$out" >>"$WORK/dnsperf.log"
+	echo "$out" | awk -v t=$((t1 - t0)) -v hz="$HZ" '
+		/Queries completed/ {n = $3} /Queries per second/ {q = $4}
+		END {printf "%s %.1f\n", q, (n > 0 ? 1e6 * t / hz / n : 0)}'
 }
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+# best "q c" "q c" → the pair with the higher queries/s
+best() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (x[1] >= y[1] ? a : b) }'; }
 
 echo "starting schoolgate (loading lists) and unbound..." >&2
-taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & PIDS+=($!)
-taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & PIDS+=($!)
+taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & SG=$!; PIDS+=($SG)
+taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & UB=$!; PIDS+=($UB)
 "$WORK/dnsbench" probe "127.0.0.1:$SG_PORT" >/dev/null
 "$WORK/dnsbench" probe "127.0.0.1:$UB_PORT" >/dev/null
 
 # The machine may be shared: the servers take turns, ROUNDS times, and the
-# best run of each counts.
-SG_H=0 SG_M=0 UB_H=0 UB_M=0
-for port in $SG_PORT $UB_PORT; do perf "$port" "$WORK/hits.txt" -n 3 >/dev/null; done # warm the caches
+# best run of each counts. CPU time per query (from /proc) is the steadier
+# figure when other work competes for the CPUs.
+SG_H="0 0" SG_M="0 0" UB_H="0 0" UB_M="0 0"
+perf $SG "$SG_PORT" "$WORK/hits.txt" -n 3 >/dev/null # warm the caches
+perf $UB "$UB_PORT" "$WORK/hits.txt" -n 3 >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
 	echo "round $r/$ROUNDS..." >&2
 	sed "s/^m/m$r-/" "$WORK/misses.txt" >"$WORK/misses-$r.txt"
-	SG_H=$(best "$SG_H" "$(perf $SG_PORT "$WORK/hits.txt" -l "$DURATION")")
-	UB_H=$(best "$UB_H" "$(perf $UB_PORT "$WORK/hits.txt" -l "$DURATION")")
-	SG_M=$(best "$SG_M" "$(perf $SG_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
-	UB_M=$(best "$UB_M" "$(perf $UB_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
+	SG_H=$(best "$SG_H" "$(perf $SG $SG_PORT "$WORK/hits.txt" -l "$DURATION")")
+	UB_H=$(best "$UB_H" "$(perf $UB $UB_PORT "$WORK/hits.txt" -l "$DURATION")")
+	SG_M=$(best "$SG_M" "$(perf $SG $SG_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
+	UB_M=$(best "$UB_M" "$(perf $UB $UB_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
 done
 LINES=$(cat "$WORK"/logs/access-*.jsonl 2>/dev/null | wc -l)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
-printf '\n%-22s %14s %14s %8s %8s\n' workload schoolgate unbound ratio target
-printf '%-22s %14.0f %14.0f %8s %8s\n' "hits (1,000 names)" "$SG_H" "$UB_H" "$(ratio "$SG_H" "$UB_H")" ">=90%"
-printf '%-22s %14.0f %14.0f %8s %8s\n' "misses (1M unique)" "$SG_M" "$UB_M" "$(ratio "$SG_M" "$UB_M")" ">=100%"
-echo "(queries/s, best of $ROUNDS alternating runs of ${DURATION}s; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
+row() { # label "q c" (schoolgate) "q c" (unbound) target
+	local sq sc uq uc
+	read -r sq sc <<<"$2"; read -r uq uc <<<"$3"
+	printf '%-20s %11.0f %11.0f %6s %6s   %9s %9s %6s\n' "$1" "$sq" "$uq" "$(ratio "$sq" "$uq")" "$4" "$sc" "$uc" "$(ratio "$uc" "$sc")"
+}
+printf '\n%-20s %11s %11s %6s %6s   %9s %9s %6s\n' workload schoolgate unbound ratio target "sg µs/q" "ub µs/q" ratio
+row "hits (1,000 names)" "$SG_H" "$UB_H" ">=90%"
+row "misses (1M unique)" "$SG_M" "$UB_M" ">=100%"
+echo "(queries/s, best of $ROUNDS alternating runs of ${DURATION}s; µs/q = CPU time of the server process per"
+echo " query answered; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
