@@ -109,3 +109,24 @@ func TestHostVocabularyErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzHostClassify(f *testing.F) {
+	for _, s := range []string{"bestcasinobonus.com", "www.penistone.gov.uk", "xn--caf-dma.fr", "a..b", "-.-", "", "127.0.0.1",
+		"expertsexchange.com.", strings.Repeat("casino", 50) + ".example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		r := DefaultHost().Classify(host)
+		if r.Score < 0 || r.Score > 1 {
+			t.Fatalf("score %v", r.Score)
+		}
+		if r.Score == 0 && r.Category != categories.Unclassified {
+			t.Fatalf("category %v with score 0", r.Category)
+		}
+		for _, w := range r.Words {
+			if w == "" {
+				t.Fatal("empty word")
+			}
+		}
+	})
+}
