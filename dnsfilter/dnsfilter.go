@@ -190,11 +190,17 @@ func (s *Server) Start() error {
 	}
 	servers = append(servers, s.newDNSServer(&dns.Server{Listener: ln}))
 	started := make(chan struct{}, len(servers))
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)) // buffered: a sender never blocks
+	var running atomic.Bool
 	for _, srv := range servers {
 		srv.NotifyStartedFunc = func() { started <- struct{}{} }
 		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
+			err := srv.ActivateAndServe()
+			switch {
+			case err == nil:
+			case running.Load():
+				s.logger.Error("dns listener stopped", zap.Error(err))
+			default:
 				errc <- err
 			}
 		}()
@@ -212,11 +218,7 @@ func (s *Server) Start() error {
 		}
 	}
 	s.servers, s.addr = servers, bound
-	go func() {
-		for err := range errc {
-			s.logger.Error("dns listener stopped", zap.Error(err))
-		}
-	}()
+	running.Store(true)
 	return nil
 }
 
