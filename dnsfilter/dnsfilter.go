@@ -307,5 +307,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if set := s.set.Load(); set != nil {
+		set.upstreams.close()
+	}
 	return errors.Join(errs...)
 }

@@ -897,3 +897,18 @@ func TestHandlerRecoversFromPanic(t *testing.T) {
 		t.Errorf("after a panic: %v", r.Answer)
 	}
 }
+
+func TestShutdown(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	e.ask(staffIP, "allowed.example", dns.TypeA, false, false)
+	if err := e.srv.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	c := &dns.Client{Net: "tcp", Timeout: 300 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("allowed.example.", dns.TypeA)
+	if _, _, err := c.Exchange(m, e.addr); err == nil {
+		t.Error("still answering over TCP after Shutdown")
+	}
+}
