@@ -140,12 +140,19 @@ type Rule struct {
 }
 
 // Content configures the content classifier (package categories/classify):
-// the proxy scores HTML pages of hosts no list names and reads unknown
-// host names, and blocks what a profile's rules block once a category
-// scores over the profile's content_threshold.
+// the proxy scores HTML pages of hosts no list names (and, with HostNames,
+// the policy reads the words of unknown host names), and blocks what a
+// profile's rules block once a category scores over the profile's
+// content_threshold.
 type Content struct {
 	// Enabled turns the classifier on (default true).
 	Enabled bool `yaml:"enabled"`
+	// HostNames puts a host no list names into a category when its name
+	// alone reads confidently as one ("best-online-casino.example"). Off by
+	// default: a name is little evidence, and without it a host nothing
+	// matches is unclassified, as the contract says, until its pages are
+	// scored.
+	HostNames bool `yaml:"host_names"`
 	// PhraseFiles are extra phrase lists added to the embedded ones: lines
 	// "WEIGHT PHRASE" (a negative weight is context that counts against),
 	// each file named after its category or starting "category: NAME".

@@ -17,6 +17,11 @@ func (d *decoder) content(n *yaml.Node) {
 				c.Enabled = b
 			}
 		}},
+		{"host_names", func(_, v *yaml.Node) {
+			if b, ok := d.boolean(v, "content.host_names"); ok {
+				c.HostNames = b
+			}
+		}},
 		{"phrase_files", func(_, v *yaml.Node) {
 			c.PhraseFiles, c.PhraseLines = nil, nil
 			for _, it := range d.strList(v, "content.phrase_files") {

@@ -15,16 +15,16 @@ func TestContentSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.Content.Enabled || cfg.Content.RememberHours != 6 || len(cfg.Content.PhraseFiles) != 0 {
+	if !cfg.Content.Enabled || cfg.Content.HostNames || cfg.Content.RememberHours != 6 || len(cfg.Content.PhraseFiles) != 0 {
 		t.Fatalf("defaults: %+v", cfg.Content)
 	}
-	cfg, err = Parse([]byte(base+"content:\n  enabled: false\n  remember_hours: 12\n  phrase_files:\n    - local/gambling.txt\n    - /etc/schoolgate/games.txt\n"),
+	cfg, err = Parse([]byte(base+"content:\n  enabled: false\n  remember_hours: 12\n  phrase_files:\n    - local/gambling.txt\n    - /etc/schoolgate/games.txt\n  host_names: true\n"),
 		filepath.Join(dir, "s.yaml"), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := cfg.Content
-	if c.Enabled || c.RememberHours != 12 || len(c.PhraseFiles) != 2 ||
+	if c.Enabled || !c.HostNames || c.RememberHours != 12 || len(c.PhraseFiles) != 2 ||
 		c.PhraseFiles[0] != filepath.Join(dir, "local/gambling.txt") || c.PhraseFiles[1] != "/etc/schoolgate/games.txt" ||
 		c.PhraseLines[0] != 8 || c.PhraseLines[1] != 9 {
 		t.Fatalf("decoded: %+v", c)
@@ -32,6 +32,7 @@ func TestContentSection(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"content:\n  remember_hours: 0\n", "content.remember_hours 0 out of range"},
 		{"content:\n  enabled: maybe\n", "content.enabled"},
+		{"content:\n  host_names: 1.5\n", "content.host_names"},
 		{"content:\n  phrase_files: [\"\"]\n", "content.phrase_files: empty entry"},
 		{"content:\n  phrase_file: [x]\n", "phrase_file"},
 	} {

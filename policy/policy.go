@@ -85,6 +85,10 @@ type Snapshot struct {
 	// Classifier scores pages with the embedded phrase lists and the
 	// config's content.phrase_files (Build only; see classified.go).
 	Classifier *classify.Classifier
+	// hostNames reads the words of host names no list knows (Build only,
+	// with content.host_names): a name that reads confidently as a category
+	// gets it, so the proxy, the DNS filter and `check` agree on it.
+	hostNames *classify.HostClassifier
 	// Warnings are things a technician should hear about that do not stop
 	// the snapshot from serving (Build only), e.g. a users file that does
 	// not exist yet: no user can authenticate, so the proxy fails closed.
@@ -187,6 +191,9 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	}
 	s.ListStats = stats
 	s.Classifier = cl
+	if cfg.Content.Enabled && cfg.Content.HostNames {
+		s.hostNames = classify.DefaultHost()
+	}
 	s.Warnings = warnings
 	return s, nil
 }
@@ -532,7 +539,40 @@ func containsAddr(ps []netip.Prefix, ip netip.Addr) bool {
 // decide runs the profile's rules. mask holds (at least) the profile's
 // schedules that are open at the request time.
 func (s *Snapshot) decide(pi int, mask uint64, host, path string) Decision {
-	return s.decideCats(pi, mask, host, s.DB.Lookup(host, path))
+	cats := s.DB.Lookup(host, path)
+	if cats.Empty() {
+		if c, note, ok := s.hostSignal(pi, host); ok {
+			d := s.decideCats(pi, mask, host, c)
+			d.Classified = note
+			d.Reason += " (the host name reads as " + c.String() + ": " + note + ")"
+			return d
+		}
+	}
+	return s.decideCats(pi, mask, host, cats)
+}
+
+// hostSignal reads the words of a host no list names: a name that reads as
+// a category at or above both the host classifier's own confidence and the
+// profile's content threshold is put in it. It never overrides a list.
+func (s *Snapshot) hostSignal(pi int, host string) (categories.Set, string, bool) {
+	if s.hostNames == nil || host == "" {
+		return 0, "", false
+	}
+	if _, isAddr := hostAddr(host); isAddr {
+		return 0, "", false // an address has no words
+	}
+	r := s.hostNames.Classify(host)
+	if r.Category == categories.Unclassified || r.Score < classify.HostThreshold {
+		return 0, "", false
+	}
+	threshold := s.Config.Profiles[s.profiles[pi].name].ContentThreshold
+	if threshold <= 0 {
+		threshold = classify.DefaultThreshold
+	}
+	if r.Score < threshold {
+		return 0, "", false
+	}
+	return categories.SetOf(r.Category), "host:" + classify.Note(r.Category, r.Score), true
 }
 
 // decideCats runs the profile's rules for a host with the categories cats

@@ -612,3 +612,56 @@ func TestBuildMissingUsersFile(t *testing.T) {
 		t.Errorf("Build with a broken users file: err = %v, want a problem at users.csv:1", err)
 	}
 }
+
+// Host names are read only with content.host_names: by default a host that
+// matches nothing is unclassified (the contract), and with it the policy,
+// and so every caller, puts a confidently named host in its category.
+func TestHostNameSignal(t *testing.T) {
+	loc := london(t)
+	when := at(t, loc, "2026-11-24 10:00")
+	build := func(hostNames bool, threshold float64) *Snapshot {
+		t.Helper()
+		cfg := exampleConfig(t)
+		cfg.Content = config.Content{Enabled: true, HostNames: hostNames, RememberHours: 6}
+		cfg.Lists = []config.List{
+			{Category: "gambling", Domains: []string{"casino.example"}},
+			{Category: "education", Domains: []string{"online-casino-history.example"}},
+		}
+		p := cfg.Profiles["student"]
+		p.ContentThreshold = threshold
+		cfg.Profiles["student"] = p
+		s, err := Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name      string
+		hostNames bool
+		threshold float64
+		host      string
+		wantCats  string
+		wantRule  string
+	}{
+		{"off by default", false, 0, "best-online-casino.example", "", "student#default"},
+		{"label boundary unaffected", false, 0, "notcasino.example", "", "student#default"},
+		{"on: casino name", true, 0, "best-online-casino.example", "gambling", "student#2"},
+		{"on: place name stays open", true, 0, "penistone.example", "", "student#default"},
+		{"on: a list still wins", true, 0, "online-casino-history.example", "education", "student#1"},
+		{"on: stricter profile threshold not reached", true, 0.99, "best-online-casino.example", "", "student#default"},
+		{"on: an address has no words", true, 0, "10.1.2.3", "", "student#default"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := build(tc.hostNames, tc.threshold)
+			d := s.Decide(Args{Host: tc.host, Time: when})
+			got := strings.Join(d.Categories.Names(), ",")
+			if got != tc.wantCats || d.Rule != tc.wantRule {
+				t.Fatalf("Decide(%s) = categories %q rule %s (%s); want %q %s", tc.host, got, d.Rule, d.Reason, tc.wantCats, tc.wantRule)
+			}
+			if (d.Classified != "") != (tc.wantCats == "gambling") {
+				t.Errorf("Classified = %q", d.Classified)
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"io"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +18,9 @@ import (
 	"github.com/schoolgate/schoolgate/policy"
 )
 
-// ContentOptions configures content classification (issue 6): pages and
-// host names the category database does not know.
+// ContentOptions configures content classification (issue 6): pages of
+// hosts the category database does not know. (Host names are read by the
+// policy itself, with content.host_names, so every caller agrees.)
 type ContentOptions struct {
 	// Off turns content classification off: no page is sniffed, no host
 	// name read.
@@ -28,8 +28,6 @@ type ContentOptions struct {
 	// Classifier scores pages (nil: the policy snapshot's, built from the
 	// embedded lists and the config's content.phrase_files).
 	Classifier *classify.Classifier
-	// Hosts reads host names (nil: classify.DefaultHost()).
-	Hosts *classify.HostClassifier
 	// Memory remembers classified hosts (nil: 10000 hosts for the config's
 	// content.remember_hours).
 	// The proxy hands it to the policy engine, so the DNS filter blocks a
@@ -62,23 +60,15 @@ type watched struct {
 
 // content is the proxy's content classifier.
 type content struct {
-	cl      *classify.Classifier
-	hosts   *classify.HostClassifier
-	mem     *classify.Memory
-	limit   int
-	every   bool
-	hostMu  sync.Mutex
-	hostRes *simplelru.LRU[string, hostSignal] // host-name signals, read once per host
-	watch   *simplelru.LRU[string, *watched]   // guarded by hostMu
+	cl     *classify.Classifier
+	mem    *classify.Memory
+	limit  int
+	every  bool
+	hostMu sync.Mutex
+	watch  *simplelru.LRU[string, *watched] // guarded by hostMu
 
-	pages    *prometheus.CounterVec // result: clean, blocked, classified, unscorable
-	hostSigs prometheus.Counter
-	seconds  prometheus.Histogram
-}
-
-type hostSignal struct {
-	cat   categories.Category
-	score float64
+	pages   *prometheus.CounterVec // result: clean, blocked, classified, unscorable
+	seconds prometheus.Histogram
 }
 
 // newContent returns nil when classification is off. Without a Memory of
@@ -88,10 +78,7 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 	if o.Off {
 		return nil
 	}
-	c := &content{cl: o.Classifier, hosts: o.Hosts, mem: o.Memory, limit: o.SniffLimit, every: o.ScoreEveryPage}
-	if c.hosts == nil {
-		c.hosts = classify.DefaultHost()
-	}
+	c := &content{cl: o.Classifier, mem: o.Memory, limit: o.SniffLimit, every: o.ScoreEveryPage}
 	if c.mem == nil {
 		ttl := time.Duration(0)
 		if cfg != nil {
@@ -108,7 +95,6 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 	if c.limit <= 0 {
 		c.limit = classify.DefaultSniffLimit
 	}
-	c.hostRes, _ = simplelru.NewLRU[string, hostSignal](8192, nil)
 	c.watch, _ = simplelru.NewLRU[string, *watched](8192, nil)
 	engine.SetClassified(c.mem)
 
@@ -116,56 +102,17 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 		Name: "schoolgate_proxy_classified_pages_total",
 		Help: "HTML pages of unclassified hosts seen by the content classifier, by result (clean, blocked, classified, unscorable, sampled_out).",
 	}, []string{"result"})
-	c.hostSigs = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "schoolgate_proxy_classified_hosts_total",
-		Help: "Unclassified hosts put in a category by their host name.",
-	})
 	c.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "schoolgate_proxy_classify_seconds",
 		Help:    "Time to sniff and score a page prefix.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .05},
 	})
 	if reg != nil {
-		for _, col := range []prometheus.Collector{c.pages, c.hostSigs, c.seconds} {
+		for _, col := range []prometheus.Collector{c.pages, c.seconds} {
 			_ = reg.Register(col) // a duplicate keeps the first proxy's
 		}
 	}
 	return c
-}
-
-// hostDecision runs after the policy allowed a request for an
-// unclassified host: a host name that reads confidently as a category the
-// profile blocks is blocked, and remembered so that DNS blocks it too.
-func (c *content) hostDecision(st *request, path string) error {
-	if c == nil || st.verdict != policy.Allow || !st.cats.Empty() || st.host == "" || !c.enabled(st) {
-		return nil
-	}
-	if _, err := netip.ParseAddr(st.host); err == nil {
-		return nil // an address literal has no words
-	}
-	c.hostMu.Lock()
-	sig, ok := c.hostRes.Get(st.host)
-	c.hostMu.Unlock()
-	if !ok {
-		r := c.hosts.Classify(st.host)
-		sig = hostSignal{cat: r.Category, score: r.Score}
-		c.hostMu.Lock()
-		c.hostRes.Add(st.host, sig)
-		c.hostMu.Unlock()
-	}
-	if sig.score < classify.HostThreshold || sig.cat == categories.Unclassified {
-		return nil
-	}
-	threshold := st.snap.ContentThreshold(st.user, st.ip)
-	if threshold <= 0 {
-		threshold = classify.DefaultThreshold
-	}
-	if sig.score < threshold {
-		return nil
-	}
-	c.mem.Remember(st.host, []classify.CategoryScore{{Category: sig.cat, Score: sig.score}}, "host", st.start)
-	c.hostSigs.Inc()
-	return c.apply(st, path, categories.SetOf(sig.cat), "host:"+classify.Note(sig.cat, sig.score))
 }
 
 // apply decides the request again as if its host had cats, recording the

@@ -238,18 +238,11 @@ func TestContentClassifier(t *testing.T) {
 		}
 	})
 
-	t.Run("host name signal", func(t *testing.T) {
-		resp, body := cget(t, alice, up.url("bestcasinobonus.test", "/help"))
-		if resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:host:gambling=") {
-			t.Fatalf("status %d body %.200s", resp.StatusCode, body)
-		}
-		if up.count("bestcasinobonus.test") != 0 {
-			t.Fatal("upstream contacted for a host blocked by its name")
-		}
-		for _, h := range []string{"penistone.test", "scunthorpe.test", "expertsexchange.test"} {
-			if resp, _ := cget(t, alice, up.url(h, "/help")); resp.StatusCode != 200 {
-				t.Errorf("%s: status %d", h, resp.StatusCode)
-			}
+	t.Run("host names are not read by default", func(t *testing.T) {
+		// Without content.host_names, a host nothing lists is unclassified
+		// until its pages say otherwise: this help page passes.
+		if resp, _ := cget(t, alice, up.url("bestcasinobonus.test", "/help")); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
 		}
 	})
 
@@ -364,6 +357,34 @@ func TestContentConfig(t *testing.T) {
 	e.engine.Swap(e.build())
 	if resp, _ := cget(t, alice, up.url("luckyspins2.test", "/")); resp.StatusCode != 200 {
 		t.Fatalf("disabled: status %d", resp.StatusCode)
+	}
+}
+
+// TestContentHostNames: with content.host_names, the policy reads the words
+// of an unlisted host's name; the proxy blocks it before asking upstream,
+// and innocent place names stay open.
+func TestContentHostNames(t *testing.T) {
+	up := newPageUpstream(t, map[string][]byte{"/help": evalPage(t, "allow-en-gambling-help.html")}, nil)
+	e := newEnv(t, envConfig{requireAuth: true})
+	alice := e.client("alice", "alicepw")
+	writeFile(t, e.cfgPath, readFile(t, e.cfgPath)+"content:\n  host_names: true\n")
+	e.engine.Swap(e.build())
+
+	resp, body := cget(t, alice, up.url("bestcasinobonus.test", "/help"))
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "host name reads as gambling") {
+		t.Fatalf("status %d body %.300s", resp.StatusCode, body)
+	}
+	if up.count("bestcasinobonus.test") != 0 {
+		t.Fatal("upstream contacted for a host blocked by its name")
+	}
+	lines := rawLogLines(t, e, "bestcasinobonus.test")
+	if last := lines[len(lines)-1]; last["rule"] != "student#2" || !strings.HasPrefix(last["classified"].(string), "host:gambling=") {
+		t.Fatalf("log line %v", last)
+	}
+	for _, h := range []string{"penistone.test", "scunthorpe.test", "expertsexchange.test"} {
+		if resp, _ := cget(t, alice, up.url(h, "/help")); resp.StatusCode != 200 {
+			t.Errorf("%s: status %d", h, resp.StatusCode)
+		}
 	}
 }
 

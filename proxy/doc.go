@@ -36,10 +36,8 @@
 // host (and the ClientHello's server name).
 //
 // Content classification (classify.go, package categories/classify): for
-// an allowed request whose host no list names, a host name that reads
-// confidently as a category the profile blocks is refused
-// (classifier:host:CATEGORY=SCORE); and the response to a GET, if it is
-// HTML, has its first 64 KiB sniffed (gzip and deflate decoded; br and
+// an allowed request whose host no list names, the response to a GET, if
+// it is HTML, has its first 64 KiB sniffed (gzip and deflate decoded; br and
 // zstd are not asked for) and scored. Over the profile's content_threshold
 // in a category it blocks, the block page replaces it (rule
 // classifier:CATEGORY=SCORE); otherwise the sniffed prefix is replayed and
@@ -48,6 +46,8 @@
 // so later requests and DNS queries are blocked without rescoring and
 // logged with `classified`. Once a host's first pages scored clean, one
 // page in 32 is scored: scoring costs about as much CPU as proxying.
+// (Host names are read by the policy, with content.host_names, so the
+// proxy, the DNS filter and `check` agree on them.)
 //
 // # Metrics
 //
@@ -62,7 +62,6 @@
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
 //	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, blocked, classified, unscorable, sampled_out
-//	schoolgate_proxy_classified_hosts_total                 hosts put in a category by their name
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page
 //
 // Verdict-cache hits and misses are the policy package's metrics.

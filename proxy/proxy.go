@@ -404,7 +404,7 @@ func (p *Proxy) decide(st *request, host, path string) error {
 	if d.Verdict == policy.Block {
 		return &BlockedError{Rule: d.Rule, Reason: d.Reason}
 	}
-	return p.content.hostDecision(st, path)
+	return nil
 }
 
 // recordOutcome notes err in st: status, and for refusals the verdict and
