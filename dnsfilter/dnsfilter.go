@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -185,7 +186,19 @@ func (s *Server) Start() error {
 	}
 
 	var servers []*dns.Server
+	// Bound to one address, answers leave from it anyway: hide the
+	// *net.UDPConn from miekg so that it uses plain recvfrom/sendto instead
+	// of control messages per packet, which it needs only on a wildcard
+	// bind (to answer from the address the query came to). Measured: about
+	// 20% less CPU per cached answer.
+	specific := false
+	if ap, err := netip.ParseAddrPort(bound); err == nil && !ap.Addr().IsUnspecified() {
+		specific = true
+	}
 	for _, pc := range pcs {
+		if specific {
+			pc = plainPacketConn{pc}
+		}
 		servers = append(servers, s.newDNSServer(&dns.Server{PacketConn: pc}))
 	}
 	servers = append(servers, s.newDNSServer(&dns.Server{Listener: ln}))
@@ -288,6 +301,9 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	}
 	return dns.MsgAccept
 }
+
+// plainPacketConn is a net.PacketConn that is not a *net.UDPConn (see Start).
+type plainPacketConn struct{ net.PacketConn }
 
 // Addr returns the bound address (useful with port 0), or "" before Start.
 func (s *Server) Addr() string {

@@ -912,3 +912,25 @@ func TestShutdown(t *testing.T) {
 		t.Error("still answering over TCP after Shutdown")
 	}
 }
+
+// TestWildcardBind: on a wildcard address the UDP answers go through
+// miekg's per-packet source address handling; they must still arrive.
+func TestWildcardBind(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	s2, err := New(Options{Addr: "0.0.0.0:0", Engine: e.engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(); err != nil {
+		t.Skipf("cannot bind a wildcard address here: %v", err)
+	}
+	defer s2.Shutdown(t.Context()) //nolint:errcheck
+	_, port, _ := net.SplitHostPort(s2.Addr())
+	e.addr = net.JoinHostPort("127.0.0.1", port)
+	for _, tcp := range []bool{false, true} {
+		if r := e.ask(staffIP, "allowed.example", dns.TypeA, tcp, false); len(r.Answer) != 1 {
+			t.Errorf("tcp=%v: %v", tcp, r.Answer)
+		}
+	}
+}
