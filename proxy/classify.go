@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -233,23 +231,7 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 // after the request went upstream.
 func (p *Proxy) blockResponse(req *http.Request, st *request, err error) *http.Response {
 	p.recordOutcome(st, err)
-	body := p.page(st, err)
-	h := make(http.Header, 4)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	return &http.Response{
-		Status:        strconv.Itoa(st.status) + " " + http.StatusText(st.status),
-		StatusCode:    st.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(string(body))),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
+	return pageResponse(req, st.status, p.page(st, err))
 }
 
 // shouldScore decides whether this page of host is scored (see

@@ -154,17 +154,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 		return
 	}
 	tc := &tunnelConns{client: client, up: client}
-	p.tmu.Lock()
-	p.tunnels[tc] = struct{}{}
-	p.tmu.Unlock()
-	p.m.activeTunnels.Inc()
-	defer func() {
-		tc.close()
-		p.tmu.Lock()
-		delete(p.tunnels, tc)
-		p.tmu.Unlock()
-		p.m.activeTunnels.Dec()
-	}()
+	defer p.trackTunnel(tc)()
 	client.SetDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		p.recordOutcome(st, errClientGone)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -517,22 +518,28 @@ func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.
 	if st.status != statusClientGone {
 		body = rt.p.page(st, out)
 	}
+	return pageResponse(req, st.status, body), nil
+}
+
+// pageResponse wraps one of our HTML pages (block, 502, 504) as the
+// response to req, for outcomes decided inside goproxy's round trip.
+func pageResponse(req *http.Request, status int, body []byte) *http.Response {
 	h := make(http.Header, 4)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	return &http.Response{
-		Status:        strconv.Itoa(st.status) + " " + http.StatusText(st.status),
-		StatusCode:    st.status,
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(string(body))),
+		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
 		Request:       req,
-	}, nil
+	}
 }
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (and their

@@ -91,17 +91,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		first = make([]byte, 0, 4096)
 	}
 	tc := &tunnelConns{client: client, up: up}
-	p.tmu.Lock()
-	p.tunnels[tc] = struct{}{}
-	p.tmu.Unlock()
-	p.m.activeTunnels.Inc()
-	defer func() {
-		tc.close()
-		p.tmu.Lock()
-		delete(p.tunnels, tc)
-		p.tmu.Unlock()
-		p.m.activeTunnels.Dec()
-	}()
+	defer p.trackTunnel(tc)()
 
 	line := "HTTP/1.1 200 Connection established\r\n\r\n"
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
@@ -305,5 +295,21 @@ func (p *Proxy) recoverTunnel(tc *tunnelConns) {
 	if r := recover(); r != nil {
 		p.logger.Error("tunnel panic", zap.Any("panic", r), zap.Stack("stack"))
 		tc.close()
+	}
+}
+
+// trackTunnel registers an open tunnel (Shutdown closes what is left, the
+// gauge counts it) and returns the function that closes and forgets it.
+func (p *Proxy) trackTunnel(tc *tunnelConns) (done func()) {
+	p.tmu.Lock()
+	p.tunnels[tc] = struct{}{}
+	p.tmu.Unlock()
+	p.m.activeTunnels.Inc()
+	return func() {
+		tc.close()
+		p.tmu.Lock()
+		delete(p.tunnels, tc)
+		p.tmu.Unlock()
+		p.m.activeTunnels.Dec()
 	}
 }
