@@ -13,6 +13,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // exported collects every schoolgate_ metric name written in the
@@ -42,6 +45,18 @@ func exported(t *testing.T) map[string]bool {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The Go runtime and process series, registered by serve under the
+	// schoolgate_ prefix: gather the real collectors for their names.
+	reg := prometheus.NewRegistry()
+	prometheus.WrapRegistererWithPrefix("schoolgate_", reg).MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
 	}
 	return names
 }

@@ -108,8 +108,8 @@ y[0]+=8
 
 row("Process")
 ts("Config reloads", [(f'sum by (result) (increase(schoolgate_config_reloads_total{S}{R}))',"{{result}}")], 0, 8)
-ts("Memory", [(f'sum by (instance) (process_resident_memory_bytes{S})',"RSS {{instance}}"),(f'sum by (instance) (go_memstats_heap_inuse_bytes{S})',"heap {{instance}}")], 8, 8, unit="bytes")
-ts("CPU and goroutines", [(f'sum by (instance) (rate(process_cpu_seconds_total{S}{R}))',"CPU cores {{instance}}"),(f'sum by (instance) (go_goroutines{S})',"goroutines {{instance}}")], 16, 8)
+ts("Memory", [(f'sum by (instance) (schoolgate_process_resident_memory_bytes{S})',"RSS {{instance}}"),(f'sum by (instance) (schoolgate_go_memstats_heap_inuse_bytes{S})',"heap {{instance}}")], 8, 8, unit="bytes")
+ts("CPU and goroutines", [(f'sum by (instance) (rate(schoolgate_process_cpu_seconds_total{S}{R}))',"CPU cores {{instance}}"),(f'sum by (instance) (schoolgate_go_goroutines{S})',"goroutines {{instance}}")], 16, 8)
 y[0]+=8
 
 dash={

@@ -79,7 +79,10 @@ func serve(cfgPath string, logger *zap.Logger) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every series is schoolgate_ (CONTRACT §5), the runtime's too:
+	// schoolgate_go_goroutines, schoolgate_process_cpu_seconds_total.
+	prometheus.WrapRegistererWithPrefix("schoolgate_", reg).MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "schoolgate_build_info", Help: "Build information; always 1.",
 	}, []string{"version", "goversion"})

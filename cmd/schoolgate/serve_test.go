@@ -393,6 +393,16 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Errorf("metrics name %q", bad)
 			}
 		}
+		// CONTRACT §5: every series is prefixed schoolgate_, the Go
+		// runtime's and the process's too.
+		for _, line := range strings.Split(string(metrics), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "schoolgate_") {
+				t.Errorf("series without the schoolgate_ prefix: %.80s", line)
+			}
+		}
+		if !strings.Contains(string(metrics), "schoolgate_go_goroutines ") {
+			t.Error("metrics lack schoolgate_go_goroutines")
+		}
 		promtool, err := exec.LookPath("promtool")
 		if err != nil {
 			t.Skip("promtool not installed")
