@@ -18,12 +18,19 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// spin burns about d of CPU, standing in for a request's own work
-// between two lines.
-func spin(d time.Duration) {
-	for start := time.Now(); time.Since(start) < d; {
+// spin does a fixed amount of work (about 2 µs here), standing in for a
+// request's own work between two lines. A count, not a clock: when the
+// machine is busy a clock-timed spin would use less CPU in one run than
+// in another and spoil the baseline.
+func spin(n int) uint64 {
+	x := uint64(n)
+	for i := 0; i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
 	}
+	return x
 }
+
+var spinSink uint64
 
 // BenchmarkLogCPU measures the process CPU time one access-log line
 // costs, all of it: the caller's Log, the hand-off to the writer
@@ -39,13 +46,14 @@ func BenchmarkLogCPU(b *testing.B) {
 	const (
 		goroutines = 4
 		burst      = 16                   // lines between idle gaps
-		work       = 2 * time.Microsecond // per line, besides Log
+		work       = 2000                 // spin per line, besides Log
 		gap        = time.Millisecond     // idle between bursts
 	)
 	load := func(w *Writer) time.Duration {
 		now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
 		cpu0 := processCPU(b)
 		var wg sync.WaitGroup
+		var mu sync.Mutex
 		for g := 0; g < goroutines; g++ {
 			n := b.N / goroutines
 			if g == 0 {
@@ -55,13 +63,17 @@ func BenchmarkLogCPU(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				e := sample(g, now)
+				var x uint64
 				for i := 0; i < n; i++ {
-					spin(work)
+					x += spin(work)
 					w.Log(e) // a nil Writer does nothing
 					if i%burst == burst-1 {
 						time.Sleep(gap)
 					}
 				}
+				mu.Lock()
+				spinSink += x
+				mu.Unlock()
 			}()
 		}
 		wg.Wait()
