@@ -68,18 +68,18 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		ps = append(ps, checkPhraseFile(f, line, name)...)
 	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
-		exists(0, "proxy.intercept.ca_cert", ic.CACert, false)
-		exists(0, "proxy.intercept.ca_key", ic.CAKey, false)
+		exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
+		exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
 	}
 	if cfg.Users.File != "" {
 		var users []User
 		data, err := os.ReadFile(cfg.Users.File)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			warnings = append(warnings, Problem{File: name, Msg: fmt.Sprintf(
+			warnings = append(warnings, Problem{File: name, Line: cfg.Users.FileLine, Msg: fmt.Sprintf(
 				"warning: users file %s does not exist yet (serve needs it: create it with schoolgate users add)", cfg.Users.File)})
 		case err != nil:
-			addf(0, "users.file: %v", err)
+			addf(cfg.Users.FileLine, "users.file: %v", err)
 		default:
 			_, users, ups = parseUsers(data, cfg.Users.File)
 		}

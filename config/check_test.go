@@ -43,9 +43,9 @@ profiles: {p: {}}
 		t.Fatalf("want Problems, got %v", err)
 	}
 	want := []string{
-		path + ": proxy.intercept.ca_key " + filepath.Join(dir, "ca.key") + " does not exist",
 		path + ":5: UT1 tree " + filepath.Join(dir, "extra.txt") + " is not a folder",
 		path + ":6: list file " + filepath.Join(dir, "ut1") + " is a folder, not a file",
+		path + ":9: proxy.intercept.ca_key " + filepath.Join(dir, "ca.key") + " does not exist",
 	}
 	if got := strings.Split(ps.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", ps.Error(), strings.Join(want, "\n"))

@@ -63,6 +63,8 @@ type Intercept struct {
 	CAKey      string   `yaml:"ca_key"`
 	Domains    []string `yaml:"domains"`
 	Categories []string `yaml:"categories"`
+	// Lines of the ca_cert and ca_key keys, for problems with the files.
+	CACertLine, CAKeyLine int `yaml:"-"`
 }
 
 // DNS holds the DNS filter's settings.
@@ -77,6 +79,7 @@ type DNS struct {
 type Users struct {
 	File        string `yaml:"file"`
 	RequireAuth bool   `yaml:"require_auth"`
+	FileLine    int    `yaml:"-"` // line of users.file, for problems with the file
 }
 
 // Network maps a source prefix to a profile.

@@ -286,7 +286,7 @@ func TestProblems(t *testing.T) {
 		{"unknown schedule when_not", "profiles:\n  p:\n    rules:\n      - action: allow\n        when_not: [school]\ndefault_profile: p\n", 5, `unknown schedule "school" (no schedules are defined)`},
 		{"unknown profile network", "networks:\n  10.0.0.0/8: staf\nprofiles: {staff: {}}\ndefault_profile: staff\n", 2, `unknown profile "staf" (did you mean "staff"?`},
 		{"unknown default profile", "profiles: {staff: {}}\n\ndefault_profile: pupils\n", 3, `unknown profile "pupils" (known: staff)`},
-		{"default profile missing", "profiles: {staff: {}}\n", 0, "default_profile is missing"},
+		{"default profile missing", "profiles: {staff: {}}\n", 1, "default_profile is missing"},
 		{"no profiles", "default_profile: p\n", 0, "no profiles"},
 		{"empty profiles", "default_profile: p\nprofiles: {}\n", 2, "no profiles"},
 		{"bad profile name", "profiles:\n  p: {}\n  \"a b\": {}\ndefault_profile: p\n", 3, `bad profile name "a b"`},
@@ -306,7 +306,6 @@ func TestProblems(t *testing.T) {
 		{"list ut1 with category", "lists:\n  - ut1: /x\n    category: adult\n", 3, "category is not used with ut1"},
 		{"list unknown format", "lists:\n  - category: adult\n    file: a.txt\n    format: csv\n", 4, `unknown list format "csv"`},
 		{"list format without file", "lists:\n  - category: adult\n    domains: [a.example]\n    format: hosts\n", 2, "format is only used with file"},
-		{"list domain url", "lists:\n  - category: adult\n    domains: [\"http://a.example/\"]\n", 3, `domain "http://a.example/" is a URL`},
 		{"list domain wildcard", "lists:\n  - category: adult\n    domains:\n      - \"*.a.example\"\n", 4, "without \"*.\""},
 		{"bad upstream", "dns:\n  upstreams: [\"9.9.9.9:53\", \"dns.quad9.net:53\"]\n", 2, `bad upstream "dns.quad9.net:53": "dns.quad9.net" is not an IP address`},
 		{"bad upstream port", "dns:\n  upstreams:\n    - \"9.9.9.9:0\"\n", 3, `bad upstream "9.9.9.9:0": port 0 out of range (1-65535)`},
@@ -443,5 +442,32 @@ func TestManyProblems(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "many-problems.yaml:3: unknown timezone") {
 		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+// Review findings: a URL entry under a list's domains is a URL entry
+// (CONTRACT §3), a bare YAML null is the `null` blocked answer the example
+// config's comment offers, and every problem has a line.
+func TestReviewedForms(t *testing.T) {
+	base := "default_profile: p\nprofiles:\n  p: {}\n"
+	cfg, err := Parse([]byte(base+"lists:\n  - category: games\n    domains: [example.org/games, \"http://b.example/x\", c.example]\ndns:\n  blocked_answer: null\n"), "t.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Lists[0].Domains, " "); got != "example.org/games b.example/x c.example" {
+		t.Errorf("list domains = %q", got)
+	}
+	if cfg.DNS.BlockedAnswer != "null" {
+		t.Errorf("blocked_answer = %q, want null", cfg.DNS.BlockedAnswer)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{base + "dns:\n  blocked_answer: ~\n", "t.yaml:5: bad blocked_answer"},
+		{"\tdefault_profile: p\n" + base, "t.yaml:1: broken YAML: found character that cannot start any token"},
+		{"profiles:\n  p: {}\n", "t.yaml:1: default_profile is missing"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "t.yaml", "")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }

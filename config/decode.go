@@ -49,7 +49,7 @@ func (d *decoder) parseDoc(data []byte) (root *yaml.Node) {
 		// must still not take the program down.
 		if r := recover(); r != nil {
 			root = nil
-			d.addf(0, "cannot parse YAML: %v", r)
+			d.addf(1, "cannot parse YAML: %v", r)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -98,7 +98,7 @@ var yamlParserErrors = map[string]bool{
 func (d *decoder) yamlError(err error, data []byte) {
 	m := yamlLineRE.FindStringSubmatch(err.Error())
 	if m == nil {
-		d.addf(0, "broken YAML: %v", err)
+		d.addf(lineOfTab(data), "broken YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		return
 	}
 	line, _ := strconv.Atoi(m[1])
@@ -114,7 +114,22 @@ func (d *decoder) yamlError(err error, data []byte) {
 			}
 		}
 	}
+	if line < 1 {
+		line = lineOfTab(data)
+	}
 	d.addf(line, "broken YAML: %s", msg)
+}
+
+// lineOfTab is where to point when the YAML scanner names no line: a tab
+// where YAML wants spaces is the common cause, so the first line indented
+// with a tab, else the top of the file.
+func lineOfTab(data []byte) int {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if t := bytes.TrimLeft(l, " "); len(t) > 0 && t[0] == '\t' {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 // resolve follows aliases to the node they name.

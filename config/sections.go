@@ -32,7 +32,10 @@ func (d *decoder) top(n *yaml.Node) {
 		{"dns", func(_, v *yaml.Node) { d.dns(v) }},
 		{"users", func(_, v *yaml.Node) {
 			d.mapping(v, "users", []field{
-				{"file", func(_, v *yaml.Node) { c.Users.File, _ = d.str(v, "users.file") }},
+				{"file", func(k, v *yaml.Node) {
+					c.Users.File, _ = d.str(v, "users.file")
+					c.Users.FileLine = k.Line
+				}},
 				{"require_auth", func(k, v *yaml.Node) {
 					d.line.requireAuth = k.Line
 					c.Users.RequireAuth, _ = d.boolean(v, "users.require_auth")
@@ -172,9 +175,15 @@ func (d *decoder) proxy(n *yaml.Node) {
 			}
 			ic := &Intercept{}
 			d.mapping(v, "proxy.intercept", []field{
-				{"ca_cert", func(_, v *yaml.Node) { ic.CACert, _ = d.str(v, "proxy.intercept.ca_cert") }},
-				{"ca_key", func(_, v *yaml.Node) { ic.CAKey, _ = d.str(v, "proxy.intercept.ca_key") }},
-				{"domains", func(_, v *yaml.Node) { ic.Domains = d.domains(v, "proxy.intercept.domains") }},
+				{"ca_cert", func(k, v *yaml.Node) {
+					ic.CACert, _ = d.str(v, "proxy.intercept.ca_cert")
+					ic.CACertLine = k.Line
+				}},
+				{"ca_key", func(k, v *yaml.Node) {
+					ic.CAKey, _ = d.str(v, "proxy.intercept.ca_key")
+					ic.CAKeyLine = k.Line
+				}},
+				{"domains", func(_, v *yaml.Node) { ic.Domains = d.domains(v, "proxy.intercept.domains", false) }},
 				{"categories", func(_, v *yaml.Node) {
 					ic.Categories = d.categoryList(v, "proxy.intercept.categories", true)
 				}},
@@ -208,6 +217,9 @@ func (d *decoder) dns(n *yaml.Node) {
 			s, ok := d.str(v, "dns.blocked_answer")
 			if !ok {
 				return
+			}
+			if r := resolve(v); isNull(r) && strings.EqualFold(r.Value, "null") {
+				s = "null" // YAML reads a bare null as no value; the school meant the answer
 			}
 			switch a := strings.ToLower(strings.TrimSpace(s)); a {
 			case "nxdomain", "null":
@@ -344,7 +356,7 @@ func (d *decoder) lists(n *yaml.Node) {
 				if len(sources) == 0 || sources[len(sources)-1] != "urls" {
 					sources = append(sources, "domains")
 				}
-				l.Domains = d.domains(v, where+".domains")
+				l.Domains = d.domains(v, where+".domains", true)
 			}},
 			{"urls", func(_, v *yaml.Node) {
 				if len(sources) == 0 || sources[len(sources)-1] != "domains" {
@@ -412,11 +424,23 @@ func (d *decoder) lists(n *yaml.Node) {
 	}
 }
 
-// domains decodes a list of domain entries.
-func (d *decoder) domains(v *yaml.Node, where string) []string {
+// domains decodes a list of domain entries. In a list (withPaths), an
+// entry with a path is a URL entry (CONTRACT §3: `example.com/path`
+// matches that path prefix), as under urls; rule and intercept domains are
+// host names only.
+func (d *decoder) domains(v *yaml.Node, where string, withPaths bool) []string {
 	items := d.strList(v, where)
 	out := make([]string, 0, len(items))
 	for _, it := range items {
+		if withPaths && strings.Contains(it.val, "/") {
+			u, err := normURL(it.val)
+			if err != nil {
+				d.addf(it.line, "%v", err)
+				continue
+			}
+			out = append(out, u)
+			continue
+		}
 		if err := checkDomain(it.val); err != nil {
 			d.addf(it.line, "%v", err)
 			continue
@@ -519,7 +543,7 @@ func (d *decoder) rule(n *yaml.Node, where string) (Rule, bool) {
 			r.Action = a
 		}},
 		{"categories", func(_, v *yaml.Node) { r.Categories = d.categoryList(v, where+".categories", true) }},
-		{"domains", func(_, v *yaml.Node) { r.Domains = d.domains(v, where+".domains") }},
+		{"domains", func(_, v *yaml.Node) { r.Domains = d.domains(v, where+".domains", false) }},
 		{"when", func(_, v *yaml.Node) { r.When = scheduleRefs(v, "when") }},
 		{"when_not", func(_, v *yaml.Node) { r.WhenNot = scheduleRefs(v, "when_not") }},
 	})
@@ -627,7 +651,7 @@ func (d *decoder) finish(dir string) {
 	case len(c.Profiles) == 0:
 		d.addf(d.line.profiles, "no profiles: define at least one under profiles:")
 	case c.DefaultProfile == "":
-		d.addf(0, "default_profile is missing (known profiles: %s)", strings.Join(profileNames(c), ", "))
+		d.addf(1, "default_profile is missing (known profiles: %s)", strings.Join(profileNames(c), ", "))
 	default:
 		d.checkProfileRef(c.DefaultProfile, d.line.defaultProfile)
 	}
