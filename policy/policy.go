@@ -90,8 +90,9 @@ type Snapshot struct {
 	// gets it, so the proxy, the DNS filter and `check` agree on it.
 	hostNames *classify.HostClassifier
 	// Warnings are things a technician should hear about that do not stop
-	// the snapshot from serving (Build only), e.g. a users file that does
-	// not exist yet: no user can authenticate, so the proxy fails closed.
+	// the snapshot from serving, e.g. a users file that does not exist yet
+	// (no user can authenticate, so the proxy fails closed) or a user with
+	// an unknown profile (that user cannot sign in).
 	Warnings []string
 
 	loc            *time.Location
@@ -194,7 +195,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	if cfg.Content.Enabled && cfg.Content.HostNames {
 		s.hostNames = classify.DefaultHost()
 	}
-	s.Warnings = warnings
+	s.Warnings = append(warnings, s.Warnings...)
 	return s, nil
 }
 
@@ -367,7 +368,6 @@ func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snaps
 		s.deny = append(s.deny, unmapPrefix(p))
 	}
 
-	var userProbs config.Problems
 	usersFile := cfg.Users.File
 	if usersFile == "" {
 		usersFile = "(users)"
@@ -375,14 +375,15 @@ func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snaps
 		usersFile = resolve(cfg, usersFile)
 	}
 	for _, u := range users {
+		// One user with a mistyped profile must not stop the gateway (or
+		// a reload) for everyone: that user cannot sign in, and says why.
 		if _, ok := s.profileIdx[u.Profile]; !ok {
-			userProbs = append(userProbs, config.Problem{File: usersFile, Line: u.Line,
-				Msg: fmt.Sprintf("user %q: unknown profile %q", u.Name, u.Profile)})
+			s.Warnings = append(s.Warnings, config.Problem{File: usersFile, Line: u.Line,
+				Msg: fmt.Sprintf("user %q has unknown profile %q: the user cannot sign in", u.Name, u.Profile)}.String())
 			continue
 		}
 		s.users[u.Name] = u
 	}
-	probs = append(probs, userProbs...)
 	if len(probs) > 0 {
 		return nil, probs
 	}

@@ -98,6 +98,9 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: saved user %q with profile %s\n", *file, name, *profile)
+	if *cfgPath == "" {
+		fmt.Fprintf(stderr, "schoolgate users add: note: profile %q was not checked against a config (give -config FILE to check it); a user whose profile does not exist cannot sign in\n", *profile)
+	}
 	return 0
 }
 
