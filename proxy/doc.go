@@ -30,10 +30,19 @@
 // client gets an HTML page (block page, 502/504 page) from blockpage.go.
 //
 // With proxy.intercept, CONNECTs to the hosts (or categories) it names are
-// intercepted: TLS is terminated with a certificate minted from the
-// school's CA (intercept.go), and each HTTPS request inside is decided and
-// logged on its full URL like plain HTTP. Other HTTPS is decided on the
-// host (and the ClientHello's server name).
+// intercepted (policy.Snapshot.Intercepts, which `schoolgate check` asks
+// too): TLS is terminated with a certificate minted from the school's CA
+// (intercept.go), and each HTTPS request inside is decided and logged on
+// its full URL like plain HTTP. An intercepted host is intercepted even
+// when the policy blocks it, since a browser never shows a CONNECT's
+// answer: each request inside gets the 403 block page (the CONNECT is
+// logged as allowed with rule "intercept", the requests with the blocking
+// rule). Non-clients, deny_destinations and connect_ports are still
+// refused at the CONNECT. Other HTTPS is decided on the host (and the
+// ClientHello's server name), and a blocked CONNECT gets 403.
+//
+// A logged or shown URL never carries credentials (http://user:pw@host/:
+// dropped, and not forwarded either) nor the scheme's default port.
 //
 // Content classification (classify.go, package categories/classify): for
 // an allowed request whose host no list names, the response to a GET, if

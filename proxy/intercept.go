@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -113,31 +112,18 @@ func (in *interceptor) cert(host string) (*tls.Certificate, error) {
 	return c, nil
 }
 
-// shouldIntercept reports whether the (allowed) CONNECT st is to be
-// intercepted under the snapshot's proxy.intercept.
+// shouldIntercept reports whether the CONNECT st (decided on its host) is
+// to be intercepted: the policy says which hosts proxy.intercept names
+// (the same answer `schoolgate check` uses), and the CA must have been
+// loaded at start.
 func (p *Proxy) shouldIntercept(st *request) bool {
-	ic := st.snap.Config.Proxy.Intercept
-	if p.mitm == nil || ic == nil {
-		return false
-	}
-	if len(ic.Domains) == 0 && len(ic.Categories) == 0 {
-		return true
-	}
-	for _, d := range ic.Domains {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if st.host == d || strings.HasSuffix(st.host, "."+d) {
-			return true
-		}
-	}
-	for _, name := range ic.Categories {
-		if c, ok := categories.Parse(name); ok {
-			if st.cats.Has(c) || c == categories.Unclassified && st.cats.Empty() {
-				return true
-			}
-		}
-	}
-	return false
+	return p.mitm != nil && st.snap.Intercepts(st.host, st.cats)
 }
+
+// ruleIntercept is the rule logged for an intercepted CONNECT whose host
+// is blocked: the tunnel is opened only so that each request inside gets
+// the block page (and its own log line with the blocking rule).
+const ruleIntercept = "intercept"
 
 // intercept answers the CONNECT, terminates the client's TLS with a minted
 // certificate and serves the HTTP requests inside it as proxied https://
@@ -183,7 +169,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 		return
 	}
 	client.SetDeadline(time.Time{}) //nolint:errcheck
-	authority := net.JoinHostPort(host, fmt.Sprint(port))
+	authority := hostPort(host, port, 443)
 	user := st.user
 	done := make(chan struct{})
 	srv := &http.Server{

@@ -322,7 +322,11 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 		p.fail(w, st, &BadRequestError{Msg: "this is a web proxy: requests must name a full http:// address"})
 		return
 	}
-	st.url = r.URL.String()
+	// Credentials in the URL (http://user:pw@host/) are neither logged,
+	// shown, decided on nor forwarded: RFC 9110 §4.2.4 deprecates them and
+	// browsers do not send them in a request line.
+	r.URL.User = nil
+	st.url = cleanURL(r.URL)
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
 		st.host = truncate(r.URL.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "only http and https addresses can be fetched"})

@@ -44,8 +44,14 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		p.fail(w, st, err)
 		return
 	}
-	if err := p.decide(st, host, ""); err != nil {
-		p.fail(w, st, err)
+	blocked := p.decide(st, host, "")
+	// A host the school intercepts is intercepted even when it is blocked:
+	// a browser never shows a CONNECT's answer, so the block page can only
+	// be given inside the tunnel, to each request (decided on its full URL).
+	// The system refusals (not_a_client, deny_destinations) stay at the door.
+	intercept := p.shouldIntercept(st)
+	if blocked != nil && (!intercept || isSystemRule(st.rule)) {
+		p.fail(w, st, blocked)
 		return
 	}
 	if !slices.Contains(st.snap.Config.Proxy.ConnectPorts, port) {
@@ -60,7 +66,10 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		p.fail(w, st, &OverloadError{What: "too many tunnels open"})
 		return
 	}
-	if p.shouldIntercept(st) {
+	if intercept {
+		if blocked != nil {
+			st.verdict, st.rule = policy.Allow, ruleIntercept
+		}
 		p.intercept(w, r, st, port)
 		return
 	}
@@ -105,6 +114,12 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	client.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	st.status = http.StatusOK
 	p.relay(st, tc, first)
+}
+
+// isSystemRule reports whether rule is one of the refusals that come
+// before any profile rule.
+func isSystemRule(rule string) bool {
+	return rule == policy.RuleNotAClient || rule == policy.RuleDenyDestinations
 }
 
 func mustPeek(b []byte, _ error) []byte { return b }

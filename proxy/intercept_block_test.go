@@ -1,0 +1,255 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// interceptProxy starts a second proxy on e's config with the given
+// proxy.intercept settings (YAML flow mapping body, without the CA files)
+// and returns its address and a pool trusting the school's test CA.
+func interceptProxy(t *testing.T, e *env, intercept string) (string, *x509.CertPool) {
+	t.Helper()
+	ca, _ := testCA(t, e.dir)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	cfg := readFile(t, e.cfgPath)
+	if intercept != "" {
+		intercept = ", " + intercept
+	}
+	cfg = strings.Replace(cfg, "  block_page:", "  intercept: {ca_cert: ca.pem, ca_key: ca.key"+intercept+"}\n  block_page:", 1)
+	writeFile(t, e.cfgPath, cfg)
+	e.engine.Swap(e.build())
+	o := e.p.o
+	o.Registerer = nil // the first proxy's metrics are registered already
+	p2, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p2.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p2.Shutdown(ctx) //nolint:errcheck
+	})
+	return ln.Addr().String(), pool
+}
+
+// logFor returns the last access-log line for host and method.
+func (e *env) logFor(t *testing.T, host, method string) logLine {
+	t.Helper()
+	for range 40 {
+		ls := e.logLines(t)
+		for j := len(ls) - 1; j >= 0; j-- {
+			if ls[j].Host == host && ls[j].Method == method {
+				return ls[j]
+			}
+		}
+	}
+	t.Fatalf("no access-log line for %s %s", method, host)
+	return logLine{}
+}
+
+// A blocked host the school intercepts gets the block page inside the
+// tunnel (a browser shows no CONNECT answer); hosts it does not intercept
+// are still refused at the CONNECT.
+func TestInterceptBlockedHost(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	addr, pool := interceptProxy(t, e, "domains: [www.casino.test]")
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: addr}),
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+	}}
+	defer c.CloseIdleConnections()
+
+	t.Run("block page inside the tunnel", func(t *testing.T) {
+		for _, path := range []string{"/path", "/another/page?q=1"} {
+			resp, body := get(t, c, "https://www.casino.test"+path)
+			if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s: status %d, type %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if resp.TLS == nil || resp.TLS.PeerCertificates[0].Issuer.CommonName != "Test School CA" {
+				t.Fatal("not intercepted with the school CA")
+			}
+			want := "https://www.casino.test" + path
+			if !strings.Contains(body, "gambling") || !strings.Contains(body, "student#2") ||
+				!strings.Contains(body, want) || strings.Contains(body, ":443") {
+				t.Fatalf("%s: block page %q", path, body)
+			}
+			l := e.logFor(t, "www.casino.test", "GET")
+			if l.URL != want || l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 {
+				t.Errorf("log line %+v", l)
+			}
+		}
+		c.CloseIdleConnections() // ends the tunnel: its CONNECT line is logged
+		l := e.logFor(t, "www.casino.test", "CONNECT")
+		if l.Verdict != "allow" || l.Rule != ruleIntercept || statusNum(l.Status) != 200 || l.URL != "" ||
+			len(l.Categories) != 1 || l.Categories[0] != "gambling" {
+			t.Errorf("CONNECT log line %+v", l)
+		}
+	})
+	t.Run("not intercepted: 403 on the CONNECT", func(t *testing.T) {
+		st, _ := rawConnect(t, addr, "casino.test:443", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "casino.test", "CONNECT"); l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("bad port still refused at the CONNECT", func(t *testing.T) {
+		st, _ := rawConnect(t, addr, "www.casino.test:25", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "www.casino.test", "CONNECT"); l.Rule != "connect_ports" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+}
+
+// The system refusals come before interception, even of every host.
+func TestInterceptSystemRefusals(t *testing.T) {
+	t.Run("deny_destinations", func(t *testing.T) {
+		e := newEnv(t, envConfig{})
+		addr, _ := interceptProxy(t, e, "")
+		st, _ := rawConnect(t, addr, "127.0.0.1:443", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "127.0.0.1", "CONNECT"); l.Rule != "deny_destinations" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+	t.Run("not_a_client", func(t *testing.T) {
+		e := newEnv(t, envConfig{clients: "  - 10.0.0.0/8\n"})
+		addr, _ := interceptProxy(t, e, "")
+		st, _ := rawConnect(t, addr, "www.casino.test:443", "")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "www.casino.test", "CONNECT"); l.Rule != "not_a_client" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
+}
+
+// rawGet sends one absolute-URI request line as written and returns the
+// status and body.
+func rawGet(t *testing.T, proxyAddr, target, host string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the reply: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// Credentials in a URL are never logged, shown or forwarded, and a URL is
+// written without its scheme's default port.
+func TestLoggedURLs(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	upHost := strings.TrimPrefix(e.upURL, "http://")
+	t.Run("userinfo of a blocked URL", func(t *testing.T) {
+		st, body := rawGet(t, e.addr, "http://user:secretpw@www.casino.test/x", "www.casino.test")
+		if st != 403 || strings.Contains(body, "secretpw") || strings.Contains(body, "user:") ||
+			!strings.Contains(body, "http://www.casino.test/x") {
+			t.Fatalf("status %d, page %q", st, body)
+		}
+		if l := e.logFor(t, "www.casino.test", "GET"); l.URL != "http://www.casino.test/x" {
+			t.Errorf("logged URL %q", l.URL)
+		}
+	})
+	t.Run("userinfo of an allowed URL", func(t *testing.T) {
+		st, body := rawGet(t, e.addr, "http://user:secretpw@"+upHost+"/hello", upHost)
+		if st != 200 || body != "hello from upstream" {
+			t.Fatalf("status %d, body %q", st, body)
+		}
+		if l := e.logFor(t, upstreamIP, "GET"); l.URL != e.upURL+"/hello" {
+			t.Errorf("logged URL %q", l.URL)
+		}
+		h, _ := e.lastSeen.Load("/hello")
+		if a := h.(http.Header).Get("Authorization"); a != "" {
+			t.Errorf("credentials forwarded upstream: Authorization %q", a)
+		}
+	})
+	t.Run("default port left out, others kept", func(t *testing.T) {
+		st, _ := rawGet(t, e.addr, "http://www.casino.test:80/y", "www.casino.test")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "www.casino.test", "GET"); l.URL != "http://www.casino.test/y" {
+			t.Errorf("logged URL %q", l.URL)
+		}
+		st, _ = rawGet(t, e.addr, "http://www.casino.test:8080/z", "www.casino.test")
+		if st != 403 {
+			t.Fatalf("status %d", st)
+		}
+		if l := e.logFor(t, "www.casino.test", "GET"); l.URL != "http://www.casino.test:8080/z" {
+			t.Errorf("logged URL %q", l.URL)
+		}
+	})
+}
+
+func TestCleanURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://user:pw@www.bet365.com/":   "http://www.bet365.com/",
+		"http://user@example.org:80/a?b=c": "http://example.org/a?b=c",
+		"https://example.org:443/games":    "https://example.org/games",
+		"https://example.org:8443/games":   "https://example.org:8443/games",
+		"http://example.org:443/":          "http://example.org:443/",
+		"https://[2001:db8::1]:443/x":      "https://[2001:db8::1]/x",
+		"http://[2001:db8::1]:8080/x":      "http://[2001:db8::1]:8080/x",
+		"http://a:b%40c@example.org/p%20q": "http://example.org/p%20q",
+		"HTTPS://Example.org:443/CaseKept": "https://Example.org/CaseKept",
+	} {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cleanURL(u); got != want {
+			t.Errorf("cleanURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		host string
+		port int
+		want string
+	}{
+		{"example.org", 443, "example.org"},
+		{"example.org", 8443, "example.org:8443"},
+		{"2001:db8::1", 443, "[2001:db8::1]"},
+		{"2001:db8::1", 8443, "[2001:db8::1]:8443"},
+	} {
+		if got := hostPort(tc.host, tc.port, 443); got != tc.want {
+			t.Errorf("hostPort(%q, %d) = %q, want %q", tc.host, tc.port, got, tc.want)
+		}
+	}
+}
