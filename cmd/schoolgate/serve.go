@@ -46,10 +46,32 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	defer logger.Sync() //nolint:errcheck // stderr
 
 	if err := serve(*cfgPath, logger); err != nil {
-		logger.Error("serve failed", zap.Error(err))
+		// Config problems also go to stderr as plain FILE:LINE lines, as
+		// `config check` prints them: easier to read than one JSON line.
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				fmt.Fprintln(stderr, p)
+			}
+		}
+		logger.Error("serve failed", errorFields(err)...)
 		return 1
 	}
+	logger.Info("stopped")
 	return 0
+}
+
+// errorFields logs err, with config problems as a list of lines.
+func errorFields(err error) []zap.Field {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		lines := make([]string, len(ps))
+		for i, p := range ps {
+			lines[i] = p.String()
+		}
+		return []zap.Field{zap.Strings("problems", lines)}
+	}
+	return []zap.Field{zap.Error(err)}
 }
 
 func newProgramLogger(w io.Writer) *zap.Logger {
@@ -217,7 +239,7 @@ loop:
 				}
 			}
 			reloads.WithLabelValues("failure").Inc()
-			logger.Error("reload refused; the previous config keeps serving", zap.Error(err))
+			logger.Error("reload refused; the previous config keeps serving", errorFields(err)...)
 		case err := <-errc:
 			serveErr = err
 			break loop
