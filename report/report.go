@@ -55,8 +55,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// ErrNoLogs is returned (wrapped) when none of the asked-for days has a log file.
-var ErrNoLogs = errors.New("no access log")
 
 // catIndex maps a category name to its categories.Category without allocating.
 var catIndex = func() map[string]categories.Category {
@@ -130,8 +128,8 @@ func NewAggregator(o Options) (*Aggregator, error) {
 }
 
 // Run reads every day's log in o and returns the report. Days without a
-// file are listed in Report.MissingDays; if every day is missing the
-// error wraps ErrNoLogs.
+// file are listed in Report.MissingDays; a period with no log at all gives
+// an empty report that says so (a weekend has no traffic), not an error.
 func Run(o Options) (*Report, error) {
 	a, err := NewAggregator(o)
 	if err != nil {
@@ -169,16 +167,10 @@ func Run(o Options) (*Report, error) {
 			a.r.DamagedFiles = append(a.r.DamagedFiles, filepath.Base(p))
 		}
 	}
-	if found == 0 {
-		if from.Equal(to) {
-			return nil, fmt.Errorf("%w for %s: %s does not exist", ErrNoLogs, from.Format(time.DateOnly),
-				logging.PathFor(o.Dir, from))
-		}
-		return nil, fmt.Errorf("%w from %s to %s in %s", ErrNoLogs, from.Format(time.DateOnly), to.Format(time.DateOnly), o.Dir)
-	}
 	r := a.Report()
 	r.From, r.To = from, to
 	r.MissingDays = missing
+	r.LogDir = o.Dir
 	r.Title = o.Title
 	now := time.Now
 	if o.Now != nil {
@@ -682,6 +674,7 @@ type Report struct {
 	From, To          time.Time // local days covered
 	Generated         time.Time
 	MissingDays       []string
+	LogDir            string // where the logs were looked for
 	DamagedFiles      []string  // access-DATE.jsonl.damaged-TIME files also read
 	First, Last       time.Time // first and last line seen (local)
 	Requests          int64

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -370,11 +369,24 @@ func TestDamagedFileIsRead(t *testing.T) {
 	}
 }
 
+// A day with no log (a weekend, a holiday) gives an empty report that says
+// so and where it looked, not a failure of the technician's daily job.
 func TestMissingDay(t *testing.T) {
 	day := at("2026-11-20", "00:00:00")
-	_, err := Run(Options{Dir: t.TempDir(), From: day, To: day, Location: london})
-	if !errors.Is(err, ErrNoLogs) || !strings.Contains(err.Error(), "access-2026-11-20.jsonl") {
-		t.Fatalf("err = %v, want ErrNoLogs naming the file", err)
+	dir := t.TempDir()
+	r, err := Run(Options{Dir: dir, From: day, To: day, Location: london})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r.Requests != 0 || len(r.MissingDays) != 1 || r.MissingDays[0] != "2026-11-20" {
+		t.Fatalf("requests %d, missing %v", r.Requests, r.MissingDays)
+	}
+	var b strings.Builder
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No access log was found for this day") || !strings.Contains(b.String(), dir) {
+		t.Errorf("the page does not say the log is missing and where it looked")
 	}
 }
 

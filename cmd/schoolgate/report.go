@@ -101,7 +101,7 @@ func reportFor(cfg *config.Config, f reportFlags, now time.Time, stdout, stderr 
 			r.Malformed, r.MalformedAt[0])
 	}
 	if len(r.MissingDays) > 0 {
-		fmt.Fprintf(stderr, "schoolgate report: no access log for %s\n", strings.Join(r.MissingDays, ", "))
+		fmt.Fprintf(stderr, "schoolgate report: no access log for %s in %s\n", strings.Join(r.MissingDays, ", "), cfg.Log.Dir)
 	}
 	return 0
 }

@@ -91,11 +91,15 @@ garbage
 		t.Errorf("CSV rows = %q", rows)
 	}
 
-	// A day without a log: a clear message and exit 1.
+	// A day without a log (a weekend): a report that says so, a note on
+	// stderr, exit 0, so a daily job does not fail on Mondays.
 	stderr.Reset()
-	if code := reportFor(cfg, reportFlags{date: "2026-11-19", out: out}, time.Now(), &stdout, &stderr); code != 1 ||
-		!strings.Contains(stderr.String(), "access-2026-11-19.jsonl does not exist") {
+	if code := reportFor(cfg, reportFlags{date: "2026-11-19", out: out}, time.Now(), &stdout, &stderr); code != 0 ||
+		!strings.Contains(stderr.String(), "no access log for 2026-11-19") {
 		t.Errorf("missing day: exit %d, stderr %q", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "report-2026-11-19.html")); err != nil {
+		t.Errorf("missing day: no report written: %v", err)
 	}
 	// The weekly form names its files after the period.
 	if code := reportFor(cfg, reportFlags{date: "2026-11-20", week: true, out: out}, time.Now(), &stdout, &stderr); code != 0 {
