@@ -74,6 +74,15 @@ func (x *lastIndex) build(byLast map[uint64][]int32) {
 	}
 }
 
+// mayEnd reports whether a word with hash h may end a phrase (the bit
+// filter of lookup, small enough to inline).
+func (x *lastIndex) mayEnd(h uint64) bool {
+	if h == 0 {
+		h = 1
+	}
+	return x.filter[(h>>5)%filterBits/64]&(1<<(h%64)) != 0
+}
+
 func (x *lastIndex) lookup(h uint64) []int32 {
 	if h == 0 {
 		h = 1
@@ -225,9 +234,18 @@ type scan struct {
 	tok    tokenizer
 }
 
+// word takes the next word's hash. Most words end no phrase: the filter
+// answers them here, inlined into the tokenizer.
 func (s *scan) word(_ []byte, h uint64) {
-	s.ring[s.n%maxPhraseWords] = h
+	s.ring[uint(s.n)%maxPhraseWords] = h
 	s.n++
+	if s.c.last.mayEnd(h) {
+		s.match(h)
+	}
+}
+
+// match counts the phrases ending with the word just read.
+func (s *scan) match(h uint64) {
 	cands := s.c.last.lookup(h)
 	for _, pi := range cands {
 		p := &s.c.phrases[pi]
@@ -237,7 +255,7 @@ func (s *scan) word(_ []byte, h uint64) {
 		}
 		match := true
 		for j := 0; j < k-1; j++ {
-			if s.ring[(s.n-k+j)%maxPhraseWords] != p.hashes[j] {
+			if s.ring[uint(s.n-k+j)%maxPhraseWords] != p.hashes[j] {
 				match = false
 				break
 			}

@@ -81,6 +81,24 @@ func arabicFold(r rune) (rune, bool) {
 	return r, true
 }
 
+// asciiLower maps ASCII letters to lower case, every other byte to 0.
+var asciiLower = func() (t [256]byte) {
+	for c := byte('a'); c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = c, c
+	}
+	return t
+}()
+
+// wordBreak marks the ASCII bytes that end a word: all but letters,
+// digits, @, $ and apostrophes (see write).
+var wordBreak = func() (t [256]bool) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		t[c] = !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '@' || c == '$' || c == '\'' || c == 0x60)
+	}
+	return t
+}()
+
 var leet = [128]byte{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
 
 // tokenizer is the streaming word splitter. emit gets each normalised word;
@@ -121,13 +139,68 @@ func (t *tokenizer) write(p []byte) {
 		t.npend++
 		p = p[1:]
 		if utf8.FullRune(t.pend[:t.npend]) || t.npend == utf8.UTFMax {
-			r, _ := utf8.DecodeRune(t.pend[:t.npend])
+			r, size := utf8.DecodeRune(t.pend[:t.npend])
+			// A bad sequence decodes as one byte: the bytes after it are
+			// read again, as they would be in one write.
+			var rest [utf8.UTFMax]byte
+			nrest := copy(rest[:], t.pend[size:t.npend])
 			t.npend = 0
 			t.addRune(r)
+			if nrest > 0 {
+				t.write(rest[:nrest])
+			}
 		}
 	}
 	for i := 0; i < len(p); {
 		c := p[i]
+		// fastest path: a whole ASCII word starting here, lowered and
+		// hashed in one pass and handed on at once. What it cannot finish
+		// (a word going on past this write, into a digit, an apostrophe or
+		// a non-ASCII letter; one letter; a run of three) is left in t.word
+		// as the paths below leave it, and they go on from there.
+		if t.n == 0 && asciiLower[c] != 0 {
+			wb := t.word[:maxWordBytes]
+			end := min(len(p), i+maxWordBytes)
+			h := uint64(fnvOffset)
+			var p1, p2 byte
+			triple := false
+			j := i
+			for ; j < end; j++ {
+				l := asciiLower[p[j]]
+				if l == 0 {
+					break
+				}
+				if l == p1 && l == p2 {
+					triple = true
+				}
+				p2, p1 = p1, l
+				wb[j-i] = l
+				h = (h ^ uint64(l)) * fnvPrime
+			}
+			n := j - i
+			if j < len(p) && wordBreak[p[j]] && n > 1 && !triple {
+				// what endWord does with a plain word; the break after it
+				// ends nothing more
+				if t.nsingles > 0 {
+					t.flushSingles()
+				}
+				if sc := t.sc; sc != nil {
+					// sc.word, by hand: the compiler does not inline it
+					sc.ring[uint(sc.n)%maxPhraseWords] = h
+					sc.n++
+					if sc.c.last.mayEnd(h) {
+						sc.match(h)
+					}
+				} else {
+					t.emit(wb[:n])
+				}
+				i = j + 1
+				continue
+			}
+			t.n, t.h, t.letters, t.runes = n, h, n, n
+			i = j
+			continue
+		}
 		// fast path: a run of lower-case ASCII letters, hashed as it is copied
 		if 'a' <= c && c <= 'z' {
 			j, n, h := i, t.n, t.h
@@ -161,7 +234,9 @@ func (t *tokenizer) write(p []byte) {
 			case c == '\'' || c == 0x60:
 				// apostrophes join: "don't" is one word
 			default:
-				t.endWord()
+				if t.n != 0 {
+					t.endWord()
+				}
 			}
 			continue
 		}

@@ -1,6 +1,9 @@
 package classify
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,4 +97,74 @@ func TestHashPathMatchesWords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// wordsPieces returns the words of s written in pieces of at most size
+// bytes: with one-byte pieces no word is ever whole inside a write, so
+// the fast path that takes whole ASCII words at once never finishes one
+// and the byte-by-byte paths do all the work.
+func wordsPieces(s string, size int) []string {
+	var out []string
+	var tk tokenizer
+	tk.reset(func(w []byte) { out = append(out, string(w)) })
+	for len(s) > 0 {
+		n := min(size, len(s))
+		tk.write([]byte(s[:n]))
+		s = s[n:]
+	}
+	tk.close()
+	return out
+}
+
+var fastPathTexts = []string{
+	"The school football team won; Parents and pupils celebrated. Next term!",
+	"Free SPINS!! caaasino xxx www aaa-bbb a b c d e f casino, p.o.r.n c a s i n o",
+	"don't c4sino p0rn $ex mp3 2024 niño Straße zakłady ca\u200bsi\u00adno ＣＡＳＩＮＯ",
+	strings.Repeat("abcdefghij", 9) + " " + strings.Repeat("z", 70) + " end",
+	"x y zz a\u00e9b I a\tb\nc\rd the END",
+	"كازينو القِمَار Казино ΚΑΖΙΝΟ\x00\xff\xfe word",
+}
+
+// TestWordsFastPathSame: whole writes and one-byte writes read the same
+// words, so the whole-word fast path normalises exactly like the rest.
+func TestWordsFastPathSame(t *testing.T) {
+	texts := append([]string{}, fastPathTexts...)
+	for _, pg := range loadEvalSet(t) {
+		page, err := os.ReadFile(filepath.Join("testdata", "pages", pg.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		txt, err := ExtractText(bytes.NewReader(page), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, txt)
+	}
+	for _, s := range texts {
+		want := strings.Join(wordsPieces(s, 1), " ")
+		for _, size := range []int{len(s) + 1, 7, 64, 4096} {
+			if got := strings.Join(wordsPieces(s, size), " "); got != want {
+				t.Errorf("pieces of %d: %.200q\nwant %.200q", size, got, want)
+			}
+		}
+	}
+}
+
+func FuzzWords(f *testing.F) {
+	for _, s := range fastPathTexts {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, size int) {
+		size = size%97 + 1
+		if size <= 0 {
+			size += 97
+		}
+		want := strings.Join(wordsPieces(s, 1), " ")
+		if got := strings.Join(Words(s), " "); got != want {
+			t.Fatalf("whole: %q, byte by byte: %q", got, want)
+		}
+		if got := strings.Join(wordsPieces(s, size), " "); got != want {
+			t.Fatalf("pieces of %d: %q, byte by byte: %q", size, got, want)
+		}
+	})
 }
