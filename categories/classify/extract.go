@@ -42,7 +42,7 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 			if skip > 0 {
 				continue
 			}
-			emit(z.Text())
+			emit(text(z))
 		case html.StartTagToken, html.SelfClosingTagToken:
 			a := tagAtom(z.Raw())
 			switch a {
@@ -70,6 +70,17 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 			}
 		}
 	}
+}
+
+// text is the text token's text. Text converts newlines, NULs and
+// entities, each a pass over the bytes; the text of most tokens has none
+// of them, so one quick look finds the raw bytes are the text already.
+func text(z *html.Tokenizer) []byte {
+	raw := z.Raw()
+	if bytes.IndexByte(raw, '&') >= 0 || bytes.IndexByte(raw, '\r') >= 0 || bytes.IndexByte(raw, 0) >= 0 {
+		return z.Text()
+	}
+	return raw
 }
 
 // inline reports whether a tag sits inside a line of text, so that it must
