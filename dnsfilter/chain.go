@@ -31,13 +31,24 @@ const canaryName = "use-application-dns.net"
 // at the end.
 type request struct {
 	w     dns.ResponseWriter
-	q     *dns.Msg
+	q     *dns.Msg  // nil when the UDP loop read the query itself (see udp.go)
 	start time.Time // from Options.Now: decisions, cache ages, the log's ts
 	began time.Time // wall clock, for the duration
 	ip    netip.Addr
 	tcp   bool
 	snap  *policy.Snapshot
 	set   *settings
+
+	// From the query's header (filled by parse, or by parseWire).
+	id     uint16
+	opcode int
+	rd     bool
+	qd     int // number of questions
+
+	// inline: run by a UDP read loop, which must not wait; a stage that
+	// would (an upstream query) sets deferred and the rest of the chain
+	// runs on a goroutine of its own (see serve).
+	inline, deferred bool
 
 	hasQ     bool
 	question dns.Question
@@ -114,6 +125,17 @@ var chain = [...]stage{
 func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 	r := requestPool.Get().(*request)
 	*r = request{w: w, q: q, start: s.now(), began: time.Now()}
+	r.set = s.set.Load()
+	r.snap = s.engine.Snapshot()
+	r.ip, r.tcp = remoteIP(w)
+	s.serve(r, 0)
+}
+
+// serve runs the chain on r from stage from on, then counts and logs the
+// query and puts r back in the pool, unless a stage deferred it (see
+// request.inline): then the rest runs on a goroutine, from that stage.
+func (s *Server) serve(r *request, from int) {
+	handedOver := false
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("dns handler panic", zap.Any("panic", p), zap.Stack("stack"))
@@ -124,14 +146,19 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 				}()
 			}
 		}
+		if handedOver {
+			return
+		}
 		*r = request{}
 		requestPool.Put(r)
 	}()
-	r.set = s.set.Load()
-	r.snap = s.engine.Snapshot()
-	r.ip, r.tcp = remoteIP(w)
-	for i := range chain {
+	for i := from; i < len(chain); i++ {
 		if chain[i].run(s, r) == done {
+			if r.deferred {
+				handedOver = true
+				s.handOver(r, i)
+				return
+			}
 			break
 		}
 	}
@@ -149,6 +176,7 @@ func remoteIP(w dns.ResponseWriter) (netip.Addr, bool) {
 }
 
 func (s *Server) parse(r *request) action {
+	r.id, r.opcode, r.rd, r.qd = r.q.Id, r.q.Opcode, r.q.RecursionDesired, len(r.q.Question)
 	if len(r.q.Question) > 0 {
 		r.hasQ = true
 		r.question = r.q.Question[0]
@@ -205,11 +233,11 @@ func (s *Server) rateLimit(r *request) action {
 
 func (s *Server) sanity(r *request) action {
 	switch {
-	case r.q.Opcode != dns.OpcodeQuery:
+	case r.opcode != dns.OpcodeQuery:
 		r.rule = RuleMalformed
 		s.writeMinimal(r, dns.RcodeNotImplemented)
 		return done
-	case len(r.q.Question) != 1:
+	case r.qd != 1:
 		r.rule = RuleMalformed
 		s.writeMinimal(r, dns.RcodeFormatError)
 		return done
@@ -310,6 +338,10 @@ func (s *Server) safeSearch(r *request) action {
 	if prof, ok := r.snap.Config.Profiles[r.profile]; !ok || !prof.SafeSearch {
 		return next
 	}
+	if r.inline {
+		r.deferred = true // its lookup may go upstream
+		return done
+	}
 	s.m.safeSearch.WithLabelValues(p.name).Inc()
 	m := s.reply(r)
 	m.Answer = []dns.RR{&dns.CNAME{
@@ -363,6 +395,10 @@ func (s *Server) resolve(r *request) action {
 	if e := r.set.cache.get(key, now); e != nil {
 		s.m.cacheHits.Inc()
 		s.answerEntry(r, e, now)
+		return done
+	}
+	if r.inline {
+		r.deferred = true // a miss goes upstream
 		return done
 	}
 	s.m.cacheMisses.Inc()

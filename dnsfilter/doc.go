@@ -2,8 +2,15 @@
 // miekg/dns, deciding with the policy engine and writing the access log.
 //
 // It listens on listen.dns over UDP (one SO_REUSEPORT socket per CPU on
-// Linux) and TCP. Every query goes through one ordered chain of stages
-// (see chain in chain.go):
+// Linux) and TCP. On a specific IPv4 address each UDP socket has a read
+// loop of its own (udp.go) instead of miekg's server: it reads batches
+// with recvmmsg, runs the chain inline on plain queries parsed straight
+// from the wire (no goroutine, no dns.Msg), and sends the batch's answers
+// with one sendmmsg; a query that must wait (a cache miss, a SafeSearch
+// lookup) continues on a goroutine from that stage, and anything else
+// (EDNS options other than cookie or padding, odd names, garbage) gets
+// miekg's handling. TCP and wildcard binds use miekg's server. Every
+// query goes through one ordered chain of stages (see chain in chain.go):
 //
 //	parse → acl → ratelimit → sanity → identity → canary → policy → block
 //	→ safesearch → any → resolve (cache, else upstreams + ECH rewrite)

@@ -30,12 +30,12 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1536); return &b 
 // reply starts an answer to the query. It never modifies the query.
 func (s *Server) reply(r *request) *dns.Msg {
 	m := new(dns.Msg)
-	m.Id = r.q.Id
+	m.Id = r.id
 	m.Response = true
-	m.Opcode = r.q.Opcode
-	m.RecursionDesired = r.q.RecursionDesired
+	m.Opcode = r.opcode
+	m.RecursionDesired = r.rd
 	m.RecursionAvailable = true
-	m.CheckingDisabled = r.q.CheckingDisabled
+	m.CheckingDisabled = r.cd
 	m.Question = []dns.Question{r.question}
 	return m
 }
@@ -77,13 +77,13 @@ func (s *Server) writeMsg(r *request, m *dns.Msg) {
 // is safe even towards a stranger.
 func (s *Server) writeMinimal(r *request, rcode int) {
 	m := new(dns.Msg)
-	m.Id = r.q.Id
+	m.Id = r.id
 	m.Response = true
-	m.Opcode = r.q.Opcode
-	m.RecursionDesired = r.q.RecursionDesired
+	m.Opcode = r.opcode
+	m.RecursionDesired = r.rd
 	m.RecursionAvailable = r.client
 	m.Rcode = rcode
-	if len(r.q.Question) == 1 && rcode != dns.RcodeFormatError {
+	if r.qd == 1 && rcode != dns.RcodeFormatError {
 		m.Question = []dns.Question{r.question}
 	}
 	b, err := m.Pack()
@@ -103,13 +103,13 @@ func (s *Server) writeMinimal(r *request, rcode int) {
 func (s *Server) writeEntry(r *request, e *entry, now int64) {
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], e.wire...)
-	binary.BigEndian.PutUint16(b[0:], r.q.Id)
+	binary.BigEndian.PutUint16(b[0:], r.id)
 	const rd, cd = 1 << 8, 1 << 4
 	flags := binary.BigEndian.Uint16(b[2:]) &^ (rd | cd)
-	if r.q.RecursionDesired {
+	if r.rd {
 		flags |= rd
 	}
-	if r.q.CheckingDisabled {
+	if r.cd {
 		flags |= cd
 	}
 	binary.BigEndian.PutUint16(b[2:], flags)

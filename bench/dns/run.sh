@@ -21,7 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LISTS=${LISTS:-$(cd "$ROOT/.." && pwd)/shared/lists}
 WORK=$(mktemp -d /tmp/schoolgate-dnsbench.XXXXXX)
-UP_PORT=5399 SG_PORT=5300 UB_PORT=5301
+UP_PORT=${UP_PORT:-5399} SG_PORT=${SG_PORT:-5300} UB_PORT=${UB_PORT:-5301} # override to run beside another bench
 PIDS=()
 
 cleanup() {

@@ -1,0 +1,325 @@
+package dnsfilter
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+)
+
+// The UDP read loop (IPv4 sockets bound to one address): instead of
+// miekg's goroutine and full unpack per packet, each SO_REUSEPORT socket
+// has one loop that reads a batch of packets with recvmmsg, runs the
+// chain on each inline from a light parse of the wire (parseWire), and
+// sends the batch's answers with one sendmmsg. What could wait (a cache
+// miss going upstream, a SafeSearch lookup) continues on a goroutine of
+// its own from that stage; packets the light parse does not take (EDNS
+// options other than cookie and padding, several records, odd names,
+// garbage) go the way miekg's server would take them (serveWire), on a
+// goroutine. The chain, its answers and its log lines are the same.
+
+// udpBatch is how many packets one recvmmsg may return.
+const udpBatch = 32
+
+// udpReadSize is the read buffer per packet (miekg's server's UDPSize
+// here): room for queries with EDNS options.
+const udpReadSize = 4096
+
+type udpLoop struct {
+	s    *Server
+	conn *net.UDPConn
+	pc   *ipv4.PacketConn
+	in   []ipv4.Message
+	out  []ipv4.Message
+	nout int
+	cur  net.Addr // the sender of the packet being handled
+	wg   *sync.WaitGroup
+}
+
+func newUDPLoop(s *Server, conn *net.UDPConn, wg *sync.WaitGroup) *udpLoop {
+	l := &udpLoop{s: s, conn: conn, pc: ipv4.NewPacketConn(conn), wg: wg,
+		in: make([]ipv4.Message, udpBatch), out: make([]ipv4.Message, udpBatch)}
+	for i := range l.in {
+		l.in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
+		l.out[i].Buffers = [][]byte{make([]byte, 0, 512)}
+	}
+	return l
+}
+
+// run reads until the socket is closed.
+func (l *udpLoop) run() {
+	defer l.wg.Done()
+	for {
+		n, err := l.pc.ReadBatch(l.in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.s.logger.Debug("reading dns queries", zap.Error(err))
+			time.Sleep(time.Millisecond) // never spin on a persistent error
+			continue
+		}
+		for i := range n {
+			m := &l.in[i]
+			l.handle(m.Buffers[0][:m.N], m.Addr)
+		}
+		l.flush()
+	}
+}
+
+// handle answers one packet inline, or hands it to a goroutine.
+func (l *udpLoop) handle(b []byte, from net.Addr) {
+	ua, ok := from.(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	s := l.s
+	if len(b) < 12 {
+		s.m.malformed.Inc() // as miekg's server: no answer, counted
+		return
+	}
+	if b[2]&0x80 != 0 {
+		return // a response: ignored (acceptQuery)
+	}
+	r := requestPool.Get().(*request)
+	*r = request{w: l, start: s.now(), began: time.Now(), inline: true}
+	if !r.parseWire(b) {
+		*r = request{}
+		requestPool.Put(r)
+		p := append([]byte(nil), b...)
+		w := &udpWriter{conn: l.conn, to: ua.AddrPort()}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			s.serveWire(p, w)
+		}()
+		return
+	}
+	l.cur = from
+	r.ip = ua.AddrPort().Addr().Unmap()
+	r.set = s.set.Load()
+	r.snap = s.engine.Snapshot()
+	s.serve(r, 1) // parseWire did the parse stage
+}
+
+// handOver runs the rest of an inline request's chain, from stage i, on
+// a goroutine, answering with a writer of its own.
+func (s *Server) handOver(r *request, i int) {
+	l, ok := r.w.(*udpLoop)
+	if !ok { // cannot happen: only the loop sets inline
+		r.inline, r.deferred = false, false
+		s.serve(r, i)
+		return
+	}
+	r.inline, r.deferred = false, false
+	if ua, ok := l.cur.(*net.UDPAddr); ok {
+		r.w = &udpWriter{conn: l.conn, to: ua.AddrPort()}
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		s.serve(r, i)
+	}()
+}
+
+// Write queues an answer to the current packet's sender; flush sends the
+// batch.
+func (l *udpLoop) Write(b []byte) (int, error) {
+	if l.nout == len(l.out) {
+		l.flush()
+	}
+	m := &l.out[l.nout]
+	m.Buffers[0] = append(m.Buffers[0][:0], b...)
+	m.Addr = l.cur
+	l.nout++
+	return len(b), nil
+}
+
+func (l *udpLoop) flush() {
+	for sent := 0; sent < l.nout; {
+		n, err := l.pc.WriteBatch(l.out[sent:l.nout], 0)
+		if err != nil {
+			l.s.logger.Debug("writing dns answers", zap.Error(err))
+			n = max(n, 1) // skip the answer that failed
+		}
+		sent += n
+	}
+	for i := range l.nout {
+		l.out[i].Addr = nil
+		if cap(l.out[i].Buffers[0]) > 1<<16 {
+			l.out[i].Buffers[0] = make([]byte, 0, 512)
+		}
+	}
+	l.nout = 0
+}
+
+func (l *udpLoop) LocalAddr() net.Addr  { return l.conn.LocalAddr() }
+func (l *udpLoop) RemoteAddr() net.Addr { return l.cur }
+func (l *udpLoop) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = l.Write(b)
+	return err
+}
+func (l *udpLoop) Close() error        { return nil }
+func (l *udpLoop) TsigStatus() error   { return nil }
+func (l *udpLoop) TsigTimersOnly(bool) {}
+func (l *udpLoop) Hijack()             {}
+
+// udpWriter answers one packet directly (from a goroutine).
+type udpWriter struct {
+	conn *net.UDPConn
+	to   netip.AddrPort
+}
+
+func (w *udpWriter) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
+func (w *udpWriter) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(w.to) }
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+func (w *udpWriter) Write(b []byte) (int, error) { return w.conn.WriteToUDPAddrPort(b, w.to) }
+func (w *udpWriter) Close() error                { return nil }
+func (w *udpWriter) TsigStatus() error           { return nil }
+func (w *udpWriter) TsigTimersOnly(bool)         {}
+func (w *udpWriter) Hijack()                     {}
+
+// serveWire does with a packet what miekg's server does before calling
+// the handler (header, acceptQuery, unpack; FORMERR or NOTIMP for what it
+// rejects, nothing for what it ignores), then calls it.
+func (s *Server) serveWire(b []byte, w dns.ResponseWriter) {
+	if len(b) < 12 {
+		s.m.malformed.Inc() // miekg lets such a client hang: any reply could amplify
+		return
+	}
+	be := func(i int) uint16 { return uint16(b[i])<<8 | uint16(b[i+1]) }
+	dh := dns.Header{Id: be(0), Bits: be(2), Qdcount: be(4), Ancount: be(6), Nscount: be(8), Arcount: be(10)}
+	req := new(dns.Msg)
+	action := acceptQuery(dh)
+	switch action {
+	case dns.MsgIgnore:
+		return
+	case dns.MsgAccept:
+		err := req.Unpack(b)
+		if err == nil {
+			s.ServeDNS(w, req)
+			return
+		}
+		s.m.malformed.Inc()
+	default:
+		// miekg sets only the header before rejecting.
+		req.Unpack(b[:12]) //nolint:errcheck // 12 bytes: the header alone, which parses
+	}
+	opcode := req.Opcode
+	req.SetRcodeFormatError(req)
+	req.Zero = false
+	if action == dns.MsgRejectNotImplemented {
+		req.Opcode = opcode
+		req.Rcode = dns.RcodeNotImplemented
+	}
+	req.Ns, req.Answer, req.Extra = nil, nil, nil
+	if err := w.WriteMsg(req); err != nil {
+		s.logger.Debug("writing dns answer", zap.Error(err))
+	}
+}
+
+// parseWire reads a plain query straight from the wire into r (what the
+// parse stage takes from a dns.Msg): a standard query with one question
+// whose name has only letters, digits, '-' and '_' (so that its
+// presentation form is the wire's labels joined by dots), and at most an
+// OPT record with no options other than cookie and padding, nothing
+// after it. It reports false for anything else, which then goes the
+// general way (serveWire), which decides exactly as before.
+func (r *request) parseWire(b []byte) bool {
+	if len(b) < 12+1+4 {
+		return false
+	}
+	flags := uint16(b[2])<<8 | uint16(b[3])
+	const qr, opcodeMask = 1 << 15, 0xF << 11
+	if flags&(qr|opcodeMask) != 0 || b[4] != 0 || b[5] != 1 || b[6]|b[7]|b[8]|b[9]|b[10] != 0 || b[11] > 1 {
+		return false
+	}
+	arcount := int(b[11])
+	// The name: uncompressed labels, at most 255 octets on the wire.
+	off := 12
+	var nb [256]byte
+	n := 0
+	for {
+		if off >= len(b) {
+			return false
+		}
+		ll := int(b[off])
+		if ll == 0 {
+			off++
+			break
+		}
+		if ll > 63 || off+1+ll > len(b) || off+1+ll-12 > 254 {
+			return false
+		}
+		for _, c := range b[off+1 : off+1+ll] {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		n += copy(nb[n:], b[off+1:off+1+ll])
+		nb[n] = '.'
+		n++
+		off += 1 + ll
+	}
+	if n == 0 || off+4 > len(b) {
+		return false // the root goes the general way
+	}
+	qtype := uint16(b[off])<<8 | uint16(b[off+1])
+	qclass := uint16(b[off+2])<<8 | uint16(b[off+3])
+	off += 4
+	if arcount == 1 {
+		// OPT: root name, type 41, class = UDP size, TTL = ext. rcode,
+		// version, flags (DO), then options.
+		if off+11 > len(b) || b[off] != 0 || b[off+1] != 0 || b[off+2] != byte(dns.TypeOPT) {
+			return false
+		}
+		r.edns = true
+		r.udpSize = int(b[off+3])<<8 | int(b[off+4])
+		r.do = b[off+7]&0x80 != 0
+		rdlen := int(b[off+9])<<8 | int(b[off+10])
+		off += 11
+		if off+rdlen != len(b) {
+			return false
+		}
+		for o := off; o < len(b); {
+			if o+4 > len(b) {
+				return false
+			}
+			code := uint16(b[o])<<8 | uint16(b[o+1])
+			olen := int(b[o+2])<<8 | int(b[o+3])
+			if (code != dns.EDNS0COOKIE && code != dns.EDNS0PADDING) || o+4+olen > len(b) {
+				return false
+			}
+			o += 4 + olen
+		}
+		off = len(b)
+	}
+	if off != len(b) {
+		return false
+	}
+	r.id = uint16(b[0])<<8 | uint16(b[1])
+	r.opcode = dns.OpcodeQuery
+	r.rd = flags&(1<<8) != 0
+	r.cd = flags&(1<<4) != 0
+	r.qd = 1
+	r.hasQ = true
+	r.question = dns.Question{Name: string(nb[:n]), Qtype: qtype, Qclass: qclass}
+	r.host = hostOf(r.question.Name)
+	return true
+}

@@ -1,0 +1,187 @@
+package dnsfilter
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// parseWireSeeds are packets for FuzzParseWire and TestParseWire: plain
+// queries the UDP loop reads itself, and some it must leave to miekg.
+func parseWireSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	add := func(m *dns.Msg) {
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	for _, s := range []struct {
+		name  string
+		qtype uint16
+		edns  bool
+		do    bool
+	}{
+		{"allowed.example.", dns.TypeA, false, false},
+		{"CacHed.Example.", dns.TypeAAAA, true, true},
+		{"_sip._tcp.example.", dns.TypeSRV, true, false},
+		{"a\\.b.example.", dns.TypeA, false, false},    // an escaped dot: miekg's way
+		{"sp\\032ce.example.", dns.TypeA, true, false}, // a space: miekg's way
+		{".", dns.TypeNS, false, false},
+		{"x.example.", dns.TypeANY, false, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(s.name, s.qtype)
+		m.RecursionDesired = !s.do
+		m.CheckingDisabled = s.do
+		if s.edns {
+			m.SetEdns0(1232, s.do)
+		}
+		add(m)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("cookie.example.", dns.TypeA)
+	m.SetEdns0(4096, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+	add(m)
+	m = new(dns.Msg)
+	m.SetQuestion("subnet.example.", dns.TypeA)
+	m.SetEdns0(4096, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(192, 0, 2, 0).To4()})
+	add(m)
+	m = new(dns.Msg)
+	m.SetQuestion("notify.example.", dns.TypeSOA)
+	m.Opcode = dns.OpcodeNotify
+	add(m)
+	b := out[0]
+	out = append(out, append(append([]byte(nil), b...), 0, 0)) // trailing bytes
+	out = append(out, b[:len(b)-1])                            // cut short
+	return out
+}
+
+// checkParseWire: whatever parseWire takes, miekg must parse to the same
+// request (what the parse stage takes from the dns.Msg).
+func checkParseWire(t *testing.T, b []byte) bool {
+	var fast request
+	if !fast.parseWire(b) {
+		return false
+	}
+	if len(b) < 12 {
+		t.Fatalf("took a %d-byte packet", len(b))
+	}
+	dh := dns.Header{Bits: uint16(b[2])<<8 | uint16(b[3]), Qdcount: uint16(b[4])<<8 | uint16(b[5]),
+		Ancount: uint16(b[6])<<8 | uint16(b[7]), Nscount: uint16(b[8])<<8 | uint16(b[9]), Arcount: uint16(b[10])<<8 | uint16(b[11])}
+	if acceptQuery(dh) != dns.MsgAccept {
+		t.Fatalf("took %x, which acceptQuery does not accept", b)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		t.Fatalf("took %x, which miekg does not parse: %v", b, err)
+	}
+	slow := request{q: m}
+	(&Server{}).parse(&slow)
+	slow.q = nil
+	if fast != slow {
+		t.Fatalf("%x:\nparseWire %+v\nparse     %+v", b, fast, slow)
+	}
+	return true
+}
+
+func TestParseWire(t *testing.T) {
+	took := 0
+	for _, b := range parseWireSeeds(t) {
+		if checkParseWire(t, b) {
+			took++
+		}
+	}
+	// allowed, CacHed, _sip._tcp and ANY, cookie; not the escaped names,
+	// the root, the subnet option, NOTIFY, trailing bytes, a short one.
+	if took != 5 {
+		t.Errorf("parseWire took %d of the seeds, want 5", took)
+	}
+}
+
+// FuzzParseWire: the UDP loop's own parse never panics and never differs
+// from miekg's on what it takes.
+func FuzzParseWire(f *testing.F) {
+	for _, b := range parseWireSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkParseWire(t, b) })
+}
+
+// TestUDPLoopManyInFlight: a burst of hits and misses on one socket (so
+// that the loop reads and answers them in batches, and hands misses to
+// goroutines) all get their own answer, and one log line each.
+func TestUDPLoopManyInFlight(t *testing.T) {
+	up := standardUpstream(t)
+	cfg := testConfig(up.addr)
+	cfg.DNS.RateLimit = 0
+	e := newEnv(t, cfg)
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(staffIP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	to, _ := net.ResolveUDPAddr("udp", e.addr)
+	const n = 200
+	name := func(i int) string { return "n" + strconv.Itoa(i%50) + ".burst.example." } // 50 misses, 150 hits or shared flights
+	var wg sync.WaitGroup
+	got := make(map[uint16]string)
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 2048)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		for range n {
+			k, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:k]) == nil && len(m.Question) == 1 && len(m.Answer) == 1 {
+				mu.Lock()
+				got[m.Id] = m.Question[0].Name
+				mu.Unlock()
+			}
+		}
+	}()
+	for i := range n {
+		m := new(dns.Msg)
+		m.SetQuestion(name(i), dns.TypeA)
+		m.Id = uint16(i + 1)
+		b, _ := m.Pack()
+		if _, err := conn.WriteToUDP(b, to); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			time.Sleep(20 * time.Millisecond) // let the misses be cached
+		}
+	}
+	wg.Wait()
+	// UDP on loopback may still drop under load: most must arrive, each
+	// answering its own question.
+	if len(got) < n*9/10 {
+		t.Errorf("%d of %d answers", len(got), n)
+	}
+	for id, q := range got {
+		if q != name(int(id)-1) {
+			t.Errorf("answer %d is for %s, want %s", id, q, name(int(id)-1))
+		}
+	}
+	lines := 0
+	for _, l := range e.logLines() {
+		if h, _ := l["host"].(string); len(h) > 0 && l["ip"] == staffIP && l["method"] == "A" && l["verdict"] == "allow" {
+			lines++
+		}
+	}
+	if lines != n {
+		t.Errorf("%d log lines, want %d", lines, n)
+	}
+}
