@@ -20,6 +20,11 @@ func BenchmarkLookup(b *testing.B) {
 		// 956 UT1 URL entries under this host
 		{"url-many-entries", "docs.google.com", "/presentation/d/e/2PACX-1vQ-not-listed/pub?start=false"},
 		{"url-escaped", "docs.google.com", "/presentation/d/%65/2PACX-1vQ-not-listed/pub"},
+		// already normal escapes (upper-case, reserved or non-ASCII): no copy
+		{"url-escaped-normal", "docs.google.com", "/presentation/d/e/caf%C3%A9/pub?q=a%26b"},
+		// the bypass shapes: normalised into a stack buffer
+		{"url-dot-segments", "docs.google.com", "/presentation/./d/x/../e/2PACX-1vQ-not-listed/pub"},
+		{"url-double-slash", "docs.google.com", "//presentation//d/e/2PACX-1vQ-not-listed/pub"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

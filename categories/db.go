@@ -27,23 +27,16 @@ type urlEntry struct {
 // than any domain entry. The empty Set means unclassified.
 //
 // Among URL entries the one with the longest host wins, then the one with
-// the longest path. Lookup does not allocate.
+// the longest path. Paths are normalised first (see the package doc):
+// //games, /./games and /%67ames are /games. Lookup does not allocate,
+// except to normalise a path whose normal form is over 1 KiB.
 func (db *DB) Lookup(host, path string) Set {
 	if db == nil {
 		return 0
 	}
 	if path != "" && len(db.urls) > 0 {
-		for s := host; ; {
-			if list, ok := db.urls[s]; ok {
-				if set, ok := longestPathEntry(list, path); ok {
-					return set
-				}
-			}
-			i := strings.IndexByte(s, '.')
-			if i < 0 {
-				break
-			}
-			s = s[i+1:]
+		if set, ok := db.lookupURL(host, path); ok {
+			return set
 		}
 	}
 	if db.dom == nil {
@@ -61,6 +54,51 @@ func (db *DB) Lookup(host, path string) Set {
 			return set
 		}
 		s = s[i+1:]
+	}
+}
+
+// lookupURL finds the longest URL entry matching host (or a parent
+// domain) and path. Most hosts have no URL entry and pay one map probe per
+// label; a path that is already normal (pathIsNormal) is searched as it is.
+func (db *DB) lookupURL(host, path string) (Set, bool) {
+	for s := host; ; {
+		if list, ok := db.urls[s]; ok {
+			if !pathIsNormal(path) {
+				return db.lookupURLNorm(s, list, path)
+			}
+			if set, ok := longestIn(list, path); ok {
+				return set, true
+			}
+		}
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			return 0, false
+		}
+		s = s[i+1:]
+	}
+}
+
+// lookupURLNorm is lookupURL from host s (whose entries are list) on, with
+// the path normalised once into a stack buffer (on the heap only when its
+// normal form is over maxPathBuf bytes).
+func (db *DB) lookupURLNorm(s string, list []urlEntry, path string) (Set, bool) {
+	var buf [maxPathBuf]byte
+	norm := appendNormPath(buf[:0], path)
+	for {
+		if set, ok := longestInBytes(list, norm); ok {
+			return set, true
+		}
+		for {
+			i := strings.IndexByte(s, '.')
+			if i < 0 {
+				return 0, false
+			}
+			s = s[i+1:]
+			var ok bool
+			if list, ok = db.urls[s]; ok {
+				break
+			}
+		}
 	}
 }
 

@@ -29,13 +29,27 @@
 //     is more specific than any domain entry; among URL entries the longest
 //     host wins, then the longest path. With no path (CONNECT, DNS) URL
 //     entries play no part.
-//   - Paths compare case-sensitively, as byte prefixes, after the same
-//     normalisation on both sides (RFC 3986 §6.2.2): escapes of unreserved
-//     characters decoded (%7E → ~), other escapes in upper-case hex, a
-//     stray '%' written %25, the fragment dropped. The query is part of the
-//     path (example.com/forum?f=25 matches /forum?f=25&t=1). List entries
-//     also lose UT1's regex escapes (\.) and a trailing "." or "..." left by
-//     truncation.
+//   - Paths compare case-sensitively, as plain byte prefixes, after the
+//     same normalisation on both sides (RFC 3986 §6.2.2): escapes of
+//     unreserved characters decoded (%7E → ~, %67ames → games), other
+//     escapes in upper-case hex (%2f → %2F, which stays no separator), a
+//     stray '%' written %25, the fragment dropped; then, before the query
+//     only, runs of slashes collapsed and "." and ".." segments resolved
+//     (§5.2.4), so //games, /./games, /x/../games and /%2e/games are all
+//     /games. The query is part of the path, compared as written
+//     (normalised escapes aside): example.com/forum?f=25 matches
+//     /forum?f=25&t=1 but not /forum?t=1&f=25. List entries also lose
+//     UT1's regex escapes (\.) and what truncation leaves at the end
+//     ("...", a cut escape "%2").
+//   - The prefix is squidGuard's: plain bytes, not path segments, so
+//     example.org/games matches /games, /games/1 and /gamesx too. UT1
+//     entries such as example.com/index.php?id= rely on it (they must
+//     match /index.php?id=42).
+//   - A request path already in normal form (no '#', no escape to decode or
+//     upper-case, no empty, "." or ".." segment) is searched as it is: one
+//     scan to check it, no copy. Any other is normalised once per lookup
+//     into a stack buffer (the heap only past 1 KiB). Lookup never
+//     allocates for a path up to that size.
 //
 // # Index
 //
@@ -51,9 +65,11 @@
 //
 // LoadFile reads plain or gzip files (gzip known by its magic bytes):
 //
-//   - "domains": one name a line;
+//   - "domains": one name a line, or host/path for a URL entry (a scheme
+//     is allowed); a CIDR block (192.0.2.0/24) or a wildcard or AdBlock
+//     leftover in the path ('*', '^', '|') is junk;
 //   - "hosts": an address (any sink: 0.0.0.0, 127.0.0.1, ::, …) then one or
-//     more names, each added;
+//     more names, each added (host names only: host/path is junk);
 //   - "adblock": ||domain^ and ||domain^$options rules; exceptions (@@),
 //     cosmetic rules (##), rules with a path or wildcard and rules narrowed
 //     by options such as domain= are skipped;
@@ -62,7 +78,8 @@
 //
 // '#' starts a comment at the start of a line or after whitespace ('!' too
 // in AdBlock lists). LoadUT1 reads a UT1/squidGuard tree:
-// <category>/domains and <category>/urls, each plain, .gz or byte-split
+// <category>/domains (read as "domains" above, so a host/path line there
+// is a URL entry too) and <category>/urls, each plain, .gz or byte-split
 // into domains.0, domains.1 … (joined before splitting lines); UT1 names
 // are mapped onto ours by MapUT1, unmapped categories are skipped and
 // named, symlinked alias folders are skipped so nothing counts twice.

@@ -118,11 +118,15 @@ func FuzzListLine(f *testing.F) {
 }
 
 func FuzzPathPrefix(f *testing.F) {
-	for _, s := range []string{"/", "/a%7eb", "/%c3%a9", "/x?y=1", "/pa...", "/%2", "/%zz", "/%2E%2e"} {
-		f.Add(s, "/tail")
+	for _, s := range []string{"/", "/a%7eb", "/%c3%a9", "/x?y=1", "/pa...", "/%2", "/%zz", "/%2E%2e",
+		"//a", "/a/./b", "/a/..", "/a/..%2", "/a/%2E%2E.", "/a/b/.", "/x?y=/..", "/pa%2..."} {
+		f.Add(s, "tail")
+		f.Add(s, "?q=1")
 	}
 	f.Fuzz(func(t *testing.T, p, tail string) {
-		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "#\\") || strings.IndexByte(tail, '#') >= 0 {
+		// a tail with a slash, a dot or an escape may resolve or complete
+		// what p ends with (p="/a/b", tail="/../c"): no prefix then
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "#\\") || strings.ContainsAny(tail, "#/.%") {
 			return
 		}
 		n := normEntryPath(p)

@@ -53,7 +53,7 @@ type lineFormat uint8
 
 const (
 	fmtAuto     lineFormat = iota // decide per line
-	fmtDomains                    // one domain a line
+	fmtDomains                    // one domain (or host/path) a line
 	fmtHosts                      // hosts file: address, then names
 	fmtAdblock                    // ||domain^ rules
 	fmtURLs                       // squidGuard urls: host/path a line
@@ -77,7 +77,8 @@ func parseFormat(format string) (lineFormat, error) {
 }
 
 // LoadFile adds the entries of a list file (plain or .gz) under c. format
-// is "domains", "hosts", "adblock" or "" to detect it line by line.
+// is "domains", "hosts", "adblock" or "" to detect it line by line. In a
+// "domains" or detected list a host/path line is a URL entry.
 //
 // Gzip is recognised by its magic bytes, whatever the file is called.
 // A line that is not a usable entry is skipped and counted; only a file
@@ -281,14 +282,8 @@ func scanLine(line string, f lineFormat, entry func(tok string), junk func()) {
 		f = detectFormat(line)
 	}
 	switch f {
-	case fmtDomains:
-		if strings.IndexByte(line, '/') >= 0 || hasSpace(line) {
-			junk()
-			return
-		}
-		entry(line)
-	case fmtEmbedded:
-		if hasSpace(line) {
+	case fmtDomains, fmtEmbedded:
+		if hasSpace(line) || isURLJunk(line) {
 			junk()
 			return
 		}
@@ -343,6 +338,31 @@ func scanLine(line string, f lineFormat, entry func(tok string), junk func()) {
 	default:
 		junk()
 	}
+}
+
+// isURLJunk reports a host/path line of a plain list that is no URL entry:
+// a wildcard or AdBlock leftover in the path ('*', '^', '|'), or a CIDR
+// block (192.0.2.0/24) written where a name belongs. UT1's urls files are
+// not checked: there an address with a short numeric path
+// (107.172.238.16/42) is a real URL.
+func isURLJunk(line string) bool {
+	rest, _ := cutScheme(line)
+	host, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return false
+	}
+	if strings.ContainsAny(path, "*^|") {
+		return true
+	}
+	if path == "" || len(path) > 3 {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] < '0' || path[i] > '9' {
+			return false
+		}
+	}
+	return isIPToken(host)
 }
 
 // detectFormat guesses the format of one (comment-free, trimmed) line.

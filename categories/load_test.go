@@ -32,7 +32,8 @@ func TestLoadFileFixtures(t *testing.T) {
 			match: []string{"ads.example.com", "three.example.com"},
 		},
 		{
-			file: "domains-messy.txt", format: "domains", added: 10, skipped: 13,
+			// example.com/some/path is a URL entry, no longer junk
+			file: "domains-messy.txt", format: "domains", added: 11, skipped: 12,
 			match: []string{"www.bet365.com", "www.paddypower.com", "x.afshin.ir", "_video-bagarre.com",
 				"abbyfaer_rkoa.tripod.com", "xn--sportfogads-t7a.com", "trailing.example.com",
 				"padded.example.com", "gamble.example.com"},
@@ -79,6 +80,142 @@ func TestLoadFileFixtures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDomainListURLEntries loads one plain list with URL entries in every
+// way a plain domain list is read: as "domains", auto-detected, and as a
+// UT1 domains file (plain and gzip). A hosts file names hosts only.
+func TestDomainListURLEntries(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "domains-urls.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const added, skipped = 8, 9 // 7 URL entries and a domain; 9 junk lines
+	load := map[string]func(t *testing.T, b *Builder) (Stats, error){
+		"domains": func(t *testing.T, b *Builder) (Stats, error) {
+			return b.LoadFile(filepath.Join("testdata", "domains-urls.txt"), "domains", Games)
+		},
+		"auto": func(t *testing.T, b *Builder) (Stats, error) {
+			return b.LoadFile(filepath.Join("testdata", "domains-urls.txt"), "", Games)
+		},
+		"ut1": func(t *testing.T, b *Builder) (Stats, error) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "games"), 0o755)
+			os.WriteFile(filepath.Join(dir, "games", "domains"), raw, 0o644)
+			return b.LoadUT1(dir)
+		},
+		"ut1-gz": func(t *testing.T, b *Builder) (Stats, error) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "games"), 0o755)
+			writeGzip(t, filepath.Join(dir, "games", "domains.gz"), string(raw))
+			return b.LoadUT1(dir)
+		},
+	}
+	lookups := []struct {
+		host, path string
+		match      bool
+	}{
+		{"example.org", "/games", true},
+		{"www.example.org", "/games/level/2", true},
+		{"example.org", "//games", true},
+		{"example.org", "/./games", true},
+		{"example.org", "/%67ames", true},
+		{"example.org", "/gamesx", true},
+		{"example.org", "/Games", false},
+		{"example.org", "", false}, // no path: URL entries play no part
+		{"example.org", "/", false},
+		{"example.net", "/Forum?f=25&t=1", true},
+		{"example.net", "/forum?f=25", false},
+		{"scheme.example.com", "/x/y", true},
+		{"scheme.example.com", "/x", false},
+		{"www.secure.example.com", "/a~b/c", true},
+		{"www.secure.example.com", "/a%7Eb/", true},
+		{"x.lead.example.com", "/docs/1", true},
+		{"lead.example.com", "", false},
+		{"45.90.163.37", "/arm4", true},
+		{"45.90.163.37", "//arm4", true},
+		{"wiki.example.com", "/index.php?id=7", true},
+		{"wiki.example.com", "/index.php", false},
+		{"plain.example.com", "", true},
+		{"plain.example.com", "/any", true},
+		{"10.0.0.0", "/8", false},
+		{"192.0.2.0", "/24", false},
+		{"ads.example.com", "/banner/*", false},
+		{"ads.example.com", "/a|b", false},
+		{"example.com", "/just/a/path", false},
+	}
+	for name, fn := range load {
+		t.Run(name, func(t *testing.T) {
+			b := NewBuilder()
+			st, err := fn(t, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Added != added || st.Skipped != skipped {
+				t.Fatalf("added %d, skipped %d; want %d, %d; examples %q",
+					st.Added, st.Skipped, added, skipped, st.SkippedExamples)
+			}
+			db := b.Build()
+			if db.URLEntries() != 7 || db.DomainEntries() != 1 {
+				t.Fatalf("%d URL and %d domain entries, want 7 and 1", db.URLEntries(), db.DomainEntries())
+			}
+			for _, l := range lookups {
+				want := Set(0)
+				if l.match {
+					want = SetOf(Games)
+				}
+				if got := db.Lookup(l.host, l.path); got != want {
+					t.Errorf("Lookup(%q, %q) = {%v}, want {%v}", l.host, l.path, got, want)
+				}
+			}
+		})
+	}
+	t.Run("hosts", func(t *testing.T) {
+		b := NewBuilder()
+		st, err := b.LoadFile(filepath.Join("testdata", "domains-urls.txt"), "hosts", Games)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Added != 1 || st.Skipped != added+skipped-1 {
+			t.Fatalf("hosts format: added %d, skipped %d; want 1, %d", st.Added, st.Skipped, added+skipped-1)
+		}
+		if db := b.Build(); db.URLEntries() != 0 || db.Lookup("example.org", "/games") != 0 {
+			t.Fatal("a hosts file made URL entries")
+		}
+	})
+}
+
+// TestPlainLineURLJunk checks the slash-bearing lines a plain domain list
+// skips, and those it takes as URL entries.
+func TestPlainLineURLJunk(t *testing.T) {
+	for line, junk := range map[string]bool{
+		"example.org/games":           false,
+		"example.org/":                false,
+		"http://example.org/a?b=1":    false,
+		"45.90.163.37/arm4":           false,
+		"12.5.179.24/meth_info":       false,
+		"10.0.0.0/8":                  true,
+		"192.0.2.0/24":                true,
+		"2001:db8::/32":               true,
+		"http://192.0.2.0/24":         true,
+		"example.org/ads/*":           true,
+		"example.org/a^":              true,
+		"example.org/a|b":             true,
+		"example.org":                 false,
+		"192.0.2.1/1234":              false, // four digits: no prefix length
+		"not-an-ip.example.com/24":    false,
+		"example.org/path with space": true,
+	} {
+		b := NewBuilder()
+		var st Stats
+		for _, f := range []lineFormat{fmtDomains, fmtEmbedded} {
+			st = Stats{}
+			b.addLine(line, f, Chat, &st, "t", 1)
+			if got := st.Skipped == 1; got != junk || st.Added+st.Skipped != 1 {
+				t.Errorf("format %d, %q: added %d skipped %d, want junk %v", f, line, st.Added, st.Skipped, junk)
+			}
+		}
 	}
 }
 

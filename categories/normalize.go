@@ -1,6 +1,7 @@
 package categories
 
 import (
+	"bytes"
 	"math"
 	"net/netip"
 	"strings"
@@ -281,18 +282,163 @@ func isScheme(s string) bool {
 // Path comparison for URL entries.
 //
 // Paths are compared case-sensitively (RFC 3986 §6.2.2.1: only the scheme
-// and host are case-insensitive), as a byte prefix, after the same
-// normalisation on both sides (RFC 3986 §6.2.2.2): a percent-escape of an
-// unreserved character is decoded (%7E → ~), other escapes get upper-case
-// hex digits (%c3%a9 → %C3%A9), a stray '%' is written %25, and the
-// fragment is dropped. The query is
-// part of the path: example.com/forum?f=25 matches /forum?f=25&t=1.
+// and host are case-insensitive), as a plain byte prefix, after the same
+// normalisation on both sides (normPath):
 //
-// List entries also lose what UT1 leaves in them: regex escapes (\. → .)
-// and a trailing "." or "..." (a truncated URL).
+//   - percent-encoding (RFC 3986 §6.2.2.2): an escape of an unreserved
+//     character is decoded (%7E → ~, %67 → g), other escapes get upper-case
+//     hex digits (%c3%a9 → %C3%A9, %2f → %2F, still not a separator), a
+//     stray '%' is written %25;
+//   - path segments, before the query only (RFC 3986 §6.2.2.3): runs of
+//     slashes collapse to one and "." and ".." segments are resolved as in
+//     §5.2.4, after the decoding above, so /a//b, /a/./b, /x/../a/b and
+//     /a/%2E/b are all /a/b ("/.." at the root stays at the root);
+//   - the fragment is dropped; the query is kept, as written (normalised
+//     escapes aside): example.com/forum?f=25 matches /forum?f=25&t=1.
+//
+// List entries also lose what UT1 leaves in them (normEntryPath): regex
+// escapes (\. → .) and a truncated end ("...", a cut escape "%" or "%2").
 
-// normEntryPath normalises the path of a URL entry. It returns "/" for an
-// entry whose path is empty after trimming.
+// maxPathBuf is the stack buffer a request path is normalised into; a
+// longer normalised path (rare) is built on the heap.
+const maxPathBuf = 1024
+
+// pathIsNormal reports whether normPath would return p unchanged: no '#',
+// every '%' the start of an upper-case escape of a reserved or non-ASCII
+// byte, and when p starts with '/', no empty, "." or ".." segment before
+// the query (a final empty segment, a trailing slash, is fine). It is the
+// whole cost of normalisation for the common, clean path.
+func pathIsNormal(p string) bool {
+	if strings.IndexByte(p, '#') >= 0 {
+		return false
+	}
+	for rest := p; ; {
+		i := strings.IndexByte(rest, '%')
+		if i < 0 {
+			break
+		}
+		if i+2 >= len(rest) || !isUpperHex(rest[i+1]) || !isUpperHex(rest[i+2]) ||
+			isUnreserved(unhex(rest[i+1])<<4|unhex(rest[i+2])) {
+			return false
+		}
+		rest = rest[i+3:]
+	}
+	if p == "" || p[0] != '/' {
+		return true
+	}
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	for {
+		i := strings.IndexByte(p, '/')
+		if i < 0 || i == len(p)-1 {
+			return true
+		}
+		p = p[i+1:]
+		switch p[0] {
+		case '/':
+			return false
+		case '.':
+			if len(p) == 1 || p[1] == '/' || p[1] == '.' && (len(p) == 2 || p[2] == '/') {
+				return false
+			}
+		}
+	}
+}
+
+// appendNormPath appends the normalised form of the request or entry path
+// p to dst (see above). A path that does not start with '/' ("*", or a
+// query alone) gets its escapes normalised only.
+func appendNormPath(dst []byte, p string) []byte {
+	start, query := len(dst), -1
+	for i := 0; i < len(p); {
+		c := p[i]
+		if c == '#' {
+			break
+		}
+		if c != '%' {
+			if c == '?' && query < 0 {
+				query = len(dst)
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		u, n := pathUnit(p, i)
+		dst = append(dst, u.b[:u.n]...)
+		i += n
+	}
+	end := len(dst)
+	if query < 0 {
+		query = end
+	}
+	if query > start && dst[start] == '/' {
+		w := start + removeDotSegments(dst[start:query])
+		if w < query {
+			dst = append(dst[:w], dst[query:end]...) // memmove: w < query
+		}
+	}
+	return dst
+}
+
+// removeDotSegments rewrites b (a path starting with '/', no query) in
+// place with runs of slashes collapsed and "." and ".." segments resolved
+// (RFC 3986 §5.2.4), and returns its new length. The output is never
+// longer than the input: it is written behind the reading position.
+func removeDotSegments(b []byte) int {
+	w := 0
+	for r := 0; r < len(b); {
+		// b[r] is '/'; the segment runs to the next '/' or the end
+		e := r + 1
+		if i := bytes.IndexByte(b[e:], '/'); i >= 0 {
+			e += i
+		} else {
+			e = len(b)
+		}
+		seg, last := b[r+1:e], e == len(b)
+		switch {
+		case len(seg) == 0 || len(seg) == 1 && seg[0] == '.':
+			// empty (a run of slashes) or ".": nothing, but a final one
+			// leaves the trailing slash
+			if last && (w == 0 || b[w-1] != '/') {
+				b[w] = '/'
+				w++
+			}
+		case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
+			// the output so far is "" or "/s1/s2…" with no trailing slash
+			if w > 0 {
+				w = bytes.LastIndexByte(b[:w], '/')
+			}
+			if last {
+				b[w] = '/'
+				w++
+			}
+		default:
+			w += copy(b[w:], b[r:e])
+		}
+		r = e
+	}
+	return w
+}
+
+// normPath returns the normalised form of a path as a string (tests and
+// list loading; Lookup normalises into a stack buffer).
+func normPath(p string) string {
+	if pathIsNormal(p) {
+		return p
+	}
+	return string(appendNormPath(make([]byte, 0, len(p)+8), p))
+}
+
+// normEntryPath normalises the path of a URL entry (starting with '/'). It
+// returns "/" for an entry whose path is empty after trimming.
+//
+// Besides normPath it drops what a truncated UT1 URL ends with: trailing
+// dots ("..."), and a cut percent-escape ("%" or "%2", which would
+// otherwise never match the full escape in a request). The trimming never
+// makes the last segment a "." or ".." that the untrimmed entry did not
+// have ("/a/..%2" becomes "/a/", not "/"), so an entry written as a
+// request path always matches its own entry.
 func normEntryPath(p string) string {
 	if i := strings.IndexByte(p, '#'); i >= 0 {
 		p = p[:i]
@@ -307,29 +453,51 @@ func normEntryPath(p string) string {
 		}
 		p = b.String()
 	}
-	p = trimEntryEnd(p)
+	if !endsInDotSegment(p) {
+		t := trimEntryEnd(p)
+		if endsInDotSegment(t) {
+			t = t[:strings.LastIndexByte(t, '/')+1]
+		}
+		p = t
+	}
 	if p == "" {
 		return "/"
 	}
-	if strings.IndexByte(p, '%') < 0 {
-		return p
+	p = normPath(p)
+	// decoded escapes may leave dots at the end (/pa%2E%2E%2E); the
+	// resolved path has no "." or ".." segment left to spoil
+	if q := strings.TrimRight(p, "."); q != p {
+		p = q
 	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	for i := 0; i < len(p); {
-		u, n := pathUnit(p, i)
-		b.Write(u.b[:u.n])
-		i += n
-	}
-	if p = trimEntryEnd(b.String()); p == "" {
+	if p == "" {
 		return "/"
 	}
 	return p
 }
 
+// endsInDotSegment reports whether p has no query and its last segment
+// is "." or ".." once unreserved escapes are decoded (".", "%2E", ".%2e" …).
+func endsInDotSegment(p string) bool {
+	if strings.IndexByte(p, '?') >= 0 {
+		return false
+	}
+	seg := p[strings.LastIndexByte(p, '/')+1:]
+	dots := 0
+	for i := 0; i < len(seg); i++ {
+		switch {
+		case seg[i] == '.':
+		case seg[i] == '%' && i+2 < len(seg) && seg[i+1] == '2' && (seg[i+2] == 'E' || seg[i+2] == 'e'):
+			i += 2
+		default:
+			return false
+		}
+		dots++
+	}
+	return dots == 1 || dots == 2
+}
+
 // trimEntryEnd drops what a truncated URL leaves at the end of an entry:
-// dots ("..."), and a cut percent-escape ("%" or "%2"), which would
-// otherwise fail to match the full escape in a request.
+// dots ("..."), and a cut percent-escape ("%" or "%2").
 func trimEntryEnd(p string) string {
 	for {
 		q := strings.TrimRight(p, ".")
@@ -369,64 +537,11 @@ func pathUnit(p string, i int) (u unit, n int) {
 	return unit{b: [3]byte{'%', upperHex(p[i+1]), upperHex(p[i+2])}, n: 3}, 3
 }
 
-// normIter yields the bytes of a request path as normalised above, up to
-// the fragment, without building the normalised string.
-type normIter struct {
-	raw string
-	i   int
-	u   unit
-	k   uint8
-}
-
-func (it *normIter) next() (byte, bool) {
-	if it.k < it.u.n {
-		c := it.u.b[it.k]
-		it.k++
-		return c, true
-	}
-	if it.i >= len(it.raw) || it.raw[it.i] == '#' {
-		return 0, false
-	}
-	var n int
-	it.u, n = pathUnit(it.raw, it.i)
-	it.i += n
-	it.k = 1
-	return it.u.b[0], true
-}
-
-// normCompare compares the normalised request path with the entry path
-// e, like strings.Compare. It never allocates.
-func normCompare(raw string, e string) int {
-	it := normIter{raw: raw}
-	for j := 0; ; j++ {
-		c, ok := it.next()
-		switch {
-		case !ok && j == len(e):
-			return 0
-		case !ok:
-			return -1
-		case j == len(e):
-			return 1
-		case c != e[j]:
-			if c < e[j] {
-				return -1
-			}
-			return 1
-		}
-	}
-}
-
-// normLCP returns the length of the common prefix of the normalised
-// request path and e.
-func normLCP(raw string, e string) int {
-	it := normIter{raw: raw}
-	for j := 0; j < len(e); j++ {
-		c, ok := it.next()
-		if !ok || c != e[j] {
-			return j
-		}
-	}
-	return len(e)
+// hasNormPrefix reports whether the request path, normalised, starts with
+// prefix (an already normalised entry path). Tests use it as the
+// definition that longestPathEntry's search must agree with.
+func hasNormPrefix(path, prefix string) bool {
+	return strings.HasPrefix(normPath(path), prefix)
 }
 
 func plainLCP(a, b string) int {
@@ -439,12 +554,6 @@ func plainLCP(a, b string) int {
 	return n
 }
 
-// hasNormPrefix reports whether the request path, normalised as above,
-// starts with prefix (an already normalised entry path).
-func hasNormPrefix(path, prefix string) bool {
-	return normLCP(path, prefix) == len(prefix)
-}
-
 // longestPathEntry returns the longest entry of list (sorted by path, with
 // parent links) that is a prefix of the normalised request path.
 //
@@ -454,43 +563,11 @@ func hasNormPrefix(path, prefix string) bool {
 // them are prefixes of E: they are E's chain of parents. One binary search
 // and a short walk up the chain, however many entries the host has.
 func longestPathEntry(list []urlEntry, path string) (Set, bool) {
-	if strings.IndexByte(path, '%') < 0 && strings.IndexByte(path, '#') < 0 {
+	if pathIsNormal(path) {
 		return longestIn(list, path)
 	}
-	// Normalise into a stack buffer, then compare plainly; a path too long
-	// for it is compared unit by unit instead.
-	var buf [1024]byte
-	n, ok := normInto(buf[:], path)
-	if !ok {
-		return longestNorm(list, path)
-	}
-	return longestInBytes(list, buf[:n])
-}
-
-// normInto writes the normalised request path into buf; ok is false when
-// it does not fit.
-func normInto(buf []byte, path string) (n int, ok bool) {
-	for i := 0; i < len(path); {
-		c := path[i]
-		if c == '#' {
-			break
-		}
-		if c != '%' {
-			if n == len(buf) {
-				return n, false
-			}
-			buf[n] = c
-			n, i = n+1, i+1
-			continue
-		}
-		u, k := pathUnit(path, i)
-		if n+int(u.n) > len(buf) {
-			return n, false
-		}
-		n += copy(buf[n:], u.b[:u.n])
-		i += k
-	}
-	return n, true
+	var buf [maxPathBuf]byte
+	return longestInBytes(list, appendNormPath(buf[:0], path))
 }
 
 // longestIn is longestPathEntry for a path that needs no normalising.
@@ -533,23 +610,6 @@ func longestInBytes(list []urlEntry, p []byte) (Set, bool) {
 	return walkParents(list, lo-1, l)
 }
 
-// longestNorm is longestIn comparing unit by unit (very long paths).
-func longestNorm(list []urlEntry, path string) (Set, bool) {
-	lo, hi := 0, len(list)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if normCompare(path, list[m].path) >= 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == 0 {
-		return 0, false
-	}
-	return walkParents(list, lo-1, normLCP(path, list[lo-1].path))
-}
-
 // walkParents returns the first of entry i and its parents no longer than
 // l, the common prefix of entry i and the path.
 func walkParents(list []urlEntry, i, l int) (Set, bool) {
@@ -576,6 +636,8 @@ func linkParents(list []urlEntry) {
 		stack = append(stack, int32(i))
 	}
 }
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
