@@ -31,6 +31,11 @@ the profile, the categories, the verdict, the rule that decided and why.
   -json        one JSON object per target, one per line
   -config FILE the config (default: the embedded default config)
 
+Targets are decided as the proxy sees them: an http:// URL (or one with no
+scheme) on its full URL; an https:// URL on its host only, since the proxy
+sees just the host of a CONNECT, unless proxy.intercept covers that host
+(then on the full URL, as the proxy does inside the intercepted tunnel).
+
 A TARGET of - reads targets from stdin, one a line (blank lines and lines
 starting with # are skipped). A target that is not a URL or host name is
 reported on stderr and skipped. Exit status: 0 whatever the verdicts; 2 for
@@ -224,14 +229,52 @@ func (c *checker) check(target string) bool {
 	}
 	a := c.args
 	a.Host, a.Path = host, path
-	d := c.decide(a)
+	d, hostOnly := c.decideTarget(target, a)
 	if c.json {
 		c.buf = appendJSONLine(c.buf[:0], target, host, c.args.User, d)
 	} else {
-		c.buf = appendHumanLine(c.buf[:0], target, c.args.User, d)
+		note := ""
+		if hostOnly && path != "/" {
+			note = httpsHostOnlyNote
+		}
+		c.buf = appendHumanLine(c.buf[:0], target, c.args.User, d, note)
 	}
 	c.out.Write(c.buf) //nolint:errcheck // the error sticks; Flush reports it
 	return true
+}
+
+// httpsHostOnlyNote tells a technician that an https:// target's path
+// played no part, as it plays none in the proxy.
+const httpsHostOnlyNote = "; HTTPS: decided on the host; the path is not visible without interception"
+
+// decideTarget decides a as the proxy would: an https:// (or wss://)
+// target reaches the proxy as a CONNECT to its host, so unless the proxy
+// intercepts that host (policy.Snapshot.Intercepts, the proxy's own test)
+// it is decided on the host alone; hostOnly says so. Anything else (http://
+// or a bare host or URL) is decided on the full URL, as plain HTTP is.
+func (c *checker) decideTarget(target string, a policy.Args) (d policy.Decision, hostOnly bool) {
+	if a.Path == "" || !isTLSTarget(target) {
+		return c.decide(a), false
+	}
+	onHost := a
+	onHost.Path = ""
+	d = c.decide(onHost)
+	if c.snap.Intercepts(a.Host, d.Categories) {
+		return c.decide(a), false
+	}
+	return d, true
+}
+
+// isTLSTarget reports whether target names a scheme a browser sends
+// through the proxy as a CONNECT tunnel.
+func isTLSTarget(target string) bool {
+	s := strings.TrimSpace(target)
+	for _, scheme := range []string{"https://", "wss://"} {
+		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendJSONLine writes the object of CONTRACT.md §2 and a newline.
@@ -321,7 +364,9 @@ func appendJSONString(b []byte, s string) []byte {
 // appendHumanLine writes one line a technician reads:
 //
 //	https://www.bet365.com/en  BLOCKED  gambling  rule staff#1 — category gambling is blocked for staff (profile staff)
-func appendHumanLine(b []byte, target, user string, d policy.Decision) []byte {
+//
+// note, when not "", follows the reason.
+func appendHumanLine(b []byte, target, user string, d policy.Decision, note string) []byte {
 	b = append(b, target...)
 	if d.Verdict == policy.Block {
 		b = append(b, "  BLOCKED  "...)
@@ -337,6 +382,7 @@ func appendHumanLine(b []byte, target, user string, d policy.Decision) []byte {
 		b = append(b, "; classified by content: "...)
 		b = append(b, d.Classified...)
 	}
+	b = append(b, note...)
 	b = append(b, " (profile "...)
 	b = append(b, d.Profile...)
 	if user != "" {

@@ -283,7 +283,7 @@ func TestCheckHuman(t *testing.T) {
 	}
 	for _, want := range []string{
 		"# user alice from 10.20.1.1: profile staff, at Tue 2026-11-24 12:30 GMT; schedules open: lunch, school-hours",
-		"https://www.test-casino.example/en  BLOCKED  gambling  rule staff#1 — category gambling is blocked for staff (profile staff, user alice)",
+		"https://www.test-casino.example/en  BLOCKED  gambling  rule staff#1 — category gambling is blocked for staff; HTTPS: decided on the host; the path is not visible without interception (profile staff, user alice)",
 		"nothing.example  ALLOWED  unclassified  rule staff#default — no rule matched; staff allows by default (profile staff, user alice)",
 	} {
 		if !strings.Contains(out, want+"\n") {
