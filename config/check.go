@@ -77,7 +77,7 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			warnings = append(warnings, Problem{File: name, Line: cfg.Users.FileLine, Msg: fmt.Sprintf(
-				"warning: users file %s does not exist yet (serve needs it: create it with schoolgate users add)", cfg.Users.File)})
+				"warning: users file %s does not exist yet: nobody can sign in to the proxy until it does (schoolgate users add creates it)", cfg.Users.File)})
 		case err != nil:
 			addf(cfg.Users.FileLine, "users.file: %v", err)
 		default:

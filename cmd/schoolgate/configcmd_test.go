@@ -105,7 +105,7 @@ profiles:
 	noUsers := write("nousers.yaml", "users: {file: nobody.csv}\ndefault_profile: p\nprofiles: {p: {}}\n")
 	code, out, errs = runCmd(t, "", "config", "check", noUsers)
 	if code != 0 || !strings.HasPrefix(out, noUsers+": ok") ||
-		errs != noUsers+": warning: users file "+filepath.Join(dir, "nobody.csv")+" does not exist yet (serve needs it: create it with schoolgate users add)\n" {
+		errs != noUsers+":1: warning: users file "+filepath.Join(dir, "nobody.csv")+" does not exist yet: nobody can sign in to the proxy until it does (schoolgate users add creates it)\n" {
 		t.Errorf("missing users file: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	spec := findSpec(t, "example.yaml")
