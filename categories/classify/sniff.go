@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/unicode"
@@ -53,45 +54,50 @@ func (c *Classifier) Sniff(body io.ReadCloser, contentEncoding, contentType stri
 	if limit <= 0 {
 		limit = DefaultSniffLimit
 	}
-	buf := make([]byte, limit)
+	buf, pooled := getBuf(limit)
 	n, rerr := io.ReadFull(body, buf)
-	buf = buf[:n]
-	replay := &replayBody{r: io.MultiReader(bytes.NewReader(buf), body), c: body}
+	replay := &replayBody{pre: buf[:n], rest: body, c: body}
+	if pooled {
+		replay.buf = buf
+	}
 	if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 		rerr = nil
 	}
 	if rerr != nil {
 		// Replay what came, then the same error.
-		replay.r = io.MultiReader(bytes.NewReader(buf), errorReader{rerr})
+		replay.rest = errorReader{rerr}
 		return nil, replay, rerr
 	}
+	prefix := buf[:n]
 	var text io.Reader
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(buf))
+		zr, err := getGzip(prefix)
 		if err != nil {
 			return nil, replay, err
 		}
+		defer gzipReaders.Put(zr)
 		text = zr
 	case "deflate":
 		// RFC 9110 says zlib; some servers send raw deflate.
-		if zr, err := zlib.NewReader(bytes.NewReader(buf)); err == nil {
+		if zr, err := zlib.NewReader(bytes.NewReader(prefix)); err == nil {
 			text = zr
 		} else {
-			text = flate.NewReader(bytes.NewReader(buf))
+			text = flate.NewReader(bytes.NewReader(prefix))
 		}
 	default:
 		return nil, replay, ErrNotScorable
 	}
-	decoded := buf
+	decoded := prefix
 	if len(decoded) > maxDecoded {
 		decoded = decoded[:maxDecoded]
 	}
 	if text != nil {
 		// A truncated compressed prefix ends in an unexpected EOF: what
 		// was decoded up to there is what we score.
-		d := make([]byte, maxDecoded)
+		d, _ := getBuf(maxDecoded)
+		defer putBuf(d)
 		n, _ := io.ReadFull(&eofOnError{r: text}, d)
 		decoded = d[:n]
 	}
@@ -100,17 +106,96 @@ func (c *Classifier) Sniff(body io.ReadCloser, contentEncoding, contentType stri
 			decoded = d
 		}
 	}
-	res, _ := c.ScoreHTML(bytes.NewReader(decoded), maxDecoded)
+	var r bytes.Reader
+	r.Reset(decoded)
+	res, _ := c.ScoreHTML(&r, maxDecoded)
 	return res, replay, nil
 }
 
-type replayBody struct {
-	r io.Reader
-	c io.Closer
+// Sniff's buffers of DefaultSniffLimit bytes are pooled: the proxy sniffs
+// every page it scores, and a fresh 64 KiB per page is most of what a
+// page's scoring allocates. (DefaultSniffLimit == maxDecoded.)
+var sniffBufs = sync.Pool{New: func() any { return new([DefaultSniffLimit]byte) }}
+
+// getBuf returns a buffer of n bytes, pooled when n is DefaultSniffLimit
+// or less.
+func getBuf(n int) ([]byte, bool) {
+	if n > DefaultSniffLimit {
+		return make([]byte, n), false
+	}
+	return sniffBufs.Get().(*[DefaultSniffLimit]byte)[:n], true
 }
 
-func (b *replayBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *replayBody) Close() error               { return b.c.Close() }
+// putBuf gives back a buffer from getBuf that was pooled.
+func putBuf(b []byte) {
+	sniffBufs.Put((*[DefaultSniffLimit]byte)(b[:DefaultSniffLimit]))
+}
+
+var gzipReaders sync.Pool // *gzip.Reader
+
+// getGzip returns a pooled gzip reader reading p.
+func getGzip(p []byte) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(bytes.NewReader(p)); err != nil {
+			gzipReaders.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(bytes.NewReader(p))
+}
+
+// replayBody replays the sniffed prefix, then reads the rest of the body.
+// The prefix's buffer goes back to the pool once it is read out or the
+// body closed, whichever comes first; reading the rest is not locked, so
+// a Close can interrupt a Read blocked on the upstream.
+type replayBody struct {
+	mu     sync.Mutex
+	buf    []byte // pooled buffer holding pre, or nil
+	pre    []byte // what is left of the prefix
+	closed bool
+	rest   io.Reader
+	c      io.Closer
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errClosed
+	}
+	if len(b.pre) > 0 {
+		n := copy(p, b.pre)
+		b.pre = b.pre[n:]
+		if len(b.pre) == 0 {
+			b.release()
+		}
+		b.mu.Unlock()
+		return n, nil
+	}
+	b.release() // an empty prefix
+	b.mu.Unlock()
+	return b.rest.Read(p)
+}
+
+func (b *replayBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.pre = nil
+	b.release()
+	b.mu.Unlock()
+	return b.c.Close()
+}
+
+// release gives the prefix's buffer back; b.mu is held.
+func (b *replayBody) release() {
+	if b.buf != nil {
+		putBuf(b.buf)
+		b.buf = nil
+	}
+}
+
+var errClosed = errors.New("read on a closed body")
 
 type errorReader struct{ err error }
 

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,6 +145,56 @@ func TestSniffReadError(t *testing.T) {
 	got, err := io.ReadAll(rb)
 	if string(got) != "<p>casino" || !errors.Is(err, boom) {
 		t.Fatalf("replay %q %v: want the bytes read, then the error", got, err)
+	}
+}
+
+// TestSniffPooledBuffers: the sniffed prefixes share pooled buffers; a
+// body not yet read keeps its own while others are sniffed, read and
+// closed, and a closed body reads no more of it.
+func TestSniffPooledBuffers(t *testing.T) {
+	page := func(i int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("<p>page %d says casino</p>", i)), 3000)
+	}
+	sniff := func(i int) io.ReadCloser {
+		_, rb, err := Default().Sniff(io.NopCloser(bytes.NewReader(page(i))), "", "text/html", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rb
+	}
+	first := sniff(0)
+	half := make([]byte, 1000)
+	if _, err := io.ReadFull(first, half); err != nil || !bytes.Equal(half, page(0)[:1000]) {
+		t.Fatalf("first read %q %v", half, err)
+	}
+	for i := 1; i < 20; i++ {
+		rb := sniff(i)
+		if i%2 == 0 {
+			if got, _ := io.ReadAll(rb); !bytes.Equal(got, page(i)) {
+				t.Fatalf("page %d replayed wrong", i)
+			}
+		}
+		rb.Close()
+		if n, err := rb.Read(half); n != 0 || err == nil {
+			t.Fatalf("read after close: %d %v", n, err)
+		}
+	}
+	rest, err := io.ReadAll(first)
+	if err != nil || !bytes.Equal(append(half, rest...), page(0)) {
+		t.Fatalf("first page replayed wrong after others were sniffed (%v)", err)
+	}
+	first.Close()
+
+	// Close while another goroutine reads (the race detector watches).
+	for i := 0; i < 10; i++ {
+		rb := sniff(i)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			io.Copy(io.Discard, rb) //nolint:errcheck
+		}()
+		rb.Close()
+		<-done
 	}
 }
 
