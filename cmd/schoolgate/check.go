@@ -47,7 +47,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
-	cfgPath := fs.String("config", "", "config file")
+	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
 	user := fs.String("user", "", "user name")
 	ipFlag := fs.String("ip", "", "client address")
 	atFlag := fs.String("at", "", "time")
@@ -207,16 +207,35 @@ func (c *checker) header() {
 // stdin checks one target a line. A bad line is reported and skipped: a
 // long list with a little junk in it is still worth checking.
 func (c *checker) stdin(r io.Reader) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		raw, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than any URL worth checking: say which, skip
+			// the rest of it, and go on with the next.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			c.out.Flush()
+			fmt.Fprintf(c.stderr, "schoolgate check: stdin line %d is longer than %d bytes; skipped\n", n, br.Size())
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			continue
 		}
-		c.check(line)
+		if line := strings.TrimSpace(string(raw)); line != "" && line[0] != '#' {
+			c.check(line)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return sc.Err()
 }
 
 // check decides one target and writes its line; false for a bad target.

@@ -263,6 +263,15 @@ func TestCheckStdin(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// A line too long to be a URL is named and skipped; the rest is checked,
+	// the last line even without a newline.
+	code, out, stderr = runCheckT(t, strings.Repeat("a", 200<<10)+"\nc.example\nd.example", "-config", cfg, "-json", "-")
+	if code != 0 || !strings.Contains(stderr, "stdin line 1 is longer than") {
+		t.Errorf("long line: exit %d, stderr %q", code, stderr)
+	}
+	if lines := decodeLines(t, out); len(lines) != 2 || lines[0].Host != "c.example" || lines[1].Host != "d.example" {
+		t.Errorf("after a long line: %+v", lines)
+	}
 	// A target after - on the command line is checked after stdin.
 	_, out, _ = runCheckT(t, "a.example\n", "-config", cfg, "-json", "-", "b.example")
 	if lines := decodeLines(t, out); len(lines) != 2 || lines[0].Host != "a.example" || lines[1].Host != "b.example" {

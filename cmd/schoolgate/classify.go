@@ -83,7 +83,7 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, classifyUsage) }
-	cfgPath := fs.String("config", "", "config file")
+	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
 	profile := fs.String("profile", "", "profile")
 	asJSON := fs.Bool("json", false, "JSON output")
 	var extra stringList

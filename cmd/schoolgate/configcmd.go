@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/schoolgate/schoolgate/config"
 )
@@ -27,6 +28,12 @@ func runConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, use)
 		return 2
+	}
+	for _, file := range fs.Args() {
+		if strings.TrimSpace(file) == "" {
+			fmt.Fprintln(stderr, "schoolgate config check: an empty file name (is a variable unset?)")
+			return 2
+		}
 	}
 	status := 0
 	for _, file := range fs.Args() {

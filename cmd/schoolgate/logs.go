@@ -44,7 +44,7 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("logs verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, logsUsage) }
-	cfgPath := fs.String("config", "", "config `FILE` (default: the embedded default)")
+	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default)")
 	dateFlag := fs.String("date", "", "the local `DATE` (YYYY-MM-DD) of the log to check (default today)")
 	dirFlag := fs.String("dir", "", "read the logs from `DIR` instead of the config's log.dir")
 	allFlag := fs.Bool("all", false, "check every day's log in the folder")

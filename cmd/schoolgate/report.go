@@ -23,7 +23,7 @@ type reportFlags struct {
 func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default: the embedded default config)")
+	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
 	var f reportFlags
 	fs.StringVar(&f.date, "date", "", "day to report on, YYYY-MM-DD (default: yesterday in the config's timezone)")
 	fs.BoolVar(&f.week, "week", false, "report on the 7 days ending with -date")

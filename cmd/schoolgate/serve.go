@@ -34,7 +34,7 @@ const drainTimeout = 15 * time.Second
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default: the embedded default config)")
+	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -139,7 +139,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		Registerer: reg, Logger: logger.Named("accesslog"), OnEntry: alerter.Observe,
 	})
 	if err != nil {
-		return fmt.Errorf("opening access log: %w", err)
+		return err // says "opening access log" already
 	}
 	defer func() {
 		if err := accessLog.Close(); err != nil {

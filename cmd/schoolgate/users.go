@@ -36,7 +36,7 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	file := fs.String("file", "", "the users file (CSV); created if missing")
 	profile := fs.String("profile", "", "the user's profile")
-	cfgPath := fs.String("config", "", "if given, the profile must be one of this config's")
+	cfgPath := configFlag(fs, "config `FILE`: if given, the profile must be one of its profiles")
 
 	// Flags may come before or after the name.
 	var names []string
