@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,6 +118,7 @@ type Writer struct {
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	le            *lineEncoder
+	smallBatches  int // drains in a row that used little of the queue's array
 	cur           *dayFile
 	stuck         []*dayFile // earlier days whose lines could not all be written yet
 	buffered      int        // bytes of lines (and waiting entries) held in memory
@@ -255,6 +257,10 @@ func (w *Writer) Log(e *Entry) {
 		}
 		w.waiters--
 	}
+	if len(w.queue) == cap(w.queue) {
+		// Double (append grows big slices by a quarter at a time).
+		w.queue = slices.Grow(w.queue, min(max(len(w.queue), wakeBatch), w.o.QueueSize-len(w.queue)))
+	}
 	w.queue = append(w.queue, *e)
 	n := len(w.queue)
 	w.queue[n-1].Time = t
@@ -360,8 +366,15 @@ func (w *Writer) drain() (finished bool) {
 		}
 		n := len(batch)
 		clear(batch) // let go of the callers' strings
-		if cap(batch) > 8*wakeBatch {
-			batch = nil // give back what a backlog grew
+		// Give back what a backlog grew once batches have been small
+		// for a while (a second or more), not between two bursts.
+		if cap(batch) > 8*wakeBatch && n < cap(batch)/8 {
+			w.smallBatches++
+			if w.smallBatches > 40 {
+				batch, w.smallBatches = nil, 0
+			}
+		} else {
+			w.smallBatches = 0
 		}
 		w.qmu.Lock()
 		w.spare = batch
