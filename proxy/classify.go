@@ -65,8 +65,10 @@ type content struct {
 	hostMu sync.Mutex
 	watch  *simplelru.LRU[string, *watched] // guarded by hostMu
 
-	pages   *prometheus.CounterVec // result: clean, blocked, classified, unscorable
+	pages   *prometheus.CounterVec // result: clean, blocked, classified, unscorable, sampled_out
 	seconds prometheus.Histogram
+	// pages' counters, looked up once
+	nClean, nBlocked, nClassified, nUnscorable, nSampledOut prometheus.Counter
 }
 
 // newContent returns nil when classification is off. Without a Memory of
@@ -105,6 +107,11 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 		Help:    "Time to sniff and score a page prefix.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .05},
 	})
+	c.nClean = c.pages.WithLabelValues("clean")
+	c.nBlocked = c.pages.WithLabelValues("blocked")
+	c.nClassified = c.pages.WithLabelValues("classified")
+	c.nUnscorable = c.pages.WithLabelValues("unscorable")
+	c.nSampledOut = c.pages.WithLabelValues("sampled_out")
 	if reg != nil {
 		for _, col := range []prometheus.Collector{c.pages, c.seconds} {
 			_ = reg.Register(col) // a duplicate keeps the first proxy's
@@ -188,7 +195,7 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 		return resp
 	}
 	if !c.shouldScore(st.host, st.start) {
-		c.pages.WithLabelValues("sampled_out").Inc()
+		c.nSampledOut.Inc()
 		return resp
 	}
 	t0 := time.Now()
@@ -196,13 +203,13 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 	resp.Body = body
 	c.seconds.Observe(time.Since(t0).Seconds())
 	if err != nil {
-		c.pages.WithLabelValues("unscorable").Inc()
+		c.nUnscorable.Inc()
 		return resp
 	}
 	threshold := st.snap.ContentThreshold(st.user, st.ip)
 	over := res.Over(threshold)
 	if over.Empty() {
-		c.pages.WithLabelValues("clean").Inc()
+		c.nClean.Inc()
 		c.scoredClean(st.host)
 		return resp
 	}
@@ -219,10 +226,10 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 	}
 	berr := c.apply(st, path, over, classify.Note(best, score))
 	if berr == nil {
-		c.pages.WithLabelValues("classified").Inc()
+		c.nClassified.Inc()
 		return resp
 	}
-	c.pages.WithLabelValues("blocked").Inc()
+	c.nBlocked.Inc()
 	resp.Body.Close()
 	return p.blockResponse(req, st, berr)
 }

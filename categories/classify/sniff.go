@@ -33,6 +33,14 @@ var ErrNotScorable = errors.New("content encoding not decoded for scoring")
 // content classifier reads: HTML (and XHTML) only. Never a video, an
 // image, a script or a download.
 func Scorable(contentType string) bool {
+	// the usual spellings, without ParseMediaType's map
+	switch {
+	case strings.EqualFold(contentType, "text/html"), strings.EqualFold(contentType, "text/html; charset=utf-8"):
+		return true
+	case len(contentType) >= 5 && strings.EqualFold(contentType[:5], "image"),
+		len(contentType) >= 5 && strings.EqualFold(contentType[:5], "video"):
+		return false
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

@@ -201,7 +201,8 @@ func TestSniffPooledBuffers(t *testing.T) {
 func TestScorable(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"text/html": true, "text/html; charset=utf-8": true, "TEXT/HTML": true, "application/xhtml+xml": true,
-		"video/mp4": false, "text/plain": false, "application/javascript": false, "": false, "text/html; charset=\"": false,
+		"Text/HTML; Charset=UTF-8": true, "text/html;charset=utf-8": true, " text/html": true,
+		"video/mp4": false, "image/png": false, "imagex/html": false, "text/plain": false, "application/javascript": false, "": false, "text/html; charset=\"": false,
 	} {
 		if got := Scorable(ct); got != want {
 			t.Errorf("Scorable(%q) = %v", ct, got)
