@@ -55,6 +55,10 @@ type Options struct {
 	// HelloTimeout is how long a new tunnel waits for the client's first
 	// bytes (its TLS ClientHello) before it is closed (default 30s).
 	HelloTimeout time.Duration
+	// TLSPorts are the CONNECT ports whose tunnels must start with a TLS
+	// ClientHello (default [443]); on the other connect_ports a tunnel
+	// whose first bytes are not TLS at all is relayed unread.
+	TLSPorts []int
 	// TunnelIdleTimeout closes a tunnel with no traffic either way (default 5m).
 	TunnelIdleTimeout time.Duration
 	// MaxTunnels caps concurrent CONNECT tunnels (default: max_connections,
@@ -157,6 +161,9 @@ func New(o Options) (*Proxy, error) {
 	setDefault(&o.WriteIdleTimeout, 2*time.Minute)
 	setDefault(&o.HelloTimeout, 30*time.Second)
 	setDefault(&o.TunnelIdleTimeout, 5*time.Minute)
+	if o.TLSPorts == nil {
+		o.TLSPorts = []int{443}
+	}
 	cfg := o.Engine.Snapshot().Config
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = defaultMaxConns

@@ -334,26 +334,55 @@ func TestConnect(t *testing.T) {
 			t.Fatalf("status %d", st)
 		}
 	})
-	for _, tc := range []struct{ name, target, sni, logHost string }{
-		{"SNI fronting a blocked host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "casino.test", "casino.test"},
-		{"IP literal with blocked SNI", tlsTarget, "www.casino.test", "www.casino.test"},
+	alert := []byte{21, 3, 1, 0, 2, 1, 100} // a TLS warning alert record
+	for _, tc := range []struct {
+		name, target, sni, logHost, rule string
+		first                            func([]byte) []byte // rewrites the ClientHello's write
+	}{
+		{"SNI fronting a blocked host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "casino.test", "casino.test", "student#2", nil},
+		{"IP literal with blocked SNI", tlsTarget, "www.casino.test", "www.casino.test", "student#2", nil},
+		{"alert record before a blocked SNI", tlsTarget, "casino.test", upstreamIP, "tls_malformed",
+			func(b []byte) []byte { return append(bytes.Clone(alert), b...) }},
+		{"blocked SNI in a fragmented ClientHello", tlsTarget, "casino.test", "casino.test", "student#2",
+			func(b []byte) []byte { return fragmentHello(b, 64) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, c := rawConnect(t, e.addr, tc.target, "")
 			if st != 200 {
 				t.Fatalf("status %d", st)
 			}
+			if tc.first != nil {
+				c = &firstWriteConn{Conn: c, rewrite: tc.first}
+			}
 			tlc := tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}) //nolint:gosec // the test checks the cut, not the server
 			tlc.SetDeadline(time.Now().Add(5 * time.Second))                                //nolint:errcheck
 			if err := tlc.Handshake(); err == nil {
 				t.Fatal("handshake succeeded: the tunnel was not cut")
 			}
+			// The client got 200 before the cut: the log says so, with the rule that cut it.
 			l := e.lastLog(t, tc.logHost)
-			if l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != "student#2" || statusNum(l.Status) != 403 {
+			if l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != tc.rule || statusNum(l.Status) != 200 {
 				t.Errorf("log line %+v", l)
 			}
 		})
 	}
+	t.Run("fragmented ClientHello is relayed", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, "www.allowed.test:"+strconv.Itoa(e.tlsPort), "")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		fc := &firstWriteConn{Conn: c, rewrite: func(b []byte) []byte { return fragmentHello(b, 200) }}
+		tlc := tls.Client(fc, &tls.Config{RootCAs: e.roots, ServerName: "example.com"})
+		tlc.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		if err := tlc.Handshake(); err != nil {
+			t.Fatalf("handshake through the tunnel: %v", err)
+		}
+		io.WriteString(tlc, "GET /hello HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n") //nolint:errcheck
+		if b, _ := io.ReadAll(tlc); !strings.Contains(string(b), "hello from upstream") {
+			t.Fatalf("reply %q", b)
+		}
+		tlc.Close()
+	})
 	t.Run("silent client is closed", func(t *testing.T) {
 		st, c := rawConnect(t, e.addr, tlsTarget, "")
 		if st != 200 {
@@ -366,6 +395,25 @@ func TestConnect(t *testing.T) {
 			t.Fatalf("read after %v: %v", time.Since(start), err)
 		}
 	})
+}
+
+// firstWriteConn rewrites the first Write on a connection (crypto/tls
+// writes its ClientHello record in one).
+type firstWriteConn struct {
+	net.Conn
+	rewrite func([]byte) []byte
+	done    bool
+}
+
+func (c *firstWriteConn) Write(b []byte) (int, error) {
+	if c.done {
+		return c.Conn.Write(b)
+	}
+	c.done = true
+	if _, err := c.Conn.Write(c.rewrite(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func TestUpstreamFailures(t *testing.T) {
@@ -760,5 +808,23 @@ func TestClientStopsReading(t *testing.T) {
 			t.Fatal("the response to a client that stopped reading never ended")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTunnelNotTLSOnHTTPSPort(t *testing.T) {
+	addr, port := tcpUpstream(t)
+	e := newEnv(t, envConfig{extraPorts: []int{port}, opts: func(o *Options) { o.TLSPorts = []int{port} }})
+	st, c := rawConnect(t, e.addr, addr, "")
+	if st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n")       //nolint:errcheck
+	c.(*net.TCPConn).CloseWrite()                      //nolint:errcheck
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Fatalf("the upstream answered %q: SSH went through an HTTPS port", b)
+	}
+	if l := e.lastLog(t, upstreamIP); l.Verdict != "block" || l.Rule != "tls_required" || statusNum(l.Status) != 200 {
+		t.Errorf("log line %+v", l)
 	}
 }

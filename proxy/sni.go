@@ -14,10 +14,22 @@ import (
 
 const (
 	recordHeaderLen = 5
-	// maxHelloBytes bounds how much of a tunnel's first bytes are held back
-	// to find a ClientHello: a ClientHello with post-quantum key shares is
-	// about 2 KiB; 16 KiB is the largest TLS record.
-	maxHelloBytes = recordHeaderLen + 1<<14
+	// maxRecordLen is the largest TLS plaintext record (RFC 8446 §5.1).
+	maxRecordLen = 1 << 14
+	// maxHelloLen bounds the ClientHello message: one with post-quantum
+	// key shares is about 2 KiB.
+	maxHelloLen = 1 << 14
+	// maxHelloRecords bounds how many records a fragmented ClientHello
+	// may take (512-byte fragments, the smallest max_fragment_length,
+	// put 16 KiB in 32).
+	maxHelloRecords = 64
+	// maxHelloBytes bounds how much of a tunnel's first bytes are held
+	// back to find a ClientHello: the message, its record headers, and
+	// what one more read may bring behind it.
+	maxHelloBytes = 4 + maxHelloLen + maxHelloRecords*recordHeaderLen + 1024
+
+	recordTypeHandshake  = 22
+	handshakeClientHello = 1
 )
 
 var (
@@ -26,51 +38,113 @@ var (
 	errMalformed = errors.New("malformed ClientHello")
 )
 
+// looksLikeTLS reports whether a tunnel's first byte is a TLS record's
+// content type (change_cipher_spec 20, alert 21, handshake 22,
+// application_data 23, heartbeat 24). None is a printable character, so
+// no text protocol (HTTP, SSH, SMTP...) starts with one. A first byte of
+// that range is judged as TLS whatever follows: servers are lenient about
+// the record version of a first record (crypto/tls takes anything below
+// 0x1000), so "not TLS after all" must not be a way around the SNI check.
+func looksLikeTLS(b byte) bool { return b >= 20 && b <= 24 }
+
 // parseClientHelloSNI returns the server name of the TLS ClientHello at the
 // start of data ("" when it has none). errNeedMore means data is a valid
 // prefix of a ClientHello that continues; errNotTLS that the bytes are not
 // TLS at all (some other protocol); errMalformed that they look like TLS
-// but do not parse.
+// but are not a ClientHello that parses.
 //
-// Only a ClientHello carried in its first record is supported (RFC 8446
-// allows fragmenting it over several records; no browser does, and a
-// client that does is treated as malformed rather than let through
-// unread).
+// The ClientHello may be fragmented over several consecutive handshake
+// records (RFC 8446 §5.1 allows it); it is reassembled, bounded by
+// maxHelloLen and maxHelloRecords. Any other record before the ClientHello
+// is complete (an alert, change_cipher_spec, application data) is
+// malformed: a server may skip a warning alert and then read a
+// ClientHello that names a blocked host, so such a prefix is never let
+// through unread.
+//
+// Until the ClientHello is complete only record headers are walked, so
+// calling it again after every read of a slow client stays cheap.
 func parseClientHelloSNI(data []byte) (string, error) {
 	if len(data) == 0 {
 		return "", errNeedMore
 	}
-	if data[0] != 22 { // handshake record
+	if !looksLikeTLS(data[0]) {
 		return "", errNotTLS
 	}
-	if len(data) < recordHeaderLen {
-		if len(data) >= 2 && data[1] != 3 {
-			return "", errNotTLS
+	var (
+		hdr  [4]byte // the handshake message header, gathered across records
+		got  int     // handshake bytes seen
+		need = -1    // the whole message's length, once its header is in
+		nrec int
+		rest = data
+	)
+	for need < 0 || got < need {
+		if len(rest) == 0 {
+			return "", errNeedMore
 		}
-		return "", errNeedMore
+		if rest[0] != recordTypeHandshake {
+			return "", errMalformed
+		}
+		if len(rest) >= 2 && rest[1] != 3 { // 3.x: SSL 3.0 .. TLS 1.3
+			return "", errMalformed
+		}
+		if len(rest) < recordHeaderLen {
+			return "", errNeedMore
+		}
+		recLen := int(rest[3])<<8 | int(rest[4])
+		if recLen == 0 || recLen > maxRecordLen { // RFC 8446 forbids empty handshake records
+			return "", errMalformed
+		}
+		if nrec++; nrec > maxHelloRecords {
+			return "", errMalformed
+		}
+		frag := rest[recordHeaderLen:]
+		whole := len(frag) >= recLen
+		if whole {
+			frag = frag[:recLen]
+			rest = rest[recordHeaderLen+recLen:]
+		} else {
+			rest = nil
+		}
+		for i := 0; i < len(frag) && got+i < len(hdr); i++ {
+			hdr[got+i] = frag[i]
+		}
+		got += len(frag)
+		if got >= 1 && hdr[0] != handshakeClientHello {
+			return "", errMalformed
+		}
+		if need < 0 && got >= len(hdr) {
+			hsLen := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+			if hsLen > maxHelloLen {
+				return "", errMalformed
+			}
+			need = len(hdr) + hsLen
+		}
+		if !whole && (need < 0 || got < need) {
+			return "", errNeedMore
+		}
 	}
-	if data[1] != 3 { // record version 3.x (SSL 3.0 .. TLS 1.3 all say 3.x)
-		return "", errNotTLS
+	return parseHelloBody(helloMessage(data, need)[len(hdr):])
+}
+
+// helloMessage returns the first need handshake bytes of data, whose
+// records parseClientHelloSNI has checked: the first record's fragment
+// itself when it holds them all (the usual case), else a reassembled copy.
+func helloMessage(data []byte, need int) []byte {
+	var msg []byte
+	for rest := data; len(msg) < need && len(rest) >= recordHeaderLen; {
+		recLen := int(rest[3])<<8 | int(rest[4])
+		end := min(recordHeaderLen+recLen, len(rest))
+		frag := rest[recordHeaderLen:end]
+		rest = rest[end:]
+		if msg == nil && len(frag) >= need {
+			return frag[:need]
+		}
+		if msg == nil {
+			msg = make([]byte, 0, need)
+		}
+		msg = append(msg, frag[:min(len(frag), need-len(msg))]...)
 	}
-	recLen := int(data[3])<<8 | int(data[4])
-	if recLen == 0 || recLen > 1<<14 {
-		return "", errMalformed
-	}
-	avail := data[recordHeaderLen:]
-	if len(avail) < 4 {
-		return "", errNeedMore
-	}
-	if avail[0] != 1 { // handshake type client_hello
-		return "", errMalformed
-	}
-	hsLen := int(avail[1])<<16 | int(avail[2])<<8 | int(avail[3])
-	if hsLen+4 > recLen {
-		return "", errMalformed // fragmented over records, or lying
-	}
-	if len(avail) < 4+hsLen {
-		return "", errNeedMore
-	}
-	return parseHelloBody(avail[4 : 4+hsLen])
+	return msg
 }
 
 // parseHelloBody parses a ClientHello message body (RFC 8446 §4.1.2).

@@ -52,9 +52,33 @@ func TestParseClientHelloSNI(t *testing.T) {
 		{"zero-length record", []byte{22, 3, 1, 0, 0}, "", errMalformed},
 		{"oversized record", []byte{22, 3, 1, 0x48, 0x01}, "", errMalformed},
 		{"not a ClientHello", []byte{22, 3, 1, 0, 4, 2, 0, 0, 0}, "", errMalformed},
-		{"handshake longer than record", []byte{22, 3, 1, 0, 4, 1, 0, 1, 0}, "", errMalformed},
+		{"handshake continues in the next record", []byte{22, 3, 1, 0, 4, 1, 0, 1, 0}, "", errNeedMore},
+		{"SSLv2 hello is not TLS", []byte{0x80, 0x2e, 1, 3, 1}, "", errNotTLS},
+		{"record version 2.x", []byte{22, 2, 1, 0, 4, 1, 0, 0, 0}, "", errMalformed},
+		{"ClientHello over 16 KiB", []byte{22, 3, 1, 0, 4, 1, 0, 0x40, 1}, "", errMalformed},
 	}
 	full := clientHello(t, &tls.Config{ServerName: "a.example"})
+	alert := []byte{21, 3, 1, 0, 2, 1, 100} // warning, no_renegotiation
+	for _, c := range []struct {
+		name    string
+		data    []byte
+		want    string
+		wantErr error
+	}{
+		{"alert before the ClientHello", append(bytes.Clone(alert), full...), "", errMalformed},
+		{"alert alone", alert, "", errMalformed},
+		{"alert header alone", alert[:1], "", errMalformed},
+		{"change_cipher_spec first", append([]byte{20, 3, 3, 0, 1, 1}, full...), "", errMalformed},
+		{"application data first", append([]byte{23, 3, 3, 0, 1, 0}, full...), "", errMalformed},
+		{"alert with an odd record version", append([]byte{21, 0x0f, 1, 0, 2, 1, 100}, full...), "", errMalformed},
+		{"fragmented in two records", fragmentHello(full, 100), "a.example", nil},
+		{"fragmented in 512-byte records", fragmentHello(full, 512), "a.example", nil},
+		{"fragmented, header split", fragmentHello(full, 2), "", errMalformed}, // more than maxHelloRecords
+		{"fragmented, second record missing", fragmentHello(full, 100)[:105], "", errNeedMore},
+		{"alert between fragments", append(append(bytes.Clone(fragmentHello(full, 100)[:105]), alert...), fragmentHello(full, 100)[105:]...), "", errMalformed},
+	} {
+		cases = append(cases, c)
+	}
 	cases = append(cases,
 		struct {
 			name    string
@@ -77,6 +101,22 @@ func TestParseClientHelloSNI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fragmentHello re-frames the ClientHello in the first record of hello as
+// handshake records of at most size bytes each (RFC 8446 §5.1 allows
+// it); what follows that record is kept.
+func fragmentHello(hello []byte, size int) []byte {
+	recLen := int(hello[3])<<8 | int(hello[4])
+	msg, rest := hello[recordHeaderLen:recordHeaderLen+recLen], hello[recordHeaderLen+recLen:]
+	var out []byte
+	for len(msg) > 0 {
+		n := min(size, len(msg))
+		out = append(out, hello[0], hello[1], hello[2], byte(n>>8), byte(n))
+		out = append(out, msg[:n]...)
+		msg = msg[n:]
+	}
+	return append(out, rest...)
 }
 
 func TestPeekClientHelloInPieces(t *testing.T) {
@@ -138,9 +178,16 @@ func TestSplitHostPort(t *testing.T) {
 }
 
 func FuzzParseClientHelloSNI(f *testing.F) {
-	// Real ClientHellos (from crypto/tls) are in testdata/fuzz.
+	// Real ClientHellos (from crypto/tls) are in testdata/fuzz; more are
+	// made here, fragmented and behind other records.
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Add([]byte{22, 3, 1, 0, 5, 1, 0, 0, 1, 0})
+	hello := clientHello(f, &tls.Config{ServerName: "fuzz.example"})
+	f.Add(fragmentHello(hello, 64))
+	f.Add(fragmentHello(hello, 700))
+	f.Add(append([]byte{21, 3, 1, 0, 2, 1, 100}, hello...))
+	f.Add(append([]byte{20, 3, 3, 0, 1, 1}, hello...))
+	f.Add([]byte{22, 3, 1, 0, 4, 1, 0, 1, 0, 22, 3, 1, 0, 2, 3, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 2*maxHelloBytes {
 			return
@@ -149,8 +196,30 @@ func FuzzParseClientHelloSNI(f *testing.F) {
 		if err != nil && sni != "" {
 			t.Fatalf("SNI %q with error %v", sni, err)
 		}
-		if err == nil && sni != "" && !bytes.Contains(data, []byte(sni)) {
+		if err == nil && sni != "" && !bytes.Contains(data, []byte(sni)) && !fragmentedContains(data, sni) {
 			t.Fatalf("SNI %q not in the input", sni)
+		}
+		if len(data) > 0 && looksLikeTLS(data[0]) && data[0] != recordTypeHandshake && err != errMalformed {
+			t.Fatalf("a first record of type %d gave %q, %v", data[0], sni, err)
+		}
+		// A prefix is either incomplete or already has the same answer.
+		for _, n := range []int{1, len(data) / 3, len(data) / 2, len(data) - 1} {
+			if n <= 0 || n >= len(data) {
+				continue
+			}
+			s2, e2 := parseClientHelloSNI(data[:n])
+			if e2 != errNeedMore && (s2 != sni || e2 != err) {
+				t.Fatalf("prefix of %d bytes: %q %v; whole: %q %v", n, s2, e2, sni, err)
+			}
+		}
+		// A ClientHello in one record parses the same fragmented.
+		if err == nil && len(data) >= recordHeaderLen {
+			if recLen := int(data[3])<<8 | int(data[4]); recLen <= len(data)-recordHeaderLen && recLen > 600 {
+				s2, e2 := parseClientHelloSNI(fragmentHello(data, 600))
+				if s2 != sni || e2 != nil {
+					t.Fatalf("fragmented: %q %v; whole: %q", s2, e2, sni)
+				}
+			}
 		}
 		// A complete answer does not change with more bytes behind it.
 		if err == nil || errors.Is(err, errNotTLS) {
@@ -160,6 +229,18 @@ func FuzzParseClientHelloSNI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fragmentedContains reports whether the handshake bytes of data's
+// records contain s (a name split across two records is not in data).
+func fragmentedContains(data []byte, s string) bool {
+	var hs []byte
+	for len(data) >= recordHeaderLen {
+		n := min(int(data[3])<<8|int(data[4]), len(data)-recordHeaderLen)
+		hs = append(hs, data[recordHeaderLen:recordHeaderLen+n]...)
+		data = data[recordHeaderLen+n:]
+	}
+	return bytes.Contains(hs, []byte(s))
 }
 
 func FuzzSplitHostPort(f *testing.F) {

@@ -113,8 +113,14 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	}
 	client.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	st.status = http.StatusOK
-	p.relay(st, tc, first)
+	p.relay(st, tc, first, slices.Contains(p.o.TLSPorts, port))
 }
+
+// Rules logged for tunnels cut by the first-bytes check.
+const (
+	ruleTLSMalformed = "tls_malformed"
+	ruleTLSRequired  = "tls_required"
+)
 
 // isSystemRule reports whether rule is one of the refusals that come
 // before any profile rule.
@@ -138,8 +144,17 @@ func (t *tunnelConns) close() {
 }
 
 // relay checks the client's first bytes, then copies both ways until both
-// sides are done or the tunnel is idle for TunnelIdleTimeout.
-func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
+// sides are done or the tunnel is idle for TunnelIdleTimeout. A tunnel
+// whose first bytes look like TLS must start with a ClientHello (see
+// parseClientHelloSNI); one that does not look like TLS at all is relayed
+// unread unless tlsOnly (the port is one of Options.TLSPorts, 443 by
+// default: HTTPS, where another protocol can only be a way around the
+// filter, such as SSH or a VPN on port 443).
+//
+// The client already has its "200 Connection established" when the check
+// cuts the tunnel, so the log line keeps status 200 (what the client got,
+// CONTRACT §4) with verdict block and the rule that cut it.
+func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, tlsOnly bool) {
 	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
 	// becomes splice(2) and the kernel moves the bytes.
 	var client net.Conn = tc.client
@@ -190,11 +205,20 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte) {
 			tc.close()
 			return
 		}
-	case err == nil, errors.Is(err, errNotTLS):
-		// No SNI, or not TLS at all: nothing more to check.
+	case err == nil:
+		// No SNI: nothing more to check.
+	case errors.Is(err, errNotTLS) && !tlsOnly:
+		// Not TLS, on a port the school opened for other protocols.
+	case errors.Is(err, errNotTLS):
+		st.verdict, st.rule = policy.Block, ruleTLSRequired
+		p.logger.Info("tunnel cut: not TLS on an HTTPS port", zap.String("host", st.host), zap.Stringer("ip", st.ip),
+			zap.String("user", st.user))
+		tc.close()
+		return
 	case errors.Is(err, errMalformed):
-		st.verdict, st.rule, st.status = policy.Block, "tls_malformed", http.StatusForbidden
-		p.logger.Info("tunnel cut: malformed TLS ClientHello", zap.String("host", st.host), zap.Stringer("ip", st.ip))
+		st.verdict, st.rule = policy.Block, ruleTLSMalformed
+		p.logger.Info("tunnel cut: malformed TLS ClientHello, or other TLS records before it", zap.String("host", st.host),
+			zap.Stringer("ip", st.ip), zap.String("user", st.user))
 		tc.close()
 		return
 	default:
@@ -252,7 +276,9 @@ func tunnelSlice(idle time.Duration) time.Duration {
 func (p *Proxy) checkSNI(st *request, sni string) bool {
 	name, ok := categories.NormalizeHost(sni)
 	if !ok {
-		st.verdict, st.rule, st.status = policy.Block, "tls_malformed", http.StatusForbidden
+		st.verdict, st.rule = policy.Block, ruleTLSMalformed
+		p.logger.Info("tunnel cut: the TLS server name (SNI) is not a host name", zap.String("host", st.host),
+			zap.Stringer("ip", st.ip), zap.String("user", st.user))
 		return true
 	}
 	if name == st.host {
@@ -265,8 +291,10 @@ func (p *Proxy) checkSNI(st *request, sni string) bool {
 	p.logger.Info("tunnel cut: the TLS server name (SNI) names a blocked host; domain fronting or IP-address bypass",
 		zap.String("connect_host", st.host), zap.String("sni", name), zap.String("rule", d.Rule),
 		zap.String("reason", d.Reason), zap.Stringer("ip", st.ip), zap.String("user", st.user))
-	// The log line names what was really asked for.
-	st.host, st.cats, st.verdict, st.rule, st.status = name, d.Categories, policy.Block, d.Rule, http.StatusForbidden
+	// The log line names what was really asked for (the program's log
+	// above keeps the CONNECT host); its status stays the 200 the client
+	// got before the cut.
+	st.host, st.cats, st.verdict, st.rule = name, d.Categories, policy.Block, d.Rule
 	return true
 }
 
