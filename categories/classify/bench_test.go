@@ -2,10 +2,13 @@ package classify
 
 import (
 	"bytes"
+	"io"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/net/html"
 )
 
 // threadCPU returns the CPU time of the calling OS thread, so benchmarks
@@ -71,6 +74,50 @@ func BenchmarkScoreHTML100KiB(b *testing.B) {
 	cpuLoop(b, func() {
 		if _, err := c.ScoreHTML(bytes.NewReader(benchHTML), len(benchHTML)); err != nil {
 			b.Fatal(err)
+		}
+	})
+}
+
+// markupPage is about 40 KiB of markup-heavy HTML like the proxy's
+// benchmark page: most tags have attributes, as on real sites.
+var markupPage = func() []byte {
+	var b bytes.Buffer
+	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Year 9 trip to the Science Museum</title>
+<meta name="description" content="News from the school: trips, sport and the library."><link rel="stylesheet" href="/s.css">
+<script>window.dataLayer=[];function g(){dataLayer.push(arguments)}</script></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><main>`)
+	for b.Len() < 40<<10 {
+		b.WriteString(`<article class="post"><h2>Science Museum trip</h2><p>Year 9 pupils visited the Science Museum on Tuesday. ` +
+			`They saw the <a href="/apollo">Apollo 10</a> capsule, built circuits in the workshop and talked to researchers about climate. ` +
+			`The library has new books on space; the football team plays at home on Saturday.</p><img src="/p.jpg" alt="pupils"></article>`)
+	}
+	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
+	return b.Bytes()
+}()
+
+// BenchmarkSniffMarkup40KiB is what the proxy spends on one scored page.
+func BenchmarkSniffMarkup40KiB(b *testing.B) {
+	c := Default()
+	b.SetBytes(int64(len(markupPage)))
+	b.ReportAllocs()
+	cpuLoop(b, func() {
+		_, rb, _ := c.Sniff(io.NopCloser(bytes.NewReader(markupPage)), "", "text/html; charset=utf-8", 0)
+		rb.Close()
+	})
+}
+
+// BenchmarkTokenizerOnly* run the x/net/html tokenizer alone over the
+// same pages (no text taken, nothing scored): the floor under
+// ScoreHTML100KiB and SniffMarkup40KiB. On markup the tokenizer
+// allocates for every attribute it reads.
+func BenchmarkTokenizerOnlyHTML100KiB(b *testing.B)  { benchTokenizer(b, benchHTML) }
+func BenchmarkTokenizerOnlyMarkup40KiB(b *testing.B) { benchTokenizer(b, markupPage) }
+
+func benchTokenizer(b *testing.B, page []byte) {
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	cpuLoop(b, func() {
+		z := html.NewTokenizer(bytes.NewReader(page))
+		for z.Next() != html.ErrorToken {
 		}
 	})
 }
