@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,12 @@ func TestEncoderMatchesZap(t *testing.T) {
 		e.User, e.Host = string([]byte{byte(c)}), "é"+string([]byte{byte(c)})+"x"
 		checkSameAsZap(t, le, e, int64(i+1))
 		i++
+		// At each place of an 8-byte word, in a longer string.
+		for at := 0; at < 9; at++ {
+			e.URL = strings.Repeat("a", at) + string([]byte{byte(c)}) + strings.Repeat("b", 17-at)
+			checkSameAsZap(t, le, e, int64(i+1))
+			i++
+		}
 	}
 }
 
