@@ -337,7 +337,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, l := range loops {
-		l.conn.Close()
+		l.close()
 	}
 	for _, srv := range servers {
 		if err := srv.ShutdownContext(ctx); err != nil {

@@ -31,24 +31,36 @@ const udpBatch = 32
 const udpReadSize = 4096
 
 type udpLoop struct {
-	s    *Server
-	conn *net.UDPConn
-	pc   *ipv4.PacketConn
-	in   []ipv4.Message
-	out  []ipv4.Message
-	nout int
-	cur  net.Addr // the sender of the packet being handled
-	wg   *sync.WaitGroup
+	s        *Server
+	conn     *net.UDPConn
+	pc       *ipv4.PacketConn
+	in       []ipv4.Message
+	out      []ipv4.Message
+	nout     int
+	cur      net.Addr // the sender of the packet being handled
+	wg       *sync.WaitGroup
+	work     chan func()   // to idle workers (unbuffered: taken at once or not at all)
+	stop     chan struct{} // closed by close: idle workers leave
+	stopOnce sync.Once
 }
 
 func newUDPLoop(s *Server, conn *net.UDPConn, wg *sync.WaitGroup) *udpLoop {
 	l := &udpLoop{s: s, conn: conn, pc: ipv4.NewPacketConn(conn), wg: wg,
+		work: make(chan func()), stop: make(chan struct{}),
 		in: make([]ipv4.Message, udpBatch), out: make([]ipv4.Message, udpBatch)}
 	for i := range l.in {
 		l.in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
 		l.out[i].Buffers = [][]byte{make([]byte, 0, 512)}
 	}
 	return l
+}
+
+// close stops the loop: its socket, then its idle workers.
+func (l *udpLoop) close() {
+	l.stopOnce.Do(func() {
+		l.conn.Close()
+		close(l.stop)
+	})
 }
 
 // run reads until the socket is closed.
@@ -93,11 +105,7 @@ func (l *udpLoop) handle(b []byte, from net.Addr) {
 		requestPool.Put(r)
 		p := append([]byte(nil), b...)
 		w := &udpWriter{conn: l.conn, to: ua.AddrPort()}
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			s.serveWire(p, w)
-		}()
+		l.goWork(func() { s.serveWire(p, w) })
 		return
 	}
 	l.cur = from
@@ -120,11 +128,41 @@ func (s *Server) handOver(r *request, i int) {
 	if ua, ok := l.cur.(*net.UDPAddr); ok {
 		r.w = &udpWriter{conn: l.conn, to: ua.AddrPort()}
 	}
+	l.goWork(func() { s.serve(r, i) })
+}
+
+// goWork runs f on a worker goroutine: an idle one if there is one, else
+// a new one, which stays for more work until it has been idle for
+// workerIdle (or Shutdown). A miss runs deep (miekg's exchange): a fresh
+// goroutine per query would grow its stack every time, about a tenth of
+// a miss's CPU.
+func (l *udpLoop) goWork(f func()) {
 	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		s.serve(r, i)
-	}()
+	select {
+	case l.work <- f:
+		return
+	default:
+	}
+	go l.worker(f)
+}
+
+const workerIdle = 10 * time.Second
+
+func (l *udpLoop) worker(f func()) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		f()
+		l.wg.Done()
+		t.Reset(workerIdle)
+		select {
+		case f = <-l.work:
+		case <-t.C:
+			return
+		case <-l.stop:
+			return
+		}
+	}
 }
 
 // Write queues an answer to the current packet's sender; flush sends the
