@@ -340,10 +340,17 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 		return
 	}
 	host, ok := categories.NormalizeHost(r.URL.Host)
-	if !ok {
+	if !ok || !dialableHost(host) {
 		st.host = truncate(r.URL.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "the address has no valid host name"})
 		return
+	}
+	if port := r.URL.Port(); port != "" {
+		if _, ok := parsePort(port); !ok {
+			st.host = host
+			p.fail(w, st, &BadRequestError{Msg: "the address has a bad port number (1 to 65535)"})
+			return
+		}
 	}
 	st.host = host
 	if err := p.identify(st, r); err != nil {

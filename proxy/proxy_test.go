@@ -328,12 +328,14 @@ func TestConnect(t *testing.T) {
 			t.Errorf("log line %+v", l)
 		}
 	})
-	t.Run("malformed target", func(t *testing.T) {
-		st, _ := rawConnect(t, e.addr, "no-port.test", "")
-		if st != 400 {
-			t.Fatalf("status %d", st)
-		}
-	})
+	for _, target := range []string{"no-port.test", upstreamIP + ":0443", "-:443", "a.--.test:443", "[::1]:99999"} {
+		t.Run("malformed target "+target, func(t *testing.T) {
+			st, _ := rawConnect(t, e.addr, target, "")
+			if st != 400 {
+				t.Fatalf("status %d", st)
+			}
+		})
+	}
 	alert := []byte{21, 3, 1, 0, 2, 1, 100} // a TLS warning alert record
 	for _, tc := range []struct {
 		name, target, sni, logHost, rule string
@@ -826,5 +828,25 @@ func TestTunnelNotTLSOnHTTPSPort(t *testing.T) {
 	}
 	if l := e.lastLog(t, upstreamIP); l.Verdict != "block" || l.Rule != "tls_required" || statusNum(l.Status) != 200 {
 		t.Errorf("log line %+v", l)
+	}
+}
+
+// A request that names no server that could exist is a bad request (400),
+// not a failure to reach one (502).
+func TestBadTargets(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for _, target := range []string{
+		"http://" + upstreamIP + ":99999/", "http://" + upstreamIP + ":0/", "http://" + upstreamIP + ":080/",
+		"http://-/", "http://a.--.test/",
+	} {
+		t.Run(target, func(t *testing.T) {
+			if st, body := rawGet(t, e.addr, target, "x"); st != 400 {
+				t.Fatalf("status %d: %.200s", st, body)
+			}
+		})
+	}
+	// A good port still works.
+	if st, _ := rawGet(t, e.addr, e.upURL+"/hello", "x"); st != 200 {
+		t.Fatalf("good URL: status %d", st)
 	}
 }

@@ -3,7 +3,7 @@ package proxy
 import (
 	"errors"
 	"net"
-	"strconv"
+	"net/netip"
 	"time"
 )
 
@@ -279,6 +279,47 @@ func peekClientHello(c net.Conn, buf []byte, timeout time.Duration) ([]byte, str
 	}
 }
 
+// parsePort parses a port number as a URL or a CONNECT names it: decimal
+// 1..65535 without a leading zero ("0443" is refused, not read as 443:
+// what the client meant is unclear and a filter must not guess).
+func parsePort(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 5 || s[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n <= 65535
+}
+
+// dialableHost reports whether a normalised host can name a server: an
+// IP address, or a name each of whose labels has a letter or a digit
+// ("-" or "a.--.b" is no host, and asking DNS for it would only turn a bad
+// request into a 502).
+func dialableHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	alnum := false
+	for i := 0; i <= len(host); i++ {
+		if i == len(host) || host[i] == '.' {
+			if !alnum {
+				return false
+			}
+			alnum = false
+			continue
+		}
+		if c := host[i]; c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80 {
+			alnum = true
+		}
+	}
+	return true
+}
+
 // splitHostPort splits a CONNECT authority ("host:port", "[v6]:port")
 // into its host (brackets removed) and port. It is stricter than
 // net.SplitHostPort: the port must be decimal 1..65535 and the host
@@ -329,8 +370,8 @@ func splitHostPort(s string) (host string, port int, ok bool) {
 			return "", 0, false
 		}
 	}
-	p, err := strconv.Atoi(portStr)
-	if err != nil || p < 1 || p > 65535 {
+	p, ok := parsePort(portStr)
+	if !ok {
 		return "", 0, false
 	}
 	return host, p, true

@@ -165,7 +165,9 @@ func TestSplitHostPort(t *testing.T) {
 		{"[2001:db8::1", "", 0, false},
 		{"exa mple.com:443", "", 0, false},
 		{"user@example.com:443", "", 0, false},
-		{"example.com:0443", "example.com", 443, true},
+		{"example.com:0443", "", 0, false},
+		{"example.com:00", "", 0, false},
+		{"-:443", "-", 443, true}, // a valid authority; dialableHost refuses the host
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
@@ -174,6 +176,18 @@ func TestSplitHostPort(t *testing.T) {
 				t.Fatalf("got %q %d %v", h, p, ok)
 			}
 		})
+	}
+}
+
+func TestDialableHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"example.com": true, "a-b.example": true, "_dmarc.example.com": true, "xn--bcher-kva.example": true,
+		"192.0.2.1": true, "2001:db8::1": true, "x": true,
+		"-": false, "--": false, "a.-.example": false, "_": false, "example.-": false,
+	} {
+		if got := dialableHost(host); got != want {
+			t.Errorf("dialableHost(%q) = %v, want %v", host, got, want)
+		}
 	}
 }
 

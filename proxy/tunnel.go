@@ -30,11 +30,11 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	hostRaw, port, ok := splitHostPort(authority)
 	if !ok {
 		st.host = truncate(authority, 253)
-		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port"})
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port, with a port from 1 to 65535"})
 		return
 	}
 	host, ok := categories.NormalizeHost(hostRaw)
-	if !ok {
+	if !ok || !dialableHost(host) {
 		st.host = truncate(hostRaw, 253)
 		p.fail(w, st, &BadRequestError{Msg: "CONNECT names no valid host"})
 		return
