@@ -21,6 +21,13 @@ type User struct {
 	Line         int
 }
 
+// MaxBcryptCost is the highest bcrypt cost a users file may use. Each step
+// doubles the work: cost 10 (the default) takes tens of milliseconds of
+// CPU to check, 14 about a second, and 31 (which bcrypt allows) days, so a
+// few requests naming such a user would hold every core. The proxy checks
+// each new login's password, so this bounds what one login can cost.
+const MaxBcryptCost = 14
+
 // usersHeader is the optional first line naming the columns.
 const usersHeader = "user,profile,password_hash"
 
@@ -96,8 +103,11 @@ func parseUsers(data []byte, name string) ([]usersLine, []User, Problems) {
 			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q has no profile", u.Name)})
 			bad = true
 		}
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: password_hash is not a bcrypt hash (use schoolgate users add)", u.Name)})
+			bad = true
+		} else if cost > MaxBcryptCost {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: bcrypt cost %d is too slow to check (at most %d); re-add the user with schoolgate users add", u.Name, cost, MaxBcryptCost)})
 			bad = true
 		}
 		if first, dup := seen[u.Name]; dup && u.Name != "" {
@@ -176,7 +186,7 @@ func AddUser(path, name, profile, password string) error {
 }
 
 // AddUserCost is AddUser with a chosen bcrypt cost (bcrypt.MinCost to
-// bcrypt.MaxCost), for tests and for schools that want slower hashes.
+// MaxBcryptCost), for tests and for schools that want slower hashes.
 func AddUserCost(path, name, profile, password string, cost int) error {
 	if err := checkUserName(name); err != nil {
 		return err
@@ -187,8 +197,8 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 	if password == "" {
 		return errors.New("refusing an empty password")
 	}
-	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
-		return fmt.Errorf("bcrypt cost %d out of range (%d-%d)", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	if cost < bcrypt.MinCost || cost > MaxBcryptCost {
+		return fmt.Errorf("bcrypt cost %d out of range (%d-%d)", cost, bcrypt.MinCost, MaxBcryptCost)
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {

@@ -71,6 +71,10 @@ func TestLoadUsersProblems(t *testing.T) {
 		{"plain password", "user,profile,password_hash\nalice,staff,secret\n", 2, "not a bcrypt hash"},
 		{"header not first", "alice,staff," + testHash + "\nuser,profile,password_hash\n", 2, "not a bcrypt hash"},
 		{"bad quotes", "alice,\"staff," + testHash + "\n", 1, "bad CSV"},
+		// A cost-31 hash (made by hand: generating one would take days).
+		{"cost too high", "user,profile,password_hash\nalice,staff,$2a$31$" + testHash[7:] + "\n", 2,
+			`user "alice": bcrypt cost 31 is too slow to check (at most 14); re-add the user`},
+		{"cost 15", "alice,staff,$2a$15$" + testHash[7:] + "\n", 1, "bcrypt cost 15 is too slow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +175,10 @@ func TestAddUserRefuses(t *testing.T) {
 				t.Error("file created by a refused AddUser")
 			}
 		})
+	}
+	// A cost the file could not be loaded with is refused before hashing.
+	if err := AddUserCost(p, "alice", "staff", "pw", MaxBcryptCost+1); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("cost %d: got %v", MaxBcryptCost+1, err)
 	}
 	// A broken file is left alone.
 	broken := "alice,staff\n"
