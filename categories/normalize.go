@@ -307,21 +307,12 @@ const maxPathBuf = 1024
 // every '%' the start of an upper-case escape of a reserved or non-ASCII
 // byte, and when p starts with '/', no empty, "." or ".." segment before
 // the query (a final empty segment, a trailing slash, is fine). It is the
-// whole cost of normalisation for the common, clean path.
+// whole cost of normalisation for the common, clean path: a few
+// vectorised scans, and a walk over the segments only for a path with
+// "/." in it (/.well-known).
 func pathIsNormal(p string) bool {
-	if strings.IndexByte(p, '#') >= 0 {
+	if strings.IndexByte(p, '#') >= 0 || strings.IndexByte(p, '%') >= 0 && !escapesNormal(p) {
 		return false
-	}
-	for rest := p; ; {
-		i := strings.IndexByte(rest, '%')
-		if i < 0 {
-			break
-		}
-		if i+2 >= len(rest) || !isUpperHex(rest[i+1]) || !isUpperHex(rest[i+2]) ||
-			isUnreserved(unhex(rest[i+1])<<4|unhex(rest[i+2])) {
-			return false
-		}
-		rest = rest[i+3:]
 	}
 	if p == "" || p[0] != '/' {
 		return true
@@ -329,6 +320,31 @@ func pathIsNormal(p string) bool {
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
+	if strings.Contains(p, "//") {
+		return false
+	}
+	return !strings.Contains(p, "/.") || segmentsNormal(p)
+}
+
+// escapesNormal reports whether every '%' in p starts an escape that
+// pathUnit keeps as it is.
+func escapesNormal(p string) bool {
+	for {
+		i := strings.IndexByte(p, '%')
+		if i < 0 {
+			return true
+		}
+		if i+2 >= len(p) || !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) ||
+			isUnreserved(unhex(p[i+1])<<4|unhex(p[i+2])) {
+			return false
+		}
+		p = p[i+3:]
+	}
+}
+
+// segmentsNormal reports whether a path (no query) has no empty, "." or
+// ".." segment but perhaps a final empty one.
+func segmentsNormal(p string) bool {
 	for {
 		i := strings.IndexByte(p, '/')
 		if i < 0 || i == len(p)-1 {
@@ -350,35 +366,34 @@ func pathIsNormal(p string) bool {
 // p to dst (see above). A path that does not start with '/' ("*", or a
 // query alone) gets its escapes normalised only.
 func appendNormPath(dst []byte, p string) []byte {
-	start, query := len(dst), -1
-	for i := 0; i < len(p); {
-		c := p[i]
-		if c == '#' {
-			break
+	if i := strings.IndexByte(p, '#'); i >= 0 {
+		p = p[:i]
+	}
+	path, query := p, ""
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		path, query = p[:i], p[i:]
+	}
+	start := len(dst)
+	dst = appendEscapes(dst, path)
+	if len(dst) > start && dst[start] == '/' {
+		dst = dst[:start+removeDotSegments(dst[start:])]
+	}
+	return appendEscapes(dst, query)
+}
+
+// appendEscapes appends s to dst with its percent-escapes normalised
+// (pathUnit), copying the runs between them whole.
+func appendEscapes(dst []byte, s string) []byte {
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return append(dst, s...)
 		}
-		if c != '%' {
-			if c == '?' && query < 0 {
-				query = len(dst)
-			}
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		u, n := pathUnit(p, i)
+		dst = append(dst, s[:i]...)
+		u, n := pathUnit(s, i)
 		dst = append(dst, u.b[:u.n]...)
-		i += n
+		s = s[i+n:]
 	}
-	end := len(dst)
-	if query < 0 {
-		query = end
-	}
-	if query > start && dst[start] == '/' {
-		w := start + removeDotSegments(dst[start:query])
-		if w < query {
-			dst = append(dst[:w], dst[query:end]...) // memmove: w < query
-		}
-	}
-	return dst
 }
 
 // removeDotSegments rewrites b (a path starting with '/', no query) in
