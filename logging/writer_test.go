@@ -548,3 +548,64 @@ func TestFullQueueWaitsAndCounts(t *testing.T) {
 		t.Fatalf("dropped %v lines", got)
 	}
 }
+
+// TestCloseWhileLogsWait closes the writer while callers are blocked on a
+// full queue: every entry is either written or counted as dropped (Log
+// after Close), none is lost silently, and the file verifies.
+func TestCloseWhileLogsWait(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	w := openTest(t, dir, now, func(o *Options) {
+		o.QueueSize = 2
+		o.OnEntry = func(*Entry) { time.Sleep(200 * time.Microsecond) } // a slow writer
+	})
+	const goroutines, each = 8, 40
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				w.Log(sample(g*each+i, now))
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	r, err := VerifyFile(PathFor(dir, now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := w.metric(t, "schoolgate_logging_dropped_lines_total")
+	if float64(r.Lines)+dropped != goroutines*each {
+		t.Fatalf("%d lines written + %v dropped after Close, want %d in all", r.Lines, dropped, goroutines*each)
+	}
+	if got := w.metric(t, "schoolgate_logging_lines_total"); got != float64(r.Lines) {
+		t.Fatalf("lines_total = %v, file has %d", got, r.Lines)
+	}
+	t.Logf("%d written before Close, %v dropped after", r.Lines, dropped)
+}
+
+// TestOnEntrySoonWithoutFlush: the writer sees an entry within about
+// drainInterval even when fewer than a batch are queued.
+func TestOnEntrySoonWithoutFlush(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	seen := make(chan string, 1)
+	w := openTest(t, t.TempDir(), now, func(o *Options) {
+		o.OnEntry = func(e *Entry) { seen <- e.Host }
+	})
+	start := time.Now()
+	w.Log(sample(7, now))
+	select {
+	case h := <-seen:
+		if h != "host7.example" {
+			t.Fatalf("OnEntry saw %q", h)
+		}
+		t.Logf("seen after %v", time.Since(start))
+	case <-time.After(2 * time.Second): // drainInterval, plus slack for a loaded machine
+		t.Fatal("OnEntry did not see the entry without Flush")
+	}
+}
