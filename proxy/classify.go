@@ -37,8 +37,12 @@ type ContentOptions struct {
 	// ScoreEveryPage scores every HTML page of an unclassified host. By
 	// default a host's first contentFirstPages pages are scored and, once
 	// they were clean, one page in contentSampleEvery for the next
-	// contentWatch: scoring costs about as much CPU as proxying the page,
-	// and a host is what the classifier remembers anyway.
+	// contentWatch: a scored page costs about twice the CPU of proxying it
+	// (BenchmarkProxyHTMLClassifyOnEveryPage against …Off: ~2.5–3×; most
+	// of it is x/net/html's tokenizer, see classify's
+	// BenchmarkTokenizerOnlyMarkup40KiB), and a host is what the
+	// classifier remembers anyway. Sampled, the proxy stays within the
+	// benchmarks' noise of classification off.
 	ScoreEveryPage bool
 }
 
