@@ -182,7 +182,32 @@ type parsedEntry struct {
 // chunkSize is how many parsed entries travel together between stages.
 const chunkSize = 4096
 
-// openList opens a plain or gzip file, telling them apart by magic bytes.
+// maxListBytes bounds what one list file may hold once decompressed: the
+// biggest real lists are tens of MiB, and a small gzip "bomb" must not
+// keep a reload busy for minutes.
+// (A variable so that a test can lower it.)
+var maxListBytes int64 = 256 << 20
+
+// capReader fails once more than n bytes have been read.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, fmt.Errorf("it holds more than %d MiB of text (decompressed): not a list this loader takes", maxListBytes>>20)
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	k, err := c.r.Read(p)
+	c.n -= int64(k)
+	return k, err
+}
+
+// openList opens a plain or gzip file, telling them apart by magic bytes,
+// and reads at most maxListBytes of it.
 func openList(path string) (io.Reader, io.Closer, error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -196,9 +221,9 @@ func openList(path string) (io.Reader, io.Closer, error) {
 			file.Close()
 			return nil, nil, fmt.Errorf("reading gzip: %w", err)
 		}
-		return zr, file, nil
+		return &capReader{r: zr, n: maxListBytes}, file, nil
 	}
-	return br, file, nil
+	return &capReader{r: br, n: maxListBytes}, file, nil
 }
 
 // maxLine is the longest line read; longer ones are skipped.

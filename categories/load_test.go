@@ -474,3 +474,24 @@ func TestPipelineMatchesLineByLine(t *testing.T) {
 		t.Fatal("entries missing")
 	}
 }
+
+// A list that decompresses to far more than any real list (a gzip bomb)
+// is refused with a clear error instead of keeping a reload busy.
+func TestLoadFileTooBig(t *testing.T) {
+	old := maxListBytes
+	maxListBytes = 1 << 20
+	t.Cleanup(func() { maxListBytes = old })
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("casino.example\n"))
+	zw.Write(bytes.Repeat([]byte("\n"), 2<<20))
+	zw.Close()
+	path := filepath.Join(t.TempDir(), "bomb.gz")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewBuilder().LoadFile(path, "domains", Gambling)
+	if err == nil || !strings.Contains(err.Error(), "more than 1 MiB") || !strings.Contains(err.Error(), "bomb.gz") {
+		t.Fatalf("err = %v, want a too-big error naming the file", err)
+	}
+}
