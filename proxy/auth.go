@@ -1,15 +1,20 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -22,27 +27,63 @@ import (
 // verified against; a hit counts only while the user's hash in the current
 // snapshot is that same string, so a changed password (or users file)
 // takes effect on the next request after the reload.
+//
+// Wrong passwords are remembered too (failed, keyed the same way, for
+// failTTL), so a client retrying the same wrong password costs no bcrypt.
+// A bcrypt that must run waits for one of bcryptSlots (about one per core)
+// and for its client address's single turn (perIP): one address flooding
+// wrong passwords holds at most one slot, so another address's first login
+// waits for at most about one bcrypt. A request that cannot have its
+// address's turn within ipWait gets 407.
 type authCache struct {
 	secret [32]byte
 	lru    *lru.Cache[[32]byte, string]
 	// raw maps a keyed hash of a whole Proxy-Authorization value to what
 	// it verified as, so that a repeated header skips even the base64
 	// decoding. Valid under the same rule as lru.
-	raw *lru.Cache[[32]byte, rawCred]
+	raw    *lru.Cache[[32]byte, rawCred]
+	failed *lru.Cache[[32]byte, failure]
 	// bcryptSlots bounds concurrent bcrypt verifications: each takes tens
 	// of milliseconds of CPU, and a flood of wrong passwords must not take
 	// every core from the requests that pass.
 	bcryptSlots chan struct{}
 	bcrypts     atomic.Int64 // bcrypt verifications run, for tests
+
+	ipMu   sync.Mutex
+	perIP  map[netip.Addr]*ipTurn
+	ipWait time.Duration
 }
 
+// failure is a remembered wrong password: the hash it failed against, and when.
+type failure struct {
+	hash string
+	at   time.Time
+}
+
+// ipTurn is one client address's bcrypt turn (a one-slot semaphore) and
+// how many requests hold or wait for it.
+type ipTurn struct {
+	ch   chan struct{}
+	refs int
+}
+
+const (
+	failTTL       = time.Minute
+	defaultIPWait = 3 * time.Second
+)
+
 func newAuthCache(size, slots int) *authCache {
-	c := &authCache{bcryptSlots: make(chan struct{}, max(slots, 1))}
+	c := &authCache{
+		bcryptSlots: make(chan struct{}, max(slots, 1)),
+		perIP:       make(map[netip.Addr]*ipTurn),
+		ipWait:      defaultIPWait,
+	}
 	if _, err := rand.Read(c.secret[:]); err != nil {
 		panic("proxy: no randomness for the credential cache: " + err.Error()) // crypto/rand never fails on Linux
 	}
 	c.lru, _ = lru.New[[32]byte, string](max(size, 16))
 	c.raw, _ = lru.New[[32]byte, rawCred](max(size, 16))
+	c.failed, _ = lru.New[[32]byte, failure](max(size, 16))
 	return c
 }
 
@@ -61,8 +102,9 @@ func (c *authCache) key(user, pass string) [32]byte {
 
 type rawCred struct{ user, hash string }
 
-// verifyHeader checks a Proxy-Authorization value and returns the user.
-func (c *authCache) verifyHeader(snap *policy.Snapshot, v string) (string, error) {
+// verifyHeader checks a Proxy-Authorization value from the client at ip
+// and returns the user.
+func (c *authCache) verifyHeader(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string) (string, error) {
 	k := c.key("\x00raw", v)
 	if rc, ok := c.raw.Get(k); ok {
 		if u, ok := snap.User(rc.user); ok && u.PasswordHash == rc.hash && rc.hash != "" {
@@ -73,7 +115,7 @@ func (c *authCache) verifyHeader(snap *policy.Snapshot, v string) (string, error
 	if !ok {
 		return "", &AuthError{Reason: "malformed credentials"}
 	}
-	if err := c.verify(snap, user, pass); err != nil {
+	if err := c.verify(ctx, snap, ip, user, pass); err != nil {
 		return "", err
 	}
 	if u, ok := snap.User(user); ok {
@@ -82,26 +124,94 @@ func (c *authCache) verifyHeader(snap *policy.Snapshot, v string) (string, error
 	return user, nil
 }
 
-// verify checks user and pass against snap's users file, returning the
-// user name or an *AuthError.
-func (c *authCache) verify(snap *policy.Snapshot, user, pass string) error {
+// verify checks user and pass, from the client at ip, against snap's
+// users file, returning nil or an *AuthError.
+func (c *authCache) verify(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, user, pass string) error {
 	u, ok := snap.User(user)
 	if !ok || u.PasswordHash == "" {
 		return &AuthError{Reason: "unknown user"}
 	}
 	k := c.key(user, pass)
-	if h, ok := c.lru.Get(k); ok && h == u.PasswordHash {
-		return nil
+	if known, err := c.cached(k, u.PasswordHash); known {
+		return err
 	}
-	c.bcryptSlots <- struct{}{}
+	// config refuses such a users file; a hash that got here anyway must
+	// not cost a core for hours.
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost > config.MaxBcryptCost {
+		return &AuthError{Reason: "unusable password hash"}
+	}
+	release, ok := c.ipTurn(ctx, ip)
+	if !ok {
+		return &AuthError{Reason: "another sign-in from this address is being checked"}
+	}
+	defer release()
+	// The request that had the turn before may have checked the same
+	// credentials (a browser opens several connections at once).
+	if known, err := c.cached(k, u.PasswordHash); known {
+		return err
+	}
+	select {
+	case c.bcryptSlots <- struct{}{}:
+	case <-ctx.Done():
+		return &AuthError{Reason: "client left"}
+	}
 	c.bcrypts.Add(1)
 	err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass))
 	<-c.bcryptSlots
 	if err != nil {
+		c.failed.Add(k, failure{hash: u.PasswordHash, at: time.Now()})
 		return &AuthError{Reason: "wrong password"}
 	}
 	c.lru.Add(k, u.PasswordHash)
+	c.failed.Remove(k)
 	return nil
+}
+
+// cached reports whether the credentials with key k are known against
+// hash: verified (nil) or recently wrong (an *AuthError).
+func (c *authCache) cached(k [32]byte, hash string) (bool, error) {
+	if h, ok := c.lru.Get(k); ok && h == hash {
+		return true, nil
+	}
+	if f, ok := c.failed.Get(k); ok && f.hash == hash && time.Since(f.at) < failTTL {
+		return true, &AuthError{Reason: "wrong password"}
+	}
+	return false, nil
+}
+
+// ipTurn waits (up to ipWait, or until ctx ends) for ip's one bcrypt turn
+// and returns the function that gives it back.
+func (c *authCache) ipTurn(ctx context.Context, ip netip.Addr) (release func(), ok bool) {
+	c.ipMu.Lock()
+	t := c.perIP[ip]
+	if t == nil {
+		t = &ipTurn{ch: make(chan struct{}, 1)}
+		c.perIP[ip] = t
+	}
+	t.refs++
+	c.ipMu.Unlock()
+	put := func() {
+		c.ipMu.Lock()
+		if t.refs--; t.refs == 0 {
+			delete(c.perIP, ip)
+		}
+		c.ipMu.Unlock()
+	}
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; put() }, true
+	default:
+	}
+	timer := time.NewTimer(c.ipWait)
+	defer timer.Stop()
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; put() }, true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	put()
+	return nil, false
 }
 
 // parseBasic parses a Proxy-Authorization value of the Basic scheme

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,13 +99,14 @@ func BenchmarkBareGoproxy(b *testing.B) {
 func BenchmarkAuthCacheHit(b *testing.B) {
 	e := newBenchEnv(b)
 	snap := e.engine.Snapshot()
-	if err := e.p.auth.verify(snap, "alice", "alicepw"); err != nil {
+	ctx, ip := context.Background(), netip.MustParseAddr("127.0.0.1")
+	if err := e.p.auth.verify(ctx, snap, ip, "alice", "alicepw"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := e.p.auth.verify(snap, "alice", "alicepw"); err != nil {
+		if err := e.p.auth.verify(ctx, snap, ip, "alice", "alicepw"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,7 +182,7 @@ func New(o Options) (*Proxy, error) {
 		recent:      o.RecentUsers,
 		logger:      o.Logger,
 		m:           newMetrics(o.Registerer),
-		auth:        newAuthCache(4096, 2),
+		auth:        newAuthCache(4096, runtime.GOMAXPROCS(0)),
 		now:         o.Now,
 		tunnelSlots: make(chan struct{}, o.MaxTunnels),
 		tunnels:     make(map[*tunnelConns]struct{}),
@@ -401,7 +402,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			st.profile = snap.Profile("", st.ip)
 			return &AuthError{Reason: "no credentials"}
 		}
-		user, err := p.auth.verifyHeader(snap, v)
+		user, err := p.auth.verifyHeader(r.Context(), snap, st.ip, v)
 		if err != nil {
 			st.profile = snap.Profile("", st.ip)
 			return err

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
@@ -162,10 +163,11 @@ func TestAuthCacheFollowsPasswordChange(t *testing.T) {
 	e := newEnv(t, envConfig{requireAuth: true})
 	c := newAuthCache(16, 1)
 	snap := e.engine.Snapshot()
-	if err := c.verify(snap, "alice", "alicepw"); err != nil {
+	ctx, ip := context.Background(), netip.MustParseAddr("127.0.0.1")
+	if err := c.verify(ctx, snap, ip, "alice", "alicepw"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.verify(snap, "alice", "alicepw"); err != nil || c.bcrypts.Load() != 1 {
+	if err := c.verify(ctx, snap, ip, "alice", "alicepw"); err != nil || c.bcrypts.Load() != 1 {
 		t.Fatalf("cached verify: %v, bcrypts %d", err, c.bcrypts.Load())
 	}
 	// A new users file with a new password for alice: the cached entry is
@@ -173,29 +175,29 @@ func TestAuthCacheFollowsPasswordChange(t *testing.T) {
 	users := testUsers + "alice,student," + hashPw(t, "newpw") + "\n"
 	writeFile(t, e.dir+"/users.csv", users)
 	snap2 := e.build()
-	if err := c.verify(snap2, "alice", "alicepw"); err == nil {
+	if err := c.verify(ctx, snap2, ip, "alice", "alicepw"); err == nil {
 		t.Fatal("old password accepted after the password changed")
 	}
-	if err := c.verify(snap2, "alice", "newpw"); err != nil {
+	if err := c.verify(ctx, snap2, ip, "alice", "newpw"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
-	if err := c.verify(snap2, "bob", "bobpw"); err == nil {
+	if err := c.verify(ctx, snap2, ip, "bob", "bobpw"); err == nil {
 		t.Fatal("removed user accepted")
 	}
 
 	// The same through whole header values (the raw-header cache).
 	hdr := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alicepw"))
-	if u, err := c.verifyHeader(snap, hdr); err != nil || u != "alice" {
+	if u, err := c.verifyHeader(ctx, snap, ip, hdr); err != nil || u != "alice" {
 		t.Fatalf("header: %q %v", u, err)
 	}
 	n := c.bcrypts.Load()
-	if u, err := c.verifyHeader(snap, hdr); err != nil || u != "alice" || c.bcrypts.Load() != n {
+	if u, err := c.verifyHeader(ctx, snap, ip, hdr); err != nil || u != "alice" || c.bcrypts.Load() != n {
 		t.Fatalf("cached header: %q %v, bcrypts %d→%d", u, err, n, c.bcrypts.Load())
 	}
-	if _, err := c.verifyHeader(snap2, hdr); err == nil {
+	if _, err := c.verifyHeader(ctx, snap2, ip, hdr); err == nil {
 		t.Fatal("old password accepted through the header cache after the change")
 	}
-	if _, err := c.verifyHeader(snap2, "Basic !!!"); err == nil {
+	if _, err := c.verifyHeader(ctx, snap2, ip, "Basic !!!"); err == nil {
 		t.Fatal("malformed header accepted")
 	}
 }
