@@ -10,6 +10,8 @@
 # Targets (issue 4): hits >= 90% of unbound, misses >= unbound.
 #
 #   bench/dns/run.sh     # DURATION=15 s per run, ROUNDS=2 (best of) by default
+#   UP_PORT=5499 SG_PORT=5400 UB_PORT=5401 bench/dns/run.sh   # beside another run
+#   PERF_DATA=/tmp/sg.perf bench/dns/run.sh   # also CPU profiles (needs perf)
 #
 # It installs dnsperf and unbound from Debian when they are missing. Not
 # part of `make test`.
@@ -164,6 +166,17 @@ for r in $(seq 1 "$ROUNDS"); do
 	SG_M=$(best "$SG_M" "$(perf $SG $SG_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
 	UB_M=$(best "$UB_M" "$(perf $UB $UB_PORT "$WORK/misses-$r.txt" -l "$DURATION" -n 1)")
 done
+if [ -n "${PERF_DATA:-}" ]; then
+	# CPU profiles of schoolgate (perf record -g) on one more hit run and
+	# one more miss run: $PERF_DATA and $PERF_DATA.miss (perf report -i).
+	command perf record -F 2000 -g -p $SG -o "$PERF_DATA" -- sleep "$DURATION" 2>/dev/null & PR=$!
+	perf $SG $SG_PORT "$WORK/hits.txt" -l "$DURATION" >/dev/null
+	wait $PR || true
+	command perf record -F 2000 -g -p $SG -o "$PERF_DATA.miss" -- sleep "$DURATION" 2>/dev/null & PR=$!
+	sed "s/^m/mp-/" "$WORK/misses.txt" >"$WORK/misses-p.txt"
+	perf $SG $SG_PORT "$WORK/misses-p.txt" -l "$DURATION" -n 1 >/dev/null
+	wait $PR || true
+fi
 LINES=$(cat "$WORK"/logs/access-*.jsonl 2>/dev/null | wc -l)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
