@@ -7,8 +7,12 @@
 //
 //  1. who: the client address; with users.require_auth, Proxy-Authorization
 //     Basic checked against the users file (bcrypt once, then a cache keyed
-//     by a keyed hash and valid only while the user's hash is unchanged);
-//     407 otherwise.
+//     by a keyed hash and valid only while the user's hash is unchanged;
+//     wrong passwords remembered for a minute the same way); 407 otherwise.
+//     A bcrypt runs in one of GOMAXPROCS slots and, per client address,
+//     one at a time (others from that address wait up to 3 s, then 407),
+//     so one machine flooding wrong passwords cannot hold back another's
+//     first sign-in by more than about one bcrypt.
 //  2. what and whether: policy.Engine.Decide on the host and, for plain
 //     HTTP, the path and query — the only decision path. Non-clients get
 //     not_a_client; a CONNECT to a port outside proxy.connect_ports gets
@@ -18,12 +22,23 @@
 //     Proxy-* headers removed, Via added); CONNECT here, relayed with
 //     splice(2) between the two TCP connections, with idle deadlines and a
 //     concurrency cap. The tunnel's first bytes are read for a TLS
-//     ClientHello: an SNI naming another host that the policy blocks (domain
-//     fronting, or a CONNECT to a bare address) cuts the tunnel.
+//     ClientHello (reassembled when fragmented over handshake records): an
+//     SNI naming another host that the policy blocks (domain fronting, or a
+//     CONNECT to a bare address) cuts the tunnel; so does any other TLS
+//     record before the ClientHello (rule tls_malformed: a server may skip
+//     an alert and serve the name behind it) and, on Options.TLSPorts (443),
+//     bytes that are not TLS at all (rule tls_required). Other connect_ports
+//     may carry other protocols. A cut tunnel's log line has status 200 (the
+//     client had its "200 Connection established"), verdict block, the
+//     rule, and the SNI host when the SNI was the reason.
 //  4. guards: the dialer refuses deny_destinations, the admin listener and
 //     the proxy itself on the resolved address, so a name pointing at
 //     127.0.0.1 or 169.254.169.254 is refused too; header size and
-//     read-header, idle and upstream timeouts; a cap on client connections.
+//     read-header, idle and upstream timeouts; a request body that brings
+//     no byte for BodyIdleTimeout closes its connection (logged 499); caps
+//     on client connections in all and per address (MaxConnsPerClient), a
+//     connection past one answered 503 at once, counted, and logged at most
+//     every 10 s. A bad port (0, 0443, 99999) or a host such as "-" is 400.
 //
 // Outcomes are typed (BlockedError, AuthError, UpstreamError,
 // BadRequestError, OverloadError) and mapped to a status in statusOf; the
@@ -54,7 +69,8 @@
 // content.remember_hours, journal in the log folder) in the policy engine,
 // so later requests and DNS queries are blocked without rescoring and
 // logged with `classified`. Once a host's first pages scored clean, one
-// page in 32 is scored: scoring costs about as much CPU as proxying.
+// page in 32 is scored: scoring a page costs about twice what proxying it
+// does (most of it in the x/net/html tokenizer).
 // (Host names are read by the policy, with content.host_names, so the
 // proxy, the DNS filter and `check` agree on them.)
 //
@@ -70,6 +86,7 @@
 //	schoolgate_proxy_auth_failures_total                    407s
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
+//	schoolgate_proxy_connections_refused_total{reason}      connections answered 503: max_connections, per_client
 //	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, blocked, classified, unscorable, sampled_out
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page
 //
