@@ -1,63 +1,239 @@
 package proxy
 
 import (
+	"errors"
+	"io"
 	"net"
+	"net/netip"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
-// limitListener caps the number of client connections open at once: Accept
-// waits for a free slot, so extra clients queue in the kernel's backlog
-// instead of costing a goroutine and buffers each.
+// Why a client connection was refused: the fixed label set of
+// connections_refused_total.
+const (
+	refusedMaxConns  = "max_connections"
+	refusedPerClient = "per_client"
+)
+
+// limitListener caps the client connections open at once, in all and per
+// client address. A connection past a cap is accepted and answered at once
+// with a short 503 page, counted and logged (at most one line per
+// refuseLogEvery), rather than left waiting in the kernel's backlog where
+// nobody sees why the proxy stopped answering.
 type limitListener struct {
 	net.Listener
-	slots  chan struct{}
-	gauge  prometheus.Gauge
-	done   chan struct{}
-	closed sync.Once
+	max, perClient int
+	gauge          prometheus.Gauge
+	refusedBy      map[string]prometheus.Counter
+	logger         *zap.Logger
+	bodyIdle       time.Duration
+
+	mu   sync.Mutex
+	open int
+	byIP map[netip.Addr]int
+
+	// refusing bounds the goroutines answering refused connections; past
+	// it a refused connection is just closed.
+	refusing    chan struct{}
+	refusedLast atomic.Int64 // when the last refusal line was logged (unix ns)
+	refusedN    atomic.Int64 // refusals since then
 }
 
-func newLimitListener(ln net.Listener, n int, gauge prometheus.Gauge) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n), gauge: gauge, done: make(chan struct{})}
+const (
+	refuseLogEvery  = 10 * time.Second
+	refuseWriters   = 64
+	refuseWriteWait = time.Second
+	refuseDrainWait = 200 * time.Millisecond
+)
+
+var refusedPage = func() []byte {
+	body := "<!doctype html><title>Busy</title><p>The school's web filter is serving as many connections as it can. Try again in a moment.</p>\n"
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n" +
+		"Retry-After: 5\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+func newLimitListener(ln net.Listener, o *Options, m *metrics, logger *zap.Logger) *limitListener {
+	return &limitListener{
+		Listener:  ln,
+		max:       o.MaxConnections,
+		perClient: o.MaxConnsPerClient,
+		gauge:     m.activeConns,
+		refusedBy: m.connsRefusedBy,
+		logger:    logger,
+		bodyIdle:  o.BodyIdleTimeout,
+		byIP:      make(map[netip.Addr]int),
+		refusing:  make(chan struct{}, refuseWriters),
+	}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var ip netip.Addr
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ip = ta.AddrPort().Addr().Unmap()
+		}
+		if reason := l.admit(ip); reason != "" {
+			l.refuse(c, ip, reason)
+			continue
+		}
+		l.gauge.Inc()
+		return &clientConn{Conn: c, l: l, ip: ip}, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	l.gauge.Inc()
-	return &clientConn{Conn: c, l: l}, nil
 }
 
-func (l *limitListener) Close() error {
-	l.closed.Do(func() { close(l.done) })
-	return l.Listener.Close()
+// admit takes a slot for a connection from ip, or says which cap is full.
+func (l *limitListener) admit(ip netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open >= l.max {
+		return refusedMaxConns
+	}
+	if l.byIP[ip] >= l.perClient {
+		return refusedPerClient
+	}
+	l.open++
+	l.byIP[ip]++
+	return ""
+}
+
+func (l *limitListener) release(ip netip.Addr) {
+	l.mu.Lock()
+	l.open--
+	if n := l.byIP[ip] - 1; n > 0 {
+		l.byIP[ip] = n
+	} else {
+		delete(l.byIP, ip)
+	}
+	l.mu.Unlock()
+	l.gauge.Dec()
+}
+
+// refuse answers c with the 503 page and closes it, off the accept loop.
+func (l *limitListener) refuse(c net.Conn, ip netip.Addr, reason string) {
+	l.refusedBy[reason].Inc()
+	l.refusedN.Add(1)
+	if last := l.refusedLast.Load(); time.Since(time.Unix(0, last)) >= refuseLogEvery &&
+		l.refusedLast.CompareAndSwap(last, time.Now().UnixNano()) {
+		msg := "refusing client connections: proxy.max_connections reached"
+		if reason == refusedPerClient {
+			msg = "refusing client connections: too many from one address"
+		}
+		l.logger.Warn(msg, zap.String("reason", reason), zap.Stringer("ip", ip),
+			zap.Int64("refused_since_last_line", l.refusedN.Swap(0)), zap.Int("max_connections", l.max),
+			zap.Int("max_per_client", l.perClient))
+	}
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		// The answer waits for the request's first bytes (an HTTP client
+		// takes bytes that come before its request for a broken
+		// connection), and what follows them is read before closing, so
+		// that the close is a FIN and not a reset that could lose the page.
+		var buf [4096]byte
+		c.SetReadDeadline(time.Now().Add(refuseWriteWait)) //nolint:errcheck
+		if _, err := c.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(refuseWriteWait)) //nolint:errcheck
+		if _, err := c.Write(refusedPage); err != nil {
+			return
+		}
+		closeWrite(c)
+		c.SetReadDeadline(time.Now().Add(refuseDrainWait)) //nolint:errcheck
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))     //nolint:errcheck
+	}()
 }
 
 // clientConn is an accepted client connection that gives its slot back
-// when closed (once).
+// when closed (once). It also watches request bodies: while armed (a
+// request body is being read), a connection whose reads bring no byte
+// for bodyIdle is closed, so a client that announces a body and stalls
+// cannot hold a slot for long. Every read that brings bytes counts, so a
+// slow upload that progresses is never cut.
 type clientConn struct {
 	net.Conn
-	l      *limitListener
-	closed atomic.Bool
+	l        *limitListener
+	ip       netip.Addr
+	closed   atomic.Bool
+	lastRead atomic.Int64 // unix ns of the last read that brought bytes
+	armed    atomic.Bool
+	stalled  atomic.Bool // closed by the body watch
+
+	wmu   sync.Mutex
+	watch *time.Timer
+}
+
+func (c *clientConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.armed.Load() {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (c *clientConn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.l.gauge.Dec()
-		<-c.l.slots
+		c.wmu.Lock()
+		if c.watch != nil {
+			c.watch.Stop()
+		}
+		c.wmu.Unlock()
+		c.l.release(c.ip)
 	}
 	return err
+}
+
+// armBody starts watching a request body being read.
+func (c *clientConn) armBody() {
+	idle := c.l.bodyIdle
+	if idle <= 0 {
+		return
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.armed.Store(true)
+	c.wmu.Lock()
+	if c.watch == nil {
+		c.watch = time.AfterFunc(idle, c.checkBody)
+	} else {
+		c.watch.Reset(idle)
+	}
+	c.wmu.Unlock()
+}
+
+// disarmBody stops watching: the body is read, or the request has none.
+func (c *clientConn) disarmBody() { c.armed.Store(false) }
+
+func (c *clientConn) checkBody() {
+	if !c.armed.Load() || c.closed.Load() {
+		return
+	}
+	idle := c.l.bodyIdle
+	if since := time.Since(time.Unix(0, c.lastRead.Load())); since < idle {
+		c.wmu.Lock()
+		c.watch.Reset(idle - since)
+		c.wmu.Unlock()
+		return
+	}
+	c.stalled.Store(true)
+	c.Close()
 }
 
 // tcp returns the underlying TCP connection, so that a tunnel can relay
@@ -65,4 +241,19 @@ func (c *clientConn) Close() error {
 func (c *clientConn) tcp() (*net.TCPConn, bool) {
 	t, ok := c.Conn.(*net.TCPConn)
 	return t, ok
+}
+
+// bodyWatch is a request body read from a watched connection: the watch
+// ends when the body does.
+type bodyWatch struct {
+	io.ReadCloser
+	cc *clientConn
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.cc.disarmBody()
+	}
+	return n, err
 }

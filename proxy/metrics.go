@@ -34,6 +34,8 @@ type metrics struct {
 	authFailures    prometheus.Counter
 	upstreamErrors  *prometheus.CounterVec // kind
 	refusedOverload prometheus.Counter
+	connsRefused    *prometheus.CounterVec // reason
+	connsRefusedBy  map[string]prometheus.Counter
 	blockedCat      [32]prometheus.Counter // by category index, resolved once
 	reqCat          [32]prometheus.Counter
 	allCats         []categories.Category
@@ -92,8 +94,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "schoolgate_proxy_overload_refusals_total",
 			Help: "CONNECTs refused with 503 because the tunnel limit was reached.",
 		}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schoolgate_proxy_connections_refused_total",
+			Help: "Client connections answered 503 and closed at once, by the cap that was full (max_connections, per_client).",
+		}, []string{"reason"}),
+		connsRefusedBy: make(map[string]prometheus.Counter, 2),
 		upstreamByKind: make(map[string]prometheus.Counter, len(upstreamKinds)),
 		requestsByKey:  make(map[reqKey]prometheus.Counter),
+	}
+	for _, r := range []string{refusedMaxConns, refusedPerClient} {
+		m.connsRefusedBy[r] = m.connsRefused.WithLabelValues(r)
 	}
 	m.relayedUp = m.relayed.WithLabelValues("upstream")
 	m.relayedDown = m.relayed.WithLabelValues("downstream")
@@ -107,7 +117,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.requestsCategory, m.blockedByCat, m.duration, m.activeConns,
-			m.activeTunnels, m.relayed, m.authFailures, m.upstreamErrors, m.refusedOverload)
+			m.activeTunnels, m.relayed, m.authFailures, m.upstreamErrors, m.refusedOverload, m.connsRefused)
 	}
 	return m
 }

@@ -66,8 +66,19 @@ type Options struct {
 	// or 4096); a CONNECT past it gets 503.
 	MaxTunnels int
 	// MaxConnections caps concurrent client connections (default: the
-	// config's proxy.max_connections, or 4096).
+	// config's proxy.max_connections, or 4096). A connection past it is
+	// answered 503 at once (and counted in connections_refused_total).
 	MaxConnections int
+	// MaxConnsPerClient caps concurrent connections from one client
+	// address, so that one machine cannot take every slot (default: a
+	// quarter of MaxConnections, at least 64 — a terminal server or a NAT
+	// is one address for many people — and at most MaxConnections).
+	MaxConnsPerClient int
+	// BodyIdleTimeout closes a client connection when a request body
+	// being read brings no byte for this long (default 60s): a client that
+	// announces a body and stalls must not hold a connection slot. A slow
+	// upload that keeps moving is never cut.
+	BodyIdleTimeout time.Duration
 	// RootCAs verifies upstream certificates (nil: the system's).
 	RootCAs *x509.CertPool
 	// Resolver resolves upstream names (nil: the system's).
@@ -139,6 +150,9 @@ type request struct {
 
 type stateKey struct{}
 
+// connKey holds a request's *clientConn in its context.
+type connKey struct{}
+
 const (
 	defaultMaxConns = 4096
 	viaValue        = "1.1 schoolgate"
@@ -172,6 +186,11 @@ func New(o Options) (*Proxy, error) {
 			o.MaxConnections = cfg.Proxy.MaxConnections
 		}
 	}
+	if o.MaxConnsPerClient <= 0 {
+		o.MaxConnsPerClient = max(o.MaxConnections/4, 64)
+	}
+	o.MaxConnsPerClient = min(o.MaxConnsPerClient, o.MaxConnections)
+	setDefault(&o.BodyIdleTimeout, 60*time.Second)
 	if o.MaxTunnels <= 0 {
 		o.MaxTunnels = o.MaxConnections
 	}
@@ -252,6 +271,12 @@ func New(o Options) (*Proxy, error) {
 		IdleTimeout:       o.ClientIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(p.logger.Named("http")),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if cc, ok := c.(*clientConn); ok {
+				return context.WithValue(ctx, connKey{}, cc)
+			}
+			return ctx
+		},
 	}
 	return p, nil
 }
@@ -268,7 +293,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		p.selfAddr.Store(&ga)
 	}
 	p.serving.Store(true)
-	err := p.srv.Serve(newLimitListener(ln, p.o.MaxConnections, p.m.activeConns))
+	err := p.srv.Serve(newLimitListener(ln, &p.o, p.m, p.logger))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -316,11 +341,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d, ok := w.(writeDeadliner); ok {
 		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	}
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
 	if r.Method == http.MethodConnect {
+		if cc != nil {
+			cc.disarmBody()
+		}
 		p.serveConnect(w, r, st)
 		return
 	}
+	if cc != nil {
+		// A body is watched until it ends (and, if the handler leaves some
+		// unread, while the server discards the rest).
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			cc.armBody()
+			r.Body = &bodyWatch{ReadCloser: r.Body, cc: cc}
+		} else {
+			cc.disarmBody()
+		}
+	}
 	p.servePlain(w, r, st)
+	if cc != nil && cc.stalled.Load() {
+		// The body watch closed the connection: the client stopped sending.
+		p.recordOutcome(st, errClientGone)
+		p.logger.Debug("request body stalled: connection closed", zap.String("host", st.host), zap.Stringer("ip", st.ip))
+	}
 }
 
 // servePlain handles an absolute-URI request: decided on the full URL.
