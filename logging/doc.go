@@ -26,11 +26,10 @@
 // and the DNS rcode name as a string for src dns; ms has at most 3 decimals.
 // An optional "classified" string (the content classifier's note) comes
 // after ms when set; seq and hash are always last.
-// The line is the JSON zap's encoder wrote when the format was fixed (no
-// level, caller, message or stack), now written by hand for speed and
-// checked against zap byte for byte in the tests: quotes, backslashes,
-// control characters and invalid UTF-8 in attacker-chosen fields (host,
-// url, user) are escaped, so a field can never break a line.
+// The line is encoded by zap's JSON encoder (typed fields, no level, caller,
+// message or stack), which escapes quotes, control characters and invalid
+// UTF-8 in attacker-chosen fields (host, url, user), so a field can never
+// break a line.
 //
 // # The chain
 //

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/schoolgate/schoolgate/categories"
 )
@@ -23,19 +24,27 @@ const (
 
 // lineEncoder turns an Entry into one chained line. It is not safe for
 // concurrent use: the writer goroutine owns one.
-//
-// The line is the JSON that zap's JSON encoder wrote for these fields
-// when the format was fixed (TestGolden pins it, and encode_zap_test.go
-// checks this encoder against zap byte for byte). It is written by hand
-// because zap's field and encoder machinery cost about half of a line's
-// CPU time.
 type lineEncoder struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-	// The time formatted up to the second, for the second tsSec; most
-	// lines fall in the same second as the one before.
-	tsSec    int64
-	tsPrefix []byte
+	enc    zapcore.Encoder
+	fields []zapcore.Field
+	cats   catArray
+	tsBuf  [len(tsLayout) + 8]byte
+	h      hash.Hash
+	sum    [sha256.Size]byte
+}
+
+// catArray encodes a category set as a sorted JSON array of names. It is
+// held by pointer in the encoder so that passing it to zap.Array does not
+// allocate.
+type catArray struct{ set categories.Set }
+
+func (c *catArray) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	for _, n := range sortedNames {
+		if c.set.Has(n.cat) {
+			enc.AppendString(n.name)
+		}
+	}
+	return nil
 }
 
 type catName struct {
@@ -59,81 +68,22 @@ var sortedNames = func() []catName {
 }()
 
 func newLineEncoder() *lineEncoder {
-	return &lineEncoder{h: sha256.New(), tsSec: math.MinInt64, tsPrefix: make([]byte, 0, 32)}
+	le := &lineEncoder{h: sha256.New(), fields: make([]zapcore.Field, 0, 16)}
+	le.enc = zapcore.NewJSONEncoder(zapcore.EncoderConfig{
+		// Only the time key: no level, logger name, caller, message or
+		// stack trace. The line ending is added with the hash.
+		TimeKey:        "ts",
+		EncodeTime:     le.encodeTime,
+		EncodeDuration: zapcore.MillisDurationEncoder,
+		SkipLineEnding: true,
+	})
+	return le
 }
 
-// appendTime appends t as RFC 3339 UTC with milliseconds (tsLayout).
-func (le *lineEncoder) appendTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	sec := t.Unix()
-	if sec != le.tsSec {
-		// "2006-01-02T15:04:05." by the time package, as the whole
-		// layout was.
-		le.tsPrefix = t.AppendFormat(le.tsPrefix[:0], tsLayout[:len("2006-01-02T15:04:05.")])
-		le.tsSec = sec
-	}
-	dst = append(dst, le.tsPrefix...)
-	ms := t.Nanosecond() / 1e6 // truncated, as the layout's .000 is
-	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as zap escapes: `"`,
-// `\`, \n, \r, \t, other bytes below 0x20 as \u00XX, each byte of
-// invalid UTF-8 as \ufffd; everything else as is.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	last := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[last:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			last = i
-			continue
-		}
-		if c >= 0x20 && c != '\\' && c != '"' {
-			i++
-			continue
-		}
-		dst = append(dst, s[last:i]...)
-		switch c {
-		case '\\', '"':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		last = i
-	}
-	dst = append(dst, s[last:]...)
-	return append(dst, '"')
-}
-
-// appendFloat appends f as zap does: shortest decimal, no exponent.
-func appendFloat(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, `"NaN"`...)
-	case math.IsInf(f, 1):
-		return append(dst, `"+Inf"`...)
-	case math.IsInf(f, -1):
-		return append(dst, `"-Inf"`...)
-	}
-	return strconv.AppendFloat(dst, f, 'f', -1, 64)
+// encodeTime writes RFC 3339 UTC with milliseconds, formatted into a
+// scratch array so that it does not allocate.
+func (le *lineEncoder) encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) {
+	enc.AppendByteString(t.UTC().AppendFormat(le.tsBuf[:0], tsLayout))
 }
 
 // appendLine appends e's line to dst: the fields in contract order, then
@@ -141,57 +91,42 @@ func appendFloat(dst []byte, f float64) []byte {
 // first line of a file), "\n" and the line up to seq. It returns the
 // extended dst and the new hash in hex.
 func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) ([]byte, [hashHex]byte, error) {
-	start := len(dst)
-	if e.Time.IsZero() {
-		// As zap did: no ts at all (the writer stamps every entry).
-		dst = append(dst, `{"src":`...)
-	} else {
-		dst = append(dst, `{"ts":"`...)
-		dst = le.appendTime(dst, e.Time)
-		dst = append(dst, `","src":`...)
-	}
-	dst = appendString(dst, e.Src)
-	dst = append(dst, `,"user":`...)
-	dst = appendString(dst, e.User)
-	dst = append(dst, `,"ip":`...)
-	dst = appendString(dst, e.IP)
-	dst = append(dst, `,"profile":`...)
-	dst = appendString(dst, e.Profile)
-	dst = append(dst, `,"method":`...)
-	dst = appendString(dst, e.Method)
-	dst = append(dst, `,"host":`...)
-	dst = appendString(dst, e.Host)
-	dst = append(dst, `,"url":`...)
-	dst = appendString(dst, e.URL)
-	dst = append(dst, `,"categories":[`...)
-	first := true
-	for _, n := range sortedNames {
-		if e.Categories.Has(n.cat) {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = appendString(dst, n.name)
-		}
-	}
-	dst = append(dst, `],"verdict":`...)
-	dst = appendString(dst, e.Verdict)
-	dst = append(dst, `,"rule":`...)
-	dst = appendString(dst, e.Rule)
-	dst = append(dst, `,"status":`...)
+	le.cats.set = e.Categories
+	f := le.fields[:0]
+	f = append(f,
+		zap.String("src", e.Src),
+		zap.String("user", e.User),
+		zap.String("ip", e.IP),
+		zap.String("profile", e.Profile),
+		zap.String("method", e.Method),
+		zap.String("host", e.Host),
+		zap.String("url", e.URL),
+		zap.Array("categories", &le.cats),
+		zap.String("verdict", e.Verdict),
+		zap.String("rule", e.Rule),
+	)
 	if e.Rcode != "" {
-		dst = appendString(dst, e.Rcode)
+		f = append(f, zap.String("status", e.Rcode))
 	} else {
-		dst = strconv.AppendInt(dst, int64(e.HTTPStatus), 10)
+		f = append(f, zap.Int64("status", int64(e.HTTPStatus)))
 	}
-	dst = append(dst, `,"bytes":`...)
-	dst = strconv.AppendInt(dst, e.Bytes, 10)
-	dst = append(dst, `,"ms":`...)
-	dst = appendFloat(dst, durationMS(e.Duration))
+	f = append(f,
+		zap.Int64("bytes", e.Bytes),
+		zap.Float64("ms", durationMS(e.Duration)),
+	)
 	if e.Classified != "" {
-		dst = append(dst, `,"classified":`...)
-		dst = appendString(dst, e.Classified)
+		f = append(f, zap.String("classified", e.Classified))
 	}
+	le.fields = f[:0]
+	buf, err := le.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f)
+	if err != nil {
+		return dst, [hashHex]byte{}, err
+	}
+	b := buf.Bytes()
+	// b is `{"ts":…,"ms":…}`: drop the closing brace, append seq, hash.
+	start := len(dst)
+	dst = append(dst, b[:len(b)-1]...)
+	buf.Free()
 	dst = append(dst, seqKey...)
 	dst = strconv.AppendInt(dst, seq, 10)
 	le.chain(prev, dst[start:])
