@@ -7,7 +7,8 @@
 // with recvmmsg, runs the chain inline on plain queries parsed straight
 // from the wire (no goroutine, no dns.Msg), and sends the batch's answers
 // with one sendmmsg; a query that must wait (a cache miss, a SafeSearch
-// lookup) continues on a goroutine from that stage, and anything else
+// lookup) continues from that stage on a worker goroutine (kept for the
+// next one, so its stack need not grow each time), and anything else
 // (EDNS options other than cookie or padding, odd names, garbage) gets
 // miekg's handling. TCP and wildcard binds use miekg's server. Every
 // query goes through one ordered chain of stages (see chain in chain.go):
