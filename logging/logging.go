@@ -3,6 +3,7 @@ package logging
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,9 +86,10 @@ type Options struct {
 // Writer is the access-log writer. Log may be called from many goroutines;
 // one writer goroutine encodes, chains and writes the lines.
 type Writer struct {
-	o   Options
-	log *zap.Logger
-	m   *metrics
+	lock *os.File // the log folder's lock (lockDir), held until Close
+	o    Options
+	log  *zap.Logger
+	m    *metrics
 
 	// The queue: Log appends a copy of the entry under qmu; the writer
 	// takes the whole batch at once and hands back the previous one's
@@ -209,14 +211,21 @@ func Open(o Options) (*Writer, error) {
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
+	lock, err := lockDir(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening access log: %w", err)
+	}
+	w.lock = lock
 	now := o.Now()
 	w.retention(now)
 	df := newDayFile(o.Dir, day(now, o.Location))
 	if err := w.open(df); err != nil {
+		w.unlock()
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
 	if err := w.m.register(o.Registerer); err != nil {
 		_ = df.f.Close()
+		w.unlock()
 		return nil, err
 	}
 	w.cur = df
@@ -316,7 +325,16 @@ func (w *Writer) Close() error {
 	w.qmu.Unlock()
 	w.signal()
 	<-w.done
+	w.unlock()
 	return w.err
+}
+
+// unlock lets another process write to the folder.
+func (w *Writer) unlock() {
+	if w.lock != nil {
+		_ = w.lock.Close()
+		w.lock = nil
+	}
 }
 
 // run is the writer goroutine.
@@ -703,7 +721,19 @@ func (w *Writer) open(df *dayFile) error {
 	if st.created {
 		syncDir(filepath.Dir(df.path))
 	}
-	if tip, err := readTip(TipPath(df.path)); err == nil && (tip.seq > st.seq || tip.seq == st.seq && tip.hash != st.hash) {
+	tip, terr := readTip(TipPath(df.path))
+	if terr != nil && !errors.Is(terr, fs.ErrNotExist) {
+		// The sidecar is what shows lines cut from the end: a damaged one
+		// is kept aside as evidence, never silently rewritten, and `logs
+		// verify` fails the day while it is there.
+		aside := TipPath(df.path) + ".damaged-" + w.o.Now().UTC().Format("20060102T150405.000")
+		if rerr := os.Rename(TipPath(df.path), aside); rerr != nil {
+			return fmt.Errorf("setting aside the damaged sidecar of %s: %w", df.path, rerr)
+		}
+		w.log.Error("access log: the .tip sidecar is damaged; kept it aside, and lines cut from the end before now cannot be ruled out",
+			zap.String("file", df.path), zap.String("set_aside_as", aside), zap.Error(terr))
+	}
+	if terr == nil && (tip.seq > st.seq || tip.seq == st.seq && tip.hash != st.hash) {
 		// Lines the writer made durable are gone from the end (or the
 		// last one changed) since it last ran. Chaining on from what the
 		// sidecar recorded, not from what is left, keeps the gap visible

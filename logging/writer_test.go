@@ -499,7 +499,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if _, err := Open(Options{Dir: dir, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "another access-log writer") {
+	if _, err := Open(Options{Dir: t.TempDir(), Registerer: reg}); err == nil || !strings.Contains(err.Error(), "another access-log writer") {
 		t.Errorf("second writer on one registry: %v", err)
 	}
 	var nilW *Writer
@@ -608,4 +608,55 @@ func TestOnEntrySoonWithoutFlush(t *testing.T) {
 	case <-time.After(2 * time.Second): // drainInterval, plus slack for a loaded machine
 		t.Fatal("OnEntry did not see the entry without Flush")
 	}
+}
+
+// One writer per log folder: a second process (or Writer) on the same
+// folder would interleave its lines and break both chains.
+func TestLogDirLock(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	w := openTest(t, dir, now, nil)
+	_, err := Open(Options{Dir: dir, Location: london, Now: newClock(now).Now})
+	if err == nil || !strings.Contains(err.Error(), "in use by another schoolgate (pid ") {
+		t.Fatalf("second Open on the folder: err = %v, want it refused", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := Open(Options{Dir: dir, Location: london, Now: newClock(now).Now})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	w2.Close()
+}
+
+// A damaged sidecar is kept aside at a restart, never silently rewritten:
+// it is the evidence that lines may have been cut from the end.
+func TestDamagedTipKeptAside(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, london)
+	path := PathFor(dir, now)
+	w := openTest(t, dir, now, nil)
+	for i := 0; i < 5; i++ {
+		w.Log(sample(i, now))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(TipPath(path), []byte("garbage"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	w = openTest(t, dir, now, nil)
+	w.Log(sample(5, now))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(TipPath(path) + ".damaged-*")
+	if len(aside) != 1 {
+		t.Fatalf("damaged sidecars kept: %v, want one", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "garbage" {
+		t.Errorf("kept sidecar holds %q", b)
+	}
+	mustVerify(t, path, 6)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schoolgate/schoolgate/logging"
@@ -121,6 +122,17 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
 		return 2
+	}
+	// Parts of the day the writer found damaged and set aside at a restart
+	// (a file whose end was not a line of ours, or a damaged sidecar): the
+	// day is not one intact chain while they are there.
+	aside, _ := filepath.Glob(path + ".damaged-*")
+	tips, _ := filepath.Glob(logging.TipPath(path) + ".damaged-*")
+	aside = append(aside, tips...)
+	if len(aside) > 0 {
+		fmt.Fprintf(stderr, "%s: %d lines chained, but the writer set aside damaged parts of this day at a restart: %s\n",
+			path, res.Lines, strings.Join(aside, ", "))
+		return 1
 	}
 	fmt.Fprintf(stdout, "%s: %d lines, chain intact\n", path, res.Lines)
 	if res.LastHash != "" {

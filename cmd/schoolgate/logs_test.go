@@ -124,3 +124,20 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A day for which the writer set damaged parts aside at a restart is not
+// one intact chain: verify says so and fails.
+func TestLogsVerifySetAside(t *testing.T) {
+	dir := t.TempDir()
+	day := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	path := writeTestLog(t, dir, day, 3)
+	if err := os.WriteFile(logging.TipPath(path), []byte("garbage"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	writeTestLog(t, dir, day, 2) // the restart keeps the damaged sidecar aside
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"logs", "verify", path}, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "set aside damaged parts of this day") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}
