@@ -823,7 +823,7 @@ func TestStartReportsBindError(t *testing.T) {
 
 func TestConcurrentMissesShareOneUpstreamQuery(t *testing.T) {
 	up := newFakeUpstream(t, "192.0.2.8")
-	up.delay = 200 * time.Millisecond
+	up.delay.Store(int64(200 * time.Millisecond))
 	e := newEnv(t, testConfig(up.addr))
 	const clients = 10
 	errc := make(chan error, clients)

@@ -39,9 +39,9 @@ type fakeUpstream struct {
 	mu      sync.Mutex
 	asked   map[string]int
 	ttl     uint32
-	defA    string // address for any other A question
-	mangle  bool   // answer a different question (a broken or spoofing upstream)
-	delay   time.Duration
+	defA    string       // address for any other A question
+	mangle  bool         // answer a different question (a broken or spoofing upstream)
+	delay   atomic.Int64 // nanoseconds to wait before answering; set while serving
 	udp     *dns.Server
 	tcp     *dns.Server
 }
@@ -106,7 +106,7 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, q *dns.Msg, tcp bool) {
 	u.mu.Lock()
 	u.asked[key]++
 	u.mu.Unlock()
-	time.Sleep(u.delay)
+	time.Sleep(time.Duration(u.delay.Load()))
 	switch {
 	case strings.HasSuffix(name, "nx.example."):
 		m.Rcode = dns.RcodeNameError
