@@ -55,7 +55,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-
 // catIndex maps a category name to its categories.Category without allocating.
 var catIndex = func() map[string]categories.Category {
 	m := make(map[string]categories.Category)
@@ -674,7 +673,7 @@ type Report struct {
 	From, To          time.Time // local days covered
 	Generated         time.Time
 	MissingDays       []string
-	LogDir            string // where the logs were looked for
+	LogDir            string    // where the logs were looked for
 	DamagedFiles      []string  // access-DATE.jsonl.damaged-TIME files also read
 	First, Last       time.Time // first and last line seen (local)
 	Requests          int64
