@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -426,21 +425,8 @@ func TestContentClassifierIntercepted(t *testing.T) {
 	o := e.p.o
 	o.RootCAs = pool
 	o.Registerer = nil
-	p2, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p2.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p2.Shutdown(ctx) //nolint:errcheck
-	})
-	proxyURL := &url2{host: ln.Addr().String(), user: "alice", pass: "alicepw"}
+	addr := startProxy(t, o)
+	proxyURL := &url2{host: addr, user: "alice", pass: "alicepw"}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy:           http.ProxyURL(proxyURL.url()),
 		TLSClientConfig: &tls.Config{RootCAs: pool},

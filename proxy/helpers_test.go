@@ -429,3 +429,24 @@ type url2 struct{ host, user, pass string }
 func (u *url2) url() *url.URL {
 	return &url.URL{Scheme: "http", Host: u.host, User: url.UserPassword(u.user, u.pass)}
 }
+
+// startProxy serves a second proxy with options o (a test's own CA, say)
+// on a free loopback port until the test ends, and returns its address.
+func startProxy(t *testing.T, o Options) string {
+	t.Helper()
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx) //nolint:errcheck
+	})
+	return ln.Addr().String()
+}

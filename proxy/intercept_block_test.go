@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -31,21 +30,8 @@ func interceptProxy(t *testing.T, e *env, intercept string) (string, *x509.CertP
 	e.engine.Swap(e.build())
 	o := e.p.o
 	o.Registerer = nil // the first proxy's metrics are registered already
-	p2, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p2.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p2.Shutdown(ctx) //nolint:errcheck
-	})
-	return ln.Addr().String(), pool
+	addr := startProxy(t, o)
+	return addr, pool
 }
 
 // logFor returns the last access-log line for host and method.

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -75,22 +74,9 @@ func TestIntercept(t *testing.T) {
 	o := e.p.o
 	o.RootCAs = pool
 	o.Registerer = nil // the first proxy's metrics are registered already
-	p2, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p2.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p2.Shutdown(ctx) //nolint:errcheck
-	})
+	addr := startProxy(t, o)
 
-	proxyURL := &url2{host: ln.Addr().String(), user: "alice", pass: "alicepw"}
+	proxyURL := &url2{host: addr, user: "alice", pass: "alicepw"}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy:           http.ProxyURL(proxyURL.url()),
 		TLSClientConfig: &tls.Config{RootCAs: pool},
