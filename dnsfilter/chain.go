@@ -567,7 +567,7 @@ func (s *Server) finish(r *request) {
 		method = qtypeName(r.question.Qtype)
 	}
 	s.log.Log(&logging.Entry{
-		Time: r.start, Src: "dns", User: r.user, IP: r.ip.String(), Profile: r.profile,
+		Time: r.start, Src: "dns", User: r.user, IP: s.ipStr.get(r.ip), Profile: r.profile,
 		Method: method, Host: r.host, Categories: r.cats, Verdict: verdict, Rule: r.rule,
 		Rcode: rcodeName(r.rcode), Bytes: int64(r.bytes), Duration: d,
 		Classified: r.classified,

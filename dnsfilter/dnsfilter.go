@@ -38,6 +38,7 @@ type Options struct {
 
 // Server is the DNS filter.
 type Server struct {
+	ipStr   ipStrings // text of recent client addresses, for log lines
 	o       Options
 	engine  *policy.Engine
 	log     *logging.Writer
