@@ -158,7 +158,7 @@ cat > "$WORK/squid/squid.conf" <<QEOF
 http_port $SQUID_ADDR
 pid_filename $WORK/squid/squid.pid
 cache_log $WORK/squid/cache.log
-access_log none
+access_log stdio:$WORK/squid/access.log squid
 cache deny all
 cache_mem 8 MB
 coredump_dir $WORK/squid
@@ -175,7 +175,9 @@ QEOF
 
 # --- start everything pinned to CPU 0 -----------------------------------------
 taskset -c 0 "$WORK/bin/upstream" -addr "$UP_ADDR" & pids+=($!)
-taskset -c 0 "$WORK/bin/bareproxy" -addr "$BARE_ADDR" & pids+=($!)
+# The baseline of issue 3: goproxy with its transport tuned, Go's defaults otherwise.
+# BARE_GOGC=400 gives it the collector setting schoolgate serve uses (like for like).
+GOGC=${BARE_GOGC:-} taskset -c 0 "$WORK/bin/bareproxy" -addr "$BARE_ADDR" & pids+=($!)
 (cd "$WORK" && exec taskset -c 0 "$WORK/bin/schoolgate" serve -config "$WORK/schoolgate.yaml" 2> "$WORK/schoolgate.log") & pids+=($!)
 taskset -c 0 squid -N -f "$WORK/squid/squid.conf" 2> "$WORK/squid/stderr.log" & pids+=($!)
 

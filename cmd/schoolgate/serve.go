@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	}
 	logger := newProgramLogger(stderr)
 	defer logger.Sync() //nolint:errcheck // stderr
+	tuneGC()
 
 	if err := serve(*cfgPath, logger); err != nil {
 		// Config problems also go to stderr as plain FILE:LINE lines, as
@@ -80,6 +82,19 @@ func newProgramLogger(w io.Writer) *zap.Logger {
 	enc.EncodeTime = zapcoreISO8601
 	core := zapcoreNew(enc, w)
 	return zap.New(core)
+}
+
+// gcPercent is the collector's target unless GOGC says otherwise. The
+// gateway's live heap is small (the category index is one pointer-free
+// arena) while every request leaves a few KiB of garbage: collecting at 4×
+// the live heap instead of 2× costs some tens of MiB and gives the CPU back
+// to traffic (about a fifth more requests a second in bench/proxy).
+const gcPercent = 400
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // loadConfig reads path, or the embedded default when path is "".
