@@ -715,7 +715,7 @@ func TestAcceptAndChainOrder(t *testing.T) {
 
 func TestMismatchedAnswerRejected(t *testing.T) {
 	bad := newFakeUpstream(t, "203.0.113.66")
-	bad.mangle = true
+	bad.mangle.Store(true)
 	good := newFakeUpstream(t, "192.0.2.7")
 	e := newEnv(t, testConfig(bad.addr, good.addr))
 	r := e.ask(staffIP, "m.example", dns.TypeA, false, false)

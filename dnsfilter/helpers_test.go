@@ -40,7 +40,7 @@ type fakeUpstream struct {
 	asked   map[string]int
 	ttl     uint32
 	defA    string       // address for any other A question
-	mangle  bool         // answer a different question (a broken or spoofing upstream)
+	mangle  atomic.Bool  // answer a different question (a broken or spoofing upstream); set while serving
 	delay   atomic.Int64 // nanoseconds to wait before answering; set while serving
 	udp     *dns.Server
 	tcp     *dns.Server
@@ -128,7 +128,7 @@ func (u *fakeUpstream) serve(w dns.ResponseWriter, q *dns.Msg, tcp bool) {
 	if opt := q.IsEdns0(); opt != nil {
 		m.SetEdns0(opt.UDPSize(), opt.Do())
 	}
-	if u.mangle {
+	if u.mangle.Load() {
 		m.Question[0].Name = "other." + m.Question[0].Name
 	}
 	if !tcp {
