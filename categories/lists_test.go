@@ -2,34 +2,25 @@ package categories
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // sharedLists finds shared/lists by walking up from the package directory;
 // tests that need the real public lists skip when it is absent.
 func sharedLists(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Skipf("no working directory: %v", err)
+	p := testenv.FindUp(tb, filepath.Join("shared", "lists"))
+	if p == "" {
+		tb.Skip("shared/lists not found above the package directory")
 	}
-	for {
-		p := filepath.Join(dir, "shared", "lists")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("shared/lists not found above the package directory")
-		}
-		dir = parent
-	}
+	return p
 }
 
 // publicFiles maps the blocklistproject and sinfonietta files to our

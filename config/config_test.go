@@ -10,26 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
-// specDir finds shared/spec by walking up from the package folder.
+// specFile finds shared/spec/name above the package folder, or skips.
 func specFile(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	p := testenv.FindUp(t, filepath.Join("shared", "spec", name))
+	if p == "" {
+		t.Skipf("shared/spec/%s not found above the package folder", name)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "spec", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared/spec/%s not found above the package folder", name)
-		}
-		dir = parent
-	}
+	return p
 }
 
 func TestExampleLoads(t *testing.T) {

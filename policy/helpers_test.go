@@ -2,13 +2,12 @@ package policy
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // london is the example config's timezone.
@@ -128,23 +127,5 @@ func mustCompile(t testing.TB, cfg *config.Config, db *categories.DB, users []co
 	return s
 }
 
-// findUp returns the path of rel in the nearest ancestor of the package
-// folder holding it, or "" when none does.
-func findUp(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// findUp returns the path of rel above the package folder, or "".
+func findUp(t testing.TB, rel string) string { return testenv.FindUp(t, rel) }

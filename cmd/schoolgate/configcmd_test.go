@@ -8,27 +8,18 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
-// findSpec returns shared/spec/name, looked up by walking up from the
-// package folder, or skips.
+// findSpec returns shared/spec/name above the package folder, or skips.
 func findSpec(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	p := testenv.FindUp(t, filepath.Join("shared", "spec", name))
+	if p == "" {
+		t.Skipf("shared/spec/%s not found", name)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "spec", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared/spec/%s not found", name)
-		}
-		dir = parent
-	}
+	return p
 }
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

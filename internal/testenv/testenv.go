@@ -1,0 +1,31 @@
+// Package testenv holds what several packages' tests need from their
+// surroundings: the shared/ folder beside the repository (the contract's
+// example config, the public lists), found by walking up from the package.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FindUp returns the path of rel in the nearest ancestor of the working
+// directory (a test's package folder) that holds it, or "" when none does.
+func FindUp(tb testing.TB, rel string) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
