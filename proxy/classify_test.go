@@ -3,14 +3,9 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -392,40 +387,17 @@ func TestContentHostNames(t *testing.T) {
 func TestContentClassifierIntercepted(t *testing.T) {
 	e := newEnv(t, envConfig{requireAuth: true})
 	ca, caKey := testCA(t, e.dir)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	lt := &x509.Certificate{SerialNumber: big.NewInt(3), DNSNames: []string{"spins.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	lder, err := x509.CreateCertificate(rand.Reader, lt, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := poolOf(ca)
 	casino, help := evalPage(t, "en-casino.html"), evalPage(t, "allow-en-gambling-help.html")
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	port := tlsUpstream(t, ca, caKey, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if r.URL.Path == "/help" {
 			w.Write(help) //nolint:errcheck
 			return
 		}
 		w.Write(casino) //nolint:errcheck
-	}))
-	up.Listener = listenUpstream(t)
-	up.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{lder}, PrivateKey: leafKey}}}
-	up.StartTLS()
-	t.Cleanup(up.Close)
-	port := up.Listener.Addr().(*net.TCPAddr).Port
-
-	cfg := readFile(t, e.cfgPath)
-	cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
-	cfg = strings.Replace(cfg, "  block_page:", "  intercept: {ca_cert: ca.pem, ca_key: ca.key, domains: [spins.test]}\n  block_page:", 1)
-	writeFile(t, e.cfgPath, cfg)
-	e.engine.Swap(e.build())
-	o := e.p.o
-	o.RootCAs = pool
-	o.Registerer = nil
-	addr := startProxy(t, o)
+	}), "spins.test")
+	addr := interceptProxyCA(t, e, ca, "domains: [spins.test]", port)
 	proxyURL := &url2{host: addr, user: "alice", pass: "alicepw"}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy:           http.ProxyURL(proxyURL.url()),

@@ -2,26 +2,41 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // interceptProxy starts a second proxy on e's config with the given
-// proxy.intercept settings (YAML flow mapping body, without the CA files)
-// and returns its address and a pool trusting the school's test CA.
-func interceptProxy(t *testing.T, e *env, intercept string) (string, *x509.CertPool) {
+// proxy.intercept settings (YAML flow mapping body, without the CA files),
+// a school CA made for it, and extra connect ports, and returns its address
+// and a pool trusting that CA.
+func interceptProxy(t *testing.T, e *env, intercept string, ports ...int) (string, *x509.CertPool) {
 	t.Helper()
 	ca, _ := testCA(t, e.dir)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	return interceptProxyCA(t, e, ca, intercept, ports...), poolOf(ca)
+}
+
+// interceptProxyCA is interceptProxy with the CA already made (testCA), as
+// when an upstream's certificate must come from it too.
+func interceptProxyCA(t *testing.T, e *env, ca *x509.Certificate, intercept string, ports ...int) string {
+	t.Helper()
 	cfg := readFile(t, e.cfgPath)
+	for _, port := range ports {
+		cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
+	}
 	if intercept != "" {
 		intercept = ", " + intercept
 	}
@@ -29,9 +44,35 @@ func interceptProxy(t *testing.T, e *env, intercept string) (string, *x509.CertP
 	writeFile(t, e.cfgPath, cfg)
 	e.engine.Swap(e.build())
 	o := e.p.o
-	o.Registerer = nil // the first proxy's metrics are registered already
-	addr := startProxy(t, o)
-	return addr, pool
+	o.RootCAs = poolOf(ca) // upstreams with certificates from the school CA
+	o.Registerer = nil     // the first proxy's metrics are registered already
+	return startProxy(t, o)
+}
+
+func poolOf(ca *x509.Certificate) *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool
+}
+
+// tlsUpstream serves h over TLS on a loopback address with a certificate
+// for names from the test CA, and returns its port.
+func tlsUpstream(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, h http.Handler, names ...string) int {
+	t.Helper()
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	lder, err := x509.CreateCertificate(rand.Reader, lt, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewUnstartedServer(h)
+	up.Listener = listenUpstream(t)
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{lder}, PrivateKey: leafKey}}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	return up.Listener.Addr().(*net.TCPAddr).Port
 }
 
 // logFor returns the last access-log line for host and method.

@@ -9,9 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,35 +44,11 @@ func testCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
 func TestIntercept(t *testing.T) {
 	e := newEnv(t, envConfig{requireAuth: true})
 	ca, caKey := testCA(t, e.dir)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-
+	pool := poolOf(ca)
 	// An upstream with a certificate from the same CA for allowed.test,
 	// which the proxy's transport must verify.
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	lt := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{"allowed.test", "www.allowed.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	lder, err := x509.CreateCertificate(rand.Reader, lt, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := httptest.NewUnstartedServer(e.upstreamHandler())
-	up.Listener = listenUpstream(t)
-	up.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{lder}, PrivateKey: leafKey}}}
-	up.StartTLS()
-	t.Cleanup(up.Close)
-	port := up.Listener.Addr().(*net.TCPAddr).Port
-
-	cfg := readFile(t, e.cfgPath)
-	cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
-	cfg = strings.Replace(cfg, "  block_page:", "  intercept: {ca_cert: ca.pem, ca_key: ca.key, domains: [allowed.test]}\n  block_page:", 1)
-	writeFile(t, e.cfgPath, cfg)
-	e.engine.Swap(e.build())
-	o := e.p.o
-	o.RootCAs = pool
-	o.Registerer = nil // the first proxy's metrics are registered already
-	addr := startProxy(t, o)
+	port := tlsUpstream(t, ca, caKey, e.upstreamHandler(), "allowed.test", "www.allowed.test")
+	addr := interceptProxyCA(t, e, ca, "domains: [allowed.test]", port)
 
 	proxyURL := &url2{host: addr, user: "alice", pass: "alicepw"}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
