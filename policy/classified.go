@@ -38,7 +38,7 @@ func (e *Engine) SetClassified(c ClassifiedHosts) {
 // content classifier found): the same system checks and rules as Decide,
 // and a rule naming the host in `domains` still matches.
 func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
-	ip := a.IP.Unmap()
+	ip := canonIP(a.IP)
 	pi := s.profileIndex(a.User, ip)
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
@@ -49,7 +49,7 @@ func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
 // ContentThreshold returns the content_threshold of the profile that
 // applies to a user or address (0: the classifier's default).
 func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
-	return s.Config.Profiles[s.profiles[s.profileIndex(user, ip.Unmap())].name].ContentThreshold
+	return s.Config.Profiles[s.profiles[s.profileIndex(user, canonIP(ip))].name].ContentThreshold
 }
 
 // decideClassified decides a request for a host the classifier
