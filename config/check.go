@@ -65,7 +65,7 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		if i < len(cfg.Content.PhraseLines) {
 			line = cfg.Content.PhraseLines[i]
 		}
-		ps = append(ps, checkPhraseFile(f, line, name)...)
+		ps = append(ps, CheckPhraseFile(f, line, name)...)
 	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
 		exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)

@@ -43,10 +43,10 @@ func (d *decoder) content(n *yaml.Node) {
 	})
 }
 
-// checkPhraseFile reports the problems of one content.phrase_files entry:
+// CheckPhraseFile reports the problems of one content.phrase_files entry:
 // each bad line at its own FILE:LINE, a file that cannot be read at the
 // config's line.
-func checkPhraseFile(path string, line int, configName string) Problems {
+func CheckPhraseFile(path string, line int, configName string) Problems {
 	err := classify.CheckPhraseFile(path)
 	if err == nil {
 		return nil

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"net/netip"
 	"time"
 
@@ -83,27 +82,11 @@ func buildClassifier(cfg *config.Config) (*classify.Classifier, config.Problems)
 	}
 	var probs config.Problems
 	for i, f := range files {
-		err := classify.CheckPhraseFile(f)
-		if err == nil {
-			continue
+		line := 0
+		if i < len(cfg.Content.PhraseLines) {
+			line = cfg.Content.PhraseLines[i]
 		}
-		errs := []error{err}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			errs = j.Unwrap()
-		}
-		for _, e := range errs {
-			var pe *classify.PhraseError
-			if errors.As(e, &pe) {
-				probs = append(probs, config.Problem{File: pe.File, Line: pe.Line, Msg: pe.Msg})
-				continue
-			}
-			line := 0
-			if i < len(cfg.Content.PhraseLines) {
-				line = cfg.Content.PhraseLines[i]
-			}
-			probs = append(probs, config.Problem{File: configName(cfg), Line: line,
-				Msg: "content.phrase_files: " + e.Error()})
-		}
+		probs = append(probs, config.CheckPhraseFile(f, line, configName(cfg))...)
 	}
 	if len(probs) > 0 {
 		return nil, probs
