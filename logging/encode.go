@@ -20,6 +20,8 @@ const (
 	hashHex  = sha256.Size * 2
 	tailLen  = len(hashKey) + hashHex + len(`"}`)
 	tsLayout = "2006-01-02T15:04:05.000Z"
+	// tsSecLayout is tsLayout up to the milliseconds.
+	tsSecLayout = "2006-01-02T15:04:05."
 )
 
 // lineEncoder turns an Entry into one chained line. It is not safe for
@@ -28,7 +30,8 @@ type lineEncoder struct {
 	enc    zapcore.Encoder
 	fields []zapcore.Field
 	cats   catArray
-	tsBuf  [len(tsLayout) + 8]byte
+	ts     []byte // tsSecLayout of the second tsSec
+	tsSec  int64
 	h      hash.Hash
 	sum    [sha256.Size]byte
 }
@@ -68,7 +71,7 @@ var sortedNames = func() []catName {
 }()
 
 func newLineEncoder() *lineEncoder {
-	le := &lineEncoder{h: sha256.New(), fields: make([]zapcore.Field, 0, 16)}
+	le := &lineEncoder{h: sha256.New(), fields: make([]zapcore.Field, 0, 16), ts: make([]byte, 0, 64)}
 	le.enc = zapcore.NewJSONEncoder(zapcore.EncoderConfig{
 		// Only the time key: no level, logger name, caller, message or
 		// stack trace. The line ending is added with the hash.
@@ -80,10 +83,20 @@ func newLineEncoder() *lineEncoder {
 	return le
 }
 
-// encodeTime writes RFC 3339 UTC with milliseconds, formatted into a
-// scratch array so that it does not allocate.
+// encodeTime writes RFC 3339 UTC with milliseconds (tsLayout) without
+// allocating. Lines come many to a second, so the text up to the seconds
+// is formatted once per second and only the milliseconds per line:
+// formatting the whole layout was a quarter of a DNS line's encoding.
 func (le *lineEncoder) encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) {
-	enc.AppendByteString(t.UTC().AppendFormat(le.tsBuf[:0], tsLayout))
+	if sec := t.Unix(); sec != le.tsSec || len(le.ts) == 0 {
+		le.ts = t.UTC().AppendFormat(le.ts[:0], tsSecLayout)
+		le.tsSec = sec
+	}
+	ms := t.Nanosecond() / 1e6 // truncated, as the layout's .000 is
+	n := len(le.ts)
+	le.ts = append(le.ts, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	enc.AppendByteString(le.ts)
+	le.ts = le.ts[:n]
 }
 
 // appendLine appends e's line to dst: the fields in contract order, then

@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"github.com/schoolgate/schoolgate/categories"
 )
@@ -184,6 +187,48 @@ func TestSplitLineRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeTimeMatchesLayout: the per-second shortcut writes exactly what
+// formatting tsLayout would, for times in and across seconds, before 1970,
+// in other zones and in far years.
+func TestEncodeTimeMatchesLayout(t *testing.T) {
+	le := newLineEncoder()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		ny = time.FixedZone("EST", -5*3600)
+	}
+	base := []time.Time{
+		time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 29, 0, 59, 59, 999_999_999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500_000_000, time.UTC),
+		time.Date(2026, 10, 25, 1, 30, 0, 1_000_000, ny),
+		time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 6, 1, 12, 0, 0, 0, time.UTC),
+		{},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, b := range base {
+		for i := 0; i < 300; i++ {
+			tm := b.Add(time.Duration(rng.Int64N(int64(3 * time.Second))))
+			if i%7 == 0 {
+				tm = b // back to an earlier second
+			}
+			enc := &timeCapture{}
+			le.encodeTime(tm, enc)
+			if want := tm.UTC().Format(tsLayout); enc.s != want {
+				t.Fatalf("encodeTime(%v) = %q, want %q", tm, enc.s, want)
+			}
+		}
+	}
+}
+
+// timeCapture records what encodeTime appends.
+type timeCapture struct {
+	zapcore.PrimitiveArrayEncoder
+	s string
+}
+
+func (c *timeCapture) AppendByteString(b []byte) { c.s = string(b) }
 
 func BenchmarkEncodeLine(b *testing.B) {
 	le := newLineEncoder()
