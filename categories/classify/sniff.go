@@ -7,7 +7,6 @@ import (
 	"compress/zlib"
 	"errors"
 	"io"
-	"mime"
 	"strings"
 	"sync"
 
@@ -31,21 +30,15 @@ var ErrNotScorable = errors.New("content encoding not decoded for scoring")
 
 // Scorable reports whether a response with this Content-Type is one the
 // content classifier reads: HTML (and XHTML) only. Never a video, an
-// image, a script or a download.
+// image, a script or a download. Only the media type before any ';'
+// counts, as for a browser: parameters a strict parser would refuse (a
+// broken charset) do not stop a browser rendering the page, so they do
+// not stop it being scored either. It does not allocate: the proxy asks
+// for every response.
 func Scorable(contentType string) bool {
-	// the usual spellings, without ParseMediaType's map
-	switch {
-	case strings.EqualFold(contentType, "text/html"), strings.EqualFold(contentType, "text/html; charset=utf-8"):
-		return true
-	case len(contentType) >= 5 && strings.EqualFold(contentType[:5], "image"),
-		len(contentType) >= 5 && strings.EqualFold(contentType[:5], "video"):
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "text/html" || mt == "application/xhtml+xml"
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.EqualFold(mt, "text/html") || strings.EqualFold(mt, "application/xhtml+xml")
 }
 
 // Sniff reads the first part of a response body (at most limit bytes as

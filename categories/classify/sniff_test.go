@@ -202,11 +202,17 @@ func TestScorable(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"text/html": true, "text/html; charset=utf-8": true, "TEXT/HTML": true, "application/xhtml+xml": true,
 		"Text/HTML; Charset=UTF-8": true, "text/html;charset=utf-8": true, " text/html": true,
-		"video/mp4": false, "image/png": false, "imagex/html": false, "text/plain": false, "application/javascript": false, "": false, "text/html; charset=\"": false,
+		"video/mp4": false, "image/png": false, "imagex/html": false, "text/plain": false, "application/javascript": false, "": false,
+		"text/htmlx": false, "text/html-sandboxed": false, "application/xhtml+xmlx": false, ";text/html": false,
+		// a broken parameter: a browser still renders the page, so it is scored
+		"text/html; charset=\"": true, "text/html;;": true, "\ttext/html \t; q": true,
 	} {
 		if got := Scorable(ct); got != want {
 			t.Errorf("Scorable(%q) = %v", ct, got)
 		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Scorable("text/plain; charset=utf-8") }); n != 0 {
+		t.Errorf("Scorable allocates %v times", n)
 	}
 }
 
