@@ -209,7 +209,14 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 	}
 	newLine := name + "," + profile + "," + string(hash)
 
+	// A users file that is a symbolic link (to a shared folder, say) is
+	// updated where it points; the link stays a link.
+	path, err = followLinks(path)
+	if err != nil {
+		return err
+	}
 	mode := fs.FileMode(0o600)
+	var old fs.FileInfo
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -218,7 +225,7 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 		return fmt.Errorf("reading users file: %w", err)
 	default:
 		if st, err := os.Stat(path); err == nil {
-			mode = st.Mode().Perm()
+			mode, old = st.Mode().Perm(), st
 		}
 	}
 	lines, _, ps := parseUsers(data, path)
@@ -240,13 +247,36 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 		b.WriteString(newLine)
 		b.WriteByte('\n')
 	}
-	return writeAtomic(path, []byte(b.String()), mode)
+	return writeAtomic(path, []byte(b.String()), mode, old)
+}
+
+// followLinks returns the file path names after following symbolic
+// links, also when the last one points at a file not there yet.
+func followLinks(path string) (string, error) {
+	for range 40 {
+		st, err := os.Lstat(path)
+		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("reading users file link: %w", err)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return "", fmt.Errorf("users file %s: too many levels of symbolic links", path)
 }
 
 // writeAtomic replaces path with data: a temporary file in the same
 // folder, synced, then renamed over it, so a reader sees the old file or
-// the new one, never half of one.
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
+// the new one, never half of one. The new file gets mode and, where old
+// (the file replaced) is given and we may, its owner and group: a file
+// the gateway's service account reads must stay readable to it after
+// `sudo schoolgate users add`.
+func writeAtomic(path string, data []byte, mode fs.FileMode, old fs.FileInfo) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -259,6 +289,9 @@ func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	if old != nil {
+		keepOwner(tmp, old)
+	}
 	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("writing users file: %w", err)
 	}

@@ -192,3 +192,51 @@ func TestAddUserRefuses(t *testing.T) {
 		t.Errorf("broken file changed: %q", data)
 	}
 }
+
+// TestAddUserThroughSymlink: a users file that is a link is updated where
+// it points, the link stays a link; a link to a file not there yet
+// creates it; a loop of links is an error.
+func TestAddUserThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "shared", "users.csv")
+	link := filepath.Join(dir, "users.csv")
+	if err := os.Symlink(filepath.Join("shared", "users.csv"), link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	// The target does not exist yet: created through the link.
+	for _, name := range []string{"alice", "bob"} {
+		if err := AddUserCost(link, name, "staff", "pw", bcrypt.MinCost); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Lstat(link)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("after adding %s the link is no longer a link: %v %v", name, st, err)
+		}
+	}
+	users, err := LoadUsers(target)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("target holds %v (%v), want alice and bob", users, err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "shared")} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("temporary file left in %s: %s", d, e.Name())
+			}
+		}
+	}
+
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	if err := os.Symlink(b, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddUserCost(a, "carol", "staff", "pw", bcrypt.MinCost); err == nil || !strings.Contains(err.Error(), "symbolic links") {
+		t.Errorf("loop of links: got %v", err)
+	}
+}
