@@ -171,6 +171,9 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 	client.SetDeadline(time.Time{}) //nolint:errcheck
 	authority := hostPort(host, port, 443)
 	user := st.user
+	// The TLS records of request bodies arrive through the client's
+	// connection: its body watch cuts a stalled upload here too.
+	cc, _ := client.(*clientConn)
 	done := make(chan struct{})
 	srv := &http.Server{
 		ReadHeaderTimeout: p.o.ReadHeaderTimeout,
@@ -182,7 +185,9 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 			defer p.finish(inner)
 			r.URL.Scheme = "https"
 			r.URL.Host = authority
+			watchBody(cc, r)
 			p.servePlain(w, r, inner)
+			p.noteStall(cc, inner)
 		}),
 	}
 	srv.Serve(&oneConnListener{c: &notifyConn{Conn: tconn, done: done}, done: done}) //nolint:errcheck // ends when the conn does

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -280,3 +281,68 @@ func TestCleanURL(t *testing.T) {
 		}
 	}
 }
+
+// TestInterceptedStalledBody: an upload inside an intercepted tunnel that
+// stops is cut after BodyIdleTimeout, as a plain one is, and logged as
+// the client gone; a slot is not held for minutes.
+func TestInterceptedStalledBody(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.BodyIdleTimeout = 300 * time.Millisecond }})
+	ca, caKey := testCA(t, e.dir)
+	port := tlsUpstream(t, ca, caKey, e.upstreamHandler(), "allowed.test", "www.allowed.test")
+	addr := interceptProxyCA(t, e, ca, "domains: [allowed.test]", port)
+	authority := "www.allowed.test:" + strconv.Itoa(port)
+
+	c := dialFrom(t, addr, "127.0.0.1")
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	if _, err := io.WriteString(c, "CONNECT "+authority+" HTTP/1.1\r\nHost: "+authority+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(&bufferedConn{Conn: c, r: br}, &tls.Config{RootCAs: poolOf(ca), ServerName: "www.allowed.test"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	// A request that works first: the tunnel is intercepted.
+	fmt.Fprintf(tc, "GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority)
+	tr := bufio.NewReader(tc)
+	resp, err = http.ReadResponse(tr, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET inside the tunnel: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck
+	resp.Body.Close()
+
+	start := time.Now()
+	fmt.Fprintf(tc, "POST /sum HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nA", authority)
+	io.Copy(io.Discard, tr) //nolint:errcheck // until the proxy cuts the connection
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("stalled upload inside the tunnel cut after %v, want about BodyIdleTimeout", took)
+	}
+	var post *logLine
+	for i := 0; i < 100 && post == nil; i++ {
+		for _, l := range e.logLines(t) {
+			if l.Method == "POST" && l.Host == "www.allowed.test" {
+				post = &l
+			}
+		}
+		if post == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if post == nil || statusNum(post.Status) != statusClientGone || post.URL != "https://"+authority+"/sum" {
+		t.Fatalf("log line of the stalled POST: %+v", post)
+	}
+}
+
+// bufferedConn reads through r (which may hold bytes read past a
+// response) and writes to the Conn.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

@@ -349,19 +349,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveConnect(w, r, st)
 		return
 	}
-	if cc != nil {
-		// A body is watched until it ends (and, if the handler leaves some
-		// unread, while the server discards the rest).
-		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-			cc.armBody()
-			r.Body = &bodyWatch{ReadCloser: r.Body, cc: cc}
-		} else {
-			cc.disarmBody()
-		}
-	}
+	watchBody(cc, r)
 	p.servePlain(w, r, st)
+	p.noteStall(cc, st)
+}
+
+// watchBody puts r's body, if it has one, under cc's body watch until it
+// ends (and, if the handler leaves some unread, while the server discards
+// the rest); a request without a body disarms the watch. cc may be nil.
+func watchBody(cc *clientConn, r *http.Request) {
+	if cc == nil {
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		cc.armBody()
+		r.Body = &bodyWatch{ReadCloser: r.Body, cc: cc}
+	} else {
+		cc.disarmBody()
+	}
+}
+
+// noteStall records in st that the body watch closed cc: the client
+// stopped sending the request's body.
+func (p *Proxy) noteStall(cc *clientConn, st *request) {
 	if cc != nil && cc.stalled.Load() {
-		// The body watch closed the connection: the client stopped sending.
 		p.recordOutcome(st, errClientGone)
 		p.logger.Debug("request body stalled: connection closed", zap.String("host", st.host), zap.Stringer("ip", st.ip))
 	}
