@@ -132,18 +132,21 @@ taskset -c 0 "$WORK/dnsbench" serve "127.0.0.1:$UP_PORT" 2>"$WORK/upstream.log" 
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
-perf() { # pid port datafile extra-args... → "queries/s µs-CPU-per-query"
+# switches PID → context switches of all the process's threads so far.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
+
+perf() { # pid port datafile extra-args... → "queries/s µs-CPU-per-query context-switches-per-1k-queries"
 	local pid=$1 port=$2 file=$3; shift 3
-	local t0 t1 out
-	t0=$(cputicks "$pid")
+	local t0 t1 s0 s1 out
+	t0=$(cputicks "$pid"); s0=$(switches "$pid")
 	out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$file" -c 8 -q 512 -T 1 -t 2 "$@" 2>&1)
-	t1=$(cputicks "$pid")
+	t1=$(cputicks "$pid"); s1=$(switches "$pid")
 	echo "$out" >>"$WORK/dnsperf.log"
-	echo "$out" | awk -v t=$((t1 - t0)) -v hz="$HZ" '
+	echo "$out" | awk -v t=$((t1 - t0)) -v s=$((s1 - s0)) -v hz="$HZ" '
 		/Queries completed/ {n = $3} /Queries per second/ {q = $4}
-		END {printf "%s %.1f\n", q, (n > 0 ? 1e6 * t / hz / n : 0)}'
+		END {printf "%s %.1f %.0f\n", q, (n > 0 ? 1e6 * t / hz / n : 0), (n > 0 ? 1000 * s / n : 0)}'
 }
-# best "q c" "q c" → the pair with the higher queries/s
+# best "q c s" "q c s" → the triple with the higher queries/s
 best() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (x[1] >= y[1] ? a : b) }'; }
 
 echo "starting schoolgate (loading lists) and unbound..." >&2
@@ -155,7 +158,7 @@ taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & UB=$!; P
 # The machine may be shared: the servers take turns, ROUNDS times, and the
 # best run of each counts. CPU time per query (from /proc) is the steadier
 # figure when other work competes for the CPUs.
-SG_H="0 0" SG_M="0 0" UB_H="0 0" UB_M="0 0"
+SG_H="0 0 0" SG_M="0 0 0" UB_H="0 0 0" UB_M="0 0 0"
 perf $SG "$SG_PORT" "$WORK/hits.txt" -n 3 >/dev/null # warm the caches
 perf $UB "$UB_PORT" "$WORK/hits.txt" -n 3 >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
@@ -180,13 +183,14 @@ fi
 LINES=$(cat "$WORK"/logs/access-*.jsonl 2>/dev/null | wc -l)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
-row() { # label "q c" (schoolgate) "q c" (unbound) target
-	local sq sc uq uc
-	read -r sq sc <<<"$2"; read -r uq uc <<<"$3"
-	printf '%-20s %11.0f %11.0f %6s %6s   %9s %9s %6s\n' "$1" "$sq" "$uq" "$(ratio "$sq" "$uq")" "$4" "$sc" "$uc" "$(ratio "$uc" "$sc")"
+row() { # label "q c s" (schoolgate) "q c s" (unbound) target
+	local sq sc ss uq uc us
+	read -r sq sc ss <<<"$2"; read -r uq uc us <<<"$3"
+	printf '%-20s %11.0f %11.0f %6s %6s   %9s %9s %6s   %7s %7s\n' "$1" "$sq" "$uq" "$(ratio "$sq" "$uq")" "$4" "$sc" "$uc" "$(ratio "$uc" "$sc")" "$ss" "$us"
 }
-printf '\n%-20s %11s %11s %6s %6s   %9s %9s %6s\n' workload schoolgate unbound ratio target "sg µs/q" "ub µs/q" ratio
+printf '\n%-20s %11s %11s %6s %6s   %9s %9s %6s   %7s %7s\n' workload schoolgate unbound ratio target "sg µs/q" "ub µs/q" ratio "sg cs/k" "ub cs/k"
 row "hits (1,000 names)" "$SG_H" "$UB_H" ">=90%"
 row "misses (1M unique)" "$SG_M" "$UB_M" ">=100%"
 echo "(queries/s, best of $ROUNDS alternating runs of ${DURATION}s; µs/q = CPU time of the server process per"
-echo " query answered; upstream + server on CPU 0, dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
+echo " query answered; cs/k = the server's context switches per 1,000 queries; upstream + server on CPU 0,"
+echo " dnsperf on CPU 1; schoolgate wrote $LINES access-log lines)"
