@@ -7,7 +7,7 @@
 # side by side in one run. Upstream and proxy are pinned to CPU 0, wrk to
 # CPU 1. 1 KiB responses over keep-alive.
 #
-#   bench/proxy/run.sh                 # DURATION=10s CONNS=64 by default
+#   bench/proxy/run.sh                 # DURATION=10s CONNS=64 ROUNDS=5 by default
 #   DURATION=20s CONNS=128 ROUNDS=5 bench/proxy/run.sh
 #
 # Installs wrk, squid and squidguard from Debian when missing (needs root).
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3} # each proxy is measured ROUNDS times, interleaved; the median counts
+ROUNDS=${ROUNDS:-5} # each proxy is measured ROUNDS times, interleaved; the median counts
 CONNS=${CONNS:-64}
 WORK=${WORK:-$(mktemp -d /tmp/schoolgate-bench.XXXXXX)}
 LISTS=${LISTS:-}
