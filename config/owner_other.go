@@ -8,4 +8,4 @@ import (
 )
 
 // keepOwner: file ownership is not carried over on this system.
-func keepOwner(*os.File, fs.FileInfo) {}
+func keepOwner(*os.File, fs.FileInfo) error { return nil }

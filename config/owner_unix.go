@@ -8,16 +8,15 @@ import (
 	"syscall"
 )
 
-// keepOwner gives f the owner and group of old, where the process may
-// (root may; anyone else only keeps their own). Failure leaves f as it
-// was created: the file is still written.
-func keepOwner(f *os.File, old fs.FileInfo) {
+// keepOwner gives f the owner and group of old. Only root may give a
+// file away; anyone else may keep their own uid and a group they are in.
+func keepOwner(f *os.File, old fs.FileInfo) error {
 	st, ok := old.Sys().(*syscall.Stat_t)
 	if !ok {
-		return
+		return nil
 	}
 	if int(st.Uid) == os.Getuid() && int(st.Gid) == os.Getgid() {
-		return
+		return nil
 	}
-	_ = f.Chown(int(st.Uid), int(st.Gid))
+	return f.Chown(int(st.Uid), int(st.Gid))
 }

@@ -253,6 +253,11 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 // followLinks returns the file path names after following symbolic
 // links, also when the last one points at a file not there yet.
 func followLinks(path string) (string, error) {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real, nil
+	}
+	// Not there (yet), or a loop: follow by hand, resolving each link's
+	// folder as the kernel would before joining a relative target to it.
 	for range 40 {
 		st, err := os.Lstat(path)
 		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
@@ -263,7 +268,11 @@ func followLinks(path string) (string, error) {
 			return "", fmt.Errorf("reading users file link: %w", err)
 		}
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
+			dir := filepath.Dir(path)
+			if d, err := filepath.EvalSymlinks(dir); err == nil {
+				dir = d
+			}
+			target = filepath.Join(dir, target)
 		}
 		path = target
 	}
@@ -273,9 +282,10 @@ func followLinks(path string) (string, error) {
 // writeAtomic replaces path with data: a temporary file in the same
 // folder, synced, then renamed over it, so a reader sees the old file or
 // the new one, never half of one. The new file gets mode and, where old
-// (the file replaced) is given and we may, its owner and group: a file
-// the gateway's service account reads must stay readable to it after
-// `sudo schoolgate users add`.
+// (the file replaced) is given, its owner and group: a file the
+// gateway's service account reads must stay readable to it after `sudo
+// schoolgate users add`. Where the owner cannot be kept, the file is not
+// replaced.
 func writeAtomic(path string, data []byte, mode fs.FileMode, old fs.FileInfo) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -290,7 +300,9 @@ func writeAtomic(path string, data []byte, mode fs.FileMode, old fs.FileInfo) er
 		}
 	}()
 	if old != nil {
-		keepOwner(tmp, old)
+		if err := keepOwner(tmp, old); err != nil {
+			return fmt.Errorf("writing users file: cannot keep its owner (run as root or as the file's owner, or the gateway may no longer read it): %w", err)
+		}
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("writing users file: %w", err)

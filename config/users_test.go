@@ -240,3 +240,37 @@ func TestAddUserThroughSymlink(t *testing.T) {
 		t.Errorf("loop of links: got %v", err)
 	}
 }
+
+// TestAddUserLinkInLinkedFolder: a relative link inside a folder reached
+// through another link is resolved from the real folder, as the kernel
+// does (etc/schoolgate → ../opt/sg/etc, whose users.csv → ../users.csv
+// is opt/sg/users.csv, not etc/users.csv).
+func TestAddUserLinkInLinkedFolder(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "opt/sg/etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../opt/sg/etc", filepath.Join(root, "etc", "schoolgate")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if err := os.Symlink("../users.csv", filepath.Join(root, "opt/sg/etc/users.csv")); err != nil {
+		t.Fatal(err)
+	}
+	via := filepath.Join(root, "etc", "schoolgate", "users.csv")
+	real := filepath.Join(root, "opt", "sg", "users.csv")
+	// Dangling at first: created where the links lead; then updated there.
+	for _, name := range []string{"alice", "bob"} {
+		if err := AddUserCost(via, name, "staff", "pw", bcrypt.MinCost); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, err := LoadUsers(real)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("%s holds %v (%v), want alice and bob", real, users, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc", "users.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a users file was written beside the link instead: %v", err)
+	}
+}
