@@ -180,6 +180,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 		IdleTimeout:       p.o.ClientIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          p.srv.ErrorLog,
+		ConnState:         func(_ net.Conn, s http.ConnState) { disarmIdle(cc, s) },
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: user, authed: true}
 			defer p.finish(inner)

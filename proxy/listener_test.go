@@ -148,3 +148,21 @@ func TestConnectionsPerClient(t *testing.T) {
 		t.Fatalf("another address: %d, want 200", st)
 	}
 }
+
+// A blocked upload leaves its body unread (the server discards it past
+// the watch): the kept-alive connection must not then be cut as stalled
+// when it is merely idle for longer than BodyIdleTimeout.
+func TestIdleAfterUnreadBody(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.BodyIdleTimeout = 200 * time.Millisecond }})
+	c := dialFrom(t, e.addr, "127.0.0.1")
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	body := strings.Repeat("x", 1000)
+	st, _ := roundTrip(t, c, "POST http://www.casino.test/upload HTTP/1.1\r\nHost: www.casino.test\r\nContent-Length: 1000\r\n\r\n"+body)
+	if st != 403 {
+		t.Fatalf("blocked POST: %d", st)
+	}
+	time.Sleep(600 * time.Millisecond) // idle, body long sent
+	if st, _ := roundTrip(t, c, "GET "+e.upURL+"/hello HTTP/1.1\r\nHost: x\r\n\r\n"); st != 200 {
+		t.Fatalf("next request after an idle pause: %d", st)
+	}
+}

@@ -277,6 +277,11 @@ func New(o Options) (*Proxy, error) {
 			}
 			return ctx
 		},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if cc, ok := c.(*clientConn); ok {
+				disarmIdle(cc, s)
+			}
+		},
 	}
 	return p, nil
 }
@@ -365,6 +370,16 @@ func watchBody(cc *clientConn, r *http.Request) {
 		cc.armBody()
 		r.Body = &bodyWatch{ReadCloser: r.Body, cc: cc}
 	} else {
+		cc.disarmBody()
+	}
+}
+
+// disarmIdle ends cc's body watch once its connection is idle between
+// requests: a body the handler left unread (a blocked upload) is
+// discarded by the server past the watch, so the watch would otherwise
+// stay armed and cut a kept-alive connection as stalled.
+func disarmIdle(cc *clientConn, s http.ConnState) {
+	if s == http.StateIdle && cc != nil {
 		cc.disarmBody()
 	}
 }
