@@ -3,21 +3,9 @@ package logging
 import (
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// processCPU is the CPU time (user + system) the whole process has used:
-// the callers, the writer and syncer goroutines, the runtime and the
-// kernel work done for them (wake-ups, writes, fsync).
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // spin does a fixed amount of work (about 2 µs here), standing in for a
 // request's own work between two lines. A count, not a clock: when the
