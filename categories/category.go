@@ -9,7 +9,7 @@ import (
 // integer so that a host's categories fit in one machine word (Set).
 type Category uint8
 
-// The stable categories of CONTRACT.md §3, in the contract's order.
+// The stable categories of docs/contract.md §3, in the contract's order.
 // Unclassified is last: it is never stored in the database, only given
 // by the policy to a request whose host matched nothing.
 const (

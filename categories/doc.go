@@ -8,7 +8,7 @@
 // UT1 trees), and is then immutable: lookups from any number of goroutines
 // need no lock.
 //
-// # Matching (CONTRACT.md §3)
+// # Matching (docs/contract.md §3)
 //
 // Hosts are first normalised by NormalizeHost: lower case, no trailing
 // dot, no port, no userinfo, IPv6 without brackets, IDNs in punycode

@@ -14,7 +14,7 @@
 // sidecars) at Open and once a day; nothing else in the directory is touched.
 // FileName, PathFor and ParseFileName give the names to other packages.
 //
-// # Line format (CONTRACT.md §4)
+// # Line format (docs/contract.md §4)
 //
 //	{"ts":"2026-11-23T09:15:02.123Z","src":"proxy","user":"alice","ip":"10.10.1.7",
 //	 "profile":"student","method":"GET","host":"www.bet365.com","url":"http://www.bet365.com/",

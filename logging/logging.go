@@ -16,7 +16,7 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 )
 
-// Entry is one access-log event; see CONTRACT.md §4 for the fields.
+// Entry is one access-log event; see docs/contract.md §4 for the fields.
 type Entry struct {
 	Time       time.Time
 	Src        string // "proxy" or "dns"

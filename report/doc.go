@@ -1,4 +1,4 @@
-// Package report turns the access log (CONTRACT.md §4) into what the
+// Package report turns the access log (docs/contract.md §4) into what the
 // people responsible read: `schoolgate report` writes report-DATE.html, a
 // self-contained page (inline CSS and SVG, nothing fetched, printable) and
 // report-DATE.csv, one row per user.

@@ -29,7 +29,7 @@ type ev struct {
 	bytes   int64
 }
 
-// logWriter writes events in the access log's exact format (CONTRACT.md
+// logWriter writes events in the access log's exact format (docs/contract.md
 // §4: field order, ms timestamps in UTC, status a number for proxy lines
 // and an rcode name for DNS lines). The hash is a stand-in: the report
 // does not verify the chain.

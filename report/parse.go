@@ -28,7 +28,7 @@ type line struct {
 
 var errMalformed = errors.New("malformed line")
 
-// parser decodes the flat JSON objects of the access log (CONTRACT.md §4)
+// parser decodes the flat JSON objects of the access log (docs/contract.md §4)
 // without reflection and, for lines without escapes, without allocating:
 // a school's day is millions of lines and the report must read them in a
 // few seconds. Anything that is not a flat object of strings, numbers,

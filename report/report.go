@@ -541,7 +541,7 @@ func (a *Aggregator) hoursDesc() string {
 	return "school hours (" + strings.Join(parts, "; ") + ")"
 }
 
-// scheduleOpen follows CONTRACT.md §3: open from From (inclusive) to To
+// scheduleOpen follows docs/contract.md §3: open from From (inclusive) to To
 // (exclusive) on the Days listed; To at or before From closes the next day.
 func scheduleOpen(s config.Schedule, lt time.Time) bool {
 	m := config.Clock(lt.Hour()*60 + lt.Minute())

@@ -296,7 +296,7 @@ func isTLSTarget(target string) bool {
 	return false
 }
 
-// appendJSONLine writes the object of CONTRACT.md §2 and a newline.
+// appendJSONLine writes the object of docs/contract.md §2 and a newline.
 func appendJSONLine(b []byte, target, host, user string, d policy.Decision) []byte {
 	b = append(b, `{"target":`...)
 	b = appendJSONString(b, target)

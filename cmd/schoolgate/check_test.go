@@ -87,7 +87,7 @@ func runCheckT(t *testing.T, stdin string, args ...string) (code int, stdout, st
 	return code, out.String(), errb.String()
 }
 
-// checkLine is the JSON object of CONTRACT.md §2.
+// checkLine is the JSON object of docs/contract.md §2.
 type checkLine struct {
 	Target     string   `json:"target"`
 	Host       string   `json:"host"`

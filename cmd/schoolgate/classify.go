@@ -57,7 +57,7 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// classifyOutput is one file's result; the JSON form is CONTRACT.md §1's.
+// classifyOutput is one file's result; the JSON form is docs/contract.md §1's.
 type classifyOutput struct {
 	File       string             `json:"file"`
 	Profile    string             `json:"profile"`
