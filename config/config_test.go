@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestEmbedded(t *testing.T) {
 		t.Fatalf("embedded default.yaml has problems:\n%v", ps)
 	}
 	cfg := Embedded()
-	if cfg.Listen.Proxy != "127.0.0.1:3128" || cfg.Listen.DNS != "127.0.0.1:5353" || cfg.Listen.Admin != "127.0.0.1:9090" {
+	if cfg.Listen.Proxy != "127.0.0.1:3128" || cfg.Listen.DNS != "127.0.0.1:5300" || cfg.Listen.Admin != "127.0.0.1:9090" {
 		t.Errorf("Listen = %+v", cfg.Listen)
 	}
 	if cfg.Users.File != "" || cfg.Users.RequireAuth {
@@ -290,7 +291,7 @@ func TestProblems(t *testing.T) {
 		{"24:00 only as to", "schedules:\n  s:\n    days: [mon]\n    from: \"24:00\"\n    to: \"09:00\"\n", 4, `bad time "24:00"`},
 		{"bad to", "schedules:\n  s:\n    days: [mon]\n    from: \"08:00\"\n    to: 9am\n", 5, `bad time "9am" (want HH:MM, 00:00 to 24:00)`},
 		{"schedule no days", "schedules:\n  s:\n    days: []\n    from: \"08:00\"\n    to: \"09:00\"\n", 3, `schedule "s" has no days`},
-		{"listen clash with default", "listen:\n  proxy: \"127.0.0.1:5353\"\n", 2, "listen.proxy 127.0.0.1:5353 is also the default of listen.dns: set listen.dns too"},
+		{"listen clash with default", "listen:\n  proxy: \"127.0.0.1:5300\"\n", 2, "listen.proxy 127.0.0.1:5300 is also the default of listen.dns: set listen.dns too"},
 		{"schedule missing keys", "schedules:\n  s: {days: [mon]}\n", 2, `schedule "s" needs from, to`},
 		{"list no source", "lists:\n  - category: adult\n", 2, "list entry has no source"},
 		{"list two sources", "lists:\n  - category: adult\n    file: a.txt\n    ut1: /x\n", 2, "list entry has 2 sources (file, ut1)"},
@@ -461,5 +462,34 @@ func TestReviewedForms(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// The embedded default must start on a stock Debian machine: its ports may
+// not be ones a standard service holds (5353 is mDNS, which avahi binds).
+func TestEmbeddedPortsAreNotStandardServices(t *testing.T) {
+	data, err := os.ReadFile("/etc/services")
+	if err != nil {
+		t.Skipf("no /etc/services to check against: %v", err)
+	}
+	taken := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(strings.SplitN(line, "#", 2)[0])
+		if len(f) >= 2 {
+			taken[strings.SplitN(f[1], "/", 2)[0]] = f[0]
+		}
+	}
+	cfg := Embedded()
+	for name, addr := range map[string]string{"dns": cfg.Listen.DNS, "proxy": cfg.Listen.Proxy, "admin": cfg.Listen.Admin} {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("listen.%s %q: %v", name, addr, err)
+		}
+		if svc, ok := taken[port]; ok {
+			t.Errorf("embedded listen.%s %s uses the port of %q (/etc/services)", name, addr, svc)
+		}
+	}
+	if Default().Listen.DNS != cfg.Listen.DNS {
+		t.Errorf("Default().Listen.DNS %q differs from the embedded %q", Default().Listen.DNS, cfg.Listen.DNS)
 	}
 }

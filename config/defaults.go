@@ -10,7 +10,7 @@ func Default() *Config {
 		Timezone: "UTC",
 		Listen: Listen{
 			Proxy: "127.0.0.1:3128",
-			DNS:   "127.0.0.1:5353",
+			DNS:   "127.0.0.1:5300",
 			Admin: "127.0.0.1:9090",
 		},
 		// Loopback only: a config that forgets `clients` must not make an

@@ -56,6 +56,13 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 				fmt.Fprintln(stderr, p)
 			}
 		}
+		var le *listenError
+		if errors.As(err, &le) {
+			fmt.Fprintf(stderr, "schoolgate serve: %v\n", le)
+			if *cfgPath == "" {
+				fmt.Fprintln(stderr, "schoolgate serve: (this is the embedded default config: copy config/default.yaml, change it, and run schoolgate serve -config FILE)")
+			}
+		}
 		logger.Error("serve failed", errorFields(err)...)
 		return 1
 	}
@@ -176,7 +183,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 	if cfg.Listen.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Admin)
 		if err != nil {
-			return fmt.Errorf("listening for admin on %s: %w", cfg.Listen.Admin, err)
+			return &listenError{"listen.admin", cfg.Listen.Admin, err}
 		}
 		adminSrv = &http.Server{
 			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: engine, ProxyAddr: cfg.Listen.Proxy}),
@@ -188,7 +195,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 	if cfg.Listen.Proxy != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Proxy)
 		if err != nil {
-			return fmt.Errorf("listening for the proxy on %s: %w", cfg.Listen.Proxy, err)
+			return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
 		}
 		prox, err = proxy.New(proxy.Options{
 			Engine: engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
@@ -210,7 +217,7 @@ func serve(cfgPath string, logger *zap.Logger) error {
 			return fmt.Errorf("starting the DNS filter: %w", err)
 		}
 		if err := dnsSrv.Start(); err != nil {
-			return fmt.Errorf("starting the DNS filter on %s: %w", cfg.Listen.DNS, err)
+			return &listenError{"listen.dns", cfg.Listen.DNS, err}
 		}
 		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
 	}
