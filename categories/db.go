@@ -1,6 +1,8 @@
 package categories
 
 import (
+	"fmt"
+	"net"
 	"sort"
 	"strings"
 )
@@ -225,6 +227,45 @@ func parseEntry(entry string) (host, path string, isURL, ok bool) {
 		path = normEntryPath(path)
 	}
 	return host, path, isURL, true
+}
+
+// EntryProblem says, for the author of a config, why Builder.Add would skip
+// a list entry; "" when it takes it. The config check uses it so that an
+// inline entry is refused where it is written rather than dropped at start.
+func EntryProblem(entry string) string {
+	if _, _, _, ok := parseEntry(entry); ok {
+		return ""
+	}
+	e := strings.TrimSpace(entry)
+	isURL := false
+	if rest, found := cutScheme(e); found {
+		e, isURL = rest, true
+	}
+	h := e
+	if i := strings.IndexByte(e, '/'); i >= 0 {
+		h, isURL = e[:i], true
+	}
+	h = strings.TrimLeft(h, ".")
+	bare := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		bare = strings.TrimSuffix(strings.TrimPrefix(hh, "["), "]")
+	}
+	switch {
+	case h == "":
+		return fmt.Sprintf("entry %q has no host name", entry)
+	case isIPToken(bare) && !isURL:
+		return fmt.Sprintf("entry %q is an IP address: lists hold host names and would skip it (an address no one may reach goes under proxy.deny_destinations)", entry)
+	case strings.ContainsAny(h, ":@[]"):
+		return fmt.Sprintf("entry %q has a port, a user name or an IPv6 address: list entries are host names only, and it would be skipped", entry)
+	}
+	host, ok := NormalizeHost(h)
+	switch {
+	case !ok:
+		return fmt.Sprintf("entry %q is not a valid host name", entry)
+	case strings.IndexByte(host, '.') < 0:
+		return fmt.Sprintf("entry %q is a single-label name (like localhost or intranet): lists match full names only and would skip it; write the full name, such as %s.school.example", entry, host)
+	}
+	return fmt.Sprintf("entry %q would be skipped: not a host name or host/path", entry)
 }
 
 func cutScheme(e string) (string, bool) {

@@ -459,3 +459,33 @@ func TestValidPunycodeRandom(t *testing.T) {
 		t.Fatalf("only %d valid labels: the test compares too little", valid)
 	}
 }
+
+func TestEntryProblem(t *testing.T) {
+	for _, tc := range []struct {
+		entry string
+		want  string // "" or a fragment of the problem
+	}{
+		{"school.example", ""},
+		{"intranet.school.example/path", ""},
+		{"10.0.0.1/admin", ""},
+		{"localhost", "single-label"},
+		{"intranet", "single-label"},
+		{"intranet/page", "single-label"},
+		{"10.1.2.3", "IP address"},
+		{"2001:db8::1", "IP address"},
+		{"[2001:db8::1]", "IP address"},
+		{"school.example:8080", "port"},
+	} {
+		t.Run(tc.entry, func(t *testing.T) {
+			got := EntryProblem(tc.entry)
+			b := NewBuilder()
+			added := b.Add(tc.entry, Adult)
+			if (got == "") != added {
+				t.Errorf("EntryProblem %q but Add took it: %v", got, added)
+			}
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("EntryProblem(%q) = %q, want %q", tc.entry, got, tc.want)
+			}
+		})
+	}
+}

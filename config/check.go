@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 )
@@ -10,7 +11,11 @@ import (
 // Check is what `schoolgate config check` runs: Load, plus the checks
 // that can be made quickly on the files the config names without loading
 // them: the users file is read and parsed (and its profiles must exist),
-// list files, UT1 trees and the interception CA files must exist. It
+// list files, UT1 trees and the interception CA files must exist, log.dir
+// must not be a file. It also refuses what Load lets through because serve
+// runs without it: inline list entries the category database skips
+// (localhost, intranet, IP addresses) and networks that clients do not
+// cover (their devices would all be refused). It
 // returns the config when there is no problem; otherwise the error is a
 // Problems (config problems first, then those of the users file), or a
 // plain error if the config file cannot be read.
@@ -25,6 +30,8 @@ func Check(path string) (cfg *Config, warnings Problems, err error) {
 	}
 	files, users, warnings := checkFiles(cfg, path)
 	ps = append(ps, files...)
+	ps = append(ps, cfg.unusable...)
+	ps = append(ps, checkNetworks(cfg, path)...)
 	sortProblems(ps)
 	ps = append(ps, users...)
 	if len(ps) > 0 {
@@ -67,6 +74,10 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		}
 		ps = append(ps, CheckPhraseFile(f, line, name)...)
 	}
+	// serve creates a missing log folder; a file there cannot hold the logs.
+	if st, err := os.Stat(cfg.Log.Dir); err == nil && !st.IsDir() {
+		addf(cfg.Log.DirLine, "log.dir %s is a file, not a folder: the access log needs a folder (serve creates a missing one)", cfg.Log.Dir)
+	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
 		exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
 		exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
@@ -93,4 +104,42 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		sortProblems(ups)
 	}
 	return ps, ups, warnings
+}
+
+// checkNetworks refuses a network that clients do not cover: every device
+// in it would be refused as not_a_client, whatever profile it names.
+func checkNetworks(cfg *Config, name string) Problems {
+	var ps Problems
+	for _, n := range cfg.Networks {
+		covered, overlaps := false, false
+		for _, c := range cfg.Clients {
+			if c.Bits() <= n.Prefix.Bits() && c.Contains(n.Prefix.Addr()) {
+				covered = true
+				break
+			}
+			if c.Overlaps(n.Prefix) {
+				overlaps = true
+			}
+		}
+		if covered {
+			continue
+		}
+		msg := fmt.Sprintf("network %s is not inside clients (%s): its devices would all be refused as not_a_client; add it to clients", n.Prefix, prefixList(cfg.Clients))
+		if overlaps {
+			msg = fmt.Sprintf("network %s is only partly inside clients (%s): the rest of its devices would be refused as not_a_client; add it to clients, or narrow it", n.Prefix, prefixList(cfg.Clients))
+		}
+		ps = append(ps, Problem{File: name, Line: n.Line, Msg: msg})
+	}
+	return ps
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -56,3 +56,60 @@ profiles: {p: {}}
 		t.Errorf("Load: %v", err)
 	}
 }
+
+// Configs that load but cannot work as written: each is a FILE:LINE error.
+func TestCheckRefusesWhatCannotWork(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "logfile"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	text := `clients: [10.10.0.0/16, 10.30.0.0/16]
+networks:
+  10.10.1.0/24: p
+  10.20.0.0/16: p
+  10.30.0.0/15: p
+lists:
+  - category: education
+    domains:
+      - school.example
+      - localhost
+      - intranet
+      - 10.1.2.3
+  - category: adult
+    urls: [intranet/page, www.example.com/x]
+log:
+  dir: logfile
+default_profile: p
+profiles: {p: {}}
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatalf("Load must still accept it (serve runs without those parts): %v", err)
+	}
+	_, _, err := Check(path)
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []string{
+		":4: network 10.20.0.0/16 is not inside clients",
+		":5: network 10.30.0.0/15 is only partly inside clients",
+		`:10: entry "localhost" is a single-label name`,
+		`:11: entry "intranet" is a single-label name`,
+		`:12: entry "10.1.2.3" is an IP address`,
+		`:14: entry "intranet/page" is a single-label name`,
+		":16: log.dir " + filepath.Join(dir, "logfile") + " is a file, not a folder",
+	}
+	lines := strings.Split(ps.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(lines), len(want), ps.Error())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], path+w) {
+			t.Errorf("problem %d = %q, want it to start %q", i, lines[i], path+w)
+		}
+	}
+}

@@ -31,6 +31,11 @@ type Config struct {
 	Cache          Cache               `yaml:"cache"`
 	Alerts         Alerts              `yaml:"alerts"`
 	Content        Content             `yaml:"content"`
+
+	// unusable are parts of the config that serve would run without
+	// (list entries it skips): `config check` refuses them (Check), Load
+	// does not, so that a running school keeps starting.
+	unusable Problems
 }
 
 // Listen holds the listener addresses; "" turns a listener off.
@@ -170,6 +175,7 @@ type Content struct {
 type Log struct {
 	Dir           string `yaml:"dir"`
 	RetentionDays int    `yaml:"retention_days"`
+	DirLine       int    `yaml:"-"` // 0 when absent
 }
 
 // Cache sizes the verdict and DNS caches (entries).

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/schoolgate/schoolgate/categories"
 )
 
 // top decodes the root mapping.
@@ -64,6 +66,7 @@ func (d *decoder) top(n *yaml.Node) {
 							return
 						}
 						c.Log.Dir = s
+						c.Log.DirLine = resolve(v).Line
 					}
 				}},
 				{"retention_days", func(_, v *yaml.Node) {
@@ -368,6 +371,7 @@ func (d *decoder) lists(n *yaml.Node) {
 						d.addf(it.line, "%v", err)
 						continue
 					}
+					d.listEntry(u, it.line)
 					l.URLs = append(l.URLs, u)
 				}
 			}},
@@ -438,6 +442,7 @@ func (d *decoder) domains(v *yaml.Node, where string, withPaths bool) []string {
 				d.addf(it.line, "%v", err)
 				continue
 			}
+			d.listEntry(u, it.line)
 			out = append(out, u)
 			continue
 		}
@@ -445,9 +450,20 @@ func (d *decoder) domains(v *yaml.Node, where string, withPaths bool) []string {
 			d.addf(it.line, "%v", err)
 			continue
 		}
+		if withPaths {
+			d.listEntry(it.val, it.line)
+		}
 		out = append(out, it.val)
 	}
 	return out
+}
+
+// listEntry notes an inline list entry that the category database would
+// skip (localhost, a single label, an IP address) as unusable.
+func (d *decoder) listEntry(e string, line int) {
+	if msg := categories.EntryProblem(e); msg != "" {
+		d.cfg.unusable = append(d.cfg.unusable, Problem{File: d.file, Line: line, Msg: msg})
+	}
 }
 
 // categoryList decodes a list of category names.
