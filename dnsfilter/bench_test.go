@@ -65,7 +65,7 @@ func BenchmarkCacheGet(b *testing.B) {
 	m.SetQuestion("a.example.", dns.TypeA)
 	m.Response = true
 	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1)}}
-	en, ok := newEntry(m, 100)
+	en, ok := newEntry(m, 100, minTTL)
 	if !ok {
 		b.Fatal("not cacheable")
 	}

@@ -10,14 +10,14 @@ import (
 	"github.com/miekg/dns"
 )
 
-// TTL bounds for cached answers: a floor so that a zero-TTL name does not
-// send every query upstream, a cap so that a bad record does not stick.
+// How long answers are kept. Clients always get the TTL the upstream gave
+// (capped at maxTTL), counting down; the cache may keep an answer longer
+// than that, up to minTTL, so that a zero-TTL name does not send every
+// query upstream (the client then gets TTL 0). The cap keeps a bad
+// record from sticking.
 const (
 	minTTL = 10
 	maxTTL = 3600
-	// negTTLNoSOA is how long a negative answer without an SOA is kept
-	// (RFC 2308 says such answers should not be cached for long).
-	negTTLNoSOA = minTTL
 )
 
 const cacheShards = 16 // a power of two
@@ -148,9 +148,12 @@ func (c *cache) resize(size int) bool {
 }
 
 // newEntry packs an upstream answer m (a message this package owns) for
-// the cache. ok is false for answers that must not be cached (SERVFAIL,
-// REFUSED, truncated ones).
-func newEntry(m *dns.Msg, now int64) (e *entry, ok bool) {
+// the cache. ok is false for answers that cannot be kept even for the
+// moment (SERVFAIL, REFUSED, truncated ones). floor is the least time the
+// cache keeps the answer (minTTL, or 0 for the school's own zones, kept
+// exactly as long as they say); an entry that expires at once is still
+// answered from, but not stored (see fetch).
+func newEntry(m *dns.Msg, now int64, floor uint32) (e *entry, ok bool) {
 	if m.Truncated || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
 		return nil, false
 	}
@@ -162,26 +165,28 @@ func newEntry(m *dns.Msg, now int64) (e *entry, ok bool) {
 		}
 	}
 	m.Extra = extra
+	// We are not the authority for anything; we do recurse.
+	m.Authoritative, m.RecursionAvailable = false, true
 
 	negative := m.Rcode == dns.RcodeNameError || len(m.Answer) == 0
 	ttl := uint32(maxTTL)
 	if negative {
 		// RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and
-		// its MINIMUM field.
-		ttl = negTTLNoSOA
+		// its MINIMUM field. Without an SOA the answer is kept only for
+		// the floor (RFC 2308 says such answers should not be cached long).
+		ttl = 0
 		for _, rr := range m.Ns {
 			if soa, isSOA := rr.(*dns.SOA); isSOA {
-				ttl = min(soa.Hdr.Ttl, soa.Minttl)
+				ttl = min(soa.Hdr.Ttl, soa.Minttl, maxTTL)
 				soa.Hdr.Ttl = ttl
 				break
 			}
 		}
-		ttl = clampTTL(ttl)
 	}
 	for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
-			h.Ttl = clampTTL(h.Ttl)
+			h.Ttl = min(h.Ttl, maxTTL)
 			if !negative {
 				ttl = min(ttl, h.Ttl)
 			}
@@ -203,11 +208,8 @@ func newEntry(m *dns.Msg, now int64) (e *entry, ok bool) {
 			cnames = append(cnames, hostOf(c.Target))
 		}
 	}
-	return &entry{wire: wire, ttlOffs: offs, stored: now, expires: now + int64(ttl), rcode: m.Rcode, cnames: cnames}, true
-}
-
-func clampTTL(t uint32) uint32 {
-	return min(max(t, minTTL), maxTTL)
+	keep := max(ttl, floor)
+	return &entry{wire: wire, ttlOffs: offs, stored: now, expires: now + int64(keep), rcode: m.Rcode, cnames: cnames}, true
 }
 
 var errBadWire = errors.New("malformed message")

@@ -459,14 +459,18 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 		c.err = err
 		return nil, nil, err
 	}
-	// Response rewrite: keep the SNI readable (see stripECH).
+	// Response rewrite: only what answers the question (scrub), and
+	// the SNI kept readable (stripECH).
+	scrub(m)
 	stripECH(m)
-	e, ok := newEntry(m, now)
+	e, ok := newEntry(m, now, minTTL)
 	if !ok {
 		c.m = m
 		return nil, m, nil
 	}
-	set.cache.put(key, e)
+	if e.expires > now {
+		set.cache.put(key, e)
+	}
 	c.e = e
 	return e, nil, nil
 }

@@ -38,20 +38,31 @@
 //   - HTTPS/SVCB answers lose their ech parameter (and "ech" in
 //     mandatory), so browsers send a readable SNI to the proxy.
 //
-// Upstreams (dns.upstreams) are tried in order: 500 ms per UDP try, TCP
-// when the answer is truncated, an answer that does not match the question
-// is an error, a failed upstream is skipped for 15 s and then probed by
-// one query. Query IDs are random (miekg); each query goes out on a
-// connected UDP socket with a kernel-chosen random port, reused for at
-// most 32 queries one at a time (never after a failure), which halves the
-// CPU cost of a miss. Concurrent misses for one name share one upstream
-// query. Reload applies a new upstream list (purging the cache), cache
-// size, blocked_answer and rate_limit; a bad DNS section keeps the old.
+// Upstreams (dns.upstreams) are tried in order: the first has 400 ms to
+// answer alone, then the next is asked as well (and so on), while each
+// one asked keeps waiting for its own answer for 2.5 s, so a slow answer
+// (a far, uncached name) is used and counts against nobody; an error,
+// SERVFAIL or REFUSED moves on at once, and SERVFAIL goes to the client
+// only when every upstream has had its 2.5 s. TCP when the answer is
+// truncated or bigger than the 1232 bytes we advertised; an answer that
+// does not match the question is an error; an upstream silent for the
+// whole 2.5 s is skipped for 15 s and then probed by one query. Query IDs
+// are random; each query goes out on a connected UDP socket taken at
+// random from at least 8 (RFC 5452: the source port is not predictable
+// from one query to the next), each socket used for at most 16 queries
+// one at a time and never after a failure, which saves most of the CPU
+// of opening one per query. Concurrent misses for one name share one
+// upstream query. Upstream answers are scrubbed of records outside the
+// question's name and CNAME chain (RFC 5452 §6), AA cleared and RA set.
+// Reload applies a new upstream list (purging the cache), cache size,
+// blocked_answer and rate_limit; a bad DNS section keeps the old.
 //
 // The cache (cache.dns entries, 16 LRU shards) stores answers in wire
-// form keyed by name, type, class, DO and CD, TTLs clamped to 10 s..1 h,
-// negative answers for the SOA minimum (RFC 2308); a hit is a copy with
-// the query's ID, flags and spelling of the name and decremented TTLs.
+// form keyed by name, type, class, DO and CD, for the answer's TTL (at
+// most 1 h; at least 10 s inside the cache, while clients still get the
+// real remaining TTL, down to 0), negative answers for the SOA minimum
+// (RFC 2308); a hit is a copy with the query's ID, flags and spelling of
+// the name and decremented TTLs.
 // Answers leave truncated to the client's UDP size (512 without EDNS; at
 // most 1232, the DNS flag day 2020 size).
 //
