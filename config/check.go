@@ -47,9 +47,11 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 	addf := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
-	exists := func(line int, what, path string, wantDir bool) {
+	// exists reports whether path is there and of the right kind (true for
+	// ""), adding the problem when it is not.
+	exists := func(line int, what, path string, wantDir bool) bool {
 		if path == "" {
-			return
+			return true
 		}
 		st, err := os.Stat(path)
 		switch {
@@ -61,7 +63,10 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 			addf(line, "%s %s is not a folder", what, path)
 		case !wantDir && st.IsDir():
 			addf(line, "%s %s is a folder, not a file", what, path)
+		default:
+			return true
 		}
+		return false
 	}
 	for _, l := range cfg.Lists {
 		exists(l.Line, "list file", l.File, false)
@@ -79,8 +84,13 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		addf(cfg.Log.DirLine, "log.dir %s is a file, not a folder: the access log needs a folder (serve creates a missing one)", cfg.Log.Dir)
 	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
-		exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
-		exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
+		certOK := exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
+		keyOK := exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
+		if certOK && keyOK {
+			if _, _, err := ic.LoadCA(); err != nil {
+				addf(ic.CACertLine, "proxy.intercept.ca_cert: %v", err)
+			}
+		}
 	}
 	if cfg.Users.File != "" {
 		var users []User

@@ -113,3 +113,26 @@ profiles: {p: {}}
 		}
 	}
 }
+
+// The interception CA files are read, not only found: a file that is not
+// a certificate, a certificate that is not a CA, or a key of another pair
+// is refused at the ca_cert line (and so, through the proxy, by a reload).
+func TestCheckCA(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("notcert.pem", "this is not a certificate\n")
+	write("any.key", "nor a key\n")
+	write("c.yaml", "proxy:\n  intercept:\n    ca_cert: notcert.pem\n    ca_key: any.key\ndefault_profile: p\nprofiles: {p: {}}\n")
+	path := filepath.Join(dir, "c.yaml")
+	_, _, err := Check(path)
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Line != 3 ||
+		!strings.Contains(ps[0].Msg, "proxy.intercept.ca_cert") || !strings.Contains(ps[0].Msg, "PEM") {
+		t.Fatalf("Check = %v, want one problem at line 3 saying the CA file holds no certificate", err)
+	}
+}

@@ -85,7 +85,7 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.m = newMetrics(o.Registerer, func() float64 { return float64(s.set.Load().cache.len()) })
-	set, err := s.buildSettings(o.Engine.Snapshot().Config, nil)
+	set, _, err := s.buildSettings(o.Engine.Snapshot().Config, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -93,20 +93,12 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// buildSettings derives the settings from cfg, reusing what did not
-// change in old (which may be nil).
-func (s *Server) buildSettings(cfg *config.Config, old *settings) (*settings, error) {
-	if cfg == nil {
-		return nil, errors.New("dnsfilter: snapshot has no config")
-	}
-	set := &settings{cacheSize: cfg.Cache.DNS}
-	switch cfg.DNS.BlockedAnswer {
-	case "", "nxdomain":
-	case "null":
-		set.null = true
-	default:
-		return nil, fmt.Errorf("dns.blocked_answer %q: want nxdomain or null", cfg.DNS.BlockedAnswer)
-	}
+// buildSettings derives the settings from cfg (validated by config),
+// reusing what did not change in old (which may be nil). It changes
+// nothing in old: what must happen to the shared cache when the new
+// settings are installed is returned as apply (nil: nothing).
+func (s *Server) buildSettings(cfg *config.Config, old *settings) (set *settings, apply func(), err error) {
+	set = &settings{cacheSize: cfg.Cache.DNS, null: cfg.DNS.BlockedAnswer == "null"}
 	if cfg.DNS.RateLimit > 0 { // 0 turns the limit off (config's default is 200)
 		set.qps = float64(cfg.DNS.RateLimit)
 	}
@@ -116,7 +108,7 @@ func (s *Server) buildSettings(cfg *config.Config, old *settings) (*settings, er
 	} else {
 		us, err := newUpstreams(cfg.DNS.Upstreams, s.m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		set.upstreams = us
 	}
@@ -126,38 +118,47 @@ func (s *Server) buildSettings(cfg *config.Config, old *settings) (*settings, er
 	case cfg.Cache.DNS <= 0:
 		set.cache = nil
 	default:
-		set.cache = old.cache
-		if cfg.Cache.DNS != old.cacheSize {
-			set.cache.resize(cfg.Cache.DNS)
-		}
-		if upChanged {
-			// Answers from the old upstreams may differ (a school moving
-			// to a filtering upstream, say): start afresh.
-			set.cache.purge()
+		c := old.cache
+		set.cache = c
+		resize := cfg.Cache.DNS != old.cacheSize
+		apply = func() {
+			if resize {
+				c.resize(cfg.Cache.DNS)
+			}
+			if upChanged {
+				// Answers from the old upstreams may differ (a school
+				// moving to a filtering upstream, say): start afresh.
+				c.purge()
+			}
 		}
 	}
-	return set, nil
+	return set, apply, nil
 }
 
-// Reload tells the filter the engine has a new snapshot (upstreams, cache
-// size and blocked answer may have changed). A bad DNS section keeps the
-// settings in force and says so in the program log.
-func (s *Server) Reload() {
+// Prepare builds the filter's settings (upstreams, cache size, blocked
+// answer, rate limit) for snap without installing them: an error leaves
+// everything as it is. The returned commit installs them; the caller calls
+// it once the whole reload has been prepared, right after swapping the
+// policy engine to snap.
+func (s *Server) Prepare(snap *policy.Snapshot) (commit func(), err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	snap := s.engine.Snapshot()
-	if snap == nil {
-		return
-	}
-	set, err := s.buildSettings(snap.Config, s.set.Load())
+	old := s.set.Load()
+	s.mu.Unlock()
+	set, apply, err := s.buildSettings(snap.Config, old)
 	if err != nil {
-		s.logger.Error("dns settings not reloaded; the previous ones stay in force", zap.Error(err))
-		return
+		return nil, fmt.Errorf("dns settings: %w", err)
 	}
-	old := s.set.Swap(set)
-	if old != nil && old.upstreams != set.upstreams {
-		old.upstreams.close()
-	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if apply != nil {
+			apply()
+		}
+		prev := s.set.Swap(set)
+		if prev != nil && prev.upstreams != set.upstreams {
+			prev.upstreams.close()
+		}
+	}, nil
 }
 
 func joinUpstreams(a []string) string { return strings.Join(a, ",") }

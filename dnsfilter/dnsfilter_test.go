@@ -657,8 +657,9 @@ func TestReloadUpstreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.engine.Swap(snap)
-	e.srv.Reload()
+	if err := e.reload(snap); err != nil {
+		t.Fatal(err)
+	}
 	if a := e.ask(staffIP, "r.example", dns.TypeA, false, false).Answer[0].(*dns.A).A.String(); a != "192.0.2.2" {
 		t.Errorf("after reload: %s, want the new upstream's answer (cache purged)", a)
 	}
@@ -671,8 +672,9 @@ func TestReloadUpstreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.engine.Swap(snap3)
-	e.srv.Reload()
+	if err := e.reload(snap3); err == nil {
+		t.Error("a reload with no upstreams was accepted")
+	}
 	if r := e.ask(staffIP, "r2.example", dns.TypeA, false, false); len(r.Answer) != 1 {
 		t.Errorf("after a bad reload: %v", r.Answer)
 	}
@@ -770,8 +772,9 @@ func TestReloadWhileServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.engine.Swap(snap)
-		e.srv.Reload()
+		if err := e.reload(snap); err != nil {
+			t.Error(err)
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(done)

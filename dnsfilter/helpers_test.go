@@ -428,3 +428,16 @@ func (e *env) rawExchange(from string, m *dns.Msg) (int, *dns.Msg) {
 	}
 	return n, r
 }
+
+// reload installs snap as serve does: the filter's settings are prepared
+// first, and only when they are sound is the engine swapped and the
+// settings committed.
+func (e *env) reload(snap *policy.Snapshot) error {
+	commit, err := e.srv.Prepare(snap)
+	if err != nil {
+		return err
+	}
+	e.engine.Swap(snap)
+	commit()
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"math/bits"
 	"net/netip"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -177,7 +176,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		warnings []string
 	)
 	if cfg.Users.File != "" {
-		path := resolve(cfg, cfg.Users.File)
+		path := cfg.Users.File // resolved by config, as every path
 		var err error
 		switch users, err = config.LoadUsers(path); {
 		case errors.Is(err, fs.ErrNotExist):
@@ -201,7 +200,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 
 func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListStat, error) {
 	if l.UT1 != "" {
-		dir := resolve(cfg, l.UT1)
+		dir := l.UT1
 		st, err := b.LoadUT1(dir)
 		if err != nil {
 			return ListStat{}, err // names the tree already
@@ -213,7 +212,7 @@ func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListSta
 		return ListStat{}, fmt.Errorf("list: unknown category %q", l.Category)
 	}
 	if l.File != "" {
-		path := resolve(cfg, l.File)
+		path := l.File
 		st, err := b.LoadFile(path, l.Format, c)
 		if err != nil {
 			return ListStat{}, err // names the file already
@@ -240,13 +239,6 @@ func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListSta
 		add(u)
 	}
 	return st, nil
-}
-
-func resolve(cfg *config.Config, path string) string {
-	if filepath.IsAbs(path) || cfg.Dir == "" {
-		return path
-	}
-	return filepath.Join(cfg.Dir, path)
 }
 
 func configName(cfg *config.Config) string {
@@ -371,8 +363,6 @@ func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snaps
 	usersFile := cfg.Users.File
 	if usersFile == "" {
 		usersFile = "(users)"
-	} else {
-		usersFile = resolve(cfg, usersFile)
 	}
 	for _, u := range users {
 		// One user with a mistyped profile must not stop the gateway (or

@@ -437,11 +437,11 @@ func TestBuild(t *testing.T) {
 	cfg := exampleConfig(t)
 	cfg.Path = filepath.Join(dir, "schoolgate.yaml")
 	cfg.Dir = dir
-	cfg.Users.File = "users.csv" // relative to the config's folder
+	cfg.Users.File = filepath.Join(dir, "users.csv") // config resolves every path
 	cfg.Lists = []config.List{
 		{Category: "gambling", Domains: []string{"casino.example", "bad entry!"}, Line: 50},
 		{Category: "education", URLs: []string{"https://video.example/school/"}, Line: 52},
-		{Category: "games", File: "extra.txt", Line: 54},
+		{Category: "games", File: filepath.Join(dir, "extra.txt"), Line: 54},
 	}
 	s, err := Build(cfg)
 	if err != nil {
@@ -511,7 +511,7 @@ func TestBuild(t *testing.T) {
 	})
 }
 
-// A UT1 tree named relative to the config's folder.
+// A UT1 tree (its path resolved by config, as every path).
 func TestBuildUT1(t *testing.T) {
 	dir, err := filepath.Abs("testdata")
 	if err != nil {
@@ -520,7 +520,7 @@ func TestBuildUT1(t *testing.T) {
 	cfg := exampleConfig(t)
 	cfg.Path = filepath.Join(dir, "schoolgate.yaml")
 	cfg.Dir = dir
-	cfg.Lists = []config.List{{UT1: "ut1", Line: 60}}
+	cfg.Lists = []config.List{{UT1: filepath.Join(dir, "ut1"), Line: 60}}
 	s, err := Build(cfg)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
@@ -603,7 +603,7 @@ func TestBuildMissingUsersFile(t *testing.T) {
 	cfg := exampleConfig(t)
 	cfg.Path = filepath.Join(dir, "schoolgate.yaml")
 	cfg.Dir = dir
-	cfg.Users.File = "users.csv"
+	cfg.Users.File = filepath.Join(dir, "users.csv") // config resolves every path
 	s, err := Build(cfg)
 	if err != nil {
 		t.Fatalf("Build with a missing users file: %v", err)

@@ -3,19 +3,16 @@ package proxy
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -23,7 +20,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/categories"
-	"github.com/schoolgate/schoolgate/config"
 )
 
 // interceptor terminates TLS for the hosts proxy.intercept names, with
@@ -35,39 +31,6 @@ type interceptor struct {
 	leafKey *ecdsa.PrivateKey // one key for every minted certificate
 	certs   *lru.Cache[string, *tls.Certificate]
 	mu      sync.Mutex // serialises minting
-}
-
-func newInterceptor(cfg *config.Config) (*interceptor, error) {
-	ic := cfg.Proxy.Intercept
-	certPEM, keyPEM := resolvePath(cfg, ic.CACert), resolvePath(cfg, ic.CAKey)
-	pair, err := tls.LoadX509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("loading the interception CA: %w", err)
-	}
-	ca, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return nil, fmt.Errorf("parsing the interception CA %s: %w", certPEM, err)
-	}
-	if !ca.IsCA {
-		return nil, fmt.Errorf("the interception certificate %s is not a CA", certPEM)
-	}
-	signer, ok := pair.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("the interception CA key cannot sign")
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	certs, _ := lru.New[string, *tls.Certificate](4096)
-	return &interceptor{ca: ca, caKey: signer, leafKey: leafKey, certs: certs}, nil
-}
-
-func resolvePath(cfg *config.Config, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(cfg.Dir, p)
 }
 
 // cert returns a certificate for host, minted on first use and kept until
@@ -114,10 +77,9 @@ func (in *interceptor) cert(host string) (*tls.Certificate, error) {
 
 // shouldIntercept reports whether the CONNECT st (decided on its host) is
 // to be intercepted: the policy says which hosts proxy.intercept names
-// (the same answer `schoolgate check` uses), and the CA must have been
-// loaded at start.
+// (the same answer `schoolgate check` uses), and the CA must be loaded.
 func (p *Proxy) shouldIntercept(st *request) bool {
-	return p.mitm != nil && st.snap.Intercepts(st.host, st.cats)
+	return p.settings().mitm != nil && st.snap.Intercepts(st.host, st.cats)
 }
 
 // ruleIntercept is the rule logged for an intercepted CONNECT whose host
@@ -148,6 +110,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 	}
 	st.status = http.StatusOK
 	host := st.host
+	mitm := p.settings().mitm
 	tconn := tls.Server(client, &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
@@ -158,7 +121,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, st *request, p
 					name = n
 				}
 			}
-			return p.mitm.cert(name)
+			return mitm.cert(name)
 		},
 	})
 	if err := tconn.Handshake(); err != nil {

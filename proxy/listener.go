@@ -29,11 +29,11 @@ const (
 // nobody sees why the proxy stopped answering.
 type limitListener struct {
 	net.Listener
-	max, perClient int
-	gauge          prometheus.Gauge
-	refusedBy      map[string]prometheus.Counter
-	logger         *zap.Logger
-	bodyIdle       time.Duration
+	set       func() *settings // the caps in force, read at each accept
+	gauge     prometheus.Gauge
+	refusedBy map[string]prometheus.Counter
+	logger    *zap.Logger
+	bodyIdle  time.Duration
 
 	mu   sync.Mutex
 	open int
@@ -59,11 +59,10 @@ var refusedPage = func() []byte {
 		"Retry-After: 5\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-func newLimitListener(ln net.Listener, o *Options, m *metrics, logger *zap.Logger) *limitListener {
+func newLimitListener(ln net.Listener, set func() *settings, o *Options, m *metrics, logger *zap.Logger) *limitListener {
 	return &limitListener{
 		Listener:  ln,
-		max:       o.MaxConnections,
-		perClient: o.MaxConnsPerClient,
+		set:       set,
 		gauge:     m.activeConns,
 		refusedBy: m.connsRefusedBy,
 		logger:    logger,
@@ -96,10 +95,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func (l *limitListener) admit(ip netip.Addr) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.max {
+	set := l.set()
+	if l.open >= set.maxConns {
 		return refusedMaxConns
 	}
-	if l.byIP[ip] >= l.perClient {
+	if l.byIP[ip] >= set.perClient {
 		return refusedPerClient
 	}
 	l.open++
@@ -129,9 +129,10 @@ func (l *limitListener) refuse(c net.Conn, ip netip.Addr, reason string) {
 		if reason == refusedPerClient {
 			msg = "refusing client connections: too many from one address"
 		}
+		set := l.set()
 		l.logger.Warn(msg, zap.String("reason", reason), zap.Stringer("ip", ip),
-			zap.Int64("refused_since_last_line", l.refusedN.Swap(0)), zap.Int("max_connections", l.max),
-			zap.Int("max_per_client", l.perClient))
+			zap.Int64("refused_since_last_line", l.refusedN.Swap(0)), zap.Int("max_connections", set.maxConns),
+			zap.Int("max_per_client", set.perClient))
 	}
 	select {
 	case l.refusing <- struct{}{}:

@@ -62,12 +62,13 @@ type Options struct {
 	TLSPorts []int
 	// TunnelIdleTimeout closes a tunnel with no traffic either way (default 5m).
 	TunnelIdleTimeout time.Duration
-	// MaxTunnels caps concurrent CONNECT tunnels (default: max_connections,
-	// or 4096); a CONNECT past it gets 503.
+	// MaxTunnels caps concurrent CONNECT tunnels (default:
+	// max_connections); a CONNECT past it gets 503.
 	MaxTunnels int
 	// MaxConnections caps concurrent client connections (default: the
-	// config's proxy.max_connections, or 4096). A connection past it is
-	// answered 503 at once (and counted in connections_refused_total).
+	// config's proxy.max_connections, followed at each reload). A
+	// connection past it is answered 503 at once (and counted in
+	// connections_refused_total).
 	MaxConnections int
 	// MaxConnsPerClient caps concurrent connections from one client
 	// address, so that one machine cannot take every slot (default: a
@@ -107,7 +108,7 @@ type Proxy struct {
 	srv    *http.Server
 	now    func() time.Time
 
-	mitm *interceptor // nil unless proxy.intercept was set at start
+	set atomic.Pointer[settings] // the CA and limits in force (settings.go)
 
 	content *content // nil when content classification is off
 
@@ -115,7 +116,7 @@ type Proxy struct {
 	selfAddr  atomic.Pointer[guardAddr]
 	localIPs  []netip.Addr
 
-	tunnelSlots chan struct{}
+	tunnelsOpen atomic.Int64 // bounded by settings.maxTunnels
 	tmu         sync.Mutex
 	tunnels     map[*tunnelConns]struct{}
 
@@ -153,10 +154,7 @@ type stateKey struct{}
 // connKey holds a request's *clientConn in its context.
 type connKey struct{}
 
-const (
-	defaultMaxConns = 4096
-	viaValue        = "1.1 schoolgate"
-)
+const viaValue = "1.1 schoolgate"
 
 // New returns a proxy.
 func New(o Options) (*Proxy, error) {
@@ -179,32 +177,18 @@ func New(o Options) (*Proxy, error) {
 	if o.TLSPorts == nil {
 		o.TLSPorts = []int{443}
 	}
-	cfg := o.Engine.Snapshot().Config
-	if o.MaxConnections <= 0 {
-		o.MaxConnections = defaultMaxConns
-		if cfg != nil && cfg.Proxy.MaxConnections > 0 {
-			o.MaxConnections = cfg.Proxy.MaxConnections
-		}
-	}
-	if o.MaxConnsPerClient <= 0 {
-		o.MaxConnsPerClient = max(o.MaxConnections/4, 64)
-	}
-	o.MaxConnsPerClient = min(o.MaxConnsPerClient, o.MaxConnections)
 	setDefault(&o.BodyIdleTimeout, 60*time.Second)
-	if o.MaxTunnels <= 0 {
-		o.MaxTunnels = o.MaxConnections
-	}
+	cfg := o.Engine.Snapshot().Config
 	p := &Proxy{
-		o:           o,
-		engine:      o.Engine,
-		alog:        o.Log,
-		recent:      o.RecentUsers,
-		logger:      o.Logger,
-		m:           newMetrics(o.Registerer),
-		auth:        newAuthCache(4096, runtime.GOMAXPROCS(0)),
-		now:         o.Now,
-		tunnelSlots: make(chan struct{}, o.MaxTunnels),
-		tunnels:     make(map[*tunnelConns]struct{}),
+		o:       o,
+		engine:  o.Engine,
+		alog:    o.Log,
+		recent:  o.RecentUsers,
+		logger:  o.Logger,
+		m:       newMetrics(o.Registerer),
+		auth:    newAuthCache(4096, runtime.GOMAXPROCS(0)),
+		now:     o.Now,
+		tunnels: make(map[*tunnelConns]struct{}),
 	}
 	if o.AdminAddr != "" {
 		ga, err := parseGuardAddr(o.AdminAddr)
@@ -215,13 +199,11 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.localIPs = localAddrs()
 	p.content = newContent(o.Content, o.Engine, o.Registerer, cfg, p.logger)
-	if cfg != nil && cfg.Proxy.Intercept != nil {
-		in, err := newInterceptor(cfg)
-		if err != nil {
-			return nil, err
-		}
-		p.mitm = in
+	set, err := p.buildSettings(o.Engine.Snapshot(), nil)
+	if err != nil {
+		return nil, err
 	}
+	p.set.Store(set)
 
 	p.dialer = &net.Dialer{
 		Timeout:   o.DialTimeout,
@@ -298,7 +280,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		p.selfAddr.Store(&ga)
 	}
 	p.serving.Store(true)
-	err := p.srv.Serve(newLimitListener(ln, &p.o, p.m, p.logger))
+	err := p.srv.Serve(newLimitListener(ln, p.settings, &p.o, p.m, p.logger))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -59,13 +59,12 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 			Reason: fmt.Sprintf("tunnels to port %d are not allowed (proxy.connect_ports)", port)})
 		return
 	}
-	select {
-	case p.tunnelSlots <- struct{}{}:
-		defer func() { <-p.tunnelSlots }()
-	default:
+	if n := p.tunnelsOpen.Add(1); n > int64(p.settings().maxTunnels) {
+		p.tunnelsOpen.Add(-1)
 		p.fail(w, st, &OverloadError{What: "too many tunnels open"})
 		return
 	}
+	defer p.tunnelsOpen.Add(-1)
 	if intercept {
 		if blocked != nil {
 			st.verdict, st.rule = policy.Allow, ruleIntercept

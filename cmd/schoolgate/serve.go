@@ -112,6 +112,23 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// gateway is what serve runs: the components bound to their listeners and
+// what a reload swaps.
+type gateway struct {
+	cfgPath string
+	cfg     *config.Config // as started: listen, log and alert settings stay until a restart
+	logger  *zap.Logger
+
+	engine   *policy.Engine
+	adminSrv *http.Server
+	prox     *proxy.Proxy
+	dnsSrv   *dnsfilter.Server
+	errc     chan error
+
+	reloads    *prometheus.CounterVec
+	lastReload prometheus.Gauge
+}
+
 func serve(cfgPath string, logger *zap.Logger) error {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
@@ -121,26 +138,8 @@ func serve(cfgPath string, logger *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("building policy: %w", err)
 	}
-
-	reg := prometheus.NewRegistry()
-	// Every series is schoolgate_ (CONTRACT §5), the runtime's too:
-	// schoolgate_go_goroutines, schoolgate_process_cpu_seconds_total.
-	prometheus.WrapRegistererWithPrefix("schoolgate_", reg).MustRegister(
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "schoolgate_build_info", Help: "Build information; always 1.",
-	}, []string{"version", "goversion"})
-	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "schoolgate_config_reloads_total", Help: "Config reloads by result (success, failure).",
-	}, []string{"result"})
-	reloads.WithLabelValues("success")
-	reloads.WithLabelValues("failure")
-	lastReload := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "schoolgate_config_last_reload_success_timestamp_seconds", Help: "When the config in force was loaded.",
-	})
-	lastReload.SetToCurrentTime()
-	reg.MustRegister(buildInfo, reloads, lastReload)
+	g := &gateway{cfgPath: cfgPath, cfg: cfg, logger: logger, errc: make(chan error, 3)}
+	reg := g.registry()
 
 	// Safeguarding alerts watch the access log as it is written; the
 	// alerter is closed after the log so it sees the last lines.
@@ -169,27 +168,57 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		}
 	}()
 
-	engine := policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
-	recent := policy.NewRecentUsers(15 * time.Minute)
+	g.engine = policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
+	defer g.shutdown()
+	if err := g.start(reg, accessLog); err != nil {
+		return err
+	}
+	logSnapshot(logger, snap)
+	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
+		zap.Int("entries", snap.DB.Len()))
+	return g.run()
+}
 
-	// Listeners are bound before anything is announced, so a port in use
-	// fails the start with a clear message.
-	var (
-		adminSrv *http.Server
-		prox     *proxy.Proxy
-		dnsSrv   *dnsfilter.Server
-		errc     = make(chan error, 3)
-	)
+// registry returns the process's metrics registry with the runtime's and
+// serve's own series on it.
+func (g *gateway) registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	// Every series is schoolgate_ (docs/contract.md §5), the runtime's too:
+	// schoolgate_go_goroutines, schoolgate_process_cpu_seconds_total.
+	prometheus.WrapRegistererWithPrefix("schoolgate_", reg).MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "schoolgate_build_info", Help: "Build information; always 1.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	g.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schoolgate_config_reloads_total", Help: "Config reloads by result (success, failure).",
+	}, []string{"result"})
+	g.reloads.WithLabelValues("success")
+	g.reloads.WithLabelValues("failure")
+	g.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "schoolgate_config_last_reload_success_timestamp_seconds", Help: "When the config in force was loaded.",
+	})
+	g.lastReload.SetToCurrentTime()
+	reg.MustRegister(buildInfo, g.reloads, g.lastReload)
+	return reg
+}
+
+// start binds every listener before anything is announced, so that a port
+// in use fails the start with a clear message, and serves on them.
+func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) error {
+	cfg, logger := g.cfg, g.logger
+	recent := policy.NewRecentUsers(15 * time.Minute)
 	if cfg.Listen.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Admin)
 		if err != nil {
 			return &listenError{"listen.admin", cfg.Listen.Admin, err}
 		}
-		adminSrv = &http.Server{
-			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: engine, ProxyAddr: cfg.Listen.Proxy}),
+		g.adminSrv = &http.Server{
+			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
-		go func() { errc <- serveHTTP(adminSrv, ln) }()
+		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	}
 	if cfg.Listen.Proxy != "" {
@@ -197,20 +226,21 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		if err != nil {
 			return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
 		}
-		prox, err = proxy.New(proxy.Options{
-			Engine: engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
+		prox, err := proxy.New(proxy.Options{
+			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
 		})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("starting the proxy: %w", err)
 		}
-		go func() { errc <- prox.Serve(ln) }()
+		g.prox = prox
+		go func() { g.errc <- prox.Serve(ln) }()
 		logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
 	}
 	if cfg.Listen.DNS != "" {
-		dnsSrv, err = dnsfilter.New(dnsfilter.Options{
-			Addr: cfg.Listen.DNS, Engine: engine, Log: accessLog, RecentUsers: recent,
+		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
+			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, RecentUsers: recent,
 			Registerer: reg, Logger: logger.Named("dns"),
 		})
 		if err != nil {
@@ -219,71 +249,121 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		if err := dnsSrv.Start(); err != nil {
 			return &listenError{"listen.dns", cfg.Listen.DNS, err}
 		}
+		g.dnsSrv = dnsSrv
 		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
 	}
-	logSnapshot(logger, snap)
-	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
-		zap.Int("entries", snap.DB.Len()))
+	return nil
+}
 
+// run serves until SIGINT or SIGTERM (nil) or a listener fails (its
+// error); SIGHUP reloads.
+func (g *gateway) run() error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-
-	var serveErr error
-loop:
 	for {
 		select {
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP {
-				logger.Info("stopping", zap.String("signal", sig.String()))
-				break loop
+				g.logger.Info("stopping", zap.String("signal", sig.String()))
+				return nil
 			}
-			// Reload: build the new snapshot to the side; on any problem the
-			// old one keeps serving.
-			start := time.Now()
-			newCfg, err := loadConfig(cfgPath)
-			if err == nil {
-				var s *policy.Snapshot
-				if s, err = policy.Build(newCfg); err == nil {
-					logSnapshot(logger, s)
-					engine.Swap(s)
-					if dnsSrv != nil {
-						dnsSrv.Reload()
-					}
-					reloads.WithLabelValues("success").Inc()
-					lastReload.SetToCurrentTime()
-					logger.Info("reloaded", zap.String("config", describeConfig(cfgPath)),
-						zap.Int("entries", s.DB.Len()), zap.Duration("took", time.Since(start)))
-					if newCfg.Log != cfg.Log || newCfg.Listen != cfg.Listen || !alertsEqual(newCfg.Alerts, cfg.Alerts) {
-						logger.Warn("listen addresses, log and alert settings take effect on restart, not reload")
-					}
-					continue
-				}
+			if err := g.reload(); err != nil {
+				g.reloads.WithLabelValues("failure").Inc()
+				g.logger.Error("reload refused; the previous config keeps serving", errorFields(err)...)
 			}
-			reloads.WithLabelValues("failure").Inc()
-			logger.Error("reload refused; the previous config keeps serving", errorFields(err)...)
-		case err := <-errc:
-			serveErr = err
-			break loop
+		case err := <-g.errc:
+			return err
 		}
 	}
+}
 
+// reload builds everything a reload may change to the side — the policy
+// snapshot (config, lists, users, classifier) and each component's
+// settings derived from it (the proxy's CA and limits, the DNS filter's
+// upstreams and cache) — and installs it only when every part was built:
+// any failure leaves the old one serving whole.
+func (g *gateway) reload() error {
+	start := time.Now()
+	cfg, err := loadConfig(g.cfgPath)
+	if err != nil {
+		return err
+	}
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		return err
+	}
+	var commits []func()
+	if g.prox != nil {
+		c, err := g.prox.Prepare(snap)
+		if err != nil {
+			return err
+		}
+		commits = append(commits, c)
+	}
+	if g.dnsSrv != nil {
+		c, err := g.dnsSrv.Prepare(snap)
+		if err != nil {
+			return err
+		}
+		commits = append(commits, c)
+	}
+	logSnapshot(g.logger, snap)
+	g.engine.Swap(snap)
+	for _, commit := range commits {
+		commit()
+	}
+	g.reloads.WithLabelValues("success").Inc()
+	g.lastReload.SetToCurrentTime()
+	fields := []zap.Field{zap.String("config", describeConfig(g.cfgPath)),
+		zap.Int("entries", snap.DB.Len()), zap.Duration("took", time.Since(start))}
+	if keys := needsRestart(g.cfg, cfg); len(keys) > 0 {
+		fields = append(fields, zap.Strings("needs_restart", keys))
+	}
+	g.logger.Info("reloaded", fields...)
+	return nil
+}
+
+// shutdown stops every component, letting in-flight work finish for up
+// to drainTimeout.
+func (g *gateway) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if prox != nil {
-		if err := prox.Shutdown(ctx); err != nil {
-			logger.Warn("proxy shutdown", zap.Error(err))
+	if g.prox != nil {
+		if err := g.prox.Shutdown(ctx); err != nil {
+			g.logger.Warn("proxy shutdown", zap.Error(err))
 		}
 	}
-	if dnsSrv != nil {
-		if err := dnsSrv.Shutdown(ctx); err != nil {
-			logger.Warn("dns shutdown", zap.Error(err))
+	if g.dnsSrv != nil {
+		if err := g.dnsSrv.Shutdown(ctx); err != nil {
+			g.logger.Warn("dns shutdown", zap.Error(err))
 		}
 	}
-	if adminSrv != nil {
-		adminSrv.Shutdown(ctx) //nolint:errcheck // best effort on the way out
+	if g.adminSrv != nil {
+		g.adminSrv.Shutdown(ctx) //nolint:errcheck // best effort on the way out
 	}
-	return serveErr
+}
+
+// needsRestart names the settings that differ between the config serve
+// started with and a reloaded one but take effect only on a restart: the
+// listeners, the access log and the alert sinks are opened once.
+func needsRestart(running, reloaded *config.Config) []string {
+	var keys []string
+	add := func(changed bool, key string) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	add(running.Listen.Proxy != reloaded.Listen.Proxy, "listen.proxy")
+	add(running.Listen.DNS != reloaded.Listen.DNS, "listen.dns")
+	add(running.Listen.Admin != reloaded.Listen.Admin, "listen.admin")
+	add(running.Log.Dir != reloaded.Log.Dir, "log.dir")
+	add(running.Log.RetentionDays != reloaded.Log.RetentionDays, "log.retention_days")
+	add(running.Location.String() != reloaded.Location.String(), "timezone")
+	add(!alertsEqual(running.Alerts, reloaded.Alerts), "alerts")
+	add(running.Cache.Verdicts != reloaded.Cache.Verdicts, "cache.verdicts")
+	add(running.Content.RememberHours != reloaded.Content.RememberHours, "content.remember_hours")
+	return keys
 }
 
 func serveHTTP(s *http.Server, ln net.Listener) error {

@@ -65,8 +65,13 @@ type e2eServer struct {
 	exited   chan error
 	up       *httptest.Server
 	tlsUp    *httptest.Server
+	mux      *http.ServeMux // both upstreams' handlers
 	roots    *x509.CertPool
 	certFile string
+
+	// Extra YAML lines under proxy: and under the student profile (each
+	// line indented for its place), for tests that need more settings.
+	proxyExtra, studentExtra string
 }
 
 // e2eConfig is the test config; extraGambling adds domains to the
@@ -81,7 +86,7 @@ proxy:
   connect_ports: [443, %d]
   deny_destinations: [127.0.0.1/32, 169.254.0.0/16, "::1/128"]
   block_page: {organisation: "E2E School", contact: "the IT office"}
-users: {file: users.csv, require_auth: true}
+%susers: {file: users.csv, require_auth: true}
 default_profile: student
 lists:
   - category: gambling
@@ -92,9 +97,9 @@ profiles:
       - action: block
         categories: [gambling]
     default: allow
-log: {dir: logs, retention_days: 0}
+%slog: {dir: logs, retention_days: 0}
 cache: {verdicts: 1000, dns: 100}
-`, s.proxy, s.admin, tlsPort, extraGambling)
+`, s.proxy, s.admin, tlsPort, s.proxyExtra, extraGambling, s.studentExtra)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
@@ -130,6 +135,13 @@ func e2eUpstreamListener(t *testing.T) net.Listener {
 
 func startE2E(t *testing.T) *e2eServer {
 	t.Helper()
+	return startE2EWith(t, nil)
+}
+
+// startE2EWith is startE2E with setup called before the config is
+// written (files in s.dir, s.proxyExtra, s.studentExtra).
+func startE2EWith(t *testing.T, setup func(*e2eServer)) *e2eServer {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
@@ -141,6 +153,7 @@ func startE2E(t *testing.T) *e2eServer {
 		time.Sleep(1500 * time.Millisecond)
 		io.WriteString(w, "slow done") //nolint:errcheck
 	})
+	s.mux = mux
 	s.up = httptest.NewUnstartedServer(mux)
 	s.up.Listener = e2eUpstreamListener(t)
 	s.up.Start()
@@ -162,6 +175,9 @@ func startE2E(t *testing.T) *e2eServer {
 		t.Fatal(err)
 	}
 	s.cfgPath = filepath.Join(s.dir, "schoolgate.yaml")
+	if setup != nil {
+		setup(s)
+	}
 	s.writeConfig("")
 
 	s.cmd = exec.Command(bin, "serve", "-config", s.cfgPath)
