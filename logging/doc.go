@@ -83,6 +83,17 @@
 // sidecar's seq and hash, so the gap stays visible to Verify at the first
 // new line instead of being papered over (and the program log says so).
 //
+// # Gap records
+//
+// Lines that could not be written (the retry buffer full, or still
+// unwritten at Close) are counted; a chained record of the writer's own
+// (src "log", rule "gap", "lost":N, "note", ts = when the loss began) is
+// written as soon as the file takes writes again. What Close could not
+// write is counted in the gap marker (LOGDIR/lost-lines.marker, allocated
+// at Open and rewritten in place so that a full disk can still take it),
+// and the next Open writes the gap record. Verify lists these records in
+// VerifyResult.Gaps; the day is not complete while there are any.
+//
 // # Metrics
 //
 //	schoolgate_logging_lines_total              lines chained and buffered

@@ -130,6 +130,12 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	if e.Classified != "" {
 		f = append(f, zap.String("classified", e.Classified))
 	}
+	if e.Ended != "" {
+		f = append(f, zap.String("ended", e.Ended))
+	}
+	if e.Src == SrcLog {
+		f = append(f, zap.Int64("lost", e.Lost), zap.String("note", e.Note))
+	}
 	le.fields = f[:0]
 	buf, err := le.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f)
 	if err != nil {

@@ -38,7 +38,21 @@ type Entry struct {
 	// `classified` after `ms`, only when set, so lines without it are
 	// unchanged; the hash chain covers it like any field.
 	Classified string
+	// Ended says why a session's line was written before the session
+	// ended: "crash" for a tunnel, WebSocket or download that was open
+	// when the gateway died (written at the next start from the session
+	// journal, with the bytes counted until then). Empty otherwise.
+	Ended string
+	// Lost and Note are set on the writer's own records (Src "log"): a gap
+	// record (Rule "gap") names how many lines could not be written, and
+	// a checkpoint mismatch (Rule "checkpoint_mismatch") says how the
+	// log's end differs from the last checkpoint sent.
+	Lost int64
+	Note string
 }
+
+// SrcLog is the Src of the writer's own records (gaps, mismatches).
+const SrcLog = "log"
 
 // Defaults for the Options left zero.
 const (
@@ -109,6 +123,12 @@ type Writer struct {
 	err     error // from the final flush, read after done
 
 	errLimit, dropLimit rateLimit
+
+	// Lines lost since the last gap record (gap.go), and the marker
+	// that carries them over a stop.
+	gapMu  sync.Mutex
+	gap    gapState
+	marker *os.File
 
 	// fsync is slow when the disk is busy, so the syncer goroutine does it
 	// (and rewrites the sidecar), not the writer goroutine that must keep
@@ -229,6 +249,12 @@ func Open(o Options) (*Writer, error) {
 		return nil, err
 	}
 	w.cur = df
+	mb, merr := w.openMarker()
+	if merr != nil {
+		w.log.Error("access log: cannot allocate the gap marker; lines a full disk refuses at a stop could go unrecorded",
+			zap.String("dir", o.Dir), zap.Error(merr))
+	}
+	w.replayMarker(mb)
 	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
 	go w.syncer()
 	go w.run()
@@ -605,6 +631,9 @@ func (w *Writer) tick(now bool) error {
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
+		if err == nil {
+			w.recordGap()
+		}
 	}
 	w.retention(w.o.Now())
 	return firstErr
@@ -682,6 +711,12 @@ func (w *Writer) shutdown() error {
 	}
 	close(w.syncc)
 	<-w.syncerDone
+	if err := w.saveMarker(); err != nil {
+		errs = append(errs, err)
+	}
+	if w.marker != nil {
+		_ = w.marker.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -814,6 +849,7 @@ func (w *Writer) drop(n int, why string) {
 		return
 	}
 	w.m.dropped.Add(float64(n))
+	w.noteLost(n, "")
 	if ok, suppressed := w.dropLimit.allow(time.Second); ok {
 		w.log.Error("access log: DROPPING LINES: "+why,
 			zap.Int("lines", n), zap.Int("drops_not_logged", suppressed))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 )
 
 // maxLine bounds one line when reading a log back; the writer never
@@ -39,6 +40,49 @@ type VerifyResult struct {
 	// Tip is true when the .tip sidecar was present and agreed, so that
 	// lines removed from the end would have been detected.
 	Tip bool
+	// Gaps are the writer's own records in the file: lines it could not
+	// write, and restarts whose log did not match the last checkpoint.
+	// The chain is intact, but the day is not complete while there are any.
+	Gaps []Gap
+}
+
+// Gap is a gap or checkpoint-mismatch record found by VerifyFile.
+type Gap struct {
+	Line int       // its line number
+	Time time.Time // when the lines were lost (the record's ts)
+	Rule string    // RuleGap or RuleCheckpointMismatch
+	Lost int64     // lines lost (0: unknown, or a mismatch)
+	Note string
+}
+
+func (g Gap) String() string {
+	ts := g.Time.UTC().Format(time.RFC3339)
+	if g.Rule == RuleCheckpointMismatch {
+		return fmt.Sprintf("checkpoint mismatch at %s (line %d): %s", ts, g.Line, g.Note)
+	}
+	return fmt.Sprintf("gap: %d lines lost at %s (line %d)", g.Lost, ts, g.Line)
+}
+
+// logRecordAt is where `"src":"log"` starts in one of the writer's own
+// records: after `{"ts":"` and the 24-character timestamp and `",`.
+const logRecordAt = len(`{"ts":"`) + len(tsLayout) + len(`",`)
+
+// isLogRecord reports whether a chained line is one of the writer's own
+// records; the check is a prefix comparison, so ordinary lines cost nothing.
+func isLogRecord(line []byte) bool {
+	return len(line) > logRecordAt && bytes.HasPrefix(line[logRecordAt:], []byte(`"src":"log"`))
+}
+
+// parseGap reads a writer's record.
+func parseGap(line []byte, n int) Gap {
+	var v struct {
+		TS   time.Time `json:"ts"`
+		Rule string    `json:"rule"`
+		Lost int64     `json:"lost"`
+		Note string    `json:"note"`
+	}
+	_ = json.Unmarshal(line, &v) // the chain checked it is valid JSON
+	return Gap{Line: n, Time: v.TS, Rule: v.Rule, Lost: v.Lost, Note: v.Note}
 }
 
 // Verify checks the hash chain of the log file at path; see the package
@@ -100,6 +144,9 @@ func VerifyFile(path string) (VerifyResult, error) {
 		line = line[:len(line)-1]
 		if msg := checkLine(line, n, prev); msg != "" {
 			return res, &VerifyError{Line: n, Msg: msg}
+		}
+		if isLogRecord(line) {
+			res.Gaps = append(res.Gaps, parseGap(line, n))
 		}
 		copy(prevBuf[:], line[len(line)-2-hashHex:len(line)-2])
 		prev = prevBuf[:]

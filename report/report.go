@@ -243,6 +243,9 @@ func (a *Aggregator) malformed(name string, n int) {
 
 // add folds one parsed line in.
 func (a *Aggregator) add(l *line) {
+	if string(l.src) == "log" {
+		return // the writer's own gap records, not requests
+	}
 	lt := l.ts.In(a.loc)
 	blocked := string(l.verdict) == "block"
 	var cats categories.Set

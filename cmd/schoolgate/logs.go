@@ -134,6 +134,15 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 			path, res.Lines, strings.Join(aside, ", "))
 		return 1
 	}
+	if len(res.Gaps) > 0 {
+		// The chain is whole, but the writer recorded that lines are
+		// missing from it: the day is not complete.
+		for _, g := range res.Gaps {
+			fmt.Fprintf(stderr, "%s: %v\n", path, g)
+		}
+		fmt.Fprintf(stderr, "%s: %d lines chained, but the day is not complete (%d gap records)\n", path, res.Lines, len(res.Gaps))
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: %d lines, chain intact\n", path, res.Lines)
 	if res.LastHash != "" {
 		fmt.Fprintf(stdout, "  last hash %s\n", res.LastHash)

@@ -129,7 +129,7 @@ type gateway struct {
 	lastReload prometheus.Gauge
 }
 
-func serve(cfgPath string, logger *zap.Logger) error {
+func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return fmt.Errorf("loading config: %w", err)
@@ -163,8 +163,10 @@ func serve(cfgPath string, logger *zap.Logger) error {
 		return err // says "opening access log" already
 	}
 	defer func() {
-		if err := accessLog.Close(); err != nil {
-			logger.Error("closing access log", zap.Error(err))
+		// Lines a full disk refused at the stop are recorded for a gap
+		// record at the next start; the exit status says so too.
+		if err := accessLog.Close(); err != nil && retErr == nil {
+			retErr = err
 		}
 	}()
 

@@ -1,0 +1,310 @@
+package main
+
+// End-to-end tests of the access log as evidence (issue 19): a real
+// `schoolgate serve` process, stopped gracefully, on a full disk, or killed.
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// evidenceServer is one run of the binary on a config in dir.
+type evidenceServer struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *e2eBuffer
+	exited chan error
+}
+
+// evidenceConfig writes a config without sign-in (every request is the
+// client's address) and returns its path; extra is appended as is.
+func evidenceConfig(t *testing.T, dir, proxyAddr, adminAddr, extra string, connectPorts ...int) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`timezone: UTC
+listen: {proxy: %q, dns: "", admin: %q}
+clients: [127.0.0.0/8]
+proxy:
+  connect_ports: %s
+  deny_destinations: [169.254.0.0/16]
+default_profile: student
+lists:
+  - category: gambling
+    domains: [casino.test]
+profiles:
+  student:
+    rules:
+      - action: block
+        categories: [gambling]
+    default: allow
+log: {dir: logs, retention_days: 0}
+%s`, proxyAddr, adminAddr, portList(connectPorts), extra)
+	path := filepath.Join(dir, "schoolgate.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func portList(ports []int) string {
+	s := "[443"
+	for _, p := range ports {
+		s += ", " + strconv.Itoa(p)
+	}
+	return s + "]"
+}
+
+func startEvidence(t *testing.T, bin, cfgPath, adminAddr string) *evidenceServer {
+	t.Helper()
+	s := &evidenceServer{t: t, stderr: new(e2eBuffer), exited: make(chan error, 1)}
+	s.cmd = exec.Command(bin, "serve", "-config", cfgPath)
+	s.cmd.Stderr = s.stderr
+	s.cmd.Stdout = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill() //nolint:errcheck
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+		}
+		if t.Failed() {
+			t.Logf("schoolgate stderr:\n%s", s.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case err := <-s.exited:
+			s.exited <- err
+			t.Fatalf("schoolgate exited at start: %v\n%s", err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schoolgate not healthy after 20s:\n%s", s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (s *evidenceServer) stop() int {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		s.t.Fatalf("waiting for schoolgate: %v", err)
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("schoolgate did not stop within 30s of SIGTERM")
+	}
+	return -1
+}
+
+// runBin runs the binary with args and returns its exit code and output.
+func runBin(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err == nil {
+		return 0, string(out)
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("running %s %v: %v", bin, args, err)
+	return -1, ""
+}
+
+// countLines counts the lines of a file that are not the writer's own
+// records.
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.Contains(l, `"src":"log"`) {
+			n++
+		}
+	}
+	return n
+}
+
+func get(t *testing.T, c *http.Client, url string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+}
+
+// A graceful stop on a full disk: the lines it could not write leave a
+// gap record at the next start, `logs verify` reports the gap (exit 1),
+// and the stop's own exit status is not 0.
+func TestDiskFullStopLeavesAGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a 2 MiB tmpfs as the log folder")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", logs).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", logs).Run() }) //nolint:errcheck
+
+	bin := e2eBinary(t)
+	up := e2eUpstream(t)
+	proxyAddr, adminAddr := e2eFreeAddr(t), e2eFreeAddr(t)
+	cfg := evidenceConfig(t, dir, proxyAddr, adminAddr, "")
+	s := startEvidence(t, bin, cfg, adminAddr)
+	c := proxyClient(proxyAddr)
+	const before, during = 5, 60
+	for i := 0; i < before; i++ {
+		get(t, c, fmt.Sprintf("%s/hello?before=%d", up, i))
+	}
+	day := filepath.Join(logs, "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl")
+	waitFor(t, "the first lines on disk", func() bool { return fileHas(day, before) })
+
+	// Fill the disk: a file takes every block left.
+	filler, err := os.Create(filepath.Join(logs, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err := filler.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	for i := 0; i < during; i++ {
+		get(t, c, fmt.Sprintf("%s/hello?during=%d&pad=%s", up, i, strings.Repeat("x", 200)))
+	}
+	time.Sleep(1500 * time.Millisecond) // the writer tries, and fails
+	if code := s.stop(); code == 0 {
+		t.Fatalf("the stop exited 0 with lines unwritten:\n%s", s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "lines not written") {
+		t.Fatalf("the stop did not say that lines were not written:\n%s", s.stderr.String())
+	}
+
+	// Room again; the next start records the gap.
+	if err := os.Remove(filepath.Join(logs, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startEvidence(t, bin, cfg, adminAddr)
+	if code := s2.stop(); code != 0 {
+		t.Fatalf("clean stop exited %d:\n%s", code, s2.stderr.String())
+	}
+	code, out := runBin(t, bin, "logs", "verify", "-config", cfg)
+	if code != 1 {
+		t.Fatalf("logs verify exited %d, want 1:\n%s", code, out)
+	}
+	m := regexp.MustCompile(`gap: (\d+) lines lost at (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("logs verify does not report the gap:\n%s", out)
+	}
+	lost, _ := strconv.Atoi(m[1])
+	if on := countLines(t, day); on+lost != before+during {
+		t.Fatalf("%d lines on disk + %d reported lost = %d, want the %d requests answered:\n%s",
+			on, lost, on+lost, before+during, out)
+	}
+	if lost == 0 {
+		t.Fatal("the gap names no lines")
+	}
+}
+
+func fileHas(path string, lines int) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Count(string(b), "\n") >= lines
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// e2eUpstream serves /hello, and /drip (a download that sends a chunk
+// every 100 ms until the client goes) on 127.0.0.2; it returns its URL.
+func e2eUpstream(t *testing.T) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }) //nolint:errcheck
+	mux.HandleFunc("/drip", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		for {
+			if _, err := w.Write(make([]byte, 1000)); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+	up := httptest.NewUnstartedServer(mux)
+	up.Listener = e2eUpstreamListener(t)
+	up.Start()
+	t.Cleanup(up.Close)
+	return up.URL
+}
+
+func proxyClient(proxyAddr string) *http.Client {
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyAddr}),
+	}}
+}
