@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -22,13 +21,12 @@ import (
 
 // Defaults and bounds.
 const (
-	DefaultBatchSeconds = 60
-	maxQuiet            = 5 * time.Second // send this soon after a burst of attempts stops
-	observeQueue        = 4096            // attempts waiting for the batcher
-	sinkQueue           = 256             // alerts waiting for each sink
-	maxHostsPerAlert    = 20
-	maxURLsPerAlert     = 5
-	maxBatches          = 10000 // users with attempts gathering at once
+	maxQuiet         = 5 * time.Second // send this soon after a burst of attempts stops
+	observeQueue     = 4096            // attempts waiting for the batcher
+	sinkQueue        = 256             // alerts waiting for each sink
+	maxHostsPerAlert = 20
+	maxURLsPerAlert  = 5
+	maxBatches       = 10000 // users with attempts gathering at once
 )
 
 // Alert is what a sink receives: one user's (and device's) blocked
@@ -102,17 +100,12 @@ type Alerter struct {
 	closeOnce sync.Once
 }
 
-// New returns an alerter for cfg. It returns nil (a disabled alerter whose
-// methods do nothing) when cfg names neither a webhook nor a file. With
-// sinks but no categories, the report's incident categories are used.
+// New returns an alerter for cfg, which config validated (categories,
+// webhook URL, batch_seconds >= 1). It returns nil (a disabled alerter
+// whose methods do nothing) when cfg names neither a webhook nor a file.
+// With sinks but no categories, the report's incident categories are used.
 func New(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg prometheus.Registerer) (*Alerter, error) {
 	window := time.Duration(cfg.BatchSeconds) * time.Second
-	if cfg.BatchSeconds < 0 {
-		return nil, fmt.Errorf("alerts: batch_seconds %d is negative", cfg.BatchSeconds)
-	}
-	if window == 0 {
-		window = DefaultBatchSeconds * time.Second
-	}
 	return newAlerter(cfg, loc, logger, reg, timing{
 		window: window, quiet: min(window, maxQuiet), tick: 250 * time.Millisecond,
 		backoff: time.Second, retries: 6, timeout: 10 * time.Second,
@@ -123,9 +116,6 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 	if cfg.Webhook == "" && cfg.File == "" {
 		return nil, nil
 	}
-	if loc == nil {
-		loc = time.UTC
-	}
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -134,17 +124,10 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 		names = report.Serious
 	}
 	var cats categories.Set
-	var bad []string
 	for _, n := range names {
-		c, ok := categories.Parse(n)
-		if !ok {
-			bad = append(bad, n)
-			continue
+		if c, ok := categories.Parse(n); ok {
+			cats = cats.Add(c)
 		}
-		cats = cats.Add(c)
-	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("alerts: unknown categories %s", strings.Join(bad, ", "))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Alerter{
@@ -154,11 +137,6 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 	}
 	a.m = newMetrics(reg)
 	if cfg.Webhook != "" {
-		u, err := url.Parse(cfg.Webhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			cancel()
-			return nil, fmt.Errorf("alerts: webhook %q is not an http(s) URL", cfg.Webhook)
-		}
 		a.sinks = append(a.sinks, a.newSink("webhook", newWebhook(cfg.Webhook, tm)))
 	}
 	if cfg.File != "" {

@@ -351,6 +351,8 @@ func TestObserveNeverBlocks(t *testing.T) {
 	}
 }
 
+// Config validates categories, the webhook URL and batch_seconds (its
+// tests); what New can still meet is a file it cannot open.
 func TestNewValidates(t *testing.T) {
 	if a, err := New(config.Alerts{Categories: []string{"adult"}}, nil, nil, nil); a != nil || err != nil {
 		t.Errorf("no sink: got %v, %v; want a nil alerter", a, err)
@@ -365,9 +367,6 @@ func TestNewValidates(t *testing.T) {
 		cfg  config.Alerts
 		want string
 	}{
-		{"unknown category", config.Alerts{Categories: []string{"adult", "nonsense"}, Webhook: "http://x"}, "nonsense"},
-		{"bad webhook", config.Alerts{Webhook: "ftp://x"}, "not an http(s) URL"},
-		{"negative batch", config.Alerts{Webhook: "http://x", BatchSeconds: -1}, "negative"},
 		{"unwritable file", config.Alerts{File: "/nonexistent/dir/alerts.jsonl"}, "alerts file"},
 	}
 	for _, c := range cases {

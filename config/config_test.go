@@ -493,3 +493,18 @@ func TestEmbeddedPortsAreNotStandardServices(t *testing.T) {
 		t.Errorf("Default().Listen.DNS %q differs from the embedded %q", Default().Listen.DNS, cfg.Listen.DNS)
 	}
 }
+
+// The policy keeps the open schedules as the bits of one word: a config
+// with more than MaxSchedules is refused here, at the schedules line.
+func TestTooManySchedules(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("default_profile: p\nprofiles: {p: {}}\nschedules:\n")
+	for i := range MaxSchedules + 1 {
+		fmt.Fprintf(&b, "  s%d: {days: [mon], from: \"08:00\", to: \"09:00\"}\n", i)
+	}
+	_, err := Parse([]byte(b.String()), "t.yaml", "")
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Line != 4 || !strings.Contains(ps[0].Msg, "at most 64") {
+		t.Fatalf("Parse = %v, want one problem at line 4 naming the limit", err)
+	}
+}

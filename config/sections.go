@@ -263,8 +263,17 @@ func (d *decoder) networks(n *yaml.Node) {
 	}
 }
 
+// MaxSchedules is how many schedules a config may define: the policy keeps
+// the open ones at a given time as the bits of one word.
+const MaxSchedules = 64
+
 func (d *decoder) schedules(n *yaml.Node) {
-	for _, kv := range d.namedMapping(n, "schedules") {
+	kvs := d.namedMapping(n, "schedules")
+	if len(kvs) > MaxSchedules {
+		d.addf(resolve(n).Line, "%d schedules defined; at most %d are supported", len(kvs), MaxSchedules)
+		return
+	}
+	for _, kv := range kvs {
 		name := kv.key
 		where := "schedules." + name
 		if strings.TrimSpace(name) == "" {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,10 +69,6 @@ type ListStat struct {
 	Line     int    // line of the entry in the config file
 	categories.Stats
 }
-
-// MaxSchedules is how many schedules a config may define: the open ones at
-// a moment are kept as a bit mask.
-const MaxSchedules = 64
 
 // Snapshot is one compiled, immutable configuration: config, category
 // database, users, compiled profiles and schedules. Gen is unique per
@@ -248,108 +246,67 @@ func configName(cfg *config.Config) string {
 	return cfg.Path
 }
 
-// Compile builds a snapshot from a config, an already built category
-// database and the users (nil when there is no users file). Build uses it;
-// tests and tools that build their own database may call it directly.
-// Every problem found is reported, as config.Problems.
+// Compile builds a snapshot from a config that config validated, an
+// already built category database and the users (nil when there is no
+// users file). Build uses it; tests and tools that build their own
+// database may call it directly. It trusts the config: every problem a
+// user can make is reported by config, with its line; what Compile refuses
+// is a config that did not come through it.
 func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snapshot, error) {
-	if cfg == nil {
-		return nil, errors.New("compiling policy: no config")
+	if cfg == nil || cfg.Location == nil || len(cfg.Profiles) == 0 {
+		return nil, errors.New("compiling policy: the config was not loaded by config (no timezone or no profiles)")
 	}
 	if db == nil {
 		db = categories.NewBuilder().Build()
 	}
-	file := configName(cfg)
-	var probs config.Problems
-	problem := func(line int, format string, args ...any) {
-		probs = append(probs, config.Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
-
 	s := &Snapshot{
-		Config:     cfg,
-		DB:         db,
-		Gen:        generation.Add(1),
-		loc:        cfg.Location,
-		profileIdx: make(map[string]int, len(cfg.Profiles)),
-		users:      make(map[string]config.User, len(users)),
+		Config: cfg,
+		DB:     db,
+		Gen:    generation.Add(1),
+		loc:    cfg.Location,
 	}
-	if s.loc == nil {
-		s.loc = time.Local
-		if cfg.Timezone != "" {
-			loc, err := time.LoadLocation(cfg.Timezone)
-			if err != nil {
-				problem(0, "timezone %q: %v", cfg.Timezone, err)
-			} else {
-				s.loc = loc
-			}
-		}
-	}
+	schedIdx := s.compileSchedules(cfg.Schedules)
+	s.compileProfiles(cfg, schedIdx)
+	s.compileNetworks(cfg)
+	s.compileUsers(cfg.Users.File, users)
+	return s, nil
+}
 
-	// Schedules, in name order so that bit i is stable for a given config.
-	schedIdx := make(map[string]int, len(cfg.Schedules))
-	schedNames := make([]string, 0, len(cfg.Schedules))
-	for name := range cfg.Schedules {
-		schedNames = append(schedNames, name)
-	}
-	sort.Strings(schedNames)
-	if len(schedNames) > MaxSchedules {
-		problem(0, "%d schedules defined; at most %d are supported", len(schedNames), MaxSchedules)
-		schedNames = schedNames[:MaxSchedules]
-	}
-	for i, name := range schedNames {
-		sc := cfg.Schedules[name]
+// compileSchedules compiles the schedules in name order, so that bit i of
+// a mask is stable for a given config, and returns name → bit.
+func (s *Snapshot) compileSchedules(scheds map[string]config.Schedule) map[string]int {
+	names := slices.Sorted(maps.Keys(scheds))
+	idx := make(map[string]int, len(names))
+	for i, name := range names {
+		sc := scheds[name]
 		cs := schedule{name: name, from: int(sc.From), to: int(sc.To), during: " during " + name}
-		if cs.from < 0 || cs.from >= 24*60 || cs.to < 0 || cs.to >= 24*60 {
-			problem(sc.Line, "schedule %q: time of day out of range", name)
-		}
-		if len(sc.Days) == 0 {
-			problem(sc.Line, "schedule %q: no days", name)
-		}
 		for _, d := range sc.Days {
-			if d < time.Sunday || d > time.Saturday {
-				problem(sc.Line, "schedule %q: bad day %d", name, d)
-				continue
-			}
 			cs.days |= 1 << d
 		}
-		schedIdx[name] = i
+		idx[name] = i
 		s.schedules = append(s.schedules, cs)
 	}
+	return idx
+}
 
-	// Profiles, in name order.
-	profNames := make([]string, 0, len(cfg.Profiles))
-	for name := range cfg.Profiles {
-		profNames = append(profNames, name)
-	}
-	sort.Strings(profNames)
-	for i, name := range profNames {
+// compileProfiles compiles the profiles in name order.
+func (s *Snapshot) compileProfiles(cfg *config.Config, schedIdx map[string]int) {
+	names := slices.Sorted(maps.Keys(cfg.Profiles))
+	s.profileIdx = make(map[string]int, len(names))
+	for i, name := range names {
 		s.profileIdx[name] = i
+		s.profiles = append(s.profiles, compileProfile(name, cfg.Profiles[name], schedIdx, s.schedules))
 	}
-	for _, name := range profNames {
-		s.profiles = append(s.profiles, compileProfile(name, cfg.Profiles[name], schedIdx, s.schedules, problem))
-	}
-	if len(s.profiles) == 0 {
-		problem(0, "no profiles defined")
-	}
-	if i, ok := s.profileIdx[cfg.DefaultProfile]; ok {
-		s.defaultProfile = i
-	} else {
-		problem(0, "default_profile %q is not a profile", cfg.DefaultProfile)
-	}
+	s.defaultProfile = s.profileIdx[cfg.DefaultProfile]
+}
 
+// compileNetworks orders the networks most specific first (equal lengths
+// keep file order) and unmaps every prefix, so that they match the
+// unmapped addresses Decide works with.
+func (s *Snapshot) compileNetworks(cfg *config.Config) {
 	for _, n := range cfg.Networks {
-		i, ok := s.profileIdx[n.Profile]
-		if !ok {
-			problem(n.Line, "network %s: unknown profile %q", n.Prefix, n.Profile)
-			continue
-		}
-		if !n.Prefix.IsValid() {
-			problem(n.Line, "network: invalid prefix")
-			continue
-		}
-		s.networks = append(s.networks, route{prefix: unmapPrefix(n.Prefix), profile: i})
+		s.networks = append(s.networks, route{prefix: unmapPrefix(n.Prefix), profile: s.profileIdx[n.Profile]})
 	}
-	// Most specific first; equal lengths keep file order.
 	sort.SliceStable(s.networks, func(i, j int) bool {
 		return s.networks[i].prefix.Bits() > s.networks[j].prefix.Bits()
 	})
@@ -359,25 +316,24 @@ func Compile(cfg *config.Config, db *categories.DB, users []config.User) (*Snaps
 	for _, p := range cfg.Proxy.DenyDestinations {
 		s.deny = append(s.deny, unmapPrefix(p))
 	}
+}
 
-	usersFile := cfg.Users.File
-	if usersFile == "" {
-		usersFile = "(users)"
+// compileUsers keeps the users whose profile exists. One user with a
+// mistyped profile must not stop the gateway (or a reload) for everyone:
+// that user cannot sign in, and a warning says why.
+func (s *Snapshot) compileUsers(file string, users []config.User) {
+	if file == "" {
+		file = "(users)"
 	}
+	s.users = make(map[string]config.User, len(users))
 	for _, u := range users {
-		// One user with a mistyped profile must not stop the gateway (or
-		// a reload) for everyone: that user cannot sign in, and says why.
 		if _, ok := s.profileIdx[u.Profile]; !ok {
-			s.Warnings = append(s.Warnings, config.Problem{File: usersFile, Line: u.Line,
+			s.Warnings = append(s.Warnings, config.Problem{File: file, Line: u.Line,
 				Msg: fmt.Sprintf("user %q has unknown profile %q: the user cannot sign in", u.Name, u.Profile)}.String())
 			continue
 		}
 		s.users[u.Name] = u
 	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return s, nil
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 prefix into its IPv4 form, so that
@@ -390,82 +346,61 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 	return p
 }
 
-func compileProfile(name string, p config.Profile, schedIdx map[string]int, scheds []schedule,
-	problem func(int, string, ...any)) profile {
-	cp := profile{name: name, defRule: name + "#default"}
-	switch p.Default {
-	case "", "allow":
-		cp.defReason = "no rule matched; " + name + " allows by default"
-	case "block":
-		cp.defBlock = true
+func compileProfile(name string, p config.Profile, schedIdx map[string]int, scheds []schedule) profile {
+	cp := profile{name: name, defRule: name + "#default", defBlock: p.Default == "block"}
+	cp.defReason = "no rule matched; " + name + " allows by default"
+	if cp.defBlock {
 		cp.defReason = "no rule matched; " + name + " blocks by default"
-	default:
-		problem(0, "profile %q: default %q is neither allow nor block", name, p.Default)
 	}
-	nCats := len(categories.All())
 	for i, r := range p.Rules {
-		cr := rule{name: name + "#" + strconv.Itoa(i+1)}
-		switch r.Action {
-		case "allow":
-			cr.verb = "allowed"
-		case "block":
-			cr.block = true
-			cr.verb = "blocked"
-		default:
-			problem(r.Line, "profile %q rule %d: action %q is neither allow nor block", name, i+1, r.Action)
-		}
-		for _, cn := range r.Categories {
-			c, ok := categories.Parse(cn)
-			if !ok {
-				problem(r.Line, "profile %q rule %d: unknown category %q", name, i+1, cn)
-				continue
-			}
+		cp.rules = append(cp.rules, compileRule(name, i, r, schedIdx, scheds))
+		cp.schedMask |= cp.rules[i].when | cp.rules[i].whenNot
+	}
+	return cp
+}
+
+// compileRule compiles rule i of profile name, with its reasons written
+// once here rather than per decision.
+func compileRule(name string, i int, r config.Rule, schedIdx map[string]int, scheds []schedule) rule {
+	cr := rule{name: name + "#" + strconv.Itoa(i+1), block: r.Action == "block", verb: "allowed"}
+	if cr.block {
+		cr.verb = "blocked"
+	}
+	for _, cn := range r.Categories {
+		if c, ok := categories.Parse(cn); ok {
 			cr.cats = cr.cats.Add(c)
 		}
-		for _, d := range r.Domains {
-			h, ok := categories.NormalizeHost(d)
-			if !ok {
-				problem(r.Line, "profile %q rule %d: bad domain %q", name, i+1, d)
-				continue
-			}
+	}
+	for _, d := range r.Domains {
+		if h, ok := categories.NormalizeHost(d); ok {
 			if cr.domains == nil {
 				cr.domains = make(map[string]string, len(r.Domains))
 			}
 			cr.domains[h] = "domain " + h + " is " + cr.verb + " for " + name
 		}
-		cr.matchAll = len(r.Categories) == 0 && len(r.Domains) == 0
-		var outside []string
-		for _, sn := range r.When {
-			j, ok := schedIdx[sn]
-			if !ok {
-				problem(r.Line, "profile %q rule %d: unknown schedule %q in when", name, i+1, sn)
-				continue
-			}
-			cr.when |= 1 << j
-		}
-		for _, sn := range r.WhenNot {
-			j, ok := schedIdx[sn]
-			if !ok {
-				problem(r.Line, "profile %q rule %d: unknown schedule %q in when_not", name, i+1, sn)
-				continue
-			}
-			cr.whenNot |= 1 << j
-			outside = append(outside, scheds[j].name)
-		}
-		if len(outside) > 0 {
-			cr.outsideSuffix = " outside " + strings.Join(outside, " and ")
-		}
-		cp.schedMask |= cr.when | cr.whenNot
-		cr.catReason = make([]string, nCats)
-		for c := categories.Category(0); int(c) < nCats; c++ {
-			if cr.cats.Has(c) {
-				cr.catReason[c] = "category " + c.String() + " is " + cr.verb + " for " + name
-			}
-		}
-		cr.allReason = "every request is " + cr.verb + " for " + name
-		cp.rules = append(cp.rules, cr)
 	}
-	return cp
+	cr.matchAll = len(r.Categories) == 0 && len(r.Domains) == 0
+	for _, sn := range r.When {
+		cr.when |= 1 << schedIdx[sn]
+	}
+	var outside []string
+	for _, sn := range r.WhenNot {
+		j := schedIdx[sn]
+		cr.whenNot |= 1 << j
+		outside = append(outside, scheds[j].name)
+	}
+	if len(outside) > 0 {
+		cr.outsideSuffix = " outside " + strings.Join(outside, " and ")
+	}
+	nCats := len(categories.All())
+	cr.catReason = make([]string, nCats)
+	for c := categories.Category(0); int(c) < nCats; c++ {
+		if cr.cats.Has(c) {
+			cr.catReason[c] = "category " + c.String() + " is " + cr.verb + " for " + name
+		}
+	}
+	cr.allReason = "every request is " + cr.verb + " for " + name
+	return cr
 }
 
 // Decide is the decision function. Pure.
