@@ -21,6 +21,9 @@ const (
 	RuleRateLimited = "rate_limited"
 	RuleMalformed   = "malformed"
 	RuleCanary      = "doh_canary"
+	// RuleNotServed: CHAOS queries (version.bind and the like) and zone
+	// transfers, refused here rather than passed on.
+	RuleNotServed = "not_served"
 )
 
 // canaryName is Mozilla's canary domain: an NXDOMAIN for it tells Firefox
@@ -56,6 +59,8 @@ type request struct {
 	edns     bool
 	do, cd   bool
 	udpSize  int
+	ednsVer  uint8
+	badOPT   bool // two OPT records, or one not at the root or outside the additional section
 	client   bool
 	// mixedCase: the question name is not all lower case, so cached
 	// answers must echo its spelling.
@@ -183,10 +188,29 @@ func (s *Server) parse(r *request) action {
 		r.host = hostOf(r.question.Name)
 	}
 	if opt := r.q.IsEdns0(); opt != nil {
-		r.edns, r.do, r.udpSize = true, opt.Do(), int(opt.UDPSize())
+		r.edns, r.do, r.udpSize, r.ednsVer = true, opt.Do(), int(opt.UDPSize()), opt.Version()
 	}
+	r.badOPT = misplacedOPT(r.q)
 	r.cd = r.q.CheckingDisabled
 	return next
+}
+
+// misplacedOPT reports an OPT record the query must not have (RFC 6891
+// §6.1.1): a second one, one whose owner is not the root, or one outside
+// the additional section.
+func misplacedOPT(q *dns.Msg) bool {
+	n := 0
+	for i, sec := range [...][]dns.RR{q.Answer, q.Ns, q.Extra} {
+		for _, rr := range sec {
+			if h := rr.Header(); h.Rrtype == dns.TypeOPT {
+				n++
+				if h.Name != "." || i != 2 {
+					return true
+				}
+			}
+		}
+	}
+	return n > 1
 }
 
 // hostOf returns the normalised form of a question name. Names that are
@@ -232,17 +256,35 @@ func (s *Server) rateLimit(r *request) action {
 }
 
 func (s *Server) sanity(r *request) action {
-	switch {
+	rule, rcode := RuleMalformed, -1
+	switch qt := r.question.Qtype; {
+	case r.badOPT:
+		rcode = dns.RcodeFormatError
+	case r.ednsVer > 0:
+		// RFC 6891 §6.1.3: we speak EDNS version 0 only.
+		rcode = dns.RcodeBadVers
 	case r.opcode != dns.OpcodeQuery:
-		r.rule = RuleMalformed
-		s.writeMinimal(r, dns.RcodeNotImplemented)
-		return done
+		rcode = dns.RcodeNotImplemented
 	case r.qd != 1:
-		r.rule = RuleMalformed
-		s.writeMinimal(r, dns.RcodeFormatError)
-		return done
+		rcode = dns.RcodeFormatError
+	case r.question.Qclass != dns.ClassINET:
+		// CHAOS (version.bind, hostname.bind, id.server) and the rest:
+		// nothing for upstreams to learn about us or to be asked by us.
+		rule, rcode = RuleNotServed, dns.RcodeRefused
+	case qt == dns.TypeAXFR || qt == dns.TypeIXFR:
+		// We hold no zone to transfer.
+		rule, rcode = RuleNotServed, dns.RcodeRefused
+	case qt == dns.TypeMAILA || qt == dns.TypeMAILB:
+		rcode = dns.RcodeNotImplemented
+	case qt == dns.TypeOPT || qt == dns.TypeTSIG || qt == dns.TypeTKEY || qt >= 128 && qt < 256 && qt != dns.TypeANY || qt == 0:
+		// Meta-types are not questions (RFC 6895 §3.1).
+		rcode = dns.RcodeFormatError
+	default:
+		return next
 	}
-	return next
+	r.rule = rule
+	s.writeMinimal(r, rcode)
+	return done
 }
 
 func (s *Server) identity(r *request) action {
@@ -374,12 +416,42 @@ func (s *Server) anyQuery(r *request) action {
 	if r.question.Qtype != dns.TypeANY {
 		return next
 	}
-	// RFC 8482: a minimal answer instead of everything we know.
+	if r.inline {
+		r.deferred = true // its lookup may go upstream
+		return done
+	}
+	// RFC 8482: a minimal answer instead of everything we know, but a
+	// true one: the name's A lookup (cached like any other) says whether
+	// it exists and whether it is an alias.
+	key := cacheKey{name: strings.ToLower(r.question.Name), qtype: dns.TypeA, qclass: dns.ClassINET, do: r.do, cd: r.cd}
+	tm, err := s.lookup(r, key)
+	if err != nil {
+		s.upstreamFailed(r, err)
+		return done
+	}
 	m := s.reply(r)
-	m.Answer = []dns.RR{&dns.HINFO{
-		Hdr: dns.RR_Header{Name: r.question.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600},
-		Cpu: "RFC8482",
-	}}
+	switch {
+	case tm.Rcode == dns.RcodeNameError:
+		m.Rcode, m.Ns = tm.Rcode, tm.Ns
+	case tm.Rcode != dns.RcodeSuccess:
+		s.writeMinimal(r, dns.RcodeServerFailure)
+		return done
+	case len(tm.Answer) > 0 && tm.Answer[0].Header().Rrtype == dns.TypeCNAME && strings.EqualFold(tm.Answer[0].Header().Name, key.name):
+		c := tm.Answer[0].(*dns.CNAME)
+		// An alias of a blocked name is blocked (CNAME cloaking).
+		if d := s.engine.Decide(policy.Args{IP: r.ip, Host: hostOf(c.Target), Time: r.start}); d.Verdict == policy.Block {
+			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
+			s.writeBlocked(r)
+			return done
+		}
+		c.Hdr.Name = r.question.Name
+		m.Answer = []dns.RR{c}
+	default:
+		m.Answer = []dns.RR{&dns.HINFO{
+			Hdr: dns.RR_Header{Name: r.question.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600},
+			Cpu: "RFC8482",
+		}}
+	}
 	s.writeMsg(r, m)
 	return done
 }

@@ -325,3 +325,131 @@ func TestECHStripDropsSignaturesAndAD(t *testing.T) {
 		t.Errorf("answer %v, want the HTTPS record alone", r.Answer)
 	}
 }
+
+// Item 4: EDNS queries get an OPT record in error answers too; BADVERS
+// for a version beyond 0; FORMERR for a second OPT or one off the root.
+func TestEDNSInErrorAnswers(t *testing.T) {
+	up := newScriptedUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeServerFailure)
+		return m
+	})
+	e := newEnv(t, testConfig(up.addr))
+	edns := func(name string, qtype uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		m.SetEdns0(1232, false)
+		return m
+	}
+	cases := []struct {
+		name  string
+		q     func() *dns.Msg
+		rcode int
+	}{
+		{"servfail", func() *dns.Msg { return edns("broken.example.", dns.TypeA) }, dns.RcodeServerFailure},
+		{"notimp", func() *dns.Msg { m := edns("x.example.", dns.TypeA); m.Opcode = dns.OpcodeStatus; return m }, dns.RcodeNotImplemented},
+		{"formerr no question", func() *dns.Msg { m := edns("x.example.", dns.TypeA); m.Question = nil; return m }, dns.RcodeFormatError},
+		{"badvers", func() *dns.Msg { m := edns("x.example.", dns.TypeA); m.IsEdns0().SetVersion(1); return m }, dns.RcodeBadVers},
+		{"two OPTs", func() *dns.Msg {
+			m := edns("x.example.", dns.TypeA)
+			m.Extra = append(m.Extra, responseOPT(false))
+			return m
+		}, dns.RcodeFormatError},
+		{"OPT not at the root", func() *dns.Msg { m := edns("x.example.", dns.TypeA); m.Extra[0].Header().Name = "x.example."; return m }, dns.RcodeFormatError},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, tcp := range []bool{false, true} {
+				r, err := e.exchange(staffIP, c.q(), tcp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opt := r.IsEdns0()
+				if r.Rcode != c.rcode || opt == nil {
+					t.Errorf("tcp=%v: %s with OPT %v, want %s with an OPT record", tcp, dns.RcodeToString[r.Rcode], opt, dns.RcodeToString[c.rcode])
+				} else if opt.Version() != 0 {
+					t.Errorf("tcp=%v: answered with EDNS version %d", tcp, opt.Version())
+				}
+			}
+		})
+	}
+}
+
+// Item 6: ANY keeps NXDOMAIN and CNAME (RFC 8482's minimal answer is for
+// names that exist).
+func TestANYKeepsNXDOMAINAndCNAME(t *testing.T) {
+	up := newScriptedUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch name := q.Question[0].Name; name {
+		case "gone.example.":
+			m.Rcode = dns.RcodeNameError
+			m.Ns = []dns.RR{rr(t, "example. 300 IN SOA ns.example. h.example. 1 1 1 1 60")}
+		case "alias.example.":
+			m.Answer = []dns.RR{rr(t, "alias.example. 300 IN CNAME real.example."), rr(t, "real.example. 300 IN A 192.0.2.8")}
+		case "sneaky.example.":
+			m.Answer = []dns.RR{rr(t, "sneaky.example. 300 IN CNAME casino.example."), rr(t, "casino.example. 300 IN A 192.0.2.9")}
+		default:
+			return answerA(q, "192.0.2.7", 300)
+		}
+		return m
+	})
+	e := newEnv(t, testConfig(up.addr))
+	if r := e.ask(staffIP, "gone.example", dns.TypeANY, false, false); r.Rcode != dns.RcodeNameError {
+		t.Errorf("ANY for a name that does not exist: %s, want NXDOMAIN", rcodeOf(r))
+	}
+	r := e.ask(staffIP, "alias.example", dns.TypeANY, false, false)
+	if len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeCNAME || r.Answer[0].(*dns.CNAME).Target != "real.example." {
+		t.Errorf("ANY for an alias: %v, want its CNAME", r.Answer)
+	}
+	if r := e.ask(staffIP, "there.example", dns.TypeANY, false, false); len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeHINFO {
+		t.Errorf("ANY for a plain name: %v, want HINFO RFC8482", r.Answer)
+	}
+	if r := e.ask(staffIP, "sneaky.example", dns.TypeANY, false, false); r.Rcode != dns.RcodeNameError {
+		t.Errorf("ANY for an alias of a blocked name: %s %v, want it blocked", rcodeOf(r), r.Answer)
+	}
+}
+
+// Item 7: CHAOS queries and zone transfers are refused here, other
+// meta-types are FORMERR; none of them is forwarded.
+func TestChaosAndMetaTypesNotForwarded(t *testing.T) {
+	up := newScriptedUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg { return answerA(q, "192.0.2.7", 300) })
+	e := newEnv(t, testConfig(up.addr))
+	cases := []struct {
+		name   string
+		qtype  uint16
+		qclass uint16
+		tcp    bool
+		rcode  int
+	}{
+		{"version.bind.", dns.TypeTXT, dns.ClassCHAOS, false, dns.RcodeRefused},
+		{"hostname.bind.", dns.TypeTXT, dns.ClassCHAOS, false, dns.RcodeRefused},
+		{"id.server.", dns.TypeTXT, dns.ClassCHAOS, true, dns.RcodeRefused},
+		{"example.", dns.TypeAXFR, dns.ClassINET, true, dns.RcodeRefused},
+		{"example.", dns.TypeIXFR, dns.ClassINET, false, dns.RcodeRefused},
+		{"example.", dns.TypeMAILB, dns.ClassINET, false, dns.RcodeNotImplemented},
+		{"example.", dns.TypeTSIG, dns.ClassINET, false, dns.RcodeFormatError},
+		{"example.", dns.TypeOPT, dns.ClassINET, false, dns.RcodeFormatError},
+		{"example.", 200, dns.ClassINET, false, dns.RcodeFormatError},
+	}
+	for _, c := range cases {
+		t.Run(c.name+dns.Type(c.qtype).String(), func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetQuestion(c.name, c.qtype)
+			m.Question[0].Qclass = c.qclass
+			r, err := e.exchange(staffIP, m, c.tcp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != c.rcode {
+				t.Errorf("%s, want %s", rcodeOf(r), dns.RcodeToString[c.rcode])
+			}
+		})
+	}
+	if n, tcp := up.queries(), up.tcp.Load(); n+int(tcp) != 0 {
+		t.Errorf("upstream asked %d times (UDP) and %d (TCP), want never", n, tcp)
+	}
+	if l := e.findLog("version.bind", "TXT"); l["rule"] != RuleNotServed || l["status"] != "REFUSED" {
+		t.Errorf("log line %v", l)
+	}
+}

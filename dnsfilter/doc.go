@@ -34,9 +34,16 @@
 //     domain, bare and www), Bing, DuckDuckGo and YouTube's documented
 //     names get a CNAME to the provider's enforcement name plus that
 //     name's addresses; YouTube uses restrict.youtube.com (strict);
-//   - ANY: a single HINFO "RFC8482" record (RFC 8482);
+//   - ANY: a single HINFO "RFC8482" record (RFC 8482), from the name's A
+//     lookup: a name that does not exist stays NXDOMAIN, an alias gets
+//     its CNAME;
+//   - errors carry an OPT record when the query had one (RFC 6891 §7);
+//     EDNS version > 0 gets BADVERS, two OPTs or one off the root
+//     FORMERR; CHAOS queries and AXFR/IXFR are REFUSED (rule
+//     not_served), other meta-types FORMERR, never forwarded;
 //   - HTTPS/SVCB answers lose their ech parameter (and "ech" in
-//     mandatory), so browsers send a readable SNI to the proxy.
+//     mandatory), so browsers send a readable SNI to the proxy, and with
+//     it the RRSIGs that covered the record and the AD bit.
 //
 // Upstreams (dns.upstreams) are tried in order: the first has 400 ms to
 // answer alone, then the next is asked as well (and so on), while each

@@ -334,8 +334,8 @@ func (r *request) parseWire(b []byte) bool {
 	if arcount == 1 {
 		// OPT: root name, type 41, class = UDP size, TTL = ext. rcode,
 		// version, flags (DO), then options.
-		if off+11 > len(b) || b[off] != 0 || b[off+1] != 0 || b[off+2] != byte(dns.TypeOPT) {
-			return false
+		if off+11 > len(b) || b[off] != 0 || b[off+1] != 0 || b[off+2] != byte(dns.TypeOPT) || b[off+6] != 0 {
+			return false // not OPT, or an EDNS version beyond 0 (BADVERS, the general way)
 		}
 		r.edns = true
 		r.udpSize = int(b[off+3])<<8 | int(b[off+4])

@@ -86,10 +86,19 @@ func (s *Server) writeMinimal(r *request, rcode int) {
 	if r.qd == 1 && rcode != dns.RcodeFormatError {
 		m.Question = []dns.Question{r.question}
 	}
+	if r.edns && r.client {
+		// RFC 6891 §7: an EDNS query gets an OPT record, errors included
+		// (and BADVERS lives in it). A stranger gets the bare header.
+		m.Extra = []dns.RR{responseOPT(r.do)}
+	}
 	b, err := m.Pack()
 	if err != nil {
 		// Only an unpackable question gets here: answer without it.
 		m.Question = nil
+		m.Extra = nil
+		if m.Rcode > 0xF {
+			m.Rcode = dns.RcodeServerFailure
+		}
 		if b, err = m.Pack(); err != nil {
 			return
 		}
