@@ -453,3 +453,42 @@ func TestChaosAndMetaTypesNotForwarded(t *testing.T) {
 		t.Errorf("log line %v", l)
 	}
 }
+
+// Item 9: pipelined TCP queries are answered as they complete: a slow
+// miss does not hold up the answer behind it.
+func TestPipelinedTCPAnsweredOutOfOrder(t *testing.T) {
+	up := newScriptedUpstream(t, func(q *dns.Msg, _ bool) *dns.Msg {
+		if strings.HasPrefix(q.Question[0].Name, "slow.") {
+			time.Sleep(time.Second)
+		}
+		return answerA(q, "192.0.2.3", 300)
+	})
+	e := newEnv(t, testConfig(up.addr))
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(staffIP)}, Timeout: 3 * time.Second}
+	nc, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &dns.Conn{Conn: nc}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	for i, name := range []string{"slow.example.", "quick.example."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Id = uint16(100 + i)
+		if err := c.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []uint16
+	for range 2 {
+		r, err := c.ReadMsg()
+		if err != nil {
+			t.Fatalf("reading answers: %v (got %v)", err, order)
+		}
+		order = append(order, r.Id)
+	}
+	if order[0] != 101 || order[1] != 100 {
+		t.Errorf("answers came as IDs %v, want the quick one (101) before the slow one (100)", order)
+	}
+}

@@ -54,6 +54,7 @@ type Server struct {
 
 	servers []*dns.Server
 	loops   []*udpLoop     // UDP read loops (see udp.go), when not miekg's
+	tcp     *tcpServer     // DNS over TCP (see tcp.go)
 	loopWG  sync.WaitGroup // the loops and the goroutines they start
 	addr    string
 }
@@ -212,7 +213,6 @@ func (s *Server) Start() error {
 		}
 		servers = append(servers, s.newDNSServer(&dns.Server{PacketConn: pc}))
 	}
-	servers = append(servers, s.newDNSServer(&dns.Server{Listener: ln}))
 	started := make(chan struct{}, len(servers))
 	errc := make(chan error, len(servers)) // buffered: a sender never blocks
 	var running atomic.Bool
@@ -241,6 +241,9 @@ func (s *Server) Start() error {
 			return fmt.Errorf("serving dns on %s: %w", bound, err)
 		}
 	}
+	s.tcp = newTCPServer(s, ln)
+	s.tcp.wg.Add(1)
+	go s.tcp.serve()
 	s.servers, s.loops, s.addr = servers, loops, bound
 	running.Store(true)
 	for _, l := range loops {
@@ -335,11 +338,21 @@ func (s *Server) Addr() string {
 // Shutdown stops the listeners, letting in-flight queries finish until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers, loops := s.servers, s.loops
+	servers, loops, tcp := s.servers, s.loops, s.tcp
 	s.mu.Unlock()
 	var errs []error
 	for _, l := range loops {
 		l.close()
+	}
+	if tcp != nil {
+		tcp.close()
+		idle := make(chan struct{})
+		go func() { tcp.wg.Wait(); close(idle) }()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
 	}
 	for _, srv := range servers {
 		if err := srv.ShutdownContext(ctx); err != nil {

@@ -10,7 +10,10 @@
 // lookup) continues from that stage on a worker goroutine (kept for the
 // next one, so its stack need not grow each time), and anything else
 // (EDNS options other than cookie or padding, odd names, garbage) gets
-// miekg's handling. TCP and wildcard binds use miekg's server. Every
+// miekg's handling. Wildcard binds use miekg's server. TCP has a loop of
+// its own too (tcp.go): each query of a connection runs on its own
+// goroutine, so pipelined queries are answered as they complete (RFC 7766
+// §6.2.1.1), with connections closed after 10 s idle. Every
 // query goes through one ordered chain of stages (see chain in chain.go):
 //
 //	parse → acl → ratelimit → sanity → identity → canary → policy → block
