@@ -50,9 +50,10 @@
 // (intercept.go), and each HTTPS request inside is decided and logged on
 // its full URL like plain HTTP. An intercepted host is intercepted even
 // when the policy blocks it, since a browser never shows a CONNECT's
-// answer: each request inside gets the 403 block page (the CONNECT is
-// logged as allowed with rule "intercept", the requests with the blocking
-// rule). Non-clients, deny_destinations and connect_ports are still
+// answer: each request inside gets the 403 block page. Every intercepted
+// CONNECT is logged as allowed with rule "intercept" (the tunnel is not a
+// visit; the report leaves it out of the sites), the requests inside with
+// their own rules. Non-clients, deny_destinations and connect_ports are still
 // refused at the CONNECT. Other HTTPS is decided on the host (and the
 // ClientHello's server name), and a blocked CONNECT gets 403.
 //

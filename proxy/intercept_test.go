@@ -80,6 +80,15 @@ func TestIntercept(t *testing.T) {
 			t.Errorf("log line %+v", l)
 		}
 	})
+	t.Run("the tunnel's CONNECT line is not a visit", func(t *testing.T) {
+		c.CloseIdleConnections() // ends the tunnel: its CONNECT line is logged
+		// An allowed host too: the requests inside are the visits, each on
+		// its own line; the report leaves "intercept" CONNECTs out of them.
+		l := e.logFor(t, "www.allowed.test", "CONNECT")
+		if l.Verdict != "allow" || l.Rule != ruleIntercept || statusNum(l.Status) != 200 || l.URL != "" {
+			t.Errorf("CONNECT log line %+v", l)
+		}
+	})
 	t.Run("other hosts are tunnelled", func(t *testing.T) {
 		cc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			Proxy:           http.ProxyURL(proxyURL.url()),

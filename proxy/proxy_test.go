@@ -363,9 +363,10 @@ func TestConnect(t *testing.T) {
 			if err := tlc.Handshake(); err == nil {
 				t.Fatal("handshake succeeded: the tunnel was not cut")
 			}
-			// The client got 200 before the cut: the log says so, with the rule that cut it.
+			// A cut is a refusal: the log says 403 (not the 200 the CONNECT
+			// got before the ClientHello), with the rule that cut it.
 			l := e.lastLog(t, tc.logHost)
-			if l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != tc.rule || statusNum(l.Status) != 200 {
+			if l.Method != "CONNECT" || l.Verdict != "block" || l.Rule != tc.rule || statusNum(l.Status) != 403 {
 				t.Errorf("log line %+v", l)
 			}
 		})
@@ -816,7 +817,7 @@ func TestTunnelNotTLSOnHTTPSPort(t *testing.T) {
 	if b, _ := io.ReadAll(c); len(b) != 0 {
 		t.Fatalf("the upstream answered %q: SSH went through an HTTPS port", b)
 	}
-	if l := e.lastLog(t, upstreamIP); l.Verdict != "block" || l.Rule != "tls_required" || statusNum(l.Status) != 200 {
+	if l := e.lastLog(t, upstreamIP); l.Verdict != "block" || l.Rule != "tls_required" || statusNum(l.Status) != 403 {
 		t.Errorf("log line %+v", l)
 	}
 }

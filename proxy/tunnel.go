@@ -66,9 +66,10 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	}
 	defer p.tunnelsOpen.Add(-1)
 	if intercept {
-		if blocked != nil {
-			st.verdict, st.rule = policy.Allow, ruleIntercept
-		}
+		// Every intercepted CONNECT is logged as rule "intercept": the
+		// tunnel is not a visit, the requests inside are (each on its
+		// own line), and the report counts them so.
+		st.verdict, st.rule = policy.Allow, ruleIntercept
 		p.intercept(w, r, st, port)
 		return
 	}
@@ -114,6 +115,11 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	st.status = http.StatusOK
 	p.relay(st, tc, first, slices.Contains(p.o.TLSPorts, port))
 }
+
+// statusCut is logged for a tunnel the proxy cut after its 200 (the
+// ClientHello named a blocked host, or was not TLS): the refusal's 403,
+// since the 200 line the client got said nothing about the outcome.
+const statusCut = http.StatusForbidden
 
 // Rules logged for tunnels cut by the first-bytes check.
 const (
@@ -209,13 +215,13 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, tlsOnly bool) 
 	case errors.Is(err, errNotTLS) && !tlsOnly:
 		// Not TLS, on a port the school opened for other protocols.
 	case errors.Is(err, errNotTLS):
-		st.verdict, st.rule = policy.Block, ruleTLSRequired
+		st.verdict, st.rule, st.status = policy.Block, ruleTLSRequired, statusCut
 		p.logger.Info("tunnel cut: not TLS on an HTTPS port", zap.String("host", st.host), zap.Stringer("ip", st.ip),
 			zap.String("user", st.user))
 		tc.close()
 		return
 	case errors.Is(err, errMalformed):
-		st.verdict, st.rule = policy.Block, ruleTLSMalformed
+		st.verdict, st.rule, st.status = policy.Block, ruleTLSMalformed, statusCut
 		p.logger.Info("tunnel cut: malformed TLS ClientHello, or other TLS records before it", zap.String("host", st.host),
 			zap.Stringer("ip", st.ip), zap.String("user", st.user))
 		tc.close()
@@ -275,7 +281,7 @@ func tunnelSlice(idle time.Duration) time.Duration {
 func (p *Proxy) checkSNI(st *request, sni string) bool {
 	name, ok := categories.NormalizeHost(sni)
 	if !ok {
-		st.verdict, st.rule = policy.Block, ruleTLSMalformed
+		st.verdict, st.rule, st.status = policy.Block, ruleTLSMalformed, statusCut
 		p.logger.Info("tunnel cut: the TLS server name (SNI) is not a host name", zap.String("host", st.host),
 			zap.Stringer("ip", st.ip), zap.String("user", st.user))
 		return true
@@ -291,9 +297,9 @@ func (p *Proxy) checkSNI(st *request, sni string) bool {
 		zap.String("connect_host", st.host), zap.String("sni", name), zap.String("rule", d.Rule),
 		zap.String("reason", d.Reason), zap.Stringer("ip", st.ip), zap.String("user", st.user))
 	// The log line names what was really asked for (the program's log
-	// above keeps the CONNECT host); its status stays the 200 the client
-	// got before the cut.
+	// above keeps the CONNECT host).
 	st.host, st.cats, st.verdict, st.rule = name, d.Categories, policy.Block, d.Rule
+	st.status = statusCut
 	return true
 }
 
