@@ -1,7 +1,9 @@
 // Package report turns the access log (docs/contract.md §4) into what the
 // people responsible read: `schoolgate report` writes report-DATE.html, a
 // self-contained page (inline CSS and SVG, nothing fetched, printable) and
-// report-DATE.csv, one row per user.
+// report-DATE.csv, one row per user. Sign-in prompts (407), DNS answers
+// given on purpose (use-application-dns.net) and intercepted tunnels are
+// counted apart, never as visits or blocks.
 //
 // The log is read streaming, line by line, with a hand-written decoder for
 // its flat JSON objects; state is bounded whatever the log holds: users

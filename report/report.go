@@ -128,7 +128,8 @@ func NewAggregator(o Options) (*Aggregator, error) {
 
 // Run reads every day's log in o and returns the report. Days without a
 // file are listed in Report.MissingDays; a period with no log at all gives
-// an empty report that says so (a weekend has no traffic), not an error.
+// an empty report with DaysRead 0, not an error (the command refuses to
+// write that one).
 func Run(o Options) (*Report, error) {
 	a, err := NewAggregator(o)
 	if err != nil {
@@ -144,7 +145,6 @@ func Run(o Options) (*Report, error) {
 		return nil, errors.New("a report covers at most a year")
 	}
 	var missing []string
-	found := 0
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		path := logging.PathFor(o.Dir, d)
 		err := a.ReadFile(path)
@@ -155,7 +155,7 @@ func Run(o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		found++
+		a.r.DaysRead++
 		// A file the writer found damaged was set aside and a new chain
 		// started; its lines still happened that day.
 		damaged, _ := filepath.Glob(path + ".damaged-*")
@@ -241,10 +241,44 @@ func (a *Aggregator) malformed(name string, n int) {
 	}
 }
 
+// Rules of log lines that are neither a visit to a site nor a block of
+// content (see add).
+const (
+	ruleSignIn    = "proxy_auth" // the proxy's 407: it asks for a password
+	ruleCanary    = "doh_canary" // use-application-dns.net, answered NXDOMAIN on purpose
+	ruleIntercept = "intercept"  // an intercepted tunnel: its requests are logged one by one
+)
+
 // add folds one parsed line in.
 func (a *Aggregator) add(l *line) {
 	if string(l.src) == "log" {
 		return // the writer's own gap records, not requests
+	}
+	r := &a.r
+	r.Lines++
+	if string(l.src) == "dns" {
+		r.DNS++
+	} else {
+		r.Proxy++
+	}
+	// Counted apart, never as requests, blocks or over-blocking: a sign-in
+	// prompt is the proxy asking who is there, the DoH canary is answered
+	// on purpose, and an intercepted tunnel's requests have lines of their
+	// own (a blocked host's tunnel would otherwise top the allowed sites).
+	switch string(l.rule) {
+	case ruleSignIn:
+		r.SignInPrompts++
+		return
+	case ruleCanary:
+		if string(l.src) == "dns" {
+			r.OnPurpose++
+			return
+		}
+	case ruleIntercept:
+		if string(l.method) == "CONNECT" {
+			r.Tunnels++
+			return
+		}
 	}
 	lt := l.ts.In(a.loc)
 	blocked := string(l.verdict) == "block"
@@ -254,13 +288,7 @@ func (a *Aggregator) add(l *line) {
 			cats = cats.Add(k)
 		}
 	}
-	r := &a.r
 	r.Requests++
-	if string(l.src) == "dns" {
-		r.DNS++
-	} else {
-		r.Proxy++
-	}
 	h := lt.Hour()
 	if blocked {
 		r.Blocked++
@@ -338,9 +366,7 @@ func (a *Aggregator) add(l *line) {
 			a.users[string(key)] = u
 		}
 	}
-	if u.Profile != string(l.profile) {
-		u.Profile = string(l.profile)
-	}
+	u.sawProfile(l.profile)
 	u.Requests++
 	if lt.Before(u.First) {
 		u.First = lt
@@ -376,7 +402,10 @@ func (a *Aggregator) add(l *line) {
 	if blocked {
 		u.Blocked++
 		a.blocked.add(l.host, cats)
-		if cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified) {
+		// Only a profile's rule can over-block; the gateway's own refusals
+		// (not_a_client, bad_request, tls_required, ...) are not about the
+		// site's category.
+		if (cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified)) && profileRule(l.rule) {
 			a.overblk.add(l.host, cats)
 		}
 		if cats.Intersects(a.serious) {
@@ -390,6 +419,12 @@ func (a *Aggregator) add(l *line) {
 	if len(l.url) > 0 {
 		a.search(l, lt, u, blocked)
 	}
+}
+
+// profileRule reports whether rule is a profile's (PROFILE#N,
+// PROFILE#default) or the content classifier's, not a system refusal.
+func profileRule(rule []byte) bool {
+	return bytes.IndexByte(rule, '#') > 0 || bytes.HasPrefix(rule, []byte("classifier:"))
 }
 
 func (a *Aggregator) incident(l *line, lt time.Time, day string, cats categories.Set, ooh bool) {
@@ -679,8 +714,13 @@ type Report struct {
 	LogDir            string    // where the logs were looked for
 	DamagedFiles      []string  // access-DATE.jsonl.damaged-TIME files also read
 	First, Last       time.Time // first and last line seen (local)
-	Requests          int64
+	Lines             int64 // every line read (Proxy + DNS), the three below included
+	SignInPrompts     int64 // the proxy's 407 asking for a password: not blocks
+	OnPurpose         int64 // DNS answers given on purpose (use-application-dns.net): not blocks
+	Tunnels           int64 // intercepted tunnels (CONNECT lines): their requests count one by one
+	Requests          int64 // visits to sites: Lines without the three above
 	Blocked           int64
+	DaysRead          int // days of the period that had a log file
 	Proxy, DNS        int64
 	OutOfHours        int64
 	Devices           int  // distinct client addresses
@@ -727,7 +767,7 @@ type HostCount struct {
 type UserSummary struct {
 	User        string // "" for an unknown user: IP names the device
 	IP          string
-	Profile     string // the last profile applied
+	Profile     string // every profile the user was seen under, sorted, space-separated
 	Requests    int64
 	Blocked     int64
 	Incidents   int64 // blocked attempts on serious categories
@@ -742,6 +782,7 @@ type UserSummary struct {
 
 	devices     map[string]struct{}
 	moreDevices bool
+	profiles    []string
 	catReq      [numCats]int64
 	catBlocked  [numCats]int64
 }
@@ -761,7 +802,27 @@ func (u *UserSummary) Name() string {
 	return "(unknown) " + u.IP
 }
 
+// maxProfiles bounds the profiles kept per user (a school has a handful).
+const maxProfiles = 8
+
+// sawProfile notes a profile the user was seen under.
+func (u *UserSummary) sawProfile(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	for _, q := range u.profiles {
+		if q == string(p) {
+			return
+		}
+	}
+	if len(u.profiles) < maxProfiles {
+		u.profiles = append(u.profiles, string(p))
+	}
+}
+
 func (u *UserSummary) finish() {
+	sort.Strings(u.profiles)
+	u.Profile = strings.Join(u.profiles, " ")
 	for d := range u.devices {
 		u.Devices = append(u.Devices, d)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/report"
 )
 
@@ -29,7 +30,7 @@ func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.week, "week", false, "report on the 7 days ending with -date")
 	fs.StringVar(&f.from, "from", "", "first day of a period, YYYY-MM-DD (with -to)")
 	fs.StringVar(&f.to, "to", "", "last day of a period, YYYY-MM-DD (default: -from)")
-	fs.StringVar(&f.out, "out", ".", "folder to write report-DATE.html and report-DATE.csv to")
+	fs.StringVar(&f.out, "out", "reports", "folder to write report-DATE.html and report-DATE.csv to (created if missing)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: schoolgate report [-config FILE] [-date YYYY-MM-DD [-week] | -from YYYY-MM-DD -to YYYY-MM-DD] [-out DIR]")
 		fs.PrintDefaults()
@@ -73,6 +74,17 @@ func reportFor(cfg *config.Config, f reportFlags, now time.Time, stdout, stderr 
 	r, err := report.Run(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "schoolgate report: %v\n", err)
+		return 1
+	}
+	// No log for any day of the period: nothing to report, and a cron job
+	// must notice (a gateway that stopped, or logs to another folder).
+	if r.DaysRead == 0 {
+		what := "for " + from.Format(time.DateOnly)
+		if !from.Equal(to) {
+			what = fmt.Sprintf("for any day from %s to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+		}
+		fmt.Fprintf(stderr, "schoolgate report: no access log %s in %s (looked for %s); nothing written. Was the gateway running, and is log.dir right?\n",
+			what, cfg.Log.Dir, filepath.Base(logging.PathFor(cfg.Log.Dir, from)))
 		return 1
 	}
 	name := "report-" + from.Format(time.DateOnly)

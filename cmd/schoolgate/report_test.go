@@ -91,15 +91,24 @@ garbage
 		t.Errorf("CSV rows = %q", rows)
 	}
 
-	// A day without a log (a weekend): a report that says so, a note on
-	// stderr, exit 0, so a daily job does not fail on Mondays.
+	// A day without a log: nothing written, a clear message, exit 1, so
+	// that a cron job notices a gateway that stopped logging.
 	stderr.Reset()
-	if code := reportFor(cfg, reportFlags{date: "2026-11-19", out: out}, time.Now(), &stdout, &stderr); code != 0 ||
-		!strings.Contains(stderr.String(), "no access log for 2026-11-19") {
+	if code := reportFor(cfg, reportFlags{date: "2026-11-19", out: out}, time.Now(), &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "no access log for 2026-11-19 in "+logDir) ||
+		!strings.Contains(stderr.String(), "nothing written") {
 		t.Errorf("missing day: exit %d, stderr %q", code, stderr.String())
 	}
-	if _, err := os.Stat(filepath.Join(out, "report-2026-11-19.html")); err != nil {
-		t.Errorf("missing day: no report written: %v", err)
+	for _, ext := range []string{".html", ".csv"} {
+		if _, err := os.Stat(filepath.Join(out, "report-2026-11-19"+ext)); err == nil {
+			t.Errorf("missing day: report-2026-11-19%s was written", ext)
+		}
+	}
+	// A week with one day's log is still reported (the others are named).
+	stderr.Reset()
+	if code := reportFor(cfg, reportFlags{from: "2026-11-18", to: "2026-11-20", out: out}, time.Now(), &stdout, &stderr); code != 0 ||
+		!strings.Contains(stderr.String(), "no access log for 2026-11-18, 2026-11-19") {
+		t.Errorf("partly missing period: exit %d, stderr %q", code, stderr.String())
 	}
 	// The weekly form names its files after the period.
 	if code := reportFor(cfg, reportFlags{date: "2026-11-20", week: true, out: out}, time.Now(), &stdout, &stderr); code != 0 {
@@ -107,6 +116,32 @@ garbage
 	}
 	if _, err := os.Stat(filepath.Join(out, "report-2026-11-14_to_2026-11-20.html")); err != nil {
 		t.Error(err)
+	}
+}
+
+// Without -out, reports go to reports/ under the working folder.
+func TestReportDefaultFolder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("logs", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	line := `{"ts":"2026-11-20T10:00:00.000Z","src":"proxy","user":"alice","ip":"10.10.1.5","profile":"student","method":"CONNECT","host":"www.bbc.co.uk","url":"","categories":[],"verdict":"allow","rule":"student#default","status":200,"bytes":0,"ms":1,"seq":1,"hash":"aa"}` + "\n"
+	if err := os.WriteFile(filepath.Join("logs", "access-2026-11-20.jsonl"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"report", "-date", "2026-11-20"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, ext := range []string{".html", ".csv"} {
+		if _, err := os.Stat(filepath.Join(dir, "reports", "report-2026-11-20"+ext)); err != nil {
+			t.Error(err)
+		}
+	}
+	// And a day with no log writes nothing there, exit 1.
+	if code := run([]string{"report", "-date", "2026-11-19"}, nil, &stdout, &stderr); code != 1 {
+		t.Errorf("day without a log: exit %d, want 1", code)
 	}
 }
 
