@@ -714,11 +714,11 @@ type Report struct {
 	LogDir            string    // where the logs were looked for
 	DamagedFiles      []string  // access-DATE.jsonl.damaged-TIME files also read
 	First, Last       time.Time // first and last line seen (local)
-	Lines             int64 // every line read (Proxy + DNS), the three below included
-	SignInPrompts     int64 // the proxy's 407 asking for a password: not blocks
-	OnPurpose         int64 // DNS answers given on purpose (use-application-dns.net): not blocks
-	Tunnels           int64 // intercepted tunnels (CONNECT lines): their requests count one by one
-	Requests          int64 // visits to sites: Lines without the three above
+	Lines             int64     // every line read (Proxy + DNS), the three below included
+	SignInPrompts     int64     // the proxy's 407 asking for a password: not blocks
+	OnPurpose         int64     // DNS answers given on purpose (use-application-dns.net): not blocks
+	Tunnels           int64     // intercepted tunnels (CONNECT lines): their requests count one by one
+	Requests          int64     // visits to sites: Lines without the three above
 	Blocked           int64
 	DaysRead          int // days of the period that had a log file
 	Proxy, DNS        int64
