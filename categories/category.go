@@ -10,8 +10,10 @@ import (
 type Category uint8
 
 // The stable categories of docs/contract.md §3, in the contract's order.
-// Unclassified is last: it is never stored in the database, only given
-// by the policy to a request whose host matched nothing.
+// Unclassified and the pseudo-categories after it are never stored in the
+// database (Pseudo): the policy gives Unclassified to a request whose host
+// matched nothing, and IPLiteral and ECH to a TLS connection whose real
+// destination the proxy cannot see (policy.Hidden).
 const (
 	Adult Category = iota
 	Gambling
@@ -38,6 +40,12 @@ const (
 	SearchEngines
 	Education
 	Unclassified
+	// IPLiteral is a TLS connection to an IP address whose ClientHello
+	// names no server that resolves to it.
+	IPLiteral
+	// ECH is a TLS connection whose ClientHello can hide the server's name
+	// in an encrypted_client_hello extension.
+	ECH
 
 	numCategories
 )
@@ -47,6 +55,7 @@ var names = [numCategories]string{
 	"dating", "shopping", "drugs", "violence", "hate", "extremism", "self-harm",
 	"malware", "phishing", "hacking", "piracy", "proxy-avoidance", "doh",
 	"downloads", "forums", "search-engines", "education", "unclassified",
+	"ip-literal", "ech",
 }
 
 // sortedIdx lists the categories in the byte order of their names, so that
@@ -57,7 +66,7 @@ func init() {
 	for c := Category(0); c < numCategories; c++ {
 		sortedIdx = append(sortedIdx, c)
 	}
-	// insertion sort: 25 items, once.
+	// insertion sort: 27 items, once.
 	for i := 1; i < len(sortedIdx); i++ {
 		for j := i; j > 0 && names[sortedIdx[j]] < names[sortedIdx[j-1]]; j-- {
 			sortedIdx[j], sortedIdx[j-1] = sortedIdx[j-1], sortedIdx[j]
@@ -72,6 +81,11 @@ func (c Category) String() string {
 	}
 	return names[c]
 }
+
+// Pseudo reports whether c is given to requests by the policy rather than
+// to hosts by lists: unclassified, ip-literal and ech. Rules may name them;
+// lists and phrase files may not.
+func (c Category) Pseudo() bool { return c >= Unclassified && c < numCategories }
 
 // All returns every category, Unclassified included, in contract order.
 func All() []Category {

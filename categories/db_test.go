@@ -263,8 +263,10 @@ func TestAddRejectsJunk(t *testing.T) {
 			t.Errorf("Add(%q) accepted junk", e)
 		}
 	}
-	if b.Add("example.com", Unclassified) {
-		t.Error("Add under Unclassified accepted")
+	for _, c := range []Category{Unclassified, IPLiteral, ECH} {
+		if b.Add("example.com", c) {
+			t.Errorf("Add under the pseudo-category %s accepted", c)
+		}
 	}
 	db := b.Build()
 	if db.Len() != 0 {

@@ -45,7 +45,7 @@ func (b *Builder) addEmbedded(fsys fs.FS) []EmbeddedFile {
 		base := path.Base(p)
 		ef := EmbeddedFile{Name: base}
 		ef.Category, ef.Known = Parse(strings.TrimSuffix(base, ".txt"))
-		if ef.Category == Unclassified {
+		if ef.Category.Pseudo() {
 			ef.Known = false
 		}
 		raw, err := fs.ReadFile(fsys, p)

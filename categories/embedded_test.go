@@ -23,7 +23,7 @@ func TestEmbeddedData(t *testing.T) {
 		have[f.Category] += f.Stats.Added
 	}
 	for _, c := range All() {
-		if c == Unclassified {
+		if c.Pseudo() {
 			continue
 		}
 		if have[c] == 0 {

@@ -436,6 +436,90 @@ func removeDotSegments(b []byte) int {
 	return w
 }
 
+// OriginPath returns a request's path (and query) as an origin that
+// decodes what RFC 3986 keeps as data reads it, normalised as Lookup
+// normalises: nginx and Apache (AllowEncodedSlashes Decode) serve
+// /%2Fiplayer and /bitesize%2F..%2Fiplayer as /iplayer; IIS reads '\' and
+// %5C as '/'; Tomcat and Jetty drop ";parameters" from a segment, so
+// /bitesize/..;/iplayer is /iplayer; an origin that decodes twice reads
+// %252F as '/'. All of these are applied at once, through up to three
+// layers of %25: the result is the reading a filter must also match, since
+// some origin serves it. changed is false when the path holds none of
+// them (reading is then ""), so that its only reading is the one Lookup
+// makes.
+func OriginPath(path string) (reading string, changed bool) {
+	if i := strings.IndexByte(path, '#'); i >= 0 {
+		path = path[:i]
+	}
+	p, query := path, ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		p, query = path[:i], path[i:]
+	}
+	if strings.IndexByte(p, '%') < 0 && strings.IndexByte(p, '\\') < 0 && strings.IndexByte(p, ';') < 0 {
+		return "", false
+	}
+	b := []byte(p)
+	for range 4 {
+		var again bool
+		b, again = decodeSeparators(b)
+		if !again {
+			break
+		}
+	}
+	b = dropSegmentParams(b)
+	if string(b) == p {
+		return "", false
+	}
+	reading = normPath(string(b) + query)
+	if reading == normPath(path) {
+		return "", false
+	}
+	return reading, true
+}
+
+// decodeSeparators rewrites %2F, %5C and '\' in b as '/' in place, and
+// decodes each %25 that starts another escape (%252F → %2F), reporting
+// whether it did the latter, so that the caller decodes once more.
+func decodeSeparators(b []byte) ([]byte, bool) {
+	w, again := 0, false
+	for r := 0; r < len(b); r++ {
+		c := b[r]
+		switch {
+		case c == '\\':
+			c = '/'
+		case c == '%' && r+2 < len(b) && (b[r+1] == '2' && (b[r+2] == 'F' || b[r+2] == 'f') ||
+			b[r+1] == '5' && (b[r+2] == 'C' || b[r+2] == 'c')):
+			c = '/'
+			r += 2
+		case c == '%' && r+4 < len(b) && b[r+1] == '2' && b[r+2] == '5' && isHex(b[r+3]) && isHex(b[r+4]):
+			r += 2 // "%25XX" becomes "%XX"
+			again = true
+		}
+		b[w] = c
+		w++
+	}
+	return b[:w], again
+}
+
+// dropSegmentParams removes ";parameters" from the end of every segment
+// of b, as servlet containers do before they map a path.
+func dropSegmentParams(b []byte) []byte {
+	w, skip := 0, false
+	for _, c := range b {
+		switch {
+		case c == '/':
+			skip = false
+		case c == ';':
+			skip = true
+		}
+		if !skip {
+			b[w] = c
+			w++
+		}
+	}
+	return b[:w]
+}
+
 // normPath returns the normalised form of a path as a string (tests and
 // list loading; Lookup normalises into a stack buffer).
 func normPath(p string) string {

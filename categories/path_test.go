@@ -260,3 +260,58 @@ func FuzzNormPath(f *testing.F) {
 		}
 	})
 }
+
+// TestOriginPath checks the reading of a path by origins that decode
+// encoded separators (nginx, Apache), read '\' as '/' (IIS), drop
+// ";parameters" (Tomcat) or decode twice.
+func TestOriginPath(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		changed  bool
+	}{
+		{"/iplayer", "", false},
+		{"/%2Fiplayer", "/iplayer", true},
+		{"/%2fiplayer", "/iplayer", true},
+		{"/bitesize%2F..%2Fiplayer", "/iplayer", true},
+		{"/bitesize%2F%2E%2E%2Fiplayer", "/iplayer", true},
+		{"/bitesize%5C..%5Ciplayer", "/iplayer", true},
+		{`/bitesize\..\iplayer`, "/iplayer", true},
+		{"/bitesize/..;/iplayer", "/iplayer", true},
+		{"/bitesize;x=1/../iplayer", "", false}, // as sent, already /iplayer
+		{"/bitesize%252F..%252Fiplayer", "/iplayer", true},
+		{"/bitesize%25252F..%25252Fiplayer", "/iplayer", true},
+		{"/a%2Fb?x=%2F", "/a/b?x=%2F", true},
+		{"/50%25off", "", false},     // a literal '%', no separator under it
+		{"/a/b%2Fc", "/a/b/c", true}, // the reading differs from /a/b%2Fc
+		{"/a/%7Eb", "", false},       // an unreserved escape: Lookup already decodes it
+		{"/a;b", "/a", true},
+		{"/x/./y", "", false},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, changed := OriginPath(tt.in)
+			if got != tt.want || changed != tt.changed {
+				t.Errorf("OriginPath(%q) = %q, %v; want %q, %v", tt.in, got, changed, tt.want, tt.changed)
+			}
+		})
+	}
+}
+
+// TestOriginPathLookup: a URL entry matches the readings an origin serves.
+func TestOriginPathLookup(t *testing.T) {
+	b := NewBuilder()
+	b.Add("bbc.co.uk/iplayer", Streaming)
+	b.Add("bbc.co.uk/bitesize", Education)
+	db := b.Build()
+	for _, p := range []string{"/%2Fiplayer", "/bitesize%2F..%2Fiplayer", "/bitesize/..;/iplayer"} {
+		if got := db.Lookup("www.bbc.co.uk", p); got == SetOf(Streaming) {
+			t.Errorf("Lookup(%q) as sent = %v; the as-sent reading was expected to miss the entry", p, got)
+		}
+		r, changed := OriginPath(p)
+		if !changed {
+			t.Fatalf("OriginPath(%q) unchanged", p)
+		}
+		if got := db.Lookup("www.bbc.co.uk", r); got != SetOf(Streaming) {
+			t.Errorf("Lookup(origin reading %q of %q) = %v, want streaming", r, p, got)
+		}
+	}
+}

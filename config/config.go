@@ -127,9 +127,12 @@ type List struct {
 
 // Profile is a named policy: ordered rules, first match wins, else Default.
 type Profile struct {
-	SafeSearch bool   `yaml:"safe_search"`
-	Rules      []Rule `yaml:"rules"`
-	Default    string `yaml:"default"` // "allow" or "block"
+	SafeSearch bool `yaml:"safe_search"`
+	// YouTubeRestrict is YouTube's restricted mode under safe_search:
+	// "strict" (the default) or "moderate".
+	YouTubeRestrict string `yaml:"youtube_restrict"`
+	Rules           []Rule `yaml:"rules"`
+	Default         string `yaml:"default"` // "allow" or "block"
 	// ContentThreshold is how sure the content classifier must be (0..1)
 	// before it puts an unlisted page in a category; lower is stricter.
 	// 0 means the classifier's default.

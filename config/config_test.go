@@ -207,6 +207,12 @@ func TestValues(t *testing.T) {
 				return q.ContentThreshold == 0.4 && q.Default == "block" && q.Rules[0].Action == "allow" &&
 					reflect.DeepEqual(q.Rules[0].Categories, []string{"education", "unclassified"})
 			}},
+		{"youtube_restrict and pseudo-categories", "default_profile: q\nprofiles:\n  q: {safe_search: true, youtube_restrict: Moderate, rules: [{action: block, categories: [ip-literal, ech]}]}\n  r: {safe_search: true}\n",
+			func(c *Config) bool {
+				q, r := c.Profiles["q"], c.Profiles["r"]
+				return q.YouTubeRestrict == "moderate" && r.YouTubeRestrict == "strict" &&
+					reflect.DeepEqual(q.Rules[0].Categories, []string{"ip-literal", "ech"})
+			}},
 		{"anchors and aliases", "schedules:\n  a: &w {days: [mon], from: \"08:00\", to: \"09:00\"}\n  b: *w\n",
 			func(c *Config) bool { return c.Schedules["b"].From == 8*60 }},
 		{"blocked answer null", "dns: {blocked_answer: NULL_}\n", nil},
@@ -273,6 +279,8 @@ func TestProblems(t *testing.T) {
 		{"connect port range", "proxy:\n  connect_ports: [443,\n    0]\n", 3, "port 0 out of range (1-65535) in proxy.connect_ports"},
 		{"unknown category rule", "profiles:\n  p:\n    rules:\n      - action: block\n        categories: [adult,\n          gamblng]\ndefault_profile: p\n", 6, `unknown category "gamblng" (did you mean "gambling"? known: adult, gambling,`},
 		{"unknown category list", "lists:\n  - category: porn\n    domains: [x.example]\n", 2, `unknown category "porn" (known: adult,`},
+		{"pseudo-category in list", "lists:\n  - category: ip-literal\n    domains: [x.example]\n", 2, "ip-literal cannot be given to a list"},
+		{"bad youtube_restrict", "profiles:\n  p:\n    safe_search: true\n    youtube_restrict: lax\ndefault_profile: p\n", 4, `profiles.p.youtube_restrict: bad value "lax" (want strict or moderate)`},
 		{"unclassified in list", "lists:\n  - category: unclassified\n    domains: [x.example]\n", 2, "unclassified cannot be given to a list"},
 		{"unknown category alerts", "alerts:\n  file: a.jsonl\n  categories: [selfharm]\n", 3, `unknown category "selfharm" (did you mean "self-harm"?`},
 		{"unknown schedule when", "profiles:\n  p:\n    rules:\n      - action: allow\n        when: [lnch]\nschedules: {lunch: {days: [mon], from: \"12:00\", to: \"13:00\"}}\ndefault_profile: p\n", 5, `unknown schedule "lnch" (did you mean "lunch"? known: lunch)`},

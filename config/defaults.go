@@ -56,5 +56,5 @@ func Default() *Config {
 
 // defaultProfile is what a profile holds before its keys are decoded.
 func defaultProfile() Profile {
-	return Profile{Default: "allow"}
+	return Profile{Default: "allow", YouTubeRestrict: "strict"}
 }

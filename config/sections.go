@@ -501,6 +501,18 @@ func (d *decoder) profiles(n *yaml.Node) {
 		p := defaultProfile()
 		d.mapping(kv.v, where, []field{
 			{"safe_search", func(_, v *yaml.Node) { p.SafeSearch, _ = d.boolean(v, where+".safe_search") }},
+			{"youtube_restrict", func(_, v *yaml.Node) {
+				s, ok := d.str(v, where+".youtube_restrict")
+				if !ok {
+					return
+				}
+				switch s = strings.ToLower(s); s {
+				case "strict", "moderate":
+					p.YouTubeRestrict = s
+				default:
+					d.addf(resolve(v).Line, "%s.youtube_restrict: bad value %q (want strict or moderate)", where, s)
+				}
+			}},
 			{"rules", func(_, v *yaml.Node) {
 				nodes, _ := d.list(v, where+".rules")
 				for i, rn := range nodes {

@@ -141,19 +141,23 @@ func parseAction(s, what string) (string, error) {
 	return "", fmt.Errorf("bad %s %q (want allow or block)", what, s)
 }
 
-// checkCategory checks a category name; unclassified only where
-// allowUnclassified is set (rules), never in lists.
+// checkCategory checks a category name; the pseudo-categories
+// (unclassified, ip-literal, ech) only where allowUnclassified is set
+// (rules), never in lists.
 func checkCategory(s string, allowUnclassified bool) (string, error) {
 	c, ok := categories.Parse(s)
-	if ok && (c != categories.Unclassified || allowUnclassified) {
+	if ok && (!c.Pseudo() || allowUnclassified) {
 		return c.String(), nil
 	}
-	if ok {
+	if ok && c == categories.Unclassified {
 		return "", fmt.Errorf("unclassified cannot be given to a list: it is what a host that no list names is")
+	}
+	if ok {
+		return "", fmt.Errorf("%s cannot be given to a list: it is what the proxy sees of a connection, not of a host", c)
 	}
 	var known []string
 	for _, c := range categories.All() {
-		if c != categories.Unclassified || allowUnclassified {
+		if !c.Pseudo() || allowUnclassified {
 			known = append(known, c.String())
 		}
 	}

@@ -71,6 +71,8 @@ type request struct {
 	rule          string
 	classified    string // the content classifier's note (policy.Decision.Classified)
 	block         bool
+	safeSearch    *policy.SafeSearch // the profile's lock for this engine host (policy.Decision.SafeSearch)
+	ssApplied     bool               // answered with the lock's enforcing name
 
 	answered bool
 	silent   bool // dropped on purpose: nothing sent, nothing logged
@@ -318,6 +320,7 @@ func (s *Server) decide(r *request) action {
 	r.cats, r.rule = d.Categories, d.Rule
 	r.classified = d.Classified
 	r.block = d.Verdict == policy.Block
+	r.safeSearch = d.SafeSearch
 	return next
 }
 
@@ -372,28 +375,30 @@ func blockSOA(name string) *dns.SOA {
 	}
 }
 
+// safeSearch answers an engine's host name with a CNAME to its enforcing
+// name (policy.SafeSearch, the table the proxy dials by too), and that
+// name's addresses.
 func (s *Server) safeSearch(r *request) action {
-	p, ok := safeSearchFor(r.host)
-	if !ok {
-		return next
-	}
-	if prof, ok := r.snap.Config.Profiles[r.profile]; !ok || !prof.SafeSearch {
+	p := r.safeSearch
+	if p == nil {
 		return next
 	}
 	if r.inline {
 		r.deferred = true // its lookup may go upstream
 		return done
 	}
-	s.m.safeSearch.WithLabelValues(p.name).Inc()
+	s.m.safeSearch.WithLabelValues(p.Engine).Inc()
+	r.ssApplied = true
+	target := dns.Fqdn(p.Target)
 	m := s.reply(r)
 	m.Answer = []dns.RR{&dns.CNAME{
 		Hdr:    dns.RR_Header{Name: r.question.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: safeSearchTTL},
-		Target: p.target,
+		Target: target,
 	}}
 	if qt := r.question.Qtype; qt != dns.TypeCNAME && qt != dns.TypeANY {
 		// The answer carries the target's addresses too, resolved (and
 		// cached) like any other name, so the client needs no second query.
-		key := cacheKey{name: p.target, qtype: qt, qclass: dns.ClassINET}
+		key := cacheKey{name: target, qtype: qt, qclass: dns.ClassINET}
 		tm, err := s.lookup(r, key)
 		if err != nil {
 			s.upstreamFailed(r, err)
@@ -646,7 +651,7 @@ func (s *Server) finish(r *request) {
 		Time: r.start, Src: "dns", User: r.user, IP: s.ipStr.get(r.ip), Profile: r.profile,
 		Method: method, Host: r.host, Categories: r.cats, Verdict: verdict, Rule: r.rule,
 		Rcode: rcodeName(r.rcode), Bytes: int64(r.bytes), Duration: d,
-		Classified: r.classified,
+		Classified: r.classified, SafeSearch: r.ssApplied,
 	})
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/schoolgate/schoolgate/policy"
 )
 
 // standardUpstream serves the records the tests ask about.
@@ -196,30 +198,34 @@ func TestSafeSearchEveryMapping(t *testing.T) {
 		"restrict.youtube.com.":       "216.239.38.119",
 	}
 	perProvider := map[string]int{}
-	for host, pi := range safeSearchHosts {
-		p := providers[pi]
-		perProvider[p.name]++
+	for _, host := range policy.SafeSearchHosts() {
+		p := policy.SafeSearchFor(host, false)
+		target := dns.Fqdn(p.Target)
+		perProvider[p.Engine]++
 		r := e.ask(juniorIP, host, dns.TypeA, false, false)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2 {
 			t.Errorf("%s: %s %v, want CNAME + A", host, rcodeOf(r), r.Answer)
 			continue
 		}
 		c, ok := r.Answer[0].(*dns.CNAME)
-		if !ok || c.Target != p.target || c.Hdr.Name != host+"." {
-			t.Errorf("%s: first answer %v, want CNAME to %s", host, r.Answer[0], p.target)
+		if !ok || c.Target != target || c.Hdr.Name != host+"." {
+			t.Errorf("%s: first answer %v, want CNAME to %s", host, r.Answer[0], target)
 		}
-		if a, ok := r.Answer[1].(*dns.A); !ok || a.A.String() != wantA[p.target] || a.Hdr.Name != p.target {
-			t.Errorf("%s: second answer %v, want %s A %s", host, r.Answer[1], p.target, wantA[p.target])
+		if a, ok := r.Answer[1].(*dns.A); !ok || a.A.String() != wantA[target] || a.Hdr.Name != target {
+			t.Errorf("%s: second answer %v, want %s A %s", host, r.Answer[1], target, wantA[target])
 		}
 	}
 	for _, h := range []string{"google.co.uk", "www.google.fr", "google.com", "www.youtube-nocookie.com",
 		"youtubei.googleapis.com", "m.youtube.com", "bing.com", "duckduckgo.com"} {
-		if _, ok := safeSearchHosts[h]; !ok {
+		if policy.SafeSearchFor(h, false) == nil {
 			t.Errorf("%s has no SafeSearch mapping", h)
 		}
 	}
-	if _, ok := safeSearchHosts["notgoogle.com"]; ok {
+	if policy.SafeSearchFor("notgoogle.com", false) != nil {
 		t.Errorf("notgoogle.com is mapped")
+	}
+	if l := e.findLog("www.bing.com", "A"); l["safe_search"] != true {
+		t.Errorf("safe search log line has no \"safe_search\": true: %v", l)
 	}
 	// AAAA: the target's AAAA.
 	r := e.ask(juniorIP, "www.youtube.com", dns.TypeAAAA, false, false)

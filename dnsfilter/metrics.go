@@ -5,6 +5,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/schoolgate/schoolgate/policy"
 )
 
 // The label sets are small and fixed: a query type outside qtypeNames is
@@ -95,8 +97,8 @@ func newMetrics(reg prometheus.Registerer, cacheEntries func() float64) *metrics
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	for _, p := range providers {
-		m.safeSearch.WithLabelValues(p.name)
+	for _, name := range policy.SafeSearchEngines() {
+		m.safeSearch.WithLabelValues(name)
 	}
 	if reg == nil {
 		return m

@@ -133,6 +133,9 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	if e.Ended != "" {
 		f = append(f, zap.String("ended", e.Ended))
 	}
+	if e.SafeSearch {
+		f = append(f, zap.Bool("safe_search", true))
+	}
 	if e.Src == SrcLog {
 		f = append(f, zap.Int64("lost", e.Lost), zap.String("note", e.Note))
 	}

@@ -43,6 +43,10 @@ type Entry struct {
 	// when the gateway died (written at the next start from the session
 	// journal, with the bytes counted until then). Empty otherwise.
 	Ended string
+	// SafeSearch reports that an engine's SafeSearch lock was applied
+	// (policy.SafeSearch): written as `"safe_search":true` after
+	// `classified` (and `ended`), only when set.
+	SafeSearch bool
 	// Lost and Note are set on the writer's own records (Src "log"): a gap
 	// record (Rule "gap") names how many lines could not be written, and
 	// a checkpoint mismatch (Rule "checkpoint_mismatch") says how the

@@ -42,7 +42,7 @@ func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
 	}
-	return s.decideCats(pi, s.openMask(a.Time), a.Host, cats)
+	return s.decideCats(pi, s.openMask(a.Time), a.Host, cats, a.Seen)
 }
 
 // ContentThreshold returns the content_threshold of the profile that

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/schoolgate/schoolgate/categories"
 )
 
 // maxShards bounds the verdict cache's shards: enough that two requests on
@@ -44,6 +46,7 @@ type cacheKey struct {
 	profile int
 	host    string
 	path    string
+	seen    categories.Set
 }
 
 // cacheEntry keeps the whole key beside the verdict: the LRU is keyed on a
@@ -178,6 +181,7 @@ func (e *Engine) Decide(a Args) Decision {
 		mask:    s.openMask(a.Time) & s.profiles[pi].schedMask,
 		profile: pi,
 		host:    a.Host,
+		seen:    a.Seen,
 	}
 	if a.Path != "" && s.DB.HasURLEntries(a.Host) {
 		key.path = a.Path
@@ -193,7 +197,7 @@ func (e *Engine) Decide(a Args) Decision {
 	}
 	sh.mu.Unlock()
 
-	d := s.decide(pi, key.mask, key.host, key.path)
+	d := s.decide(pi, key.mask, key.host, key.path, key.seen)
 
 	// The cache outlives the request: copy the strings so that an entry
 	// never pins a caller's larger buffer (a host sliced from a request).
@@ -214,7 +218,7 @@ func (e *Engine) hash(k *cacheKey) uint64 {
 	if k.path != "" {
 		h ^= bits.RotateLeft64(maphash.String(e.seed, k.path), 31)
 	}
-	h ^= mix64(k.mask ^ bits.RotateLeft64(k.gen, 40) ^ uint64(k.profile)<<20)
+	h ^= mix64(k.mask ^ bits.RotateLeft64(k.gen, 40) ^ uint64(k.profile)<<20 ^ bits.RotateLeft64(uint64(k.seen), 30))
 	return mix64(h)
 }
 

@@ -47,6 +47,10 @@ type Args struct {
 	Host string     // normalised host (categories.NormalizeHost)
 	Path string     // URL path and query for a full-URL decision, "" for host-only
 	Time time.Time  // when; converted to the config's timezone
+	// Seen holds the pseudo-categories the caller observed of the
+	// connection (ip-literal, ech: see Hidden); they join the host's
+	// categories.
+	Seen categories.Set
 }
 
 // Decision is the outcome of Decide.
@@ -59,6 +63,14 @@ type Decision struct {
 	// Classified is the content classifier's note when Categories came
 	// from it rather than from a list ("gambling=0.83"); see classified.go.
 	Classified string
+	// SafeSearch is the engine lock to apply to an allowed request when
+	// the profile has safe_search and the host is a search engine's or
+	// YouTube's (safesearch.go); nil otherwise.
+	SafeSearch *SafeSearch
+	// Path is the reading of the request's path the decision was made on
+	// when it is not the path as sent (categories.OriginPath: an origin
+	// that decodes %2F reads /%2Fiplayer as /iplayer); "" otherwise.
+	Path string
 }
 
 // ListStat is what loading one entry of `lists:` took and skipped, for the
@@ -109,12 +121,14 @@ type route struct {
 }
 
 type profile struct {
-	name      string
-	rules     []rule
-	defBlock  bool
-	defRule   string
-	defReason string
-	schedMask uint64 // every schedule its rules name
+	name string
+	// safe_search, and YouTube's moderate mode instead of strict.
+	safeSearch, youtubeModerate bool
+	rules                       []rule
+	defBlock                    bool
+	defRule                     string
+	defReason                   string
+	schedMask                   uint64 // every schedule its rules name
 }
 
 type rule struct {
@@ -347,7 +361,8 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 }
 
 func compileProfile(name string, p config.Profile, schedIdx map[string]int, scheds []schedule) profile {
-	cp := profile{name: name, defRule: name + "#default", defBlock: p.Default == "block"}
+	cp := profile{name: name, defRule: name + "#default", defBlock: p.Default == "block",
+		safeSearch: p.SafeSearch, youtubeModerate: p.YouTubeRestrict == "moderate"}
 	cp.defReason = "no rule matched; " + name + " allows by default"
 	if cp.defBlock {
 		cp.defReason = "no rule matched; " + name + " blocks by default"
@@ -410,7 +425,7 @@ func (s *Snapshot) Decide(a Args) Decision {
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
 	}
-	return s.decide(pi, s.openMask(a.Time), a.Host, a.Path)
+	return s.decide(pi, s.openMask(a.Time), a.Host, a.Path, a.Seen)
 }
 
 // systemDecision applies the checks that come before any profile rule:
@@ -464,17 +479,40 @@ func containsAddr(ps []netip.Prefix, ip netip.Addr) bool {
 
 // decide runs the profile's rules. mask holds (at least) the profile's
 // schedules that are open at the request time.
-func (s *Snapshot) decide(pi int, mask uint64, host, path string) Decision {
+//
+// A path is decided on every reading an origin may serve: as sent, and as
+// an origin that decodes %2F and its kind reads it (categories.OriginPath).
+// The readings differ only under hosts with URL entries; when one of them
+// is blocked, the request is, and Decision.Path names that reading.
+func (s *Snapshot) decide(pi int, mask uint64, host, path string, seen categories.Set) Decision {
+	d := s.decideOn(pi, mask, host, path, seen)
+	if path == "" || d.Verdict == Block || !s.DB.HasURLEntries(host) {
+		return d
+	}
+	reading, changed := categories.OriginPath(path)
+	if !changed {
+		return d
+	}
+	if rd := s.decideOn(pi, mask, host, reading, seen); rd.Verdict == Block {
+		rd.Path = reading
+		rd.Reason += " (the path as an origin that decodes %2F reads it: " + reading + ")"
+		return rd
+	}
+	return d
+}
+
+// decideOn decides one reading of a request.
+func (s *Snapshot) decideOn(pi int, mask uint64, host, path string, seen categories.Set) Decision {
 	cats := s.DB.Lookup(host, path)
 	if cats.Empty() {
 		if c, note, ok := s.hostSignal(pi, host); ok {
-			d := s.decideCats(pi, mask, host, c)
+			d := s.decideCats(pi, mask, host, c, seen)
 			d.Classified = note
 			d.Reason += " (the host name reads as " + c.String() + ": " + note + ")"
 			return d
 		}
 	}
-	return s.decideCats(pi, mask, host, cats)
+	return s.decideCats(pi, mask, host, cats, seen)
 }
 
 // hostSignal reads the words of a host no list names: a name that reads as
@@ -502,13 +540,17 @@ func (s *Snapshot) hostSignal(pi int, host string) (categories.Set, string, bool
 }
 
 // decideCats runs the profile's rules for a host with the categories cats
-// (from the database, or from the content classifier: DecideAs).
-func (s *Snapshot) decideCats(pi int, mask uint64, host string, cats categories.Set) Decision {
+// (from the database, or from the content classifier: DecideAs) and the
+// pseudo-categories seen of the connection (Args.Seen). A host with no
+// categories is unclassified, whatever was seen.
+func (s *Snapshot) decideCats(pi int, mask uint64, host string, cats, seen categories.Set) Decision {
 	p := &s.profiles[pi]
 	req := cats
 	if req.Empty() {
 		req = categories.SetOf(categories.Unclassified)
 	}
+	req |= seen
+	cats |= seen
 	for i := range p.rules {
 		r := &p.rules[i]
 		if r.when != 0 && mask&r.when == 0 {
@@ -538,17 +580,26 @@ func (s *Snapshot) decideCats(pi int, mask uint64, host string, cats categories.
 			reason += s.schedules[bits.TrailingZeros64(mask&r.when)].during
 		}
 		reason += r.outsideSuffix
-		v := Allow
 		if r.block {
-			v = Block
+			return Decision{Profile: p.name, Categories: cats, Verdict: Block, Rule: r.name, Reason: reason}
 		}
-		return Decision{Profile: p.name, Categories: cats, Verdict: v, Rule: r.name, Reason: reason}
+		return Decision{Profile: p.name, Categories: cats, Verdict: Allow, Rule: r.name, Reason: reason,
+			SafeSearch: p.lock(host)}
 	}
-	v := Allow
 	if p.defBlock {
-		v = Block
+		return Decision{Profile: p.name, Categories: cats, Verdict: Block, Rule: p.defRule, Reason: p.defReason}
 	}
-	return Decision{Profile: p.name, Categories: cats, Verdict: v, Rule: p.defRule, Reason: p.defReason}
+	return Decision{Profile: p.name, Categories: cats, Verdict: Allow, Rule: p.defRule, Reason: p.defReason,
+		SafeSearch: p.lock(host)}
+}
+
+// lock returns the SafeSearch lock for an allowed request to host, nil
+// when the profile has no safe_search or host is no engine's.
+func (p *profile) lock(host string) *SafeSearch {
+	if !p.safeSearch {
+		return nil
+	}
+	return SafeSearchFor(host, p.youtubeModerate)
 }
 
 // matchDomain reports whether host is one of the rule's domains or a

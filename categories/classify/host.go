@@ -79,7 +79,7 @@ func NewHostClassifier(seg *Segmenter, vocab string) (*HostClassifier, error) {
 		if f[0] == "context" {
 			c, ok = allCategories, true
 		}
-		if !ok || c == categories.Unclassified {
+		if !ok || c.Pseudo() {
 			return nil, fmt.Errorf("host vocabulary line %d: unknown category %q", line, f[0])
 		}
 		w, err := strconv.ParseFloat(f[1], 64)

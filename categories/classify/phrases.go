@@ -73,7 +73,7 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 	if base == "context" {
 		cat, haveCat = allCategories, true
 	}
-	if haveCat && cat == categories.Unclassified {
+	if haveCat && cat.Pseudo() {
 		haveCat = false
 	}
 	var out []phrase
@@ -101,7 +101,7 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 				continue
 			}
 			c, ok := categories.Parse(name)
-			if !ok || c == categories.Unclassified {
+			if !ok || c.Pseudo() {
 				bad("unknown category %q", name)
 				continue
 			}
