@@ -415,3 +415,17 @@ func (c *Classifier) finish(s *scan) *Result {
 	})
 	return r
 }
+
+// ContentCategories are the categories the content classifier speaks
+// for: those a page's own words and shape say it is. The others
+// (webmail, streaming, social, shopping, doh, downloads, forums,
+// search-engines, education) come from the lists only: nothing a school
+// blocks is found by guessing them from a page.
+func ContentCategories() []categories.Category {
+	return []categories.Category{
+		categories.Adult, categories.Gambling, categories.Chat, categories.Games,
+		categories.Dating, categories.Drugs, categories.Violence, categories.Hate,
+		categories.Extremism, categories.SelfHarm, categories.Malware, categories.Phishing,
+		categories.Hacking, categories.Piracy, categories.ProxyAvoidance,
+	}
+}
