@@ -1,6 +1,20 @@
 package config
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
+
+// SchoolHoursSchedule is the schedule the report reads as the school day
+// (activity outside it is "out of hours"), and DefaultSchoolHours what the
+// report assumes when a config does not define it.
+const SchoolHoursSchedule = "school-hours"
+
+// DefaultSchoolHours is weekdays 08:00–16:00.
+var DefaultSchoolHours = Schedule{
+	Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+	From: 8 * 60, To: 16 * 60,
+}
 
 // Default returns a Config holding every default; decoding a file starts
 // from it, so a key that is absent keeps the value given here. It is the

@@ -292,15 +292,27 @@ func (s *Snapshot) compileSchedules(scheds map[string]config.Schedule) map[strin
 	names := slices.Sorted(maps.Keys(scheds))
 	idx := make(map[string]int, len(names))
 	for i, name := range names {
-		sc := scheds[name]
-		cs := schedule{name: name, from: int(sc.From), to: int(sc.To), during: " during " + name}
-		for _, d := range sc.Days {
-			cs.days |= 1 << d
-		}
 		idx[name] = i
-		s.schedules = append(s.schedules, cs)
+		s.schedules = append(s.schedules, compileSchedule(name, scheds[name]))
 	}
 	return idx
+}
+
+func compileSchedule(name string, sc config.Schedule) schedule {
+	cs := schedule{name: name, from: int(sc.From), to: int(sc.To), during: " during " + name}
+	for _, d := range sc.Days {
+		cs.days |= 1 << d
+	}
+	return cs
+}
+
+// ScheduleOpen reports whether sc is open at lt (a local wall-clock time),
+// by the rule every decision uses; for readers of the log (the report)
+// that ask what a schedule meant at a past moment.
+func ScheduleOpen(sc config.Schedule, lt time.Time) bool {
+	cs := compileSchedule("", sc)
+	h, m, _ := lt.Clock()
+	return cs.open(lt.Weekday(), h*60+m)
 }
 
 // compileProfiles compiles the profiles in name order.

@@ -659,3 +659,32 @@ func TestHostNameSignal(t *testing.T) {
 		})
 	}
 }
+
+// ScheduleOpen is the rule Decide uses, for readers of past log lines: an
+// overnight window belongs to the day it opens.
+func TestScheduleOpen(t *testing.T) {
+	loc := london(t)
+	night := config.Schedule{Days: []time.Weekday{time.Friday}, From: 22 * 60, To: 6 * 60}
+	allDay := config.Schedule{Days: []time.Weekday{time.Friday}, From: 9 * 60, To: 9 * 60}
+	cases := []struct {
+		sc   config.Schedule
+		at   string
+		want bool
+	}{
+		{night, "2026-11-20 22:00", true},  // Fri
+		{night, "2026-11-21 05:59", true},  // Sat morning
+		{night, "2026-11-21 06:00", false}, // closed
+		{night, "2026-11-20 05:00", false}, // Fri morning: Thursday's window, not listed
+		{allDay, "2026-11-21 08:59", true}, // from == to: 24 hours from Fri 09:00
+		{allDay, "2026-11-21 09:00", false},
+	}
+	for _, c := range cases {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", c.at, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ScheduleOpen(c.sc, tm); got != c.want {
+			t.Errorf("open at %s = %v, want %v", c.at, got, c.want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/logging"
+	"github.com/schoolgate/schoolgate/policy"
 )
 
 // Serious is the default set of categories whose blocked attempts are
@@ -45,7 +46,7 @@ type Options struct {
 	From, To time.Time      // first and last local day, inclusive (only the date is used)
 	Location *time.Location // the config's timezone; nil means UTC
 	// SchoolHours are the windows outside which activity is "out of hours";
-	// empty means weekdays 08:00–16:00.
+	// empty means config.DefaultSchoolHours.
 	SchoolHours []config.Schedule
 	// Serious lists the incident categories; nil means Serious.
 	Serious []string
@@ -108,6 +109,9 @@ func NewAggregator(o Options) (*Aggregator, error) {
 		allowed: newTopK(hostSlots),
 		overblk: newTopK(hostSlots / 5),
 		days:    make(map[string]*DayCount),
+	}
+	if len(a.hours) == 0 {
+		a.hours = []config.Schedule{config.DefaultSchoolHours}
 	}
 	if a.loc == nil {
 		a.loc = time.UTC
@@ -548,15 +552,11 @@ func truncate(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-// inSchoolHours reports whether lt falls in one of the school-hours windows.
+// inSchoolHours reports whether lt falls in one of the school-hours
+// windows, by the policy's own schedule rule.
 func (a *Aggregator) inSchoolHours(lt time.Time) bool {
-	if len(a.hours) == 0 {
-		wd := lt.Weekday()
-		m := lt.Hour()*60 + lt.Minute()
-		return wd >= time.Monday && wd <= time.Friday && m >= 8*60 && m < 16*60
-	}
 	for _, s := range a.hours {
-		if scheduleOpen(s, lt) {
+		if policy.ScheduleOpen(s, lt) {
 			return true
 		}
 	}
@@ -564,40 +564,33 @@ func (a *Aggregator) inSchoolHours(lt time.Time) bool {
 }
 
 func (a *Aggregator) hoursDesc() string {
-	if len(a.hours) == 0 {
-		return "school hours (Mon–Fri 08:00–16:00)"
-	}
 	var parts []string
 	for _, s := range a.hours {
-		var days []string
-		for _, d := range s.Days {
-			days = append(days, d.String()[:3])
-		}
-		parts = append(parts, fmt.Sprintf("%s %02d:%02d–%02d:%02d", strings.Join(days, " "),
+		parts = append(parts, fmt.Sprintf("%s %02d:%02d–%02d:%02d", dayRanges(s.Days),
 			s.From/60, s.From%60, s.To/60, s.To%60))
 	}
 	return "school hours (" + strings.Join(parts, "; ") + ")"
 }
 
-// scheduleOpen follows docs/contract.md §3: open from From (inclusive) to To
-// (exclusive) on the Days listed; To at or before From closes the next day.
-func scheduleOpen(s config.Schedule, lt time.Time) bool {
-	m := config.Clock(lt.Hour()*60 + lt.Minute())
-	has := func(d time.Weekday) bool {
-		for _, x := range s.Days {
-			if x == d {
-				return true
+// dayRanges writes sorted days with runs of three or more as ranges:
+// "Mon–Fri", "Mon Wed Fri", "Sat Sun".
+func dayRanges(days []time.Weekday) string {
+	var out []string
+	for i := 0; i < len(days); {
+		j := i
+		for j+1 < len(days) && days[j+1] == days[j]+1 {
+			j++
+		}
+		if j-i >= 2 {
+			out = append(out, days[i].String()[:3]+"–"+days[j].String()[:3])
+		} else {
+			for k := i; k <= j; k++ {
+				out = append(out, days[k].String()[:3])
 			}
 		}
-		return false
+		i = j + 1
 	}
-	if s.To > s.From {
-		return has(lt.Weekday()) && m >= s.From && m < s.To
-	}
-	if has(lt.Weekday()) && m >= s.From {
-		return true
-	}
-	return has((lt.Weekday()+6)%7) && m < s.To
+	return strings.Join(out, " ")
 }
 
 // Report finishes the aggregation. The aggregator must not be fed afterwards.

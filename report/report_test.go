@@ -408,21 +408,18 @@ func TestEmptyAndOversizedLines(t *testing.T) {
 	}
 }
 
-func TestScheduleOpen(t *testing.T) {
-	night := config.Schedule{Days: []time.Weekday{time.Friday}, From: 22 * 60, To: 6 * 60}
-	cases := []struct {
-		at   string
-		want bool
-	}{
-		{"2026-11-20 22:00:00", true},  // Fri
-		{"2026-11-21 05:59:00", true},  // Sat morning
-		{"2026-11-21 06:00:00", false}, // closed
-		{"2026-11-20 05:00:00", false}, // Fri morning: Thursday's window, not listed
-	}
-	for _, c := range cases {
-		tm, _ := time.ParseInLocation("2006-01-02 15:04:05", c.at, london)
-		if got := scheduleOpen(night, tm); got != c.want {
-			t.Errorf("open at %s = %v, want %v", c.at, got, c.want)
+// The report reads "out of hours" by the policy's schedule rule
+// (policy.ScheduleOpen, tested there); the days a report prints.
+func TestDayRanges(t *testing.T) {
+	for want, days := range map[string][]time.Weekday{
+		"Mon–Fri":     {1, 2, 3, 4, 5},
+		"Mon Wed Fri": {1, 3, 5},
+		"Sun Mon":     {0, 1},
+		"Sun–Tue Sat": {0, 1, 2, 6},
+		"":            nil,
+	} {
+		if got := dayRanges(days); got != want {
+			t.Errorf("dayRanges(%v) = %q, want %q", days, got, want)
 		}
 	}
 }

@@ -68,7 +68,7 @@ func reportFor(cfg *config.Config, f reportFlags, now time.Time, stdout, stderr 
 		Dir: cfg.Log.Dir, From: from, To: to, Location: loc,
 		Title: cfg.Proxy.BlockPage.Organisation,
 	}
-	if s, ok := cfg.Schedules["school-hours"]; ok {
+	if s, ok := cfg.Schedules[config.SchoolHoursSchedule]; ok {
 		opts.SchoolHours = []config.Schedule{s}
 	}
 	r, err := report.Run(opts)
