@@ -14,6 +14,11 @@ type Config struct {
 	Path string `yaml:"-"`
 	Dir  string `yaml:"-"`
 
+	// RunAs is the user `serve` switches to, for good, once its listeners
+	// are bound when it was started as root ("" stays as started).
+	RunAs     string `yaml:"run_as"`
+	RunAsLine int    `yaml:"-"`
+
 	Timezone string         `yaml:"timezone"`
 	Location *time.Location `yaml:"-"` // from Timezone
 

@@ -23,6 +23,17 @@ func (d *decoder) top(n *yaml.Node) {
 				c.Timezone = strings.TrimSpace(s)
 			}
 		}},
+		{"run_as", func(k, v *yaml.Node) {
+			c.RunAsLine = k.Line
+			if s, ok := d.str(v, "run_as"); ok {
+				s = strings.TrimSpace(s)
+				if s != "" && !userNameRE.MatchString(s) {
+					d.addf(resolve(v).Line, "run_as: %q is not a user name", s)
+					return
+				}
+				c.RunAs = s
+			}
+		}},
 		{"listen", func(_, v *yaml.Node) { d.listen(v) }},
 		{"clients", func(_, v *yaml.Node) {
 			c.Clients = d.prefixes(v, "clients")

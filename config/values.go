@@ -35,6 +35,9 @@ func parsePrefix(s, where string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// userNameRE is what useradd accepts for a name (a number is not a name).
+var userNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
 
 // checkListen checks a listener address, host:port. Port 0 is allowed

@@ -46,6 +46,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) int {
 	logger := newProgramLogger(stderr)
 	defer logger.Sync() //nolint:errcheck // stderr
 	tuneGC()
+	tuneMemory(logger)
 
 	if err := serve(*cfgPath, logger); err != nil {
 		// Config problems also go to stderr as plain FILE:LINE lines, as
@@ -124,6 +125,7 @@ type gateway struct {
 	prox     *proxy.Proxy
 	dnsSrv   *dnsfilter.Server
 	errc     chan error
+	sd       *service // systemd's notify socket
 
 	reloads    *prometheus.CounterVec
 	lastReload prometheus.Gauge
@@ -137,6 +139,10 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	snap, err := policy.Build(cfg)
 	if err != nil {
 		return fmt.Errorf("building policy: %w", err)
+	}
+	runAs, err := prepareRunAs(cfg, logger)
+	if err != nil {
+		return err
 	}
 	g := &gateway{cfgPath: cfgPath, cfg: cfg, logger: logger, errc: make(chan error, 3)}
 	reg := g.registry()
@@ -175,6 +181,13 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	if err := g.start(reg, accessLog); err != nil {
 		return err
 	}
+	if runAs != nil {
+		if err := runAs.drop(); err != nil {
+			return err
+		}
+		logger.Info("switched user", zap.String("run_as", runAs.name), zap.Int("uid", runAs.uid))
+	}
+	g.sd = newService(logger)
 	logSnapshot(logger, snap)
 	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
 		zap.Int("entries", snap.DB.Len()))
@@ -263,6 +276,8 @@ func (g *gateway) run() error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	g.sd.ready("serving")
+	defer g.sd.stopping()
 	for {
 		select {
 		case sig := <-sigs:
@@ -270,10 +285,16 @@ func (g *gateway) run() error {
 				g.logger.Info("stopping", zap.String("signal", sig.String()))
 				return nil
 			}
+			g.sd.reloading()
 			if err := g.reload(); err != nil {
 				g.reloads.WithLabelValues("failure").Inc()
 				g.logger.Error("reload refused; the previous config keeps serving", errorFields(err)...)
+				g.sd.ready("serving; the last reload was refused (see the log)")
+			} else {
+				g.sd.ready("serving; reloaded")
 			}
+		case <-g.sd.watchdog():
+			g.sd.alive()
 		case err := <-g.errc:
 			return err
 		}
@@ -365,6 +386,7 @@ func needsRestart(running, reloaded *config.Config) []string {
 	add(!alertsEqual(running.Alerts, reloaded.Alerts), "alerts")
 	add(running.Cache.Verdicts != reloaded.Cache.Verdicts, "cache.verdicts")
 	add(running.Content.RememberHours != reloaded.Content.RememberHours, "content.remember_hours")
+	add(running.RunAs != reloaded.RunAs, "run_as")
 	return keys
 }
 
