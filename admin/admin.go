@@ -3,9 +3,10 @@
 //
 // The PAC file (served as both /proxy.pac and /wpad.dat, for WPAD
 // discovery) sends web traffic to the proxy listener and leaves plain host
-// names, localhost and the school's own networks (`clients` and
-// `networks`, IPv4) direct. It is built from the snapshot in force, so a
-// reload changes it.
+// names (not IPv6 literals, which have no dot either), localhost and the
+// school's own networks (`clients` and `networks`, IPv4) direct. It is
+// built from the snapshot in force, so a reload changes it. PACHandler is
+// also what the proxy listener serves the file with.
 package admin
 
 import (
@@ -50,29 +51,40 @@ func Handler(o Options) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintln(w, "ok")
 	})
-	pac := func(w http.ResponseWriter, r *http.Request) {
-		if o.ProxyAddr == "" {
+	pac := PACHandler(o.Engine, o.ProxyAddr)
+	mux.Handle("GET /proxy.pac", pac)
+	mux.Handle("GET /wpad.dat", pac)
+	return mux
+}
+
+// PACHandler serves the PAC file for the proxy listening on proxyAddr,
+// built from engine's snapshot in force. The admin listener serves it, and
+// so does the proxy listener (to a GET addressed to the proxy itself), so
+// that browsers can find the proxy without the admin listener, which
+// carries /metrics, being on the pupils' side.
+func PACHandler(engine *policy.Engine, proxyAddr string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if proxyAddr == "" {
 			http.Error(w, "the proxy listener is off", http.StatusNotFound)
 			return
 		}
 		var direct []netip.Prefix
-		if o.Engine != nil {
-			if s := o.Engine.Snapshot(); s != nil && s.Config != nil {
+		if engine != nil {
+			if s := engine.Snapshot(); s != nil && s.Config != nil {
 				direct = append(direct, s.Config.Clients...)
 				for _, n := range s.Config.Networks {
 					direct = append(direct, n.Prefix)
 				}
 			}
 		}
-		body := PAC(proxyHostPort(o.ProxyAddr, r.Host), direct)
+		body := PAC(proxyHostPort(proxyAddr, r.Host), direct)
 		w.Header().Set("Content-Type", "application/x-ns-proxy-autoconfig")
 		w.Header().Set("Cache-Control", "max-age=300")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Write(body) //nolint:errcheck // the client may have gone
-	}
-	mux.HandleFunc("GET /proxy.pac", pac)
-	mux.HandleFunc("GET /wpad.dat", pac)
-	return mux
+		if r.Method != http.MethodHead {
+			w.Write(body) //nolint:errcheck // the client may have gone
+		}
+	})
 }
 
 // proxyHostPort is the address clients should use for the proxy: its
@@ -117,7 +129,9 @@ func PAC(hostPort string, direct []netip.Prefix) []byte {
 	b.WriteString("// schoolgate proxy auto-config\n")
 	b.WriteString("function FindProxyForURL(url, host) {\n")
 	b.WriteString("  host = host.toLowerCase();\n")
-	b.WriteString("  if (isPlainHostName(host) || host == \"localhost\" || dnsDomainIs(host, \".localhost\") ||\n")
+	// isPlainHostName is true for any name without a dot, which an IPv6
+	// literal (2001:db8::1) is too: an address is never a plain host name.
+	b.WriteString("  if ((isPlainHostName(host) && host.indexOf(\":\") < 0) || host == \"localhost\" || dnsDomainIs(host, \".localhost\") ||\n")
 	b.WriteString("      host == \"127.0.0.1\" || host == \"::1\" || host == \"[::1]\")\n")
 	b.WriteString("    return \"DIRECT\";\n")
 	var v4 []netip.Prefix

@@ -36,6 +36,11 @@ type Options struct {
 	Logger      *zap.Logger
 	// AdminAddr is the admin listener's address, never reachable through the proxy.
 	AdminAddr string
+	// PAC, when set, serves the proxy auto-config file to a GET for
+	// /proxy.pac or /wpad.dat addressed to the proxy itself (origin-form,
+	// not a proxied URL), from a client: browsers then find the proxy
+	// without reaching the admin listener.
+	PAC http.Handler
 
 	// The tuning below has sensible defaults (zero values); tests shorten
 	// the timeouts.
@@ -322,6 +327,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		st.ip = ap.Addr().Unmap()
 	}
+	if p.o.PAC != nil && isPACRequest(r) && st.snap.IsClient(st.ip) {
+		// Not a proxied request: no decision, no access-log line, no
+		// sign-in (a browser fetches its PAC file before any).
+		p.o.PAC.ServeHTTP(w, r)
+		return
+	}
 	defer p.finish(st)
 	// A deadline left by the previous request on this connection (see
 	// countingWriter) must not cut this one.
@@ -339,6 +350,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	watchBody(cc, r)
 	p.servePlain(w, r, st)
 	p.noteStall(cc, st)
+}
+
+// isPACRequest reports whether r asks the proxy itself for its PAC file:
+// a GET or HEAD in origin-form (GET /wpad.dat, not GET http://host/...).
+func isPACRequest(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.URL.IsAbs() || r.URL.Host != "" {
+		return false
+	}
+	return r.URL.Path == "/proxy.pac" || r.URL.Path == "/wpad.dat"
 }
 
 // watchBody puts r's body, if it has one, under cc's body watch until it

@@ -244,6 +244,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		prox, err := proxy.New(proxy.Options{
 			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
+			PAC: admin.PACHandler(g.engine, cfg.Listen.Proxy),
 		})
 		if err != nil {
 			ln.Close()
