@@ -84,6 +84,16 @@
 // sidecar's seq and hash, so the gap stays visible to Verify at the first
 // new line instead of being papered over (and the program log says so).
 //
+// # Sessions
+//
+// Begin registers a request whose line is written when it ends (a tunnel,
+// a WebSocket, a download); Session.End logs the final line. Every
+// FlushInterval, once the lines before it are synced, the sessions open for
+// a second or more are written to LOGDIR/open-sessions.journal (replaced
+// atomically); Open writes a line marked "ended":"crash" for each session
+// a crashed run left there, and Close writes the still-open ones marked
+// "ended":"stop".
+//
 // # Gap records
 //
 // Lines that could not be written (the retry buffer full, or still

@@ -53,6 +53,8 @@ type Entry struct {
 	// log's end differs from the last checkpoint sent.
 	Lost int64
 	Note string
+
+	sid uint64 // the Session this entry ends, if any
 }
 
 // SrcLog is the Src of the writer's own records (gaps, mismatches).
@@ -133,6 +135,12 @@ type Writer struct {
 	gapMu  sync.Mutex
 	gap    gapState
 	marker *os.File
+
+	// Open sessions (session.go), journaled every second.
+	smu              sync.Mutex
+	sessions         map[uint64]*Session
+	nextSID          uint64
+	lastJournalEmpty bool // owned by the writer goroutine
 
 	// fsync is slow when the disk is busy, so the syncer goroutine does it
 	// (and rewrites the sidecar), not the writer goroutine that must keep
@@ -228,6 +236,8 @@ func Open(o Options) (*Writer, error) {
 		le:     newLineEncoder(),
 		syncc:  make(chan syncReq, 1),
 
+		sessions: make(map[uint64]*Session),
+
 		syncerDone: make(chan struct{}),
 	}
 	w.room.L = &w.qmu
@@ -259,6 +269,7 @@ func Open(o Options) (*Writer, error) {
 			zap.String("dir", o.Dir), zap.Error(merr))
 	}
 	w.replayMarker(mb)
+	w.replayJournal()
 	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
 	go w.syncer()
 	go w.run()
@@ -467,6 +478,9 @@ func (w *Writer) handle(e *Entry) {
 		}
 	}
 	w.onEntry(e)
+	if e.sid != 0 {
+		w.ended(e.sid)
+	}
 }
 
 func (w *Writer) onEntry(e *Entry) {
@@ -537,6 +551,9 @@ type syncReq struct {
 	f    logFile
 	seq  int64
 	hash [hashHex]byte
+	// journal, if not nil, replaces the session journal once the file is
+	// synced: it never names a session whose line was not made durable.
+	journal []byte
 }
 
 // syncer is the goroutine that fsyncs files and rewrites their sidecars.
@@ -544,8 +561,13 @@ func (w *Writer) syncer() {
 	defer close(w.syncerDone)
 	for r := range w.syncc {
 		w.syncMu.Lock()
-		_ = w.syncLocked(r.df, r.f, r.seq, r.hash)
+		err := w.syncLocked(r.df, r.f, r.seq, r.hash)
 		w.syncMu.Unlock()
+		if err == nil && r.journal != nil {
+			if err := writeJournal(w.o.Dir, r.journal); err != nil {
+				w.writeError("writing the session journal in", w.o.Dir, err)
+			}
+		}
 	}
 }
 
@@ -574,13 +596,16 @@ func (w *Writer) syncLocked(df *dayFile, f logFile, seq int64, hash [hashHex]byt
 // syncLater hands df to the syncer if it has lines written since the
 // last hand-over. If the syncer is still busy with the previous one, the
 // next tick tries again.
-func (w *Writer) syncLater(df *dayFile) {
-	if !df.dirty && df.handed == df.seq {
+func (w *Writer) syncLater(df *dayFile, j []byte, jEmpty bool) {
+	if !df.dirty && df.handed == df.seq && j == nil {
 		return
 	}
 	select {
-	case w.syncc <- syncReq{df: df, f: df.f, seq: df.seq, hash: df.hash}:
+	case w.syncc <- syncReq{df: df, f: df.f, seq: df.seq, hash: df.hash, journal: j}:
 		df.dirty, df.handed = false, df.seq
+		if j != nil {
+			w.lastJournalEmpty = jEmpty
+		}
 	default:
 	}
 }
@@ -625,12 +650,19 @@ func (w *Writer) tick(now bool) error {
 	w.stuck = keep
 	if df := w.cur; df != nil {
 		err := w.service(df)
+		j, jEmpty := w.journal(w.o.Now())
 		switch {
 		case err != nil:
 		case now:
-			err = w.syncNow(df)
+			if err = w.syncNow(df); err == nil && j != nil {
+				if err = writeJournal(w.o.Dir, j); err != nil {
+					w.writeError("writing the session journal in", w.o.Dir, err)
+				} else {
+					w.lastJournalEmpty = jEmpty
+				}
+			}
 		default:
-			w.syncLater(df)
+			w.syncLater(df, j, jEmpty)
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
@@ -687,6 +719,7 @@ func (w *Writer) switchTo(d time.Time) {
 // shutdown runs once the queue is closed and drained.
 func (w *Writer) shutdown() error {
 	var errs []error
+	w.closeSessions()
 	files := append(w.stuck, w.cur)
 	w.stuck, w.cur = nil, nil
 	for _, df := range files {
@@ -715,6 +748,12 @@ func (w *Writer) shutdown() error {
 	}
 	close(w.syncc)
 	<-w.syncerDone
+	if len(errs) == 0 {
+		// Every session's line is written: nothing is open any more.
+		if err := os.Remove(filepath.Join(w.o.Dir, JournalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing the session journal: %w", err))
+		}
+	}
 	if err := w.saveMarker(); err != nil {
 		errs = append(errs, err)
 	}

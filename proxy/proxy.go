@@ -149,6 +149,7 @@ type request struct {
 	err     error
 	authed  bool // identity already established (a request inside an intercepted tunnel)
 	cw      countingWriter
+	sess    *logging.Session // journaled while open (beginSession)
 
 	// classified is the content classifier's note when it gave cats.
 	classified string
@@ -448,6 +449,7 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 	cleanRequestHeaders(r.Header)
 	addVia(r.Header)
 	st.cw = countingWriter{ResponseWriter: w, writeIdle: p.o.WriteIdleTimeout}
+	p.beginSession(st)
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	p.gp.ServeHTTP(&st.cw, r)
 	if st.err == nil {
@@ -569,11 +571,17 @@ func (p *Proxy) finish(st *request) {
 	if p.alog == nil {
 		return
 	}
+	e := p.entry(st)
+	st.sess.End(p.alog, &e) // Log, for a request that was not a session
+}
+
+// entry is st's access-log line.
+func (p *Proxy) entry(st *request) logging.Entry {
 	ip := ""
 	if st.ip.IsValid() {
 		ip = st.ip.String()
 	}
-	p.alog.Log(&logging.Entry{
+	return logging.Entry{
 		Time:       st.start,
 		Src:        "proxy",
 		User:       st.user,
@@ -589,7 +597,18 @@ func (p *Proxy) finish(st *request) {
 		Bytes:      st.bytes,
 		Duration:   st.elapsed,
 		Classified: st.classified,
-	})
+	}
+}
+
+// beginSession journals st from now on, so that a crash before it ends
+// still leaves its line (a download, a WebSocket or a tunnel can last
+// hours, and its line is written when it ends).
+func (p *Proxy) beginSession(st *request) {
+	if p.alog != nil {
+		e := p.entry(st)
+		st.sess = p.alog.Begin(&e)
+		st.cw.sess = st.sess
+	}
 }
 
 // roundTripper sends goproxy's requests with the proxy's transport and
@@ -711,6 +730,7 @@ type countingWriter struct {
 	n         int64
 	hijacked  net.Conn
 	writeIdle time.Duration
+	sess      *logging.Session // told the status and bytes, for the journal
 }
 
 type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
@@ -727,6 +747,7 @@ func (c *countingWriter) touch() {
 func (c *countingWriter) WriteHeader(code int) {
 	if c.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		c.status = code
+		c.sess.SetStatus(code)
 	}
 	c.ResponseWriter.WriteHeader(code)
 }
@@ -734,10 +755,12 @@ func (c *countingWriter) WriteHeader(code int) {
 func (c *countingWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
+		c.sess.SetStatus(http.StatusOK)
 	}
 	c.touch()
 	n, err := c.ResponseWriter.Write(b)
 	c.n += int64(n)
+	c.sess.Add(int64(n))
 	return n, err
 }
 

@@ -113,6 +113,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	}
 	client.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	st.status = http.StatusOK
+	p.beginSession(st)
 	p.relay(st, tc, first, slices.Contains(p.o.TLSPorts, port))
 }
 

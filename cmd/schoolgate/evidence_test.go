@@ -4,8 +4,10 @@ package main
 // `schoolgate serve` process, stopped gracefully, on a full disk, or killed.
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -90,7 +92,8 @@ func startEvidence(t *testing.T, bin, cfgPath, adminAddr string) *evidenceServer
 		resp, err := http.Get("http://" + adminAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// "serving" comes once the signals are handled too.
+			if resp.StatusCode == 200 && strings.Contains(s.stderr.String(), `"msg":"serving"`) {
 				return s
 			}
 		}
@@ -307,4 +310,98 @@ func proxyClient(proxyAddr string) *http.Client {
 	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyAddr}),
 	}}
+}
+
+// kill -9 with a CONNECT tunnel and a slow download open: after the
+// restart both have their line (marked "ended":"crash") and the day verifies.
+func TestKilledWithOpenSessionsLeavesTheirLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	bin := e2eBinary(t)
+	up := e2eUpstream(t)
+	echo := e2eUpstreamListener(t)
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
+		}
+	}()
+	echoPort := echo.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	proxyAddr, adminAddr := e2eFreeAddr(t), e2eFreeAddr(t)
+	cfg := evidenceConfig(t, dir, proxyAddr, adminAddr, "", echoPort)
+	s := startEvidence(t, bin, cfg, adminAddr)
+
+	// The tunnel: CONNECT, its 200, bytes both ways, left open.
+	tun, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	fmt.Fprintf(tun, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", echo.Addr())
+	br := bufio.NewReader(tun)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 200 ") {
+		t.Fatalf("CONNECT answered %q, %v", status, err)
+	}
+	for l := ""; l != "\r\n"; {
+		if l, err = br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Fprintf(tun, "ping\n")
+	if l, err := br.ReadString('\n'); err != nil || l != "ping\n" {
+		t.Fatalf("through the tunnel: %q %v", l, err)
+	}
+
+	// The slow download, read as it comes.
+	resp, err := proxyClient(proxyAddr).Get(up + "/drip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	go io.Copy(io.Discard, resp.Body) //nolint:errcheck
+
+	time.Sleep(3 * time.Second) // open for more than a second, and a journal written since
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.exited
+	tun.Close()
+	resp.Body.Close()
+
+	s2 := startEvidence(t, bin, cfg, adminAddr)
+	if code := s2.stop(); code != 0 {
+		t.Fatalf("stop exited %d", code)
+	}
+	day := filepath.Join(dir, "logs", "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl")
+	b, err := os.ReadFile(day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tunnelLine, dripLine string
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(l, `"method":"CONNECT"`) && strings.Contains(l, strconv.Itoa(echoPort)) || strings.Contains(l, `"method":"CONNECT"`):
+			tunnelLine = l
+		case strings.Contains(l, "/drip"):
+			dripLine = l
+		}
+	}
+	if !strings.Contains(tunnelLine, `"ended":"crash"`) || !strings.Contains(tunnelLine, `"status":200`) ||
+		!strings.Contains(tunnelLine, `"host":"127.0.0.2"`) {
+		t.Fatalf("the open tunnel's line after the crash = %q\nlog:\n%s", tunnelLine, b)
+	}
+	if !strings.Contains(dripLine, `"ended":"crash"`) || !strings.Contains(dripLine, `"status":200`) ||
+		strings.Contains(dripLine, `"bytes":0,`) {
+		t.Fatalf("the open download's line after the crash = %q\nlog:\n%s", dripLine, b)
+	}
+	if code, out := runBin(t, bin, "logs", "verify", "-config", cfg); code != 0 {
+		t.Fatalf("logs verify exited %d after the crash:\n%s", code, out)
+	}
 }

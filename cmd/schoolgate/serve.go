@@ -189,8 +189,6 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	}
 	g.sd = newService(logger)
 	logSnapshot(logger, snap)
-	logger.Info("serving", zap.String("config", describeConfig(cfgPath)),
-		zap.Int("entries", snap.DB.Len()))
 	return g.run()
 }
 
@@ -277,6 +275,9 @@ func (g *gateway) run() error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// "serving" only once a stop signal is a graceful stop.
+	g.logger.Info("serving", zap.String("config", describeConfig(g.cfgPath)),
+		zap.Int("entries", g.engine.Snapshot().DB.Len()))
 	g.sd.ready("serving")
 	defer g.sd.stopping()
 	for {
