@@ -9,17 +9,19 @@ import (
 	"github.com/schoolgate/schoolgate/config"
 )
 
-// ClassifiedHosts is what the content classifier learned about hosts no
-// list names (categories/classify.Memory). The engine asks it only about
-// hosts the database leaves unclassified: a list entry always wins.
+// ClassifiedHosts is what the content classifier learned about pages and
+// hosts no list names (categories/classify.Memory). The engine asks it
+// only about hosts the database leaves unclassified: a list entry always
+// wins.
 type ClassifiedHosts interface {
-	// Has reports whether host is remembered at t (the cheap question
-	// asked on every decision).
+	// Has reports whether anything is remembered about host at t (the
+	// cheap question asked on every decision).
 	Has(host string, t time.Time) bool
-	// Classified returns the categories host scored at or above the
-	// profile's content threshold (0: the classifier's default) and a
-	// note for the log and `check` ("gambling=0.83").
-	Classified(host string, threshold float64, t time.Time) (cats categories.Set, note string, ok bool)
+	// Classified returns what is remembered for a request of path on host
+	// ("" for a host-only decision) with clear evidence for the profile's
+	// content threshold (0: the classifier's default): the page's own
+	// memory, or the host's (Recall.Host).
+	Classified(host, path string, threshold float64, t time.Time) (classify.Recall, bool)
 }
 
 // SetClassified makes Decide consult c for hosts the database leaves
@@ -54,6 +56,13 @@ func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
 // decideClassified decides a request for a host the classifier
 // remembers, outside the verdict cache: such hosts are few, and a
 // remembered host expires on its own clock, not the snapshot's.
+//
+// A block from the host's memory (not the page the person asked for, or
+// a DNS query) gets the rule classify.MemoryRulePrefix+note, so that the
+// log, the report and the alerts say it was the classifier's memory and
+// do not make it the person's incident; a block from the page's own
+// memory is the person's request, as when the page was scored
+// ("classifier:" + note, the proxy's rule for a page blocked as served).
 func (e *Engine) decideClassified(s *Snapshot, a Args) (Decision, bool) {
 	p := e.classified.Load()
 	if p == nil || a.Host == "" || !(*p).Has(a.Host, a.Time) {
@@ -62,12 +71,22 @@ func (e *Engine) decideClassified(s *Snapshot, a Args) (Decision, bool) {
 	if !s.DB.Lookup(a.Host, a.Path).Empty() {
 		return Decision{}, false // listed since: the list decides
 	}
-	cats, note, ok := (*p).Classified(a.Host, s.ContentThreshold(a.User, a.IP), a.Time)
-	if !ok {
+	r, ok := (*p).Classified(a.Host, a.Path, s.ContentThreshold(a.User, a.IP), a.Time)
+	if !ok || r.Categories.Empty() {
 		return Decision{}, false
 	}
-	d := s.DecideAs(a, cats)
-	d.Classified = note
+	d := s.DecideAs(a, r.Categories)
+	d.Classified = r.Note
+	if d.Verdict == Block && d.Rule != RuleNotAClient && d.Rule != RuleDenyDestinations {
+		by := "classifier:"
+		what := "a page of this site"
+		if r.Host {
+			by = classify.MemoryRulePrefix
+			what = "this site (from several pages and visitors)"
+		}
+		d.Reason = "the content classifier remembers " + what + " as " + r.Categories.String() + " (" + r.Note + "); " + d.Reason + " (rule " + d.Rule + ")"
+		d.Rule = by + r.Note
+	}
 	return d, true
 }
 

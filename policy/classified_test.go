@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
 )
 
@@ -20,15 +21,23 @@ type fakeClassified map[string]struct {
 
 func (f fakeClassified) Has(host string, _ time.Time) bool { _, ok := f[host]; return ok }
 
-func (f fakeClassified) Classified(host string, threshold float64, _ time.Time) (categories.Set, string, bool) {
+// Classified recalls hosts as a whole, and a page of a host as its own
+// when the host is named "page.*".
+func (f fakeClassified) Classified(host, path string, threshold float64, _ time.Time) (classify.Recall, bool) {
 	r, ok := f[host]
 	if threshold <= 0 {
 		threshold = 0.6
 	}
 	if !ok || r.score < threshold {
-		return 0, "", false
+		return classify.Recall{}, false
 	}
-	return categories.SetOf(r.cat), r.cat.String() + "=x", true
+	if strings.HasPrefix(host, "page.") {
+		if path != "/remembered" {
+			return classify.Recall{}, false
+		}
+		return classify.Recall{Categories: categories.SetOf(r.cat), Note: r.cat.String() + "=x"}, true
+	}
+	return classify.Recall{Categories: categories.SetOf(r.cat), Note: "pages:" + r.cat.String() + "=x", Host: true}, true
 }
 
 func classifiedSnapshot(t *testing.T) *Snapshot {
@@ -80,11 +89,24 @@ func TestEngineClassified(t *testing.T) {
 		e.SetClassified(fakeClassified{
 			"luckyspins.example": {categories.Gambling, 0.8},
 			"maybe.example":      {categories.Gambling, 0.4},
+			"page.example":       {categories.Gambling, 0.9},
 			"listed.example":     {categories.Gambling, 0.99},
 		})
+		// the host's memory: the rule says the classifier remembered it
 		d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now})
-		if d.Verdict != Block || d.Rule != "pupil#2" || d.Classified != "gambling=x" || d.Categories != categories.SetOf(categories.Gambling) {
+		if d.Verdict != Block || d.Rule != "classifier-memory:pages:gambling=x" || d.Classified != "pages:gambling=x" ||
+			d.Categories != categories.SetOf(categories.Gambling) || !strings.Contains(d.Reason, "rule pupil#2") {
 			t.Fatalf("classified host: %+v", d)
+		}
+		// a remembered page: the person asked for that very page
+		if d := e.Decide(Args{IP: pupil, Host: "page.example", Path: "/remembered", Time: now}); d.Verdict != Block || d.Rule != "classifier:gambling=x" {
+			t.Fatalf("remembered page: %+v", d)
+		}
+		if d := e.Decide(Args{IP: pupil, Host: "page.example", Path: "/other", Time: now}); d.Verdict != Allow || d.Classified != "" {
+			t.Fatalf("another page of a remembered page's host: %+v", d)
+		}
+		if d := e.Decide(Args{IP: pupil, Host: "page.example", Time: now}); d.Verdict != Allow {
+			t.Fatalf("a remembered page's host, asked without a path: %+v", d)
 		}
 		// per-profile threshold: 0.4 is over strict's 0.3, under pupil's default
 		if d := e.Decide(Args{IP: pupil, Host: "maybe.example", Time: now}); d.Verdict != Allow {

@@ -69,10 +69,13 @@ type content struct {
 	hostMu sync.Mutex
 	watch  *simplelru.LRU[string, *watched] // guarded by hostMu
 
-	pages   *prometheus.CounterVec // result: clean, blocked, classified, unscorable, sampled_out
+	pages   *prometheus.CounterVec // result: clean, unsure, blocked, classified, unscorable, sampled_out
 	seconds prometheus.Histogram
 	// pages' counters, looked up once
-	nClean, nBlocked, nClassified, nUnscorable, nSampledOut prometheus.Counter
+	nClean, nUnsure, nBlocked, nClassified, nUnscorable, nSampledOut prometheus.Counter
+	// nReflected counts pages with clear evidence not remembered because
+	// the evidence was in the visitor's own input.
+	nReflected prometheus.Counter
 }
 
 // newContent returns nil when classification is off. Without a Memory of
@@ -104,20 +107,25 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 
 	c.pages = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "schoolgate_proxy_classified_pages_total",
-		Help: "HTML pages of unclassified hosts seen by the content classifier, by result (clean, blocked, classified, unscorable, sampled_out).",
+		Help: "HTML pages of unclassified hosts seen by the content classifier, by result (clean, unsure, blocked, classified, unscorable, sampled_out).",
 	}, []string{"result"})
+	c.nReflected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "schoolgate_proxy_classified_pages_not_remembered_total",
+		Help: "Pages with clear evidence the content classifier did not remember because the evidence was in the request's own input (path, Referer, cookies).",
+	})
 	c.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "schoolgate_proxy_classify_seconds",
 		Help:    "Time to sniff and score a page prefix.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .05},
 	})
 	c.nClean = c.pages.WithLabelValues("clean")
+	c.nUnsure = c.pages.WithLabelValues("unsure")
 	c.nBlocked = c.pages.WithLabelValues("blocked")
 	c.nClassified = c.pages.WithLabelValues("classified")
 	c.nUnscorable = c.pages.WithLabelValues("unscorable")
 	c.nSampledOut = c.pages.WithLabelValues("sampled_out")
 	if reg != nil {
-		for _, col := range []prometheus.Collector{c.pages, c.seconds} {
+		for _, col := range []prometheus.Collector{c.pages, c.seconds, c.nReflected} {
 			_ = reg.Register(col) // a duplicate keeps the first proxy's
 		}
 	}
@@ -211,24 +219,23 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 		return resp
 	}
 	threshold := st.snap.ContentThreshold(st.user, st.ip)
-	over := res.Over(threshold)
-	if over.Empty() {
-		c.nClean.Inc()
-		c.scoredClean(st.host)
+	sure, unsure := res.Judge(threshold)
+	if sure.Empty() {
+		if c.nearMiss(st, unsure, res) {
+			c.nUnsure.Inc()
+		} else {
+			c.nClean.Inc()
+			c.scoredClean(st.host)
+		}
 		return resp
 	}
-	c.mem.Remember(st.host, res.ScoresOf(), "", st.start)
-	best, score := categories.Unclassified, 0.0
-	for _, cs := range res.ScoresOf() {
-		if over.Has(cs.Category) && cs.Score > score {
-			best, score = cs.Category, cs.Score
-		}
-	}
+	c.remember(req, st, res, threshold)
+	best, score := bestOf(res, sure)
 	path := req.URL.EscapedPath()
 	if req.URL.RawQuery != "" {
 		path += "?" + req.URL.RawQuery
 	}
-	berr := c.apply(st, path, over, classify.Note(best, score))
+	berr := c.apply(st, path, sure, classify.Note(best, score))
 	if berr == nil {
 		c.nClassified.Inc()
 		return resp
@@ -236,6 +243,81 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 	c.nBlocked.Inc()
 	resp.Body.Close()
 	return p.blockResponse(req, st, berr)
+}
+
+// bestOf returns the best scoring category of set in res.
+func bestOf(res *classify.Result, set categories.Set) (categories.Category, float64) {
+	best, score := categories.Unclassified, 0.0
+	for _, cs := range res.ScoresOf() {
+		if set.Has(cs.Category) && cs.Score > score {
+			best, score = cs.Category, cs.Score
+		}
+	}
+	return best, score
+}
+
+// nearMiss handles a page the classifier is unsure about (unsure: at or
+// above the profile's threshold, below clear evidence): it is allowed,
+// never remembered, and when the profile would have blocked it the log
+// line says so with the score (`classified: "unsure:gambling=0.68"`), for
+// the report's near misses.
+func (c *content) nearMiss(st *request, unsure categories.Set, res *classify.Result) bool {
+	if unsure.Empty() {
+		return false
+	}
+	var blocked categories.Set
+	for cat := categories.Category(0); cat < categories.Unclassified; cat++ {
+		if unsure.Has(cat) && st.snap.DecideAs(policy.Args{User: st.user, IP: st.ip, Host: st.host, Time: st.start}, categories.SetOf(cat)).Verdict == policy.Block {
+			blocked = blocked.Add(cat)
+		}
+	}
+	if blocked.Empty() {
+		return false
+	}
+	best, score := bestOf(res, blocked)
+	st.classified = unsurePrefix + classify.Note(best, score)
+	return true
+}
+
+// unsurePrefix starts the classified note of a near miss.
+const unsurePrefix = "unsure:"
+
+// remember hands a page with clear evidence to the memory, unless the
+// visitor may have shaped it: never a page asked for with a query, and
+// never its score in a category the request's own input speaks for
+// (path, Referer, cookies: a page may echo any of them). The memory
+// remembers the page itself, and its host only once several pages and
+// visitors agree.
+func (c *content) remember(req *http.Request, st *request, res *classify.Result, threshold float64) {
+	if req.URL.RawQuery != "" || req.URL.ForceQuery {
+		return
+	}
+	path := req.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	inputs := append([]string{path}, req.Header.Values("Referer")...)
+	inputs = append(inputs, req.Header.Values("Cookie")...)
+	tainted := c.classifier(st).InputCategories(inputs...)
+	clear := classify.ClearEvidence(threshold)
+	var keep []classify.CategoryScore
+	sure := false
+	for _, cs := range res.ScoresOf() {
+		if tainted.Has(cs.Category) {
+			continue
+		}
+		keep = append(keep, cs)
+		sure = sure || cs.Score >= clear
+	}
+	if !sure {
+		c.nReflected.Inc()
+		return
+	}
+	visitor := "user:" + st.user
+	if st.user == "" {
+		visitor = "ip:" + st.ip.String()
+	}
+	c.mem.Page(classify.PageVisit{Host: st.host, Path: path, Visitor: visitor, Scores: keep}, st.start)
 }
 
 // blockResponse is the block page as a response, for an outcome decided

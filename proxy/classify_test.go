@@ -176,9 +176,10 @@ func TestContentClassifier(t *testing.T) {
 		}
 	})
 
-	t.Run("remembered: next request and DNS blocked without rescoring", func(t *testing.T) {
+	t.Run("remembered: the page, not the host", func(t *testing.T) {
+		// the same page again: decided from memory, upstream not asked
 		before := up.count("luckyspins.test")
-		resp, _ := cget(t, alice, up.url("luckyspins.test", "/more"))
+		resp, _ := cget(t, alice, up.url("luckyspins.test", "/"))
 		if resp.StatusCode != 403 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
@@ -187,12 +188,18 @@ func TestContentClassifier(t *testing.T) {
 		}
 		lines := rawLogLines(t, e, "luckyspins.test")
 		last := lines[len(lines)-1]
-		if last["rule"] != "student#2" || !strings.HasPrefix(last["classified"].(string), "gambling=") {
+		if !strings.HasPrefix(last["rule"].(string), "classifier:gambling=") || !strings.HasPrefix(last["classified"].(string), "gambling=") {
 			t.Fatalf("log line %v", last)
 		}
-		// what the DNS filter asks
-		d := e.engine.Decide(policy.Args{Host: "luckyspins.test", Time: time.Now()})
-		if d.Verdict != policy.Block || !strings.HasPrefix(d.Classified, "gambling=") {
+		// another page of the host is scored as served (and blocked: it is a casino too)
+		if resp, _ := cget(t, alice, up.url("luckyspins.test", "/more")); resp.StatusCode != 403 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if up.count("luckyspins.test") != before+1 {
+			t.Fatal("another page was decided without asking upstream")
+		}
+		// one visitor's pages never condemn the host: DNS is not blocked
+		if d := e.engine.Decide(policy.Args{Host: "luckyspins.test", Time: time.Now()}); d.Verdict != policy.Allow || d.Classified != "" {
 			t.Fatalf("DNS decision %+v", d)
 		}
 		// kept on disk for a restart and for `schoolgate check`
@@ -200,8 +207,11 @@ func TestContentClassifier(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, note, ok := mem.Classified("luckyspins.test", 0, time.Now()); !ok || !strings.HasPrefix(note, "gambling=") {
-			t.Fatalf("journal: %q %v", note, ok)
+		if r, ok := mem.Classified("luckyspins.test", "/", 0, time.Now()); !ok || r.Host || !strings.HasPrefix(r.Note, "gambling=") {
+			t.Fatalf("journal: %+v %v", r, ok)
+		}
+		if r, ok := mem.Classified("luckyspins.test", "", 0, time.Now()); ok {
+			t.Fatalf("journal remembers the host: %+v", r)
 		}
 	})
 

@@ -63,13 +63,21 @@
 // Content classification (classify.go, package categories/classify): for
 // an allowed request whose host no list names, the response to a GET, if
 // it is HTML, has its first 64 KiB sniffed (gzip and deflate decoded; br and
-// zstd are not asked for) and scored. Over the profile's content_threshold
+// zstd are not asked for) and scored. With clear evidence
+// (classify.ClearEvidence: the profile's content_threshold plus a margin)
 // in a category it blocks, the block page replaces it (rule
-// classifier:CATEGORY=SCORE); otherwise the sniffed prefix is replayed and
-// the rest streamed untouched. Classified hosts are remembered (bounded,
-// content.remember_hours, journal in the log folder) in the policy engine,
-// so later requests and DNS queries are blocked without rescoring and
-// logged with `classified`. Once a host's first pages scored clean, one
+// classifier:CATEGORY=SCORE); between the threshold and clear evidence the
+// page is allowed and logged as a near miss (classified "unsure:…");
+// otherwise the sniffed prefix is replayed and the rest streamed untouched.
+// A page with clear evidence is remembered (bounded, content.remember_hours,
+// journal in the log folder) in the policy engine as that page only, and
+// never when it was asked for with a query or its category is in the
+// request's own input (path, Referer, cookies): a page may echo its
+// visitor. A host is remembered as a whole only when pages of several
+// visitors agree (classify.HostPages, classify.HostVisitors); its later
+// requests and DNS queries are then blocked without rescoring, with the
+// rule classifier-memory:NOTE, which the report and the alerts never
+// count as the person's incident. Once a host's first pages scored clean, one
 // page in 32 is scored: scoring a page costs about twice what proxying it
 // does (most of it in the x/net/html tokenizer).
 // (Host names are read by the policy, with content.host_names, so the
@@ -88,7 +96,8 @@
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
 //	schoolgate_proxy_connections_refused_total{reason}      connections answered 503: max_connections, per_client
-//	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, blocked, classified, unscorable, sampled_out
+//	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, unsure, blocked, classified, unscorable, sampled_out
+//	schoolgate_proxy_classified_pages_not_remembered_total  pages with clear evidence in the request's own input, not remembered
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page
 //
 // Verdict-cache hits and misses are the policy package's metrics.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +20,16 @@ import (
 // check` shows it.
 const JournalName = "classified-hosts.jsonl"
 
-// journalLine is one remembered host in the journal.
+// journalLine is one remembered host or page in the journal. Kind is
+// "host" (the host as a whole) or "page" (Path, and the Visitor who asked
+// for it, so that a restart keeps counting towards the host's agreement).
+// A line without a kind was written before pages were remembered apart
+// from their host, when one page could condemn its host: it is not loaded.
 type journalLine struct {
+	Kind    string             `json:"kind"`
 	Host    string             `json:"host"`
+	Path    string             `json:"path,omitempty"`
+	Visitor string             `json:"visitor,omitempty"`
 	Via     string             `json:"via,omitempty"`
 	Expires time.Time          `json:"expires"`
 	Scores  map[string]float64 `json:"scores"`
@@ -48,9 +56,16 @@ func (m *Memory) Journal(path string, now time.Time) error {
 	}
 	w := bufio.NewWriter(f)
 	m.mu.RLock()
-	for _, host := range m.lru.Keys() {
-		if r, ok := m.lru.Peek(host); ok {
-			w.Write(encodeJournal(host, r))
+	for _, host := range m.sites.Keys() {
+		s, ok := m.sites.Peek(host)
+		if !ok {
+			continue
+		}
+		if s.host != nil {
+			w.Write(encodeHost(host, *s.host))
+		}
+		for _, p := range s.pages {
+			w.Write(encodePage(host, p))
 		}
 	}
 	m.mu.RUnlock()
@@ -121,7 +136,18 @@ func (m *Memory) load(path string, now time.Time) error {
 				scores = append(scores, CategoryScore{c, v})
 			}
 		}
-		m.add(l.Host, scores, l.Via, l.Expires, false)
+		scores = keepScores(scores)
+		if len(scores) == 0 {
+			continue
+		}
+		switch l.Kind {
+		case "host":
+			m.setHost(l.Host, Remembered{Scores: scores, Via: l.Via, Expires: l.Expires}, false)
+		case "page":
+			if strings.HasPrefix(l.Path, "/") && !strings.ContainsAny(l.Path, "?#") {
+				m.loadPage(l.Host, pageMemory{path: l.Path, visitor: l.Visitor, scores: scores, expires: l.Expires})
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("reading classifier journal %s: %w", path, err)
@@ -129,9 +155,18 @@ func (m *Memory) load(path string, now time.Time) error {
 	return nil
 }
 
-func encodeJournal(host string, r Remembered) []byte {
-	l := journalLine{Host: host, Via: r.Via, Expires: r.Expires.UTC(), Scores: make(map[string]float64, len(r.Scores))}
-	for _, cs := range r.Scores {
+func encodeHost(host string, r Remembered) []byte {
+	return encodeLine(journalLine{Kind: "host", Host: host, Via: r.Via, Expires: r.Expires}, r.Scores)
+}
+
+func encodePage(host string, p pageMemory) []byte {
+	return encodeLine(journalLine{Kind: "page", Host: host, Path: p.path, Visitor: p.visitor, Expires: p.expires}, p.scores)
+}
+
+func encodeLine(l journalLine, scores []CategoryScore) []byte {
+	l.Expires = l.Expires.UTC()
+	l.Scores = make(map[string]float64, len(scores))
+	for _, cs := range scores {
 		l.Scores[cs.Category.String()] = cs.Score
 	}
 	b, _ := json.Marshal(l) // strings, a time and floats in 0..1: cannot fail
@@ -148,13 +183,13 @@ func (m *Memory) JournalErrors() int {
 	return m.j.errors
 }
 
-func (m *Memory) writeJournal(host string, r Remembered) {
+func (m *Memory) writeJournal(line []byte) {
 	m.jmu.Lock()
 	defer m.jmu.Unlock()
 	if m.j == nil {
 		return
 	}
-	if _, err := m.j.f.Write(encodeJournal(host, r)); err != nil {
+	if _, err := m.j.f.Write(line); err != nil {
 		m.j.errors++
 	}
 }

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,10 @@ func TestJournal(t *testing.T) {
 	if err := m.Journal(path, t0); err != nil {
 		t.Fatal(err)
 	}
-	m.Remember("casino.example", gam(0.83), "", t0)
+	for i, v := range []string{"user:a", "user:b", "ip:10.0.0.3"} {
+		m.Page(PageVisit{Host: "casino.example", Path: fmt.Sprint("/", i), Visitor: v, Scores: gam(0.83)}, t0)
+	}
+	m.Page(PageVisit{Host: "page.example", Path: "/slots", Visitor: "user:a", Scores: gam(0.9)}, t0)
 	m.Remember("short.example", gam(0.9), "host", t0.Add(-50*time.Minute)) // expires at t0+10m
 	if err := m.CloseJournal(); err != nil {
 		t.Fatal(err)
@@ -30,26 +34,44 @@ func TestJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set, note, ok := r.Classified("casino.example", 0, t0.Add(30*time.Minute)); !ok || set != categories.SetOf(categories.Gambling) || note != "gambling=0.83" {
-		t.Fatalf("loaded %v %q %v", set, note, ok)
+	if rc, ok := r.Classified("casino.example", "", 0, t0.Add(30*time.Minute)); !ok || rc.Categories != categories.SetOf(categories.Gambling) || rc.Note != "pages:gambling=0.83" || !rc.Host {
+		t.Fatalf("loaded host %+v %v", rc, ok)
+	}
+	if rc, ok := r.Classified("page.example", "/slots", 0, t0.Add(30*time.Minute)); !ok || rc.Host || rc.Note != "gambling=0.90" {
+		t.Fatalf("loaded page %+v %v", rc, ok)
+	}
+	if _, ok := r.Classified("page.example", "", 0, t0.Add(30*time.Minute)); ok {
+		t.Fatal("a page's host recalled after loading")
 	}
 	if _, ok := r.Lookup("short.example", t0.Add(30*time.Minute)); ok {
 		t.Fatal("expired entry loaded")
 	}
 
-	// a restart compacts: the expired line and junk go
-	os.WriteFile(path, append(mustRead(t, path), []byte("not json\n{\"host\":\"\"}\n")...), 0o640)
+	// a restart compacts: the expired line and junk go, and so does a line
+	// from before pages were kept apart (no kind: one page condemned its host)
+	legacy := `{"host":"poisoned.example","expires":"2026-11-23T12:00:00Z","scores":{"extremism":0.99}}`
+	os.WriteFile(path, append(mustRead(t, path), []byte("not json\n{\"host\":\"\"}\n"+legacy+"\n")...), 0o640)
 	m2 := NewMemory(0, time.Hour)
 	if err := m2.Journal(path, t0.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	defer m2.CloseJournal()
 	lines := strings.Split(strings.TrimSpace(string(mustRead(t, path))), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], `"host":"casino.example"`) {
+	if len(lines) != 5 || !strings.Contains(lines[0], `"host":"casino.example"`) || strings.Contains(string(mustRead(t, path)), "poisoned") {
 		t.Fatalf("compacted journal %q", lines)
 	}
 	if _, ok := m2.Lookup("casino.example", t0.Add(30*time.Minute)); !ok {
 		t.Fatal("restart forgot a host")
+	}
+	if _, ok := m2.Lookup("poisoned.example", t0.Add(30*time.Minute)); ok {
+		t.Fatal("a legacy host line was loaded")
+	}
+	// the pages still count towards agreement after a restart
+	if m2.Page(PageVisit{Host: "page.example", Path: "/b", Visitor: "user:b", Scores: gam(0.9)}, t0.Add(30*time.Minute)) {
+		t.Fatal("two visitors agreed")
+	}
+	if !m2.Page(PageVisit{Host: "page.example", Path: "/c", Visitor: "user:c", Scores: gam(0.9)}, t0.Add(30*time.Minute)) {
+		t.Fatal("the page from before the restart did not count")
 	}
 
 	// missing file: empty memory, no error

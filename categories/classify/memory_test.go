@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,23 +14,24 @@ func gam(score float64) []CategoryScore {
 	return []CategoryScore{{categories.Gambling, score}}
 }
 
-func TestMemory(t *testing.T) {
+func TestMemoryHost(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	m := NewMemory(2, time.Hour)
 	if _, ok := m.Lookup("a.example", t0); ok {
 		t.Fatal("empty memory found a host")
 	}
-	m.Remember("a.example", []CategoryScore{{categories.Games, 0.4}, {categories.Gambling, 0.83}, {categories.Adult, 0}}, "", t0)
-	set, note, ok := m.Classified("a.example", 0, t0.Add(59*time.Minute))
-	if !ok || set != categories.SetOf(categories.Gambling) || note != "gambling=0.83" {
-		t.Fatalf("Classified = %v %q %v", set, note, ok)
+	m.Remember("a.example", []CategoryScore{{categories.Games, 0.5}, {categories.Gambling, 0.83}, {categories.Adult, 0}}, ViaHost, t0)
+	r, ok := m.Classified("a.example", "", 0, t0.Add(59*time.Minute))
+	if !ok || r.Categories != categories.SetOf(categories.Gambling) || r.Note != "host:gambling=0.83" || !r.Host {
+		t.Fatalf("Classified = %+v %v", r, ok)
 	}
-	// a strict profile's threshold takes games too; a lenient one nothing
-	if set, _, _ := m.Classified("a.example", 0.3, t0); set != categories.SetOf(categories.Gambling, categories.Games) {
-		t.Fatalf("threshold 0.3: %v", set)
+	// a strict profile's threshold takes games too (0.5 is clear evidence
+	// over 0.3); a lenient one nothing
+	if r, _ := m.Classified("a.example", "/any", 0.3, t0); r.Categories != categories.SetOf(categories.Gambling, categories.Games) || !r.Host {
+		t.Fatalf("threshold 0.3: %+v", r)
 	}
-	if set, _, ok := m.Classified("a.example", 0.9, t0); ok || !set.Empty() {
-		t.Fatalf("threshold 0.9: %v %v", set, ok)
+	if r, ok := m.Classified("a.example", "", 0.75, t0); ok || !r.Categories.Empty() {
+		t.Fatalf("threshold 0.75 (clear evidence 0.875): %+v %v", r, ok)
 	}
 	if _, ok := m.Lookup("www.a.example", t0); ok {
 		t.Fatal("a subdomain matched: the memory is per host")
@@ -40,13 +42,10 @@ func TestMemory(t *testing.T) {
 	if m.Len() != 0 {
 		t.Fatalf("expired entry kept: Len %d", m.Len())
 	}
-	m.Remember("h.example", gam(0.7), "host", t0)
-	if _, note, _ := m.Classified("h.example", 0, t0); note != "host:gambling=0.70" {
-		t.Fatalf("host note %q", note)
-	}
 	// bounded: the oldest goes
-	m.Remember("b.example", gam(0.9), "", t0)
-	m.Remember("c.example", gam(0.9), "", t0)
+	m.Remember("h.example", gam(0.9), ViaHost, t0)
+	m.Remember("b.example", gam(0.9), ViaHost, t0)
+	m.Remember("c.example", gam(0.9), ViaHost, t0)
 	if _, ok := m.Lookup("h.example", t0); ok || m.Len() != 2 {
 		t.Fatalf("not bounded: Len %d", m.Len())
 	}
@@ -61,11 +60,157 @@ func TestMemory(t *testing.T) {
 	}
 	var nilMem *Memory
 	nilMem.Remember("x", gam(1), "", t0)
-	if _, _, ok := nilMem.Classified("x", 0, t0); ok || nilMem.Len() != 0 {
+	nilMem.Page(PageVisit{Host: "x", Path: "/", Visitor: "user:a", Scores: gam(1)}, t0)
+	if _, ok := nilMem.Classified("x", "/", 0, t0); ok || nilMem.Len() != 0 {
 		t.Fatal("nil memory holds something")
 	}
 	if Note(categories.Gambling, 0.8349) != "gambling=0.83" {
 		t.Fatalf("Note = %q", Note(categories.Gambling, 0.8349))
+	}
+}
+
+// TestMemoryPages: a page is remembered for itself only; a host only when
+// HostPages pages from HostVisitors visitors agree, never from one
+// visitor, whatever the number of pages.
+func TestMemoryPages(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	m := NewMemory(0, time.Hour)
+	visit := func(path, visitor string, score float64) bool {
+		return m.Page(PageVisit{Host: "spins.example", Path: path, Visitor: visitor, Scores: gam(score)}, t0)
+	}
+	if visit("/", "user:alice", 0.95) {
+		t.Fatal("one page remembered the host")
+	}
+	r, ok := m.Classified("spins.example", "/", 0, t0)
+	if !ok || r.Host || r.Note != "gambling=0.95" || r.Categories != categories.SetOf(categories.Gambling) {
+		t.Fatalf("the page itself: %+v %v", r, ok)
+	}
+	for _, path := range []string{"", "/other", "/?q=1", "/#top"} {
+		if r, ok := m.Classified("spins.example", path, 0, t0); ok {
+			t.Fatalf("path %q decided by another page: %+v", path, r)
+		}
+	}
+	// one visitor, any number of pages: never the host
+	for i := range 20 {
+		if visit(fmt.Sprintf("/p%d", i), "user:alice", 0.95) {
+			t.Fatalf("host remembered from one visitor's %d pages", i+2)
+		}
+	}
+	if _, ok := m.Lookup("spins.example", t0); ok {
+		t.Fatal("host remembered from one visitor")
+	}
+	if n := len(m.sites.Values()[0].pages); n > maxSitePages {
+		t.Fatalf("%d pages kept, bound %d", n, maxSitePages)
+	}
+	// queries and unknown visitors add nothing
+	m.Page(PageVisit{Host: "spins.example", Path: "/search?q=casino", Visitor: "user:bob", Scores: gam(0.99)}, t0)
+	if _, ok := m.Classified("spins.example", "/search", 0, t0); ok {
+		t.Fatal("a page with a query was remembered")
+	}
+	if visit("/a", "", 0.9) || visit("/b", "", 0.9) {
+		t.Fatal("unknown visitors counted")
+	}
+	// two visitors: not yet
+	if visit("/bob1", "user:bob", 0.8) {
+		t.Fatal("host remembered from two visitors")
+	}
+	// the third visitor agrees: the host scores as its weakest agreeing page
+	if !visit("/carol", "ip:10.0.0.9", 0.85) {
+		t.Fatal("three pages from three visitors did not remember the host")
+	}
+	r, ok = m.Classified("spins.example", "/never-seen", 0, t0)
+	if !ok || !r.Host || r.Note != "pages:gambling=0.80" {
+		t.Fatalf("host memory: %+v %v", r, ok)
+	}
+	if r, ok := m.Classified("spins.example", "", 0, t0); !ok || !r.Host {
+		t.Fatalf("DNS question: %+v %v", r, ok)
+	}
+	// the page's own memory still comes first for that page
+	if r, _ := m.Classified("spins.example", "/carol", 0, t0); r.Host || r.Note != "gambling=0.85" {
+		t.Fatalf("own page: %+v", r)
+	}
+	if m.Added() != 1 {
+		t.Fatalf("Added %d", m.Added())
+	}
+	// a lenient profile: 0.80 is not clear evidence over 0.7
+	if _, ok := m.Classified("spins.example", "/never-seen", 0.7, t0); ok {
+		t.Fatal("host recalled under clear evidence")
+	}
+}
+
+func TestAgreement(t *testing.T) {
+	pg := func(v string, s float64) pageMemory { return pageMemory{visitor: v, scores: gam(s)} }
+	for _, tc := range []struct {
+		name  string
+		pages []pageMemory
+		want  float64 // 0: none
+	}{
+		{"two pages", []pageMemory{pg("a", 0.9), pg("b", 0.9)}, 0},
+		{"one visitor", []pageMemory{pg("a", 0.9), pg("a", 0.9), pg("a", 0.9), pg("a", 0.9)}, 0},
+		{"two visitors", []pageMemory{pg("a", 0.9), pg("b", 0.9), pg("a", 0.9), pg("b", 0.9)}, 0},
+		{"three and three", []pageMemory{pg("a", 0.9), pg("b", 0.8), pg("c", 0.95)}, 0.8},
+		// the best three pages are one visitor's: agreement needs the fifth
+		{"weakest agreeing", []pageMemory{pg("a", 0.99), pg("a", 0.98), pg("a", 0.97), pg("b", 0.7), pg("c", 0.65)}, 0.65},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := agreement(tc.pages)
+			if tc.want == 0 {
+				if len(got) != 0 {
+					t.Fatalf("agreed %v", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Score != tc.want {
+				t.Fatalf("agreed %v, want gambling %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClearEvidence(t *testing.T) {
+	for _, tc := range []struct{ threshold, want float64 }{
+		{0, 0.75}, {0.6, 0.75}, {0.3, 0.45}, {0.9, 0.95}, {0.95, 0.975},
+	} {
+		if got := ClearEvidence(tc.threshold); got < tc.want-1e-9 || got > tc.want+1e-9 {
+			t.Errorf("ClearEvidence(%v) = %v, want %v", tc.threshold, got, tc.want)
+		}
+	}
+	r := &Result{Scores: make([]float64, numCats)}
+	r.Scores[categories.Gambling] = 0.68
+	r.Scores[categories.Adult] = 0.9
+	r.Scores[categories.Games] = 0.3
+	sure, unsure := r.Judge(0)
+	if sure != categories.SetOf(categories.Adult) || unsure != categories.SetOf(categories.Gambling) {
+		t.Fatalf("Judge(0) = %v, %v", sure, unsure)
+	}
+	if sure, unsure := r.Judge(0.2); sure != categories.SetOf(categories.Adult, categories.Gambling) || unsure != categories.SetOf(categories.Games) {
+		t.Fatalf("Judge(0.2) = %v, %v", sure, unsure)
+	}
+}
+
+// TestInputCategories: what the visitor sent is read as the page would
+// echo it: decoded, normalised, and each short run on its own.
+func TestInputCategories(t *testing.T) {
+	c := Default()
+	for _, tc := range []struct {
+		name   string
+		inputs []string
+		want   categories.Set
+	}{
+		{"search path", []string{"/search/online-casino-free-spins"}, categories.SetOf(categories.Gambling)},
+		{"query, plus and percent", []string{"/search", "q=online+casino%20free+spins"}, categories.SetOf(categories.Gambling)},
+		{"leetspeak", []string{"/s/0nline-c4sino"}, categories.SetOf(categories.Gambling)},
+		{"hidden by help words", []string{"/q/online casino free spins gambling addiction help support helpline"}, categories.SetOf(categories.Gambling)},
+		{"referer and cookie", []string{"/", "http://other.example/?q=free+spins", "name=online casino"}, categories.SetOf(categories.Gambling)},
+		{"innocent", []string{"/maths/probability-lesson", "", "session=abc123"}, 0},
+		{"empty", nil, 0},
+		{"too long to vet", []string{"/" + strings.Repeat("maths-", maxInputWords+1)}, categories.SetOf(categories.Gambling, categories.Adult, categories.Extremism)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.InputCategories(tc.inputs...); got&tc.want != tc.want || (tc.want.Empty() && !got.Empty()) {
+				t.Fatalf("InputCategories = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -80,9 +225,9 @@ func TestMemoryConcurrent(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				h := fmt.Sprintf("h%d.example", i%150)
 				if i%3 == g%3 {
-					m.Remember(h, gam(0.7), "", now)
+					m.Page(PageVisit{Host: h, Path: fmt.Sprintf("/%d", i%7), Visitor: fmt.Sprint("user:", g), Scores: gam(0.9)}, now)
 				}
-				m.Classified(h, 0, now.Add(time.Duration(i)*time.Second))
+				m.Classified(h, "/1", 0, now.Add(time.Duration(i)*time.Second))
 			}
 		}(g)
 	}
@@ -97,18 +242,18 @@ func BenchmarkMemoryLookupEmpty(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		m.Classified("www.example.com", 0, now)
+		m.Classified("www.example.com", "/", 0, now)
 	}
 }
 
 func BenchmarkMemoryLookupMiss(b *testing.B) {
 	m := NewMemory(0, 0)
 	now := time.Now()
-	m.Remember("casino.example", gam(0.9), "", now)
+	m.Remember("casino.example", gam(0.9), ViaHost, now)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m.Classified("www.example.com", 0, now)
+			m.Classified("www.example.com", "/", 0, now)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,8 +45,11 @@ log: {dir: logs}
 		t.Fatal(err)
 	}
 	g := []classify.CategoryScore{{Category: categories.Gambling, Score: 0.83}}
-	m.Remember("luckyspins.example", g, "", time.Now())
-	m.Remember("school.example", g, "", time.Now()) // listed: the list wins
+	// pages of three visitors agree: the host is remembered as a whole
+	for i, v := range []string{"user:a", "user:b", "ip:10.0.0.3"} {
+		m.Page(classify.PageVisit{Host: "luckyspins.example", Path: fmt.Sprint("/", i), Visitor: v, Scores: g}, time.Now())
+		m.Page(classify.PageVisit{Host: "school.example", Path: fmt.Sprint("/", i), Visitor: v, Scores: g}, time.Now()) // listed: the list wins
+	}
 	m.CloseJournal()
 
 	var out, errb bytes.Buffer
@@ -60,7 +64,7 @@ log: {dir: logs}
 		}
 		got = append(got, o)
 	}
-	if got[0]["verdict"] != "block" || got[0]["rule"] != "pupil#2" || got[0]["classified"] != "gambling=0.83" {
+	if got[0]["verdict"] != "block" || got[0]["rule"] != "classifier-memory:pages:gambling=0.83" || got[0]["classified"] != "pages:gambling=0.83" {
 		t.Errorf("classified host: %v", got[0])
 	}
 	if got[1]["verdict"] != "allow" || got[1]["classified"] != nil {
@@ -71,7 +75,7 @@ log: {dir: logs}
 	}
 	out.Reset()
 	run([]string{"check", "-config", cfg, "luckyspins.example"}, nil, &out, &errb)
-	if !strings.Contains(out.String(), "classified by content: gambling=0.83") {
+	if !strings.Contains(out.String(), "classified by content: pages:gambling=0.83") {
 		t.Errorf("human output: %s", out.String())
 	}
 }
