@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/report"
@@ -163,8 +164,8 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 // the queue is full the attempt is dropped and counted. Safe for the
 // logging writer's OnEntry hook and for concurrent use.
 func (a *Alerter) Observe(e *logging.Entry) {
-	if a == nil || e == nil || e.Verdict != "block" {
-		return
+	if a == nil || e == nil || e.Verdict != "block" || classify.FromMemory(e.Rule) {
+		return // a block from the classifier's memory of a host is not what the person asked for
 	}
 	hit := e.Categories & a.cats
 	if e.Categories.Empty() && a.cats.Has(categories.Unclassified) {

@@ -394,3 +394,28 @@ func BenchmarkObserveIgnored(b *testing.B) {
 		a.Observe(e)
 	}
 }
+
+// TestClassifierMemoryNotAlerted: a block decided from the content
+// classifier's memory of a host (rule classifier-memory:…) is not what the
+// person asked for: no alert. Their own request blocked as served is.
+func TestClassifierMemoryNotAlerted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	a, _ := newTest(t, config.Alerts{Categories: []string{"extremism"}, File: path}, fastTiming)
+	e := entry("erin", "10.10.1.21", "forum.example", "block", categories.Extremism)
+	e.Rule = "classifier-memory:pages:extremism=0.90"
+	a.Observe(e)
+	d := entry("dave", "10.10.1.20", "forum.example", "block", categories.Extremism)
+	d.Rule = "classifier:extremism=0.95"
+	a.Observe(d)
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var al Alert
+	if err := json.Unmarshal(data, &al); err != nil || al.User != "dave" || al.Count != 1 {
+		t.Errorf("alerts %s (%v), want dave's only", data, err)
+	}
+}

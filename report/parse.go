@@ -22,6 +22,7 @@ type line struct {
 	categories [][]byte
 	verdict    []byte
 	rule       []byte
+	classified []byte // the content classifier's note, when it spoke
 	status     []byte // raw JSON: a number (proxy) or a string's contents (dns)
 	bytes      int64
 }
@@ -109,6 +110,8 @@ func (p *parser) parse(b []byte, l *line) error {
 			haveVerdict = true
 		case "rule":
 			dst = &l.rule
+		case "classified":
+			dst = &l.classified
 		case "status":
 			dst = &l.status
 		}

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
@@ -84,6 +86,8 @@ type Aggregator struct {
 	blocked  *topK
 	allowed  *topK
 	overblk  *topK
+	near     *topK              // near misses by host
+	nearBest map[string]nearTop // the highest score seen per near-miss host
 	days     map[string]*DayCount
 	internal []byte // scratch for keys
 
@@ -99,16 +103,18 @@ type Aggregator struct {
 // SchoolHours and Serious are used).
 func NewAggregator(o Options) (*Aggregator, error) {
 	a := &Aggregator{
-		loc:     o.Location,
-		hours:   o.SchoolHours,
-		users:   make(map[string]*UserSummary),
-		devices: make(map[string]struct{}),
-		incIdx:  make(map[string]*Incident),
-		srchIdx: make(map[string]*Search),
-		blocked: newTopK(hostSlots),
-		allowed: newTopK(hostSlots),
-		overblk: newTopK(hostSlots / 5),
-		days:    make(map[string]*DayCount),
+		loc:      o.Location,
+		hours:    o.SchoolHours,
+		users:    make(map[string]*UserSummary),
+		devices:  make(map[string]struct{}),
+		incIdx:   make(map[string]*Incident),
+		srchIdx:  make(map[string]*Search),
+		blocked:  newTopK(hostSlots),
+		allowed:  newTopK(hostSlots),
+		overblk:  newTopK(hostSlots / 5),
+		near:     newTopK(hostSlots / 5),
+		nearBest: make(map[string]nearTop),
+		days:     make(map[string]*DayCount),
 	}
 	if len(a.hours) == 0 {
 		a.hours = []config.Schedule{config.DefaultSchoolHours}
@@ -403,22 +409,33 @@ func (a *Aggregator) add(l *line) {
 		}
 	}
 
+	// A block the content classifier made (no list names the site) may be
+	// an over-block; one from its memory of the host was not even what
+	// this person asked for, so it is never their incident.
+	byClassifier := bytes.HasPrefix(l.rule, []byte("classifier"))
+	fromMemory := classify.FromMemory(string(l.rule))
 	if blocked {
 		u.Blocked++
 		a.blocked.add(l.host, cats)
 		// Only a profile's rule can over-block; the gateway's own refusals
 		// (not_a_client, bad_request, tls_required, ...) are not about the
 		// site's category.
-		if (cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified)) && profileRule(l.rule) {
+		if ((cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified)) && profileRule(l.rule)) || byClassifier {
 			a.overblk.add(l.host, cats)
 		}
-		if cats.Intersects(a.serious) {
+		if fromMemory {
+			r.MemoryBlocks++
+		}
+		if cats.Intersects(a.serious) && !fromMemory {
 			u.Incidents++
 			r.IncidentAttempts++
 			a.incident(l, lt, dayKey, cats, ooh)
 		}
 	} else {
 		a.allowed.add(l.host, cats)
+		if bytes.HasPrefix(l.classified, []byte(unsurePrefix)) {
+			a.nearMiss(l)
+		}
 	}
 	if len(l.url) > 0 {
 		a.search(l, lt, u, blocked)
@@ -429,6 +446,39 @@ func (a *Aggregator) add(l *line) {
 // PROFILE#default) or the content classifier's, not a system refusal.
 func profileRule(rule []byte) bool {
 	return bytes.IndexByte(rule, '#') > 0 || bytes.HasPrefix(rule, []byte("classifier:"))
+}
+
+// unsurePrefix starts the classified note of a page the content
+// classifier was unsure about and allowed (docs/classifier.md).
+const unsurePrefix = "unsure:"
+
+// nearTop is the highest score seen for a near-miss host.
+type nearTop struct {
+	score float64
+	note  string // "gambling=0.68"
+	url   string
+}
+
+// nearMiss counts an allowed page the classifier was unsure about
+// ("unsure:gambling=0.68"): the near misses of possible over-blocking.
+func (a *Aggregator) nearMiss(l *line) {
+	note := string(l.classified[len(unsurePrefix):])
+	name, num, ok := strings.Cut(note, "=")
+	cat, okc := catIndex[name]
+	score, err := strconv.ParseFloat(num, 64)
+	if !ok || !okc || err != nil {
+		return
+	}
+	a.near.add(l.host, categories.SetOf(cat))
+	r := &a.r
+	r.NearMissPages++
+	best, seen := a.nearBest[string(l.host)]
+	if !seen && len(a.nearBest) >= hostSlots {
+		return
+	}
+	if !seen || score > best.score {
+		a.nearBest[string(l.host)] = nearTop{score: score, note: note, url: truncate(string(l.url), 200)}
+	}
 }
 
 func (a *Aggregator) incident(l *line, lt time.Time, day string, cats categories.Set, ooh bool) {
@@ -678,6 +728,11 @@ func (a *Aggregator) Report() *Report {
 	r.TopBlocked = hostCounts(a.blocked.top(20))
 	r.TopAllowed = hostCounts(a.allowed.top(15))
 	r.OverBlocking = hostCounts(a.overblk.top(10))
+	for _, it := range a.near.top(10) {
+		best := a.nearBest[it.key]
+		r.NearMisses = append(r.NearMisses, NearMiss{HostCount: HostCount{Host: it.key, Count: it.count, Approx: it.err > 0,
+			Categories: it.extra.String()}, Best: best.note, URL: best.url})
+	}
 	for _, d := range a.days {
 		r.Days = append(r.Days, *d)
 	}
@@ -729,6 +784,9 @@ type Report struct {
 	TopBlocked        []HostCount
 	TopAllowed        []HostCount
 	OverBlocking      []HostCount
+	NearMisses        []NearMiss // allowed pages the classifier was unsure about, by host
+	NearMissPages     int64      // how many such pages in all
+	MemoryBlocks      int64      // blocks decided from the classifier's memory of a host (never incidents)
 	Malformed         int64
 	MalformedAt       []string // up to five FILE:LINE
 	SchoolHours       string   // what "out of hours" means, for people
@@ -754,6 +812,15 @@ type HostCount struct {
 	Count      int64
 	Approx     bool
 	Categories string
+}
+
+// NearMiss is a host whose pages the content classifier was unsure about:
+// at or above the profile's threshold, below clear evidence, so allowed
+// (docs/classifier.md). Count is how many such pages were asked for.
+type NearMiss struct {
+	HostCount
+	Best string // the highest score seen, "gambling=0.68"
+	URL  string // the page it was seen on, when the log has full URLs
 }
 
 // UserSummary is one user's (or, for an unknown user, one device's) day.
