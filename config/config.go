@@ -82,6 +82,20 @@ type DNS struct {
 	Upstreams     []string `yaml:"upstreams"`      // host:port, tried in order
 	BlockedAnswer string   `yaml:"blocked_answer"` // "nxdomain" or "null"
 	RateLimit     int      `yaml:"rate_limit"`     // queries per second per client address
+	// Forward sends the school's own zones (the AD domain, its reverse
+	// zones) to the school's servers instead of dns.upstreams, in the
+	// order of the file; the most specific zone wins.
+	Forward []Forward `yaml:"forward"`
+	// TrustedForwarders are the school's own DNS servers: exempt from
+	// rate_limit, and their EDNS Client Subnet option names the client.
+	TrustedForwarders []netip.Prefix `yaml:"trusted_forwarders"`
+}
+
+// Forward is one zone of dns.forward and the servers that answer for it.
+type Forward struct {
+	Zone    string   // lower case, no trailing dot ("school.local", "10.in-addr.arpa")
+	Servers []string // ip:port, tried in order
+	Line    int
 }
 
 // Users names the users file (resolved to an absolute path) and whether

@@ -247,7 +247,47 @@ func (d *decoder) dns(n *yaml.Node) {
 				c.RateLimit = n
 			}
 		}},
+		{"forward", func(_, v *yaml.Node) { d.dnsForward(v) }},
+		{"trusted_forwarders", func(_, v *yaml.Node) {
+			c.TrustedForwarders = d.prefixes(v, "dns.trusted_forwarders")
+		}},
 	})
+}
+
+// dnsForward decodes dns.forward: zone → list of servers. A zone may be
+// given as a network (10.0.0.0/8, 2001:db8::/32): its reverse zone.
+func (d *decoder) dnsForward(n *yaml.Node) {
+	seen := make(map[string]int)
+	for _, kv := range d.namedMapping(n, "dns.forward") {
+		zone, err := parseForwardZone(kv.key)
+		if err != nil {
+			d.addf(kv.k.Line, "%v", err)
+			continue
+		}
+		if first, dup := seen[zone]; dup {
+			d.addf(kv.k.Line, "dns.forward zone %s is listed twice (first at line %d)", zone, first)
+			continue
+		}
+		seen[zone] = kv.k.Line
+		f := Forward{Zone: zone, Line: kv.k.Line}
+		items := d.strList(kv.v, "dns.forward."+kv.key)
+		for _, it := range items {
+			u, err := parseUpstream(it.val)
+			if err != nil {
+				d.addf(it.line, "dns.forward.%s: %v", kv.key, err)
+				continue
+			}
+			f.Servers = append(f.Servers, u)
+		}
+		if len(items) == 0 {
+			d.addf(kv.k.Line, "dns.forward.%s has no server: list the address of at least one (a domain controller, say)", kv.key)
+			continue
+		}
+		if len(f.Servers) == 0 {
+			continue // each bad one said why
+		}
+		d.cfg.DNS.Forward = append(d.cfg.DNS.Forward, f)
+	}
 }
 
 func (d *decoder) networks(n *yaml.Node) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -94,6 +95,64 @@ func parseUpstream(s string) (string, error) {
 		return "", fmt.Errorf("bad upstream %q: %v", s, err)
 	}
 	return net.JoinHostPort(a.String(), port), nil
+}
+
+var zoneRE = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$`)
+
+// parseForwardZone checks a zone of dns.forward and returns it in lower
+// case without the trailing dot. A network (10.0.0.0/8) stands for its
+// reverse zone (10.in-addr.arpa), so it must end on a label: a multiple
+// of 8 bits for IPv4, of 4 for IPv6.
+func parseForwardZone(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := parsePrefix(s, "dns.forward")
+		if err != nil {
+			return "", err
+		}
+		return reverseZone(p)
+	}
+	z := strings.ToLower(strings.TrimSuffix(s, "."))
+	switch {
+	case z == "":
+		return "", errors.New("dns.forward: the root zone is dns.upstreams' job")
+	case len(z) > 253 || !zoneRE.MatchString(z):
+		return "", fmt.Errorf("dns.forward: %q is not a zone name (want such as school.local or 10.in-addr.arpa)", s)
+	}
+	for _, l := range strings.Split(z, ".") {
+		if len(l) > 63 {
+			return "", fmt.Errorf("dns.forward: %q has a label longer than 63 characters", s)
+		}
+	}
+	return z, nil
+}
+
+// reverseZone is the in-addr.arpa or ip6.arpa zone of a network.
+func reverseZone(p netip.Prefix) (string, error) {
+	a := p.Addr()
+	var labels []string
+	if a.Is4() {
+		if p.Bits()%8 != 0 || p.Bits() == 0 {
+			return "", fmt.Errorf("dns.forward: network %s does not end on an octet (a reverse zone needs /8, /16, /24 or /32)", p)
+		}
+		b := a.As4()
+		for i := p.Bits()/8 - 1; i >= 0; i-- {
+			labels = append(labels, strconv.Itoa(int(b[i])))
+		}
+		return strings.Join(labels, ".") + ".in-addr.arpa", nil
+	}
+	if p.Bits()%4 != 0 || p.Bits() == 0 {
+		return "", fmt.Errorf("dns.forward: network %s does not end on a nibble (a reverse zone needs a prefix length that is a multiple of 4)", p)
+	}
+	b := a.As16()
+	for i := p.Bits()/4 - 1; i >= 0; i-- {
+		nib := b[i/2] >> 4
+		if i%2 == 1 {
+			nib = b[i/2] & 0xf
+		}
+		labels = append(labels, strconv.FormatUint(uint64(nib), 16))
+	}
+	return strings.Join(labels, ".") + ".ip6.arpa", nil
 }
 
 var clockRE = regexp.MustCompile(`^(\d{1,2}):(\d{2})$`)

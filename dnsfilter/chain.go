@@ -24,6 +24,9 @@ const (
 	// RuleNotServed: CHAOS queries (version.bind and the like) and zone
 	// transfers, refused here rather than passed on.
 	RuleNotServed = "not_served"
+	// RuleForwarded: a name in one of the school's own zones
+	// (dns.forward), answered by the school's servers, never filtered.
+	RuleForwarded = "forward"
 )
 
 // canaryName is Mozilla's canary domain: an NXDOMAIN for it tells Firefox
@@ -34,13 +37,22 @@ const canaryName = "use-application-dns.net"
 // at the end.
 type request struct {
 	w     dns.ResponseWriter
-	q     *dns.Msg  // nil when the UDP loop read the query itself (see udp.go)
-	start time.Time // from Options.Now: decisions, cache ages, the log's ts
-	began time.Time // wall clock, for the duration
-	ip    netip.Addr
+	q     *dns.Msg   // nil when the UDP loop read the query itself (see udp.go)
+	start time.Time  // from Options.Now: decisions, cache ages, the log's ts
+	began time.Time  // wall clock, for the duration
+	ip    netip.Addr // the packet's source
 	tcp   bool
-	snap  *policy.Snapshot
-	set   *settings
+	// who is the client the query is for: ip, or the address a trusted
+	// forwarder's ECS option names (see acl); policy and the log use it.
+	// logIP is the address the log line names (who, or the forwarder's
+	// when ECS names only a network).
+	who, logIP netip.Addr
+	trusted    bool         // from one of dns.trusted_forwarders
+	ecs        netip.Prefix // the query's EDNS Client Subnet option, if any
+	ecsUsed    bool         // ecs named the client: echoed in the answer
+	fwd        *upstreams   // the servers of the dns.forward zone of the name, if any
+	snap       *policy.Snapshot
+	set        *settings
 
 	// From the query's header (filled by parse, or by parseWire).
 	id     uint16
@@ -113,6 +125,9 @@ var chain = [...]stage{
 	{"identity", (*Server).identity},
 	// canary before policy: the answer is NXDOMAIN whatever the profile says.
 	{"canary", (*Server).canary},
+	// forward before policy: the school's own zones (dns.forward) are
+	// never filtered, and are answered by the school's servers.
+	{"forward", (*Server).forward},
 	// policy: one decision on the name, the same as the proxy would make.
 	{"policy", (*Server).decide},
 	// block right after the decision: every query type of a blocked name
@@ -191,6 +206,7 @@ func (s *Server) parse(r *request) action {
 	}
 	if opt := r.q.IsEdns0(); opt != nil {
 		r.edns, r.do, r.udpSize, r.ednsVer = true, opt.Do(), int(opt.UDPSize()), opt.Version()
+		r.ecs = clientSubnet(opt)
 	}
 	r.badOPT = misplacedOPT(r.q)
 	r.cd = r.q.CheckingDisabled
@@ -225,9 +241,52 @@ func hostOf(name string) string {
 	return strings.ToLower(strings.TrimSuffix(name, "."))
 }
 
+// clientSubnet returns the EDNS Client Subnet option of a query (RFC
+// 7871), or the zero Prefix when it has none or a malformed one.
+func clientSubnet(opt *dns.OPT) netip.Prefix {
+	for _, o := range opt.Option {
+		e, ok := o.(*dns.EDNS0_SUBNET)
+		if !ok {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(e.Address)
+		if !ok {
+			return netip.Prefix{}
+		}
+		switch {
+		case e.Family == 1 && a.Unmap().Is4():
+			a = a.Unmap()
+		case e.Family == 2 && a.Is6() && !a.Is4In6():
+		default:
+			return netip.Prefix{}
+		}
+		p, err := a.Prefix(int(e.SourceNetmask))
+		if err != nil || int(e.SourceNetmask) > a.BitLen() {
+			return netip.Prefix{}
+		}
+		return p
+	}
+	return netip.Prefix{}
+}
+
 func (s *Server) acl(r *request) action {
+	r.who, r.logIP = r.ip, r.ip
 	if r.snap.IsClient(r.ip) {
 		r.client = true
+		if len(r.set.trusted) > 0 && containsAddr(r.set.trusted, r.ip) {
+			// One of the school's own DNS servers (dns.trusted_forwarders,
+			// a client too): its ECS option names the client, an address
+			// (its user and profile) or a network (its profile). ECS from
+			// anyone else is ignored.
+			r.trusted = true
+			if r.ecs.IsValid() {
+				r.ecsUsed = true
+				r.who = r.ecs.Addr()
+				if r.ecs.IsSingleIP() {
+					r.logIP = r.who
+				}
+			}
+		}
 		return next
 	}
 	r.rule, r.block = policy.RuleNotAClient, true
@@ -242,14 +301,23 @@ func (s *Server) acl(r *request) action {
 }
 
 func (s *Server) rateLimit(r *request) action {
-	if r.set.qps == 0 || s.limiter.allow(r.ip, r.set.qps, r.start.UnixNano()) {
+	// A trusted forwarder speaks for many clients: exempt, except that
+	// a client its ECS names by address has a bucket of its own.
+	bucket := r.ip
+	if r.trusted {
+		if !r.ecs.IsSingleIP() {
+			return next
+		}
+		bucket = r.who
+	}
+	if r.set.qps == 0 || s.limiter.allow(bucket, r.set.qps, r.start.UnixNano()) {
 		return next
 	}
 	s.m.rateLimited.Inc()
 	r.rule, r.block = RuleRateLimited, true
 	// The first query over the limit in each second is refused and
 	// logged; the rest of the second's flood is dropped unlogged.
-	if !s.limiter.firstThisSecond(r.ip, r.set.qps, r.start.UnixNano()) {
+	if !s.limiter.firstThisSecond(bucket, r.set.qps, r.start.UnixNano()) {
 		r.silent = true
 		return done
 	}
@@ -290,13 +358,26 @@ func (s *Server) sanity(r *request) action {
 }
 
 func (s *Server) identity(r *request) action {
-	if s.recent != nil {
-		r.user = s.recent.Lookup(r.ip, r.start)
+	if s.recent != nil && r.who == r.logIP {
+		r.user = s.recent.Lookup(r.who, r.start)
 	}
 	// The profile comes from the source address (networks, then
 	// default_profile): DNS carries no credentials. The user the proxy
 	// last saw at this address is only named in the log.
-	r.profile = r.snap.Profile("", r.ip)
+	r.profile = r.snap.Profile("", r.who)
+	return next
+}
+
+// forward notes the dns.forward zone the name is in, if any: the
+// school's own zones are not decided on (rule forward, allowed) and go
+// to the school's servers (see resolve).
+func (s *Server) forward(r *request) action {
+	if len(r.set.forwards) == 0 {
+		return next
+	}
+	if r.fwd = r.set.forwardFor(r.question.Name); r.fwd != nil {
+		r.rule = RuleForwarded
+	}
 	return next
 }
 
@@ -313,7 +394,10 @@ func (s *Server) canary(r *request) action {
 }
 
 func (s *Server) decide(r *request) action {
-	d := s.engine.Decide(policy.Args{IP: r.ip, Host: r.host, Time: r.start})
+	if r.fwd != nil {
+		return next
+	}
+	d := s.engine.Decide(policy.Args{IP: r.who, Host: r.host, Time: r.start})
 	if d.Profile != "" {
 		r.profile = d.Profile
 	}
@@ -351,7 +435,7 @@ func (s *Server) writeBlocked(r *request) {
 	}
 	if r.edns {
 		// RFC 8914 Extended DNS Error 15, "Blocked", says why.
-		opt := responseOPT(r.do)
+		opt := r.opt()
 		opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: "schoolgate: " + r.rule})
 		m.Extra = append(m.Extra, opt)
 	}
@@ -380,7 +464,7 @@ func blockSOA(name string) *dns.SOA {
 // name's addresses.
 func (s *Server) safeSearch(r *request) action {
 	p := r.safeSearch
-	if p == nil {
+	if p == nil || r.fwd != nil {
 		return next
 	}
 	if r.inline {
@@ -444,7 +528,7 @@ func (s *Server) anyQuery(r *request) action {
 	case len(tm.Answer) > 0 && tm.Answer[0].Header().Rrtype == dns.TypeCNAME && strings.EqualFold(tm.Answer[0].Header().Name, key.name):
 		c := tm.Answer[0].(*dns.CNAME)
 		// An alias of a blocked name is blocked (CNAME cloaking).
-		if d := s.engine.Decide(policy.Args{IP: r.ip, Host: hostOf(c.Target), Time: r.start}); d.Verdict == policy.Block {
+		if d := s.engine.Decide(policy.Args{IP: r.who, Host: hostOf(c.Target), Time: r.start}); r.fwd == nil && d.Verdict == policy.Block {
 			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
 			s.writeBlocked(r)
 			return done
@@ -500,7 +584,10 @@ func (s *Server) resolve(r *request) action {
 // is the target's (its rule and categories go in the log line).
 func (s *Server) answerEntry(r *request, e *entry, now int64) {
 	for _, target := range e.cnames {
-		d := s.engine.Decide(policy.Args{IP: r.ip, Host: target, Time: r.start})
+		if r.fwd != nil {
+			break // the school's own zone: not filtered
+		}
+		d := s.engine.Decide(policy.Args{IP: r.who, Host: target, Time: r.start})
 		if d.Verdict == policy.Block {
 			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
 			s.writeBlocked(r)
@@ -531,7 +618,14 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 		Question: []dns.Question{{Name: key.name, Qtype: key.qtype, Qclass: key.qclass}},
 	}
 	q.SetEdns0(upstreamUDPSize, key.do)
-	m, err := set.upstreams.exchange(q)
+	// The school's own zones (dns.forward) go to its servers and are
+	// kept only as long as they say: no floor, so a changed record of
+	// the AD domain shows at once.
+	ups, floor := set.upstreams, uint32(minTTL)
+	if f := set.forwardFor(key.name); f != nil {
+		ups, floor = f, 0
+	}
+	m, err := ups.exchange(q)
 	if err != nil {
 		c.err = err
 		return nil, nil, err
@@ -540,7 +634,7 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 	// the SNI kept readable (stripECH).
 	scrub(m)
 	stripECH(m)
-	e, ok := newEntry(m, now, minTTL)
+	e, ok := newEntry(m, now, floor)
 	if !ok {
 		c.m = m
 		return nil, m, nil
@@ -626,11 +720,17 @@ func (s *Server) finish(r *request) {
 		return
 	}
 	r.finished = true
+	if !r.logIP.IsValid() {
+		r.who, r.logIP = r.ip, r.ip
+	}
 	if r.client && r.profile == "" {
 		// Refused before the identity stage (rate limit, sanity).
-		r.profile = r.snap.Profile("", r.ip)
-		if s.recent != nil {
-			r.user = s.recent.Lookup(r.ip, r.start)
+		if !r.who.IsValid() {
+			r.who, r.logIP = r.ip, r.ip
+		}
+		r.profile = r.snap.Profile("", r.who)
+		if s.recent != nil && r.who == r.logIP {
+			r.user = s.recent.Lookup(r.who, r.start)
 		}
 	}
 	s.m.countQuery(r.block, r.question.Qtype, r.rcode)
@@ -648,7 +748,7 @@ func (s *Server) finish(r *request) {
 		method = qtypeName(r.question.Qtype)
 	}
 	s.log.Log(&logging.Entry{
-		Time: r.start, Src: "dns", User: r.user, IP: s.ipStr.get(r.ip), Profile: r.profile,
+		Time: r.start, Src: "dns", User: r.user, IP: s.ipStr.get(r.logIP), Profile: r.profile,
 		Method: method, Host: r.host, Categories: r.cats, Verdict: verdict, Rule: r.rule,
 		Rcode: rcodeName(r.rcode), Bytes: int64(r.bytes), Duration: d,
 		Classified: r.classified, SafeSearch: r.ssApplied,

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,8 +66,68 @@ type settings struct {
 	upstreams *upstreams
 	cache     *cache
 	cacheSize int
-	null      bool    // dns.blocked_answer: null
-	qps       float64 // 0: no rate limit
+	null      bool           // dns.blocked_answer: null
+	qps       float64        // 0: no rate limit
+	forwards  []forwardZone  // dns.forward, most specific zone first
+	fwdKey    string         // the configured forward zones, to spot a change
+	trusted   []netip.Prefix // dns.trusted_forwarders
+}
+
+// forwardZone is one zone of dns.forward and its servers.
+type forwardZone struct {
+	zone string // lower case, with the trailing dot
+	dot  string // "." + zone: the suffix of its subdomains
+	ups  *upstreams
+}
+
+// forwardFor returns the servers of the most specific dns.forward zone
+// name is in, or nil. name may be in any case, with or without the
+// trailing dot.
+func (set *settings) forwardFor(name string) *upstreams {
+	if len(set.forwards) == 0 {
+		return nil
+	}
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	for i := range set.forwards {
+		f := &set.forwards[i]
+		if strings.EqualFold(name, f.zone) || hasSuffixFold(name, f.dot) {
+			return f.ups
+		}
+	}
+	return nil
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// forwardKey is dns.forward as one string, to spot a change on reload.
+func forwardKey(fs []config.Forward) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Zone + "=" + joinUpstreams(f.Servers) + ";")
+	}
+	return b.String()
+}
+
+// closeForwards releases the sockets of the forward zones' servers.
+func closeForwards(fs []forwardZone) {
+	for _, f := range fs {
+		f.ups.close()
+	}
+}
+
+// containsAddr reports whether one of ps contains a.
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns a DNS filter serving the engine's current snapshot. It binds
@@ -103,10 +164,30 @@ func (s *Server) buildSettings(cfg *config.Config, old *settings) (set *settings
 	if cfg.DNS.RateLimit > 0 { // 0 turns the limit off (config's default is 200)
 		set.qps = float64(cfg.DNS.RateLimit)
 	}
-	upChanged := true
-	if old != nil && old.upstreams.key == joinUpstreams(cfg.DNS.Upstreams) {
-		set.upstreams, upChanged = old.upstreams, false
+	set.trusted = cfg.DNS.TrustedForwarders
+	set.fwdKey = forwardKey(cfg.DNS.Forward)
+	if old != nil && old.fwdKey == set.fwdKey {
+		set.forwards = old.forwards
 	} else {
+		for _, f := range cfg.DNS.Forward {
+			us, err := newUpstreams(f.Servers, s.m)
+			if err != nil {
+				return nil, nil, fmt.Errorf("dns.forward %s: %w", f.Zone, err)
+			}
+			zone := strings.ToLower(strings.TrimSuffix(f.Zone, ".")) + "."
+			set.forwards = append(set.forwards, forwardZone{zone: zone, dot: "." + zone, ups: us})
+		}
+		// Most specific first: more labels win.
+		sort.SliceStable(set.forwards, func(i, j int) bool {
+			return dns.CountLabel(set.forwards[i].zone) > dns.CountLabel(set.forwards[j].zone)
+		})
+	}
+	// A changed zone list changes which servers answer which names.
+	upChanged := old == nil || old.fwdKey != set.fwdKey
+	if old != nil && old.upstreams.key == joinUpstreams(cfg.DNS.Upstreams) {
+		set.upstreams = old.upstreams
+	} else {
+		upChanged = true
 		us, err := newUpstreams(cfg.DNS.Upstreams, s.m)
 		if err != nil {
 			return nil, nil, err
@@ -158,6 +239,9 @@ func (s *Server) Prepare(snap *policy.Snapshot) (commit func(), err error) {
 		prev := s.set.Swap(set)
 		if prev != nil && prev.upstreams != set.upstreams {
 			prev.upstreams.close()
+		}
+		if prev != nil && prev.fwdKey != set.fwdKey {
+			closeForwards(prev.forwards)
 		}
 	}, nil
 }
@@ -371,6 +455,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if set := s.set.Load(); set != nil {
 		set.upstreams.close()
+		closeForwards(set.forwards)
 	}
 	return errors.Join(errs...)
 }

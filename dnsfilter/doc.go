@@ -16,7 +16,7 @@
 // §6.2.1.1), with connections closed after 10 s idle. Every
 // query goes through one ordered chain of stages (see chain in chain.go):
 //
-//	parse → acl → ratelimit → sanity → identity → canary → policy → block
+//	parse → acl → ratelimit → sanity → identity → canary → forward → policy → block
 //	→ safesearch → any → resolve (cache, else upstreams + ECH rewrite)
 //
 // Decisions: the profile comes from the source address (networks, then
@@ -75,6 +75,17 @@
 // the name and decremented TTLs.
 // Answers leave truncated to the client's UDP size (512 without EDNS; at
 // most 1232, the DNS flag day 2020 size).
+//
+// The school's own zones (dns.forward: the AD domain, its reverse zones)
+// go to the school's servers instead of the upstreams, the most specific
+// zone first; they are never decided on (rule forward) and their answers
+// are cached for their TTL exactly, without the 10 s floor. Servers in
+// dns.trusted_forwarders (the school's DCs, forwarding to us) are exempt
+// from the rate limit, and their EDNS Client Subnet option names the
+// client: a /32 or /128 its address (policy, user, log, and a rate-limit
+// bucket of its own), a shorter prefix its network (profile only); the
+// answer echoes the option with the whole prefix as scope. ECS from
+// anyone else is ignored.
 //
 // Abuse: only `clients` are answered; a stranger gets a header-only
 // REFUSED (never bigger than its query) and a log line, at most once a

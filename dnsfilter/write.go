@@ -40,6 +40,23 @@ func (s *Server) reply(r *request) *dns.Msg {
 	return m
 }
 
+// opt is the OPT record of an answer to r: with the client subnet echoed
+// when a trusted forwarder's ECS named the client, its scope the whole
+// source prefix, so that the forwarder keeps the answer for that client
+// (or network) only: answers differ by profile (RFC 7871 §7.2.1).
+func (r *request) opt() *dns.OPT {
+	o := responseOPT(r.do)
+	if r.ecsUsed {
+		bits := uint8(r.ecs.Bits())
+		e := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: bits, SourceScope: bits, Address: r.ecs.Addr().AsSlice()}
+		if r.ecs.Addr().Is6() {
+			e.Family = 2
+		}
+		o.Option = append(o.Option, e)
+	}
+	return o
+}
+
 func responseOPT(do bool) *dns.OPT {
 	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	o.SetUDPSize(maxUDPResponse)
@@ -53,7 +70,7 @@ func responseOPT(do bool) *dns.OPT {
 // query had one, truncated to what the client can take.
 func (s *Server) writeMsg(r *request, m *dns.Msg) {
 	if r.edns && m.IsEdns0() == nil {
-		m.Extra = append(m.Extra, responseOPT(r.do))
+		m.Extra = append(m.Extra, r.opt())
 	}
 	if !r.tcp {
 		m.Truncate(r.maxSize())
@@ -89,7 +106,7 @@ func (s *Server) writeMinimal(r *request, rcode int) {
 	if r.edns && r.client {
 		// RFC 6891 §7: an EDNS query gets an OPT record, errors included
 		// (and BADVERS lives in it). A stranger gets the bare header.
-		m.Extra = []dns.RR{responseOPT(r.do)}
+		m.Extra = []dns.RR{r.opt()}
 	}
 	b, err := m.Pack()
 	if err != nil {
@@ -131,7 +148,11 @@ func (s *Server) writeEntry(r *request, e *entry, now int64) {
 		binary.BigEndian.PutUint32(b[off:], t-min(t, elapsed))
 	}
 	if r.edns {
-		b = appendOPT(b, r.do)
+		if r.ecsUsed {
+			b = appendOPTRecord(b, r.opt())
+		} else {
+			b = appendOPT(b, r.do)
+		}
 	}
 	if len(b) > r.maxSize() {
 		s.writeTruncated(r, b, e.rcode)
@@ -157,6 +178,21 @@ func echoSpelling(b []byte, name string) {
 	if n, err := dns.PackDomainName(name, nb[:], 0, nil, false); err == nil && n == off-12 {
 		copy(b[12:off], nb[:n])
 	}
+}
+
+// appendOPTRecord appends o (the slow way, for OPTs with options) and
+// counts it in ARCOUNT.
+//
+//go:noinline
+func appendOPTRecord(b []byte, o *dns.OPT) []byte {
+	var buf [512]byte
+	n, err := dns.PackRR(o, buf[:], 0, nil, false)
+	if err != nil {
+		return appendOPT(b, o.Do())
+	}
+	b = append(b, buf[:n]...)
+	binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])+1)
+	return b
 }
 
 // appendOPT appends an EDNS OPT record (RFC 6891) and counts it in ARCOUNT.
