@@ -108,6 +108,8 @@ func ruleWords(rule string) string {
 		return "an address no one may reach through the filter"
 	case "connect_ports":
 		return "a port the school does not open"
+	case ruleHostMismatch:
+		return "a request for another site than its connection was opened for"
 	}
 	return rule
 }
@@ -149,8 +151,21 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		ae *AuthError
 		ue *UpstreamError
 		br *BadRequestError
+		hm *HostMismatchError
 	)
 	switch {
+	case errors.As(err, &hm):
+		d.Blocked = true
+		d.Title = "This request was refused"
+		d.Lead = "The request named another site than the secure connection it came through."
+		d.Categories = st.cats.String()
+		d.Rule = ruleHostMismatch
+		d.RuleWords = ruleWords(ruleHostMismatch)
+		d.Reason = "the connection was opened for " + hm.Tunnel + " but the request asked for " + hm.Asked
+		d.Todo = []string{
+			"Open the site by its own address instead.",
+			"If this keeps happening, " + tell + ", with the site and the time shown below.",
+		}
 	case errors.As(err, &be):
 		d.Blocked = true
 		d.Title = "This page is blocked"

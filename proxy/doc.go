@@ -41,21 +41,34 @@
 //     every 10 s. A bad port (0, 0443, 99999) or a host such as "-" is 400.
 //
 // Outcomes are typed (BlockedError, AuthError, UpstreamError,
-// BadRequestError, OverloadError) and mapped to a status in statusOf; the
+// BadRequestError, OverloadError, HostMismatchError) and mapped to a status in statusOf; the
 // client gets an HTML page (block page, 502/504 page) from blockpage.go.
 //
-// With proxy.intercept, CONNECTs to the hosts (or categories) it names are
-// intercepted (policy.Snapshot.Intercepts, which `schoolgate check` asks
-// too): TLS is terminated with a certificate minted from the school's CA
-// (intercept.go), and each HTTPS request inside is decided and logged on
-// its full URL like plain HTTP. An intercepted host is intercepted even
-// when the policy blocks it, since a browser never shows a CONNECT's
-// answer: each request inside gets the 403 block page. Every intercepted
-// CONNECT is logged as allowed with rule "intercept" (the tunnel is not a
-// visit; the report leaves it out of the sites), the requests inside with
-// their own rules. Non-clients, deny_destinations and connect_ports are still
-// refused at the CONNECT. Other HTTPS is decided on the host (and the
-// ClientHello's server name), and a blocked CONNECT gets 403.
+// A CONNECT is relayed by the kernel (tunnel.go) or terminated and read as
+// HTTP (terminate.go), each request inside decided and logged like plain
+// HTTP. Terminated are: every CONNECT to port 80 (plain HTTP, whatever
+// connect_ports says: browsers tunnel ws:// so, and a blind tunnel would
+// reach any Host); with proxy.intercept, CONNECTs to the hosts (or
+// categories) it names (policy.Snapshot.Intercepts, which `schoolgate
+// check` asks too), with TLS and a certificate minted from the school's CA
+// (intercept.go), HTTP/2 or HTTP/1.1 to the browser and HTTP/2 to upstreams
+// that offer it; and, when that CA is loaded, any other blocked CONNECT, only
+// to answer each request with the block page (a browser never shows a
+// CONNECT's answer). An intercepted or port-80 CONNECT is logged as allowed
+// with rule "intercept" (the tunnel is not a visit; the report leaves it
+// out of the sites), the requests inside with their own rules; a
+// block-page tunnel is one line, the CONNECT's, blocked with status 403 and
+// the URL of the first page shown. Non-clients, deny_destinations and connect_ports
+// are still refused at the CONNECT; without a CA a blocked CONNECT gets 403.
+//
+// Host, SNI and CONNECT authority agree, or the request is refused: inside
+// a terminated tunnel each request's Host (absolute-form authority, HTTP/2
+// :authority) must be the tunnel's host and port, else 421 with rule
+// host_mismatch, and the upstream gets exactly the authority decided on; an
+// intercepted tunnel's ClientHello must name the CONNECT host, and so must a
+// relayed one's, unless the CONNECT names an IP address (then the
+// ClientHello's name is decided on, and refused if intercepted). Plain
+// HTTP is decided on the absolute URL, whose host net/http puts in r.Host.
 //
 // A logged or shown URL never carries credentials (http://user:pw@host/:
 // dropped, and not forwarded either) nor the scheme's default port.

@@ -41,6 +41,12 @@ const upstreamIP = "127.0.0.2"
 // name → upstreamIP.
 func testDNS(t testing.TB) *net.Resolver {
 	t.Helper()
+	return testDNSTo(t, upstreamIP)
+}
+
+// testDNSTo is testDNS with every other name answered with upIP.
+func testDNSTo(t testing.TB, upIP string) *net.Resolver {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func testDNS(t testing.TB) *net.Resolver {
 		if name == "nx.test." || !strings.HasSuffix(name, ".test.") {
 			m.Rcode = dns.RcodeNameError
 		} else if q.Question[0].Qtype == dns.TypeA {
-			ip := upstreamIP
+			ip := upIP
 			switch name {
 			case "loop.test.":
 				ip = "127.0.0.1"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"syscall"
 )
@@ -44,6 +45,19 @@ type BadRequestError struct{ Msg string }
 
 func (e *BadRequestError) Error() string { return "bad request: " + e.Msg }
 
+// HostMismatchError is a request inside a tunnel the proxy terminated
+// whose Host (or absolute-form authority, or HTTP/2 :authority) names
+// another host than the tunnel's: domain fronting, refused with 421
+// Misdirected Request (RFC 9110 §15.5.20).
+type HostMismatchError struct {
+	Tunnel string // the tunnel's authority
+	Asked  string // what the request named
+}
+
+func (e *HostMismatchError) Error() string {
+	return "host mismatch: the request names " + e.Asked + " inside a tunnel to " + e.Tunnel
+}
+
 // OverloadError is a request refused because a concurrency limit is reached.
 type OverloadError struct{ What string }
 
@@ -64,10 +78,13 @@ func statusOf(err error) int {
 		ue *UpstreamError
 		br *BadRequestError
 		oe *OverloadError
+		hm *HostMismatchError
 	)
 	switch {
 	case err == nil:
 		return 200
+	case errors.As(err, &hm):
+		return http.StatusMisdirectedRequest
 	case errors.As(err, &be):
 		return 403
 	case errors.As(err, &ae):

@@ -233,6 +233,9 @@ func New(o Options) (*Proxy, error) {
 		// Bodies pass through as the server encoded them, for the
 		// Accept-Encoding the client sent.
 		DisableCompression: true,
+		// HTTP/2 to upstreams that offer it: an intercepted page's many
+		// requests share one connection (WebSocket upgrades stay HTTP/1.1).
+		ForceAttemptHTTP2: true,
 	}
 
 	gp := goproxy.NewProxyHttpServer()
@@ -515,8 +518,11 @@ func (p *Proxy) recordOutcome(st *request, err error) {
 		ue *UpstreamError
 		br *BadRequestError
 		oe *OverloadError
+		hm *HostMismatchError
 	)
 	switch {
+	case errors.As(err, &hm):
+		st.verdict, st.rule = policy.Block, ruleHostMismatch
 	case errors.As(err, &be):
 		st.verdict, st.rule = policy.Block, be.Rule
 		if be.Rule == policy.RuleDenyDestinations {

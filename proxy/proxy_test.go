@@ -297,7 +297,7 @@ func TestConnect(t *testing.T) {
 		if st != 200 {
 			t.Fatalf("status %d", st)
 		}
-		tc := tls.Client(c, &tls.Config{RootCAs: e.roots, ServerName: "example.com"})
+		tc := tls.Client(c, e.namedTLS("www.allowed.test"))
 		if err := tc.Handshake(); err != nil {
 			t.Fatalf("handshake through the tunnel: %v", err)
 		}
@@ -343,7 +343,8 @@ func TestConnect(t *testing.T) {
 		name, target, sni, logHost, rule string
 		first                            func([]byte) []byte // rewrites the ClientHello's write
 	}{
-		{"SNI fronting a blocked host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "casino.test", "casino.test", "student#2", nil},
+		{"SNI fronting a blocked host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "casino.test", "casino.test", "host_mismatch", nil},
+		{"SNI fronting an allowed host", "www.allowed.test:" + strconv.Itoa(e.tlsPort), "other.test", "other.test", "host_mismatch", nil},
 		{"IP literal with blocked SNI", tlsTarget, "www.casino.test", "www.casino.test", "student#2", nil},
 		{"alert record before a blocked SNI", tlsTarget, "casino.test", upstreamIP, "tls_malformed",
 			func(b []byte) []byte { return append(bytes.Clone(alert), b...) }},
@@ -377,7 +378,7 @@ func TestConnect(t *testing.T) {
 			t.Fatalf("status %d", st)
 		}
 		fc := &firstWriteConn{Conn: c, rewrite: func(b []byte) []byte { return fragmentHello(b, 200) }}
-		tlc := tls.Client(fc, &tls.Config{RootCAs: e.roots, ServerName: "example.com"})
+		tlc := tls.Client(fc, e.namedTLS("www.allowed.test"))
 		tlc.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
 		if err := tlc.Handshake(); err != nil {
 			t.Fatalf("handshake through the tunnel: %v", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -19,9 +20,11 @@ import (
 	"github.com/schoolgate/schoolgate/policy"
 )
 
-// serveConnect handles CONNECT: decided on the host, then (if allowed) a
-// tunnel whose first bytes are checked for a TLS ClientHello naming a
-// different, blocked host.
+// serveConnect handles CONNECT: decided on the host, then either a tunnel
+// the proxy terminates and reads as HTTP (terminate.go: port 80, an
+// intercepted host, a blocked host's block page) or, if allowed, a relayed
+// tunnel whose first bytes are checked for a TLS ClientHello naming another
+// host.
 func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request) {
 	authority := r.URL.Host
 	if authority == "" {
@@ -45,18 +48,18 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		return
 	}
 	blocked := p.decide(st, host, "")
-	// A host the school intercepts is intercepted even when it is blocked:
-	// a browser never shows a CONNECT's answer, so the block page can only
-	// be given inside the tunnel, to each request (decided on its full URL).
 	// The system refusals (not_a_client, deny_destinations) stay at the door.
-	intercept := p.shouldIntercept(st)
-	if blocked != nil && (!intercept || isSystemRule(st.rule)) {
+	if blocked != nil && isSystemRule(st.rule) {
 		p.fail(w, st, blocked)
 		return
 	}
-	if !slices.Contains(st.snap.Config.Proxy.ConnectPorts, port) {
-		p.fail(w, st, &BlockedError{Rule: "connect_ports",
-			Reason: fmt.Sprintf("tunnels to port %d are not allowed (proxy.connect_ports)", port)})
+	kind, open, mitm := p.tunnelKindFor(st, port, blocked)
+	if !open {
+		if blocked == nil || kind == tunnelIntercept {
+			blocked = &BlockedError{Rule: "connect_ports",
+				Reason: fmt.Sprintf("tunnels to port %d are not allowed (proxy.connect_ports)", port)}
+		}
+		p.fail(w, st, blocked)
 		return
 	}
 	if n := p.tunnelsOpen.Add(1); n > int64(p.settings().maxTunnels) {
@@ -65,12 +68,8 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		return
 	}
 	defer p.tunnelsOpen.Add(-1)
-	if intercept {
-		// Every intercepted CONNECT is logged as rule "intercept": the
-		// tunnel is not a visit, the requests inside are (each on its
-		// own line), and the report counts them so.
-		st.verdict, st.rule = policy.Allow, ruleIntercept
-		p.intercept(w, r, st, port)
+	if kind != tunnelRelay {
+		p.serveTerminated(w, r, st, newInnerTunnel(kind, st, port, blocked, mitm))
 		return
 	}
 	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
@@ -277,8 +276,8 @@ func tunnelSlice(idle time.Duration) time.Duration {
 	return min(max(idle/4, 50*time.Millisecond), 30*time.Second)
 }
 
-// checkSNI decides on the ClientHello's server name when it differs from
-// the CONNECT host; it reports whether the tunnel must be cut.
+// checkSNI checks the ClientHello's server name against the CONNECT host;
+// it reports whether the tunnel must be cut.
 func (p *Proxy) checkSNI(st *request, sni string) bool {
 	name, ok := categories.NormalizeHost(sni)
 	if !ok {
@@ -291,6 +290,16 @@ func (p *Proxy) checkSNI(st *request, sni string) bool {
 		return false
 	}
 	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: name, Time: st.start})
+	// A CONNECT that names a host is followed by a ClientHello for that
+	// host: browsers never send another, and fronting does. One that
+	// names an address is decided on the name its ClientHello gives, and
+	// refused when that name is one the school intercepts (its URLs would
+	// pass unread).
+	_, err := netip.ParseAddr(st.host)
+	if err != nil || p.shouldIntercept(&request{snap: st.snap, host: name, cats: d.Categories}) {
+		p.sniMismatch(st, name, sni)
+		return true
+	}
 	if d.Verdict != policy.Block {
 		return false
 	}
