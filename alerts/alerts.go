@@ -33,6 +33,9 @@ const (
 // Alert is what a sink receives: one user's (and device's) blocked
 // attempts on alert categories over a batch.
 type Alert struct {
+	// Kind is "" for blocked attempts; other kinds are notices about the
+	// gateway itself (Notice), e.g. "statutory_list_stale".
+	Kind       string    `json:"kind,omitempty"`
 	Text       string    `json:"text"` // one line for Slack/Teams-style receivers
 	User       string    `json:"user"`
 	IP         string    `json:"ip"`
@@ -91,6 +94,7 @@ type Alerter struct {
 	m         *metrics
 	now       func() time.Time
 	in        chan attempt
+	notices   chan Alert // from Notice, sent by the loop as they come
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: the batcher flushes and stops
 	loopWG    sync.WaitGroup
@@ -133,7 +137,7 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Alerter{
 		cats: cats, loc: loc, log: logger, tm: tm, now: time.Now,
-		in: make(chan attempt, observeQueue), done: make(chan struct{}),
+		in: make(chan attempt, observeQueue), notices: make(chan Alert, 16), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
 	a.m = newMetrics(reg)
@@ -239,6 +243,8 @@ func (a *Alerter) loop() {
 		select {
 		case at := <-a.in:
 			a.gather(batches, cooldown, at)
+		case al := <-a.notices:
+			a.queue(al)
 		case <-tick.C:
 			flush(a.now(), false)
 		case <-a.done:
@@ -246,6 +252,9 @@ func (a *Alerter) loop() {
 				select {
 				case at := <-a.in:
 					a.gather(batches, cooldown, at)
+					continue
+				case al := <-a.notices:
+					a.queue(al)
 					continue
 				default:
 				}
@@ -309,6 +318,20 @@ func (a *Alerter) gather(batches map[batchKey]*batch, cooldown map[batchKey]time
 	}
 }
 
+// Notice sends every sink an alert of kind about the gateway itself (not
+// a person's attempts), at once: text is its one line.
+func (a *Alerter) Notice(kind, text string) {
+	if a == nil || a.closed.Load() {
+		return
+	}
+	now := a.now().In(a.loc)
+	select {
+	case a.notices <- Alert{Kind: kind, Text: text, First: now, Last: now}:
+	default:
+		a.m.dropped.Inc()
+	}
+}
+
 // dispatch turns a batch into an alert and queues it for every sink.
 func (a *Alerter) dispatch(b *batch) {
 	al := Alert{User: b.key.user, IP: b.key.ip, Profile: b.profile, Categories: b.cats.Names(),
@@ -335,6 +358,11 @@ func (a *Alerter) dispatch(b *batch) {
 		al.Hosts = append(al.Hosts, h.h)
 	}
 	al.Text = summary(&al)
+	a.queue(al)
+}
+
+// queue hands al to every sink; a sink whose queue is full drops it.
+func (a *Alerter) queue(al Alert) {
 	for _, s := range a.sinks {
 		select {
 		case s.q <- al:

@@ -92,6 +92,7 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 			}
 		}
 	}
+	checkStatutory(cfg, addf)
 	if cfg.Users.File != "" {
 		var users []User
 		data, err := os.ReadFile(cfg.Users.File)

@@ -136,3 +136,64 @@ func TestCheckCA(t *testing.T) {
 		t.Fatalf("Check = %v, want one problem at line 3 saying the CA file holds no certificate", err)
 	}
 }
+
+// A config that tries to allow or step round what a statutory list names
+// is refused at the line that does it; a list that only blocks is not
+// (refusing it would say what the statutory list holds).
+func TestCheckStatutory(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("iwf.txt", "images.example/albums/1234/\nwhole-site.example\n")
+	write("empty.txt", "# nothing yet\n")
+	write("ca.pem", "x")
+	write("ca.key", "x")
+	write("c.yaml", `statutory:
+  - name: iwf
+    file: iwf.txt
+lists:
+  - category: education
+    domains: [school.example, cdn.whole-site.example]
+  - category: adult
+    domains: [whole-site.example]
+  - category: education
+    urls: [images.example/albums/1234/x.jpg, images.example/other]
+default_profile: p
+profiles:
+  p:
+    rules:
+      - action: allow
+        categories: [education]
+      - action: allow
+        domains: [whole-site.example, images.example]
+      - action: block
+        domains: [whole-site.example]
+`)
+	path := filepath.Join(dir, "c.yaml")
+	_, _, err := Check(path)
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []string{
+		path + ":5: cannot allow cdn.whole-site.example: it is on the statutory list iwf",
+		path + ":9: cannot allow images.example/albums/1234/x.jpg: it is on the statutory list iwf",
+		path + ":17: cannot allow whole-site.example: it is on the statutory list iwf",
+	}
+	if got := strings.Split(ps.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", ps.Error(), strings.Join(want, "\n"))
+	}
+
+	// Intercepting a statutory host, and an empty statutory file.
+	write("c2.yaml", "statutory:\n  - {name: iwf, file: iwf.txt}\n  - {name: ctiru, file: empty.txt}\nproxy:\n  intercept:\n    ca_cert: ca.pem\n    ca_key: ca.key\n    domains: [whole-site.example]\ndefault_profile: p\nprofiles: {p: {}}\n")
+	_, _, err = Check(filepath.Join(dir, "c2.yaml"))
+	for _, w := range []string{":3: loading statutory list ctiru: ", "holds no entries", ":8: cannot intercept whole-site.example: it is on the statutory list iwf"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Check c2.yaml = %v, want it to say %q", err, w)
+		}
+	}
+}

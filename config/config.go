@@ -36,6 +36,7 @@ type Config struct {
 	Cache          Cache               `yaml:"cache"`
 	Alerts         Alerts              `yaml:"alerts"`
 	Content        Content             `yaml:"content"`
+	Statutory      []Statutory         `yaml:"statutory"`
 
 	// unusable are parts of the config that serve would run without
 	// (list entries it skips): `config check` refuses them (Check), Load
@@ -73,8 +74,8 @@ type Intercept struct {
 	CAKey      string   `yaml:"ca_key"`
 	Domains    []string `yaml:"domains"`
 	Categories []string `yaml:"categories"`
-	// Lines of the ca_cert and ca_key keys, for problems with the files.
-	CACertLine, CAKeyLine int `yaml:"-"`
+	// Lines of the ca_cert, ca_key and domains keys, for problems.
+	CACertLine, CAKeyLine, DomainsLine int `yaml:"-"`
 }
 
 // DNS holds the DNS filter's settings.

@@ -106,6 +106,7 @@ func (d *decoder) top(n *yaml.Node) {
 			d.alerts(v)
 		}},
 		{"content", func(_, v *yaml.Node) { d.content(v) }},
+		{"statutory", func(_, v *yaml.Node) { d.statutory(v) }},
 	})
 }
 
@@ -197,7 +198,10 @@ func (d *decoder) proxy(n *yaml.Node) {
 					ic.CAKey, _ = d.str(v, "proxy.intercept.ca_key")
 					ic.CAKeyLine = k.Line
 				}},
-				{"domains", func(_, v *yaml.Node) { ic.Domains = d.domains(v, "proxy.intercept.domains", false) }},
+				{"domains", func(k, v *yaml.Node) {
+					ic.DomainsLine = k.Line
+					ic.Domains = d.domains(v, "proxy.intercept.domains", false)
+				}},
 				{"categories", func(_, v *yaml.Node) {
 					ic.Categories = d.categoryList(v, "proxy.intercept.categories", true)
 				}},
@@ -785,6 +789,9 @@ func (d *decoder) finish(dir string) {
 	if c.Proxy.Intercept != nil {
 		c.Proxy.Intercept.CACert = abs(c.Proxy.Intercept.CACert)
 		c.Proxy.Intercept.CAKey = abs(c.Proxy.Intercept.CAKey)
+	}
+	for i := range c.Statutory {
+		c.Statutory[i].File = abs(c.Statutory[i].File)
 	}
 	for i := range c.Lists {
 		c.Lists[i].File = abs(c.Lists[i].File)

@@ -159,6 +159,16 @@ func (e *Engine) Swap(s *Snapshot) {
 // The result is the same as Snapshot().Decide(a).
 func (e *Engine) Decide(a Args) Decision {
 	s := e.snap.Load()
+	// The statutory lists come before everything, the classifier's memory
+	// and the cache too: a cached verdict is keyed on the host (and the
+	// path only under hosts with URL entries in the category database),
+	// while a statutory URL entry may sit under any host.
+	if len(s.statutory) > 0 {
+		if d, ok := s.statutoryDecision(s.profileIndex(a.User, canonIP(a.IP)), a.Host, a.Path); ok {
+			e.countOutside(d.Verdict)
+			return d
+		}
+	}
 	if d, ok := e.decideClassified(s, a); ok {
 		e.countOutside(d.Verdict)
 		return d

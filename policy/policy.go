@@ -113,6 +113,7 @@ type Snapshot struct {
 	clients        []netip.Prefix
 	deny           []netip.Prefix
 	schedules      []schedule
+	statutory      []statutoryList // decided before everything (statutory.go)
 }
 
 type route struct {
@@ -178,6 +179,8 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	}
 	cl, clProbs := buildClassifier(cfg)
 	probs = append(probs, clProbs...)
+	statutory, stProbs := buildStatutory(cfg)
+	probs = append(probs, stProbs...)
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -203,6 +206,12 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	}
 	s.ListStats = stats
 	s.Classifier = cl
+	s.statutory = statutory
+	for _, l := range statutory {
+		if l.stat.Skipped > 0 {
+			warnings = append(warnings, fmt.Sprintf("statutory list %s: %d of its lines are not entries and were skipped", l.name, l.stat.Skipped))
+		}
+	}
 	if cfg.Content.Enabled && cfg.Content.HostNames {
 		s.hostNames = classify.DefaultHost()
 	}
@@ -430,10 +439,14 @@ func compileRule(name string, i int, r config.Rule, schedIdx map[string]int, sch
 	return cr
 }
 
-// Decide is the decision function. Pure.
+// Decide is the decision function. Pure. The statutory lists come first,
+// for everyone; then the system rules; then the profile's.
 func (s *Snapshot) Decide(a Args) Decision {
 	ip := canonIP(a.IP)
 	pi := s.profileIndex(a.User, ip)
+	if d, ok := s.statutoryDecision(pi, a.Host, a.Path); ok {
+		return d
+	}
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
 	}

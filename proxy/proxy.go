@@ -563,6 +563,9 @@ func (p *Proxy) fail(w http.ResponseWriter, st *request, err error) {
 }
 
 func (p *Proxy) page(st *request, err error) []byte {
+	if policy.IsStatutory(st.rule) {
+		return statutoryPage(st.rule)
+	}
 	cfg := st.snap.Config
 	return renderPage(pageFor(st, err, cfg.Proxy.BlockPage, cfg.Location))
 }

@@ -290,6 +290,13 @@ func (a *Aggregator) add(l *line) {
 			return
 		}
 	}
+	// A statutory list's contents never appear in the report: its blocks
+	// are counted, with no site, address or search (the access log keeps
+	// them for whoever investigates).
+	if bytes.HasPrefix(l.rule, []byte(policy.RuleStatutoryPrefix)) {
+		r.Statutory++
+		return
+	}
 	lt := l.ts.In(a.loc)
 	blocked := string(l.verdict) == "block"
 	var cats categories.Set
@@ -766,6 +773,7 @@ type Report struct {
 	SignInPrompts     int64     // the proxy's 407 asking for a password: not blocks
 	OnPurpose         int64     // DNS answers given on purpose (use-application-dns.net): not blocks
 	Tunnels           int64     // intercepted tunnels (CONNECT lines): their requests count one by one
+	Statutory         int64     // blocked by a statutory list (IWF, CTIRU): counted, never named
 	Requests          int64     // visits to sites: Lines without the three above
 	Blocked           int64
 	DaysRead          int // days of the period that had a log file

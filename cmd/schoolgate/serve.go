@@ -177,6 +177,10 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	}()
 
 	g.engine = policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
+	// Stopped before the alerter closes (defers run in reverse).
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go newStatutoryWatch(g.engine, logger.Named("statutory"), alerter, reg).run(watchCtx, time.Minute)
 	defer g.shutdown()
 	if err := g.start(reg, accessLog); err != nil {
 		return err
