@@ -83,6 +83,9 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 	if st, err := os.Stat(cfg.Log.Dir); err == nil && !st.IsDir() {
 		addf(cfg.Log.DirLine, "log.dir %s is a file, not a folder: the access log needs a folder (serve creates a missing one)", cfg.Log.Dir)
 	}
+	if st, err := os.Stat(cfg.StateDir); err == nil && !st.IsDir() {
+		addf(cfg.StateDirLine, "state_dir %s is a file, not a folder (serve creates a missing one)", cfg.StateDir)
+	}
 	if ic := cfg.Proxy.Intercept; ic != nil {
 		certOK := exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
 		keyOK := exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)

@@ -197,3 +197,29 @@ profiles:
 		}
 	}
 }
+
+// state_dir defaults to "state" beside the config and must be a folder.
+func TestStateDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("default_profile: p\nprofiles: {p: {}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "state"); cfg.StateDir != want {
+		t.Errorf("StateDir = %s, want %s", cfg.StateDir, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "afile"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("state_dir: afile\ndefault_profile: p\nprofiles: {p: {}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Check(path)
+	if err == nil || !strings.Contains(err.Error(), ":1: state_dir "+filepath.Join(dir, "afile")+" is a file") {
+		t.Errorf("Check = %v, want state_dir refused at line 1", err)
+	}
+}

@@ -19,6 +19,13 @@ type Config struct {
 	RunAs     string `yaml:"run_as"`
 	RunAsLine int    `yaml:"-"`
 
+	// StateDir holds what the gateway keeps between runs that is not
+	// evidence: the last good copy of each downloaded list, the last log
+	// checkpoint sent, the identity table (default "state", relative to
+	// the config file's folder).
+	StateDir     string `yaml:"state_dir"`
+	StateDirLine int    `yaml:"-"`
+
 	Timezone string         `yaml:"timezone"`
 	Location *time.Location `yaml:"-"` // from Timezone
 

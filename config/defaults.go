@@ -22,6 +22,7 @@ var DefaultSchoolHours = Schedule{
 func Default() *Config {
 	return &Config{
 		Timezone: "UTC",
+		StateDir: "state",
 		Listen: Listen{
 			Proxy: "127.0.0.1:3128",
 			DNS:   "127.0.0.1:5300",

@@ -34,6 +34,16 @@ func (d *decoder) top(n *yaml.Node) {
 				c.RunAs = s
 			}
 		}},
+		{"state_dir", func(k, v *yaml.Node) {
+			c.StateDirLine = k.Line
+			if s, ok := d.str(v, "state_dir"); ok {
+				if strings.TrimSpace(s) == "" {
+					d.addf(resolve(v).Line, "state_dir is empty")
+					return
+				}
+				c.StateDir = strings.TrimSpace(s)
+			}
+		}},
 		{"listen", func(_, v *yaml.Node) { d.listen(v) }},
 		{"clients", func(_, v *yaml.Node) {
 			c.Clients = d.prefixes(v, "clients")
@@ -782,6 +792,7 @@ func (d *decoder) finish(dir string) {
 	}
 	c.Users.File = abs(c.Users.File)
 	c.Log.Dir = abs(c.Log.Dir)
+	c.StateDir = abs(c.StateDir)
 	c.Alerts.File = abs(c.Alerts.File)
 	for i, f := range c.Content.PhraseFiles {
 		c.Content.PhraseFiles[i] = abs(f)
