@@ -62,7 +62,9 @@ type classifyOutput struct {
 	File       string             `json:"file"`
 	Profile    string             `json:"profile"`
 	Threshold  float64            `json:"threshold"`
-	Categories []string           `json:"categories"`
+	Clear      float64            `json:"clear_evidence"` // the score that blocks (classify.ClearEvidence)
+	Categories []string           `json:"categories"`     // with clear evidence
+	Unsure     []string           `json:"unsure"`         // over the threshold, short of clear evidence: allowed and logged`
 	Scores     map[string]float64 `json:"scores"`
 	Phrases    []string           `json:"phrases"`
 	Verdict    string             `json:"verdict"`
@@ -135,13 +137,15 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			status = 1
 			continue
 		}
-		over := res.Over(threshold)
+		// as the proxy decides: only clear evidence blocks (docs/classifier.md)
+		over, unsure := res.Judge(threshold)
 		d, err := dec.decide(over, time.Now())
 		if err != nil {
 			fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
 			return 1
 		}
 		o := newClassifyOutput(f, *profile, threshold, res, over, d)
+		o.Clear, o.Unsure = round3(classify.ClearEvidence(threshold)), unsure.Names()
 		if *asJSON {
 			b, err := json.Marshal(o)
 			if err != nil {
@@ -297,13 +301,20 @@ func newClassifyOutput(file, profile string, threshold float64, r *classify.Resu
 func writeClassifyHuman(w *bufio.Writer, o classifyOutput) {
 	fmt.Fprintf(w, "%s: %s for %s", o.File, strings.ToUpper(o.Verdict), o.Profile)
 	if len(o.Categories) == 0 {
-		fmt.Fprintf(w, " — no category over the threshold %.2f", o.Threshold)
+		fmt.Fprintf(w, " — no category with clear evidence (threshold %.2f, clear %.2f)", o.Threshold, o.Clear)
 	} else {
 		parts := make([]string, len(o.Categories))
 		for i, c := range o.Categories {
 			parts[i] = fmt.Sprintf("%s %.2f", c, o.Scores[c])
 		}
-		fmt.Fprintf(w, " — %s (threshold %.2f)", strings.Join(parts, ", "), o.Threshold)
+		fmt.Fprintf(w, " — %s (threshold %.2f, clear %.2f)", strings.Join(parts, ", "), o.Threshold, o.Clear)
+	}
+	if len(o.Unsure) > 0 {
+		parts := make([]string, len(o.Unsure))
+		for i, c := range o.Unsure {
+			parts[i] = fmt.Sprintf("%s %.2f", c, o.Scores[c])
+		}
+		fmt.Fprintf(w, "; unsure, allowed: %s", strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(w, ", rule %s: %s\n", o.Rule, o.Reason)
 	// every category a phrase spoke for, even when context cancelled it

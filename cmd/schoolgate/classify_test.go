@@ -200,7 +200,8 @@ func mustAbs(t *testing.T, p string) string {
 
 func TestClassifyConfigPhraseFiles(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n"), 0o600); err != nil {
+	// weight 8 alone scores 0.80: clear evidence over the default 0.6
+	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("8 zorblax arena\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "s.yaml")
@@ -208,7 +209,16 @@ func TestClassifyConfigPhraseFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, stderr, code := runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
-	if code != 0 || len(res) != 1 || res[0].Verdict != "block" {
+	if code != 0 || len(res) != 1 || res[0].Verdict != "block" || res[0].Clear != 0.75 {
 		t.Fatalf("exit %d %s %+v", code, stderr, res)
+	}
+	// weight 6 scores 0.70: over the threshold, short of clear evidence:
+	// allowed, and said to be unsure
+	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, stderr, code = runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
+	if code != 0 || len(res) != 1 || res[0].Verdict != "allow" || len(res[0].Categories) != 0 || !reflect.DeepEqual(res[0].Unsure, []string{"games"}) {
+		t.Fatalf("unsure: exit %d %s %+v", code, stderr, res)
 	}
 }
