@@ -103,6 +103,10 @@ type Alerter struct {
 	cancel    context.CancelFunc
 	once      sync.Once
 	closeOnce sync.Once
+	// qmu guards sending checkpoints on the sink queues against their
+	// closing (qclosed).
+	qmu     sync.RWMutex
+	qclosed bool
 }
 
 // New returns an alerter for cfg, which config validated (categories,
@@ -189,6 +193,30 @@ func (a *Alerter) Observe(e *logging.Entry) {
 	}
 }
 
+// SendCheckpoint queues a log checkpoint for every sink (the webhook gets
+// it as a JSON POST, the file as one line). It never blocks: a full queue
+// drops it, counted and logged; the checkpoint chain then shows the gap.
+// Safe for the logging writer's OnCheckpoint hook.
+func (a *Alerter) SendCheckpoint(cp logging.Checkpoint) {
+	if a == nil {
+		return
+	}
+	a.qmu.RLock()
+	defer a.qmu.RUnlock()
+	if a.qclosed {
+		return
+	}
+	for _, s := range a.sinks {
+		select {
+		case s.q <- cp:
+		default:
+			a.m.dropped.Inc()
+			a.log.Error("alert queue full; log checkpoint dropped", zap.String("sink", s.name),
+				zap.String("file", cp.File), zap.Int64("seq", cp.Seq))
+		}
+	}
+}
+
 // Close stops taking attempts, sends every batch still gathering, and
 // waits until the sinks have delivered or ctx ends (then pending alerts
 // are abandoned and counted as dropped).
@@ -261,9 +289,12 @@ func (a *Alerter) loop() {
 				break
 			}
 			flush(a.now(), true)
+			a.qmu.Lock()
+			a.qclosed = true
 			for _, s := range a.sinks {
 				close(s.q)
 			}
+			a.qmu.Unlock()
 			return
 		}
 	}

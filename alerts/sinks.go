@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/logging"
 )
 
-// sink delivers one alert.
+// sink delivers one message: an Alert, or a log checkpoint.
 type sink interface {
-	send(ctx context.Context, al Alert) error
+	send(ctx context.Context, body any) error
 	close() error
 }
 
@@ -27,12 +29,12 @@ type permanentError struct{ error }
 type sinkWorker struct {
 	name string
 	s    sink
-	q    chan Alert
+	q    chan any // Alert or logging.Checkpoint
 	a    *Alerter
 }
 
 func (a *Alerter) newSink(name string, s sink) *sinkWorker {
-	return &sinkWorker{name: name, s: s, q: make(chan Alert, sinkQueue), a: a}
+	return &sinkWorker{name: name, s: s, q: make(chan any, sinkQueue), a: a}
 }
 
 // run delivers queued alerts one at a time, retrying with exponential
@@ -45,7 +47,7 @@ func (w *sinkWorker) run(wg *sync.WaitGroup) {
 	}
 }
 
-func (w *sinkWorker) deliver(al Alert) {
+func (w *sinkWorker) deliver(msg any) {
 	a := w.a
 	delay := a.tm.backoff
 	var err error
@@ -55,7 +57,7 @@ func (w *sinkWorker) deliver(al Alert) {
 			break
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, a.tm.timeout)
-		err = w.s.send(ctx, al)
+		err = w.s.send(ctx, msg)
 		cancel()
 		if err == nil {
 			a.m.sent.WithLabelValues(w.name).Inc()
@@ -75,8 +77,15 @@ func (w *sinkWorker) deliver(al Alert) {
 		delay = min(2*delay, time.Minute)
 	}
 	a.m.dropped.Inc()
-	a.log.Error("alert not delivered", zap.String("sink", w.name), zap.Error(err),
-		zap.String("user", al.User), zap.String("ip", al.IP), zap.Int("attempts", al.Count))
+	fields := []zap.Field{zap.String("sink", w.name), zap.Error(err)}
+	switch m := msg.(type) {
+	case Alert:
+		fields = append(fields, zap.String("user", m.User), zap.String("ip", m.IP), zap.Int("attempts", m.Count))
+		a.log.Error("alert not delivered", fields...)
+	case logging.Checkpoint:
+		fields = append(fields, zap.String("file", m.File), zap.Int64("seq", m.Seq), zap.Int64("n", m.N))
+		a.log.Error("log checkpoint not delivered", fields...)
+	}
 }
 
 // webhook POSTs the alert as JSON.
@@ -91,8 +100,8 @@ func newWebhook(u string, tm timing) *webhook {
 	return &webhook{url: u, client: &http.Client{Transport: tr, Timeout: tm.timeout}}
 }
 
-func (h *webhook) send(ctx context.Context, al Alert) error {
-	body, err := json.Marshal(al)
+func (h *webhook) send(ctx context.Context, msg any) error {
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return permanentError{err}
 	}
@@ -136,8 +145,8 @@ func openFileSink(path string) (*fileSink, error) {
 	return &fileSink{f: f}, nil
 }
 
-func (s *fileSink) send(_ context.Context, al Alert) error {
-	b, err := json.Marshal(al)
+func (s *fileSink) send(_ context.Context, msg any) error {
+	b, err := json.Marshal(msg)
 	if err != nil {
 		return permanentError{err}
 	}

@@ -1,6 +1,12 @@
 package logging
 
 import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +75,45 @@ func logFileOf(name string) string {
 		return base
 	}
 	return ""
+}
+
+// gzSuffix is added to a day's name when it is compressed.
+const gzSuffix = ".gz"
+
+// OpenDay opens a day's log for reading: path itself, or, when path (a
+// .jsonl) is gone, its compressed copy path.gz, decompressed as read.
+// A path ending in .gz is decompressed.
+func OpenDay(path string) (io.ReadCloser, error) {
+	if !strings.HasSuffix(path, gzSuffix) {
+		f, err := os.Open(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+		if _, gzErr := os.Stat(path + gzSuffix); gzErr != nil {
+			return nil, err
+		}
+		path += gzSuffix
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return &gzFile{Reader: zr, f: f}, nil
+}
+
+type gzFile struct {
+	*gzip.Reader
+	f *os.File
+}
+
+func (g *gzFile) Close() error {
+	g.Reader.Close()
+	return g.f.Close()
 }
 
 // day returns midnight of t's local date in loc.

@@ -101,6 +101,15 @@ type Options struct {
 	// FlushInterval is how often buffered lines are written and synced;
 	// default and maximum one second.
 	FlushInterval time.Duration
+
+	// Checkpoints (checkpoint.go). StateDir keeps the last checkpoint
+	// sent, for the comparison at the next Open; OnCheckpoint receives
+	// each one on the writer goroutine (it must not block). Checkpoints
+	// are made at Open, every CheckpointInterval (0: only at Open and
+	// Close) and at Close, when either of StateDir and OnCheckpoint is set.
+	StateDir           string
+	CheckpointInterval time.Duration
+	OnCheckpoint       func(Checkpoint)
 }
 
 // Writer is the access-log writer. Log may be called from many goroutines;
@@ -141,6 +150,12 @@ type Writer struct {
 	sessions         map[uint64]*Session
 	nextSID          uint64
 	lastJournalEmpty bool // owned by the writer goroutine
+
+	// Checkpoints, owned by the writer goroutine: the heads of files
+	// closed since the last checkpoint, the last one sent, the next due.
+	cpPending map[string]head
+	lastCP    *Checkpoint
+	cpDue     time.Time
 
 	// fsync is slow when the disk is busy, so the syncer goroutine does it
 	// (and rewrites the sidecar), not the writer goroutine that must keep
@@ -183,6 +198,8 @@ type dayFile struct {
 	handed  int64  // seq of the last sync handed to the syncer
 	// Guarded by Writer.syncMu (the syncer goroutine reads them).
 	closed  bool    // f is closed: a sync request still queued for it is void
+	cpSeq   int64   // seq of the last checkpoint sent for it (writer goroutine)
+	cpSent  bool
 	tipSeq  int64   // seq recorded in the .tip sidecar
 	waiting []Entry // entries that arrived while f could not be opened
 }
@@ -236,7 +253,8 @@ func Open(o Options) (*Writer, error) {
 		le:     newLineEncoder(),
 		syncc:  make(chan syncReq, 1),
 
-		sessions: make(map[uint64]*Session),
+		sessions:  make(map[uint64]*Session),
+		cpPending: make(map[string]head),
 
 		syncerDone: make(chan struct{}),
 	}
@@ -263,6 +281,15 @@ func Open(o Options) (*Writer, error) {
 		return nil, err
 	}
 	w.cur = df
+	if o.StateDir != "" {
+		cp, err := loadCheckpoint(o.StateDir)
+		if err != nil {
+			w.log.Error("checkpoint mismatch: the last checkpoint sent cannot be read; the log's end cannot be checked against it",
+				zap.String("state_dir", o.StateDir), zap.Error(err))
+		}
+		w.lastCP = cp
+		w.checkLastCheckpoint()
+	}
 	mb, merr := w.openMarker()
 	if merr != nil {
 		w.log.Error("access log: cannot allocate the gap marker; lines a full disk refuses at a stop could go unrecorded",
@@ -270,6 +297,8 @@ func Open(o Options) (*Writer, error) {
 	}
 	w.replayMarker(mb)
 	w.replayJournal()
+	w.checkpoint(CheckpointStart, true)
+	w.cpDue = now.Add(o.CheckpointInterval)
 	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
 	go w.syncer()
 	go w.run()
@@ -671,6 +700,10 @@ func (w *Writer) tick(now bool) error {
 			w.recordGap()
 		}
 	}
+	if t := w.o.Now(); w.o.CheckpointInterval > 0 && !t.Before(w.cpDue) {
+		w.checkpoint(CheckpointInterval, false)
+		w.cpDue = t.Add(w.o.CheckpointInterval)
+	}
 	w.retention(w.o.Now())
 	return firstErr
 }
@@ -693,6 +726,7 @@ func (w *Writer) finish(df *dayFile) error {
 		w.writeError("closing", df.path, err)
 	}
 	df.f = nil
+	w.noteFinished(df)
 	return nil
 }
 
@@ -746,6 +780,7 @@ func (w *Writer) shutdown() error {
 			}
 		}
 	}
+	w.checkpoint(CheckpointStop, true)
 	close(w.syncc)
 	<-w.syncerDone
 	if len(errs) == 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,8 @@ type VerifyResult struct {
 	// write, and restarts whose log did not match the last checkpoint.
 	// The chain is intact, but the day is not complete while there are any.
 	Gaps []Gap
+
+	at map[int64]string // hashes of the lines verifyFile was asked for
 }
 
 // Gap is a gap or checkpoint-mismatch record found by VerifyFile.
@@ -94,10 +97,17 @@ func Verify(path string) (lines int, err error) {
 	return r.Lines, err
 }
 
-// VerifyFile is Verify with more detail about an intact file.
+// VerifyFile is Verify with more detail about an intact file. path may
+// name a compressed day (.jsonl.gz), or a .jsonl that was compressed.
 func VerifyFile(path string) (VerifyResult, error) {
+	return verifyFile(path, nil)
+}
+
+// verifyFile is VerifyFile that also records in res.at the hashes of the
+// lines want names.
+func verifyFile(path string, want map[int64]string) (VerifyResult, error) {
 	var res VerifyResult
-	f, err := os.Open(path)
+	f, err := OpenDay(path)
 	if err != nil {
 		return res, err
 	}
@@ -105,7 +115,7 @@ func VerifyFile(path string) (VerifyResult, error) {
 	// The sidecar first: the writer rewrites it only after the lines it
 	// names are on disk, so read in this order it never runs ahead of the
 	// file, even while the gateway is writing.
-	tip, tipErr := readTip(TipPath(path))
+	tip, tipErr := readTip(TipPath(strings.TrimSuffix(path, gzSuffix)))
 	switch {
 	case errors.Is(tipErr, os.ErrNotExist):
 		tip.seq = -1
@@ -144,6 +154,12 @@ func VerifyFile(path string) (VerifyResult, error) {
 		line = line[:len(line)-1]
 		if msg := checkLine(line, n, prev); msg != "" {
 			return res, &VerifyError{Line: n, Msg: msg}
+		}
+		if _, ok := want[int64(n)]; ok {
+			if res.at == nil {
+				res.at = map[int64]string{}
+			}
+			res.at[int64(n)] = string(line[len(line)-2-hashHex : len(line)-2])
 		}
 		if isLogRecord(line) {
 			res.Gaps = append(res.Gaps, parseGap(line, n))
