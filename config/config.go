@@ -44,6 +44,9 @@ type Config struct {
 	Alerts         Alerts              `yaml:"alerts"`
 	Content        Content             `yaml:"content"`
 	Statutory      []Statutory         `yaml:"statutory"`
+	// StateDir holds what the gateway must remember across restarts (the
+	// last log checkpoint sent).
+	StateDir string `yaml:"state_dir"`
 
 	// unusable are parts of the config that serve would run without
 	// (list entries it skips): `config check` refuses them (Check), Load
@@ -206,6 +209,9 @@ type Log struct {
 	Dir           string `yaml:"dir"`
 	RetentionDays int    `yaml:"retention_days"`
 	DirLine       int    `yaml:"-"` // 0 when absent
+	// CheckpointMinutes is how often the day's head goes out as a
+	// checkpoint (to the alert sinks); also at every start and stop.
+	CheckpointMinutes int `yaml:"checkpoint_minutes"`
 }
 
 // Cache sizes the verdict and DNS caches (entries).

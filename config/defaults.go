@@ -52,9 +52,11 @@ func Default() *Config {
 		Schedules: map[string]Schedule{},
 		Profiles:  map[string]Profile{},
 		Log: Log{
-			Dir:           "logs",
-			RetentionDays: 183,
+			Dir:               "logs",
+			RetentionDays:     183,
+			CheckpointMinutes: 5,
 		},
+		StateDir: "state",
 		Cache: Cache{
 			Verdicts: 100000,
 			DNS:      50000,

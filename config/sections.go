@@ -95,7 +95,21 @@ func (d *decoder) top(n *yaml.Node) {
 						c.Log.RetentionDays = n
 					}
 				}},
+				{"checkpoint_minutes", func(_, v *yaml.Node) {
+					if n, ok := d.nonNegative(v, "log.checkpoint_minutes", true); ok {
+						c.Log.CheckpointMinutes = n
+					}
+				}},
 			})
+		}},
+		{"state_dir", func(_, v *yaml.Node) {
+			if s, ok := d.str(v, "state_dir"); ok {
+				if strings.TrimSpace(s) == "" {
+					d.addf(resolve(v).Line, "state_dir is empty")
+					return
+				}
+				c.StateDir = s
+			}
 		}},
 		{"cache", func(_, v *yaml.Node) {
 			d.mapping(v, "cache", []field{

@@ -84,6 +84,16 @@
 // sidecar's seq and hash, so the gap stays visible to Verify at the first
 // new line instead of being papered over (and the program log says so).
 //
+// # Checkpoints
+//
+// With Options.StateDir or OnCheckpoint set, the head (file, seq, hash) of
+// each day written since the last checkpoint goes out as a Checkpoint at
+// Open, every CheckpointInterval and at Close, each chained to the one
+// before. The last one is kept in StateDir; Open compares the log with it
+// and writes a checkpoint_mismatch record (and says "checkpoint mismatch")
+// when the log does not end where it said. VerifyAgainst and CheckChain
+// prove a day against the checkpoints as received (checkpoint.go).
+//
 // # Sessions
 //
 // Begin registers a request whose line is written when it ends (a tunnel,

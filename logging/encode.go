@@ -130,11 +130,11 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	if e.Classified != "" {
 		f = append(f, zap.String("classified", e.Classified))
 	}
-	if e.Ended != "" {
-		f = append(f, zap.String("ended", e.Ended))
-	}
 	if e.SafeSearch {
 		f = append(f, zap.Bool("safe_search", true))
+	}
+	if e.Ended != "" {
+		f = append(f, zap.String("ended", e.Ended))
 	}
 	if e.Src == SrcLog {
 		f = append(f, zap.Int64("lost", e.Lost), zap.String("note", e.Note))

@@ -116,6 +116,38 @@ func (g *gzFile) Close() error {
 	return g.f.Close()
 }
 
+// Day is one day's log in a folder.
+type Day struct {
+	Date time.Time // local midnight
+	Path string    // access-DATE.jsonl, or access-DATE.jsonl.gz once compressed
+}
+
+// ListDays lists the days with an access log in dir, oldest first. A day
+// whose .jsonl and .jsonl.gz are both there (compression was interrupted)
+// is listed once, by its .jsonl.
+func ListDays(dir string, loc *time.Location) ([]Day, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var days []Day
+	for _, de := range ents { // sorted by name, and the names sort by date
+		if !de.Type().IsRegular() {
+			continue
+		}
+		name := de.Name()
+		d, ok := ParseFileName(strings.TrimSuffix(name, gzSuffix), loc)
+		if !ok {
+			continue
+		}
+		if n := len(days); n > 0 && days[n-1].Date.Equal(d) {
+			continue // the .gz of a day listed by its .jsonl
+		}
+		days = append(days, Day{Date: d, Path: filepath.Join(dir, name)})
+	}
+	return days, nil
+}
+
 // day returns midnight of t's local date in loc.
 func day(t time.Time, loc *time.Location) time.Time {
 	t = t.In(loc)

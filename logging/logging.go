@@ -197,8 +197,8 @@ type dayFile struct {
 	failing bool   // the last write failed
 	handed  int64  // seq of the last sync handed to the syncer
 	// Guarded by Writer.syncMu (the syncer goroutine reads them).
-	closed  bool    // f is closed: a sync request still queued for it is void
-	cpSeq   int64   // seq of the last checkpoint sent for it (writer goroutine)
+	closed  bool  // f is closed: a sync request still queued for it is void
+	cpSeq   int64 // seq of the last checkpoint sent for it (writer goroutine)
 	cpSent  bool
 	tipSeq  int64   // seq recorded in the .tip sidecar
 	waiting []Entry // entries that arrived while f could not be opened

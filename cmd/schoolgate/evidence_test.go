@@ -5,6 +5,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -403,5 +406,113 @@ func TestKilledWithOpenSessionsLeavesTheirLines(t *testing.T) {
 	}
 	if code, out := runBin(t, bin, "logs", "verify", "-config", cfg); code != 0 {
 		t.Fatalf("logs verify exited %d after the crash:\n%s", code, out)
+	}
+}
+
+// forgeLines appends n lines with a valid chain to the log at path, as
+// someone who knows the scheme would.
+func forgeLines(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	last := lines[len(lines)-1]
+	var l struct {
+		Seq  int64
+		Hash string
+	}
+	if err := json.Unmarshal([]byte(last), &l); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	prev := l.Hash
+	for i := 1; i <= n; i++ {
+		p := fmt.Sprintf(`{"ts":"%s","src":"proxy","user":"","ip":"127.0.0.1","profile":"student","method":"GET","host":"forged.example","url":"http://forged.example/","categories":[],"verdict":"allow","rule":"student#default","status":200,"bytes":1,"ms":1,"seq":%d`,
+			time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), l.Seq+int64(i))
+		sum := sha256.Sum256([]byte(prev + "\n" + p))
+		prev = hex.EncodeToString(sum[:])
+		fmt.Fprintf(f, "%s,\"hash\":\"%s\"}\n", p, prev)
+	}
+}
+
+// The day's head goes to the alerts file at start and stop; tampering that
+// the chain alone cannot see (the .tip deleted and lines cut, forged lines
+// appended with valid hashes) fails `logs verify -checkpoints`, and a
+// restart says `checkpoint mismatch` and writes a mismatch record.
+func TestCheckpointsCatchTampering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	bin := e2eBinary(t)
+	up := e2eUpstream(t)
+	dir := t.TempDir()
+	proxyAddr, adminAddr := e2eFreeAddr(t), e2eFreeAddr(t)
+	cfg := evidenceConfig(t, dir, proxyAddr, adminAddr, "alerts: {file: alerts.jsonl}\n")
+	alertsFile := filepath.Join(dir, "alerts.jsonl")
+	day := filepath.Join(dir, "logs", "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl")
+
+	s := startEvidence(t, bin, cfg, adminAddr)
+	c := proxyClient(proxyAddr)
+	for i := 0; i < 10; i++ {
+		get(t, c, fmt.Sprintf("%s/hello?i=%d", up, i))
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("stop exited %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "checkpoint.json")); err != nil {
+		t.Fatalf("the state folder (default ./state beside the config) has no checkpoint: %v", err)
+	}
+	code, out := runBin(t, bin, "logs", "verify", "-config", cfg, "-checkpoints", alertsFile)
+	if code != 0 || !strings.Contains(out, "proved against the checkpoints") {
+		t.Fatalf("untouched day against its checkpoints: exit %d\n%s", code, out)
+	}
+	orig, _ := os.ReadFile(day)
+	origTip, _ := os.ReadFile(day + ".tip")
+	restore := func() {
+		os.WriteFile(day, orig, 0o640)           //nolint:errcheck
+		os.WriteFile(day+".tip", origTip, 0o640) //nolint:errcheck
+	}
+
+	// The .tip deleted and the last lines cut: the chain alone verifies.
+	os.Remove(day + ".tip")
+	lines := strings.SplitAfter(string(orig), "\n")
+	os.WriteFile(day, []byte(strings.Join(lines[:6], "")), 0o640) //nolint:errcheck
+	if code, out := runBin(t, bin, "logs", "verify", "-config", cfg); code != 0 {
+		t.Fatalf("the cut file should pass the chain alone (that is the weakness): %d\n%s", code, out)
+	}
+	code, out = runBin(t, bin, "logs", "verify", "-config", cfg, "-checkpoints", alertsFile)
+	if code != 1 || !strings.Contains(out, "lines were cut") {
+		t.Fatalf("cut lines against the checkpoints: exit %d\n%s", code, out)
+	}
+	restore()
+
+	// Forged lines appended with valid hashes.
+	os.Remove(day + ".tip")
+	forgeLines(t, day, 2)
+	if code, out := runBin(t, bin, "logs", "verify", "-config", cfg); code != 0 {
+		t.Fatalf("the forged lines should pass the chain alone: %d\n%s", code, out)
+	}
+	code, out = runBin(t, bin, "logs", "verify", "-config", cfg, "-checkpoints", alertsFile)
+	if code != 1 || !strings.Contains(out, "2 lines after line") {
+		t.Fatalf("forged lines against the checkpoints: exit %d\n%s", code, out)
+	}
+
+	// A restart does not accept the forged end silently.
+	s2 := startEvidence(t, bin, cfg, adminAddr)
+	if code := s2.stop(); code != 0 {
+		t.Fatalf("stop exited %d", code)
+	}
+	if !strings.Contains(s2.stderr.String(), "checkpoint mismatch") {
+		t.Fatalf("the restart did not log `checkpoint mismatch`:\n%s", s2.stderr.String())
+	}
+	code, out = runBin(t, bin, "logs", "verify", "-config", cfg)
+	if code != 1 || !strings.Contains(out, "checkpoint mismatch") {
+		t.Fatalf("logs verify after the restart: exit %d\n%s", code, out)
 	}
 }

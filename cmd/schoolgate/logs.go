@@ -13,8 +13,10 @@ import (
 	"github.com/schoolgate/schoolgate/logging"
 )
 
-const logsUsage = `usage: schoolgate logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR]
-       schoolgate logs verify FILE...
+const logsUsage = `usage: schoolgate logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR] [-checkpoints FILE]
+       schoolgate logs verify [-checkpoints FILE] FILE...
+       schoolgate logs search [-config FILE] [-user U] [-ip ADDR] [-host H] [-category C] [-verdict V]
+                              [-from TIME] [-to TIME] [-json | -csv]
 
 Checks that a day's access log is complete and unaltered: every line is
 valid JSON, numbered in order (seq) and chained to the one before (hash);
@@ -22,9 +24,21 @@ with the .tip sidecar the writer keeps beside the file, lines removed from
 the end are caught too. The date is the config's local date (default today);
 -all checks every day's log in the folder, oldest first; -dir reads the logs
 from another folder than the config's log.dir (e.g. a copy); FILE... checks
-the named files instead.
+the named files instead. Compressed days (access-DATE.jsonl.gz) are read
+as they are.
 
-Exit status: 0 when every file is intact; 1 naming the first bad line;
+-checkpoints FILE proves each day against the checkpoints the gateway sent
+(FILE: the bodies as the webhook or the alerts file received them, one JSON
+object a line; alerts in it are skipped): the checkpoints' own chain must be
+whole, every line a checkpoint named must be in the file with the hash it
+named, and no line may follow the one the gateway's stop checkpoint named.
+This catches what the chain alone cannot: lines cut from the end with the
+.tip sidecar deleted, and lines appended or rewritten with valid hashes.
+
+'logs search' finds lines: see 'schoolgate logs search -help'.
+
+Exit status: 0 when every file is intact; 1 naming the first bad line, a
+gap record (gap: N lines lost at TIME) or a checkpoint that does not hold;
 2 for bad usage or a file that cannot be read.
 
 The last hash printed pins the file as it is now: keep it somewhere the
@@ -34,6 +48,9 @@ rewrite of the whole file, hashes and all, is caught by comparing.
 
 // runLogs is `schoolgate logs verify`.
 func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "search" {
+		return runLogsSearch(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 			fmt.Fprint(stderr, logsUsage)
@@ -49,6 +66,7 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	dateFlag := fs.String("date", "", "the local `DATE` (YYYY-MM-DD) of the log to check (default today)")
 	dirFlag := fs.String("dir", "", "read the logs from `DIR` instead of the config's log.dir")
 	allFlag := fs.Bool("all", false, "check every day's log in the folder")
+	cpFlag := fs.String("checkpoints", "", "prove the days against the checkpoints in `FILE` (one JSON object a line)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -95,21 +113,50 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	status := 0
+	var cps []logging.Checkpoint
+	if *cpFlag != "" {
+		f, err := os.Open(*cpFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
+			return 2
+		}
+		cps, err = logging.ReadCheckpoints(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "schoolgate logs verify: reading %s: %v\n", *cpFlag, err)
+			return 2
+		}
+		if len(cps) == 0 {
+			fmt.Fprintf(stderr, "schoolgate logs verify: %s holds no checkpoints\n", *cpFlag)
+			return 1
+		}
+		for _, p := range logging.CheckChain(cps) {
+			fmt.Fprintf(stderr, "%s: %s\n", *cpFlag, p)
+			status = 1
+		}
+	}
 	for _, path := range files {
-		status = max(status, verifyOne(path, stdout, stderr))
+		status = max(status, verifyOne(path, cps, *cpFlag != "", stdout, stderr))
 	}
 	return status
 }
 
-func verifyOne(path string, stdout, stderr io.Writer) int {
-	res, err := logging.VerifyFile(path)
+func verifyOne(path string, cps []logging.Checkpoint, withCPs bool, stdout, stderr io.Writer) int {
+	verify := func() (logging.VerifyResult, []string, error) {
+		if withCPs {
+			return logging.VerifyAgainst(path, cps)
+		}
+		r, err := logging.VerifyFile(path)
+		return r, nil, err
+	}
+	res, problems, err := verify()
 	var ve *logging.VerifyError
 	if errors.As(err, &ve) && ve.Incomplete {
 		// The gateway may be writing today's file this very moment: look
 		// again once its next flush is done.
 		if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) < 5*time.Second {
 			time.Sleep(1500 * time.Millisecond)
-			res, err = logging.VerifyFile(path)
+			res, problems, err = verify()
 		}
 	}
 	switch {
@@ -134,6 +181,24 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 			path, res.Lines, strings.Join(aside, ", "))
 		return 1
 	}
+	if withCPs {
+		named := 0
+		base := filepath.Base(strings.TrimSuffix(path, ".gz"))
+		for _, c := range cps {
+			if c.File == base {
+				named++
+			}
+		}
+		if named == 0 {
+			problems = append(problems, "no checkpoint names this day: it cannot be proved against them")
+		}
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s: checkpoints: %s\n", path, p)
+		}
+		if len(problems) > 0 {
+			return 1
+		}
+	}
 	if len(res.Gaps) > 0 {
 		// The chain is whole, but the writer recorded that lines are
 		// missing from it: the day is not complete.
@@ -144,6 +209,9 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: %d lines, chain intact\n", path, res.Lines)
+	if withCPs {
+		fmt.Fprintf(stdout, "  proved against the checkpoints in the file given\n")
+	}
 	if res.LastHash != "" {
 		fmt.Fprintf(stdout, "  last hash %s\n", res.LastHash)
 	}
@@ -155,15 +223,13 @@ func verifyOne(path string, stdout, stderr io.Writer) int {
 
 // allLogs lists the access logs in dir, oldest first.
 func allLogs(dir string, loc *time.Location) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	days, err := logging.ListDays(dir, loc)
 	if err != nil {
 		return nil, err
 	}
 	var files []string
-	for _, de := range ents { // ReadDir sorts by name, and the names sort by date
-		if _, ok := logging.ParseFileName(de.Name(), loc); ok && de.Type().IsRegular() {
-			files = append(files, filepath.Join(dir, de.Name()))
-		}
+	for _, d := range days {
+		files = append(files, d.Path)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no access logs in %s", dir)

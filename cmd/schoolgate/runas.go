@@ -54,6 +54,9 @@ func prepareRunAs(cfg *config.Config, logger *zap.Logger) (*runAs, error) {
 	if err := ra.own(cfg.Log.Dir); err != nil {
 		return nil, err
 	}
+	if err := ra.own(cfg.StateDir); err != nil { // the last log checkpoint sent
+		return nil, err
+	}
 	return ra, nil
 }
 

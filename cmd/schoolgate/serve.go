@@ -164,9 +164,18 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	accessLog, err := logging.Open(logging.Options{
 		Dir: cfg.Log.Dir, Location: cfg.Location, RetentionDays: cfg.Log.RetentionDays,
 		Registerer: reg, Logger: logger.Named("accesslog"), OnEntry: alerter.Observe,
+		// The day's head goes out to the alert sinks, a place the gateway's
+		// administrators do not control, at start, every few minutes and at
+		// stop; the state folder remembers the last one for the next start.
+		StateDir: cfg.StateDir, CheckpointInterval: time.Duration(cfg.Log.CheckpointMinutes) * time.Minute,
+		OnCheckpoint: alerter.SendCheckpoint,
 	})
 	if err != nil {
 		return err // says "opening access log" already
+	}
+	if alerter == nil {
+		logger.Warn("log checkpoints have nowhere to go: set alerts.webhook or alerts.file, so that a copy of each day's head " +
+			"is kept where the gateway's administrators cannot rewrite it")
 	}
 	defer func() {
 		// Lines a full disk refused at the stop are recorded for a gap
