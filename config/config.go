@@ -44,9 +44,6 @@ type Config struct {
 	Alerts         Alerts              `yaml:"alerts"`
 	Content        Content             `yaml:"content"`
 	Statutory      []Statutory         `yaml:"statutory"`
-	// StateDir holds what the gateway must remember across restarts (the
-	// last log checkpoint sent).
-	StateDir string `yaml:"state_dir"`
 
 	// unusable are parts of the config that serve would run without
 	// (list entries it skips): `config check` refuses them (Check), Load

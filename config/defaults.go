@@ -56,7 +56,6 @@ func Default() *Config {
 			RetentionDays:     183,
 			CheckpointMinutes: 5,
 		},
-		StateDir: "state",
 		Cache: Cache{
 			Verdicts: 100000,
 			DNS:      50000,

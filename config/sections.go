@@ -102,15 +102,6 @@ func (d *decoder) top(n *yaml.Node) {
 				}},
 			})
 		}},
-		{"state_dir", func(_, v *yaml.Node) {
-			if s, ok := d.str(v, "state_dir"); ok {
-				if strings.TrimSpace(s) == "" {
-					d.addf(resolve(v).Line, "state_dir is empty")
-					return
-				}
-				c.StateDir = s
-			}
-		}},
 		{"cache", func(_, v *yaml.Node) {
 			d.mapping(v, "cache", []field{
 				{"verdicts", func(_, v *yaml.Node) {
