@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,8 +155,14 @@ func (w *Writer) journal(now time.Time) ([]byte, bool) {
 	return b.Bytes(), false
 }
 
+// journalMu serialises writeJournal: the writer (at a Flush) and the
+// syncer both write the journal, through the same temporary file.
+var journalMu sync.Mutex
+
 // writeJournal replaces the journal atomically and durably.
 func writeJournal(dir string, b []byte) error {
+	journalMu.Lock()
+	defer journalMu.Unlock()
 	path := filepath.Join(dir, JournalName)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
