@@ -34,6 +34,13 @@ func interceptProxy(t *testing.T, e *env, intercept string, ports ...int) (strin
 // when an upstream's certificate must come from it too.
 func interceptProxyCA(t *testing.T, e *env, ca *x509.Certificate, intercept string, ports ...int) string {
 	t.Helper()
+	return interceptProxyWith(t, e, ca, intercept, nil, ports...)
+}
+
+// interceptProxyWith is interceptProxyCA with the proxy's options changed
+// by opts (if not nil).
+func interceptProxyWith(t *testing.T, e *env, ca *x509.Certificate, intercept string, opts func(*Options), ports ...int) string {
+	t.Helper()
 	cfg := readFile(t, e.cfgPath)
 	for _, port := range ports {
 		cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
@@ -47,6 +54,9 @@ func interceptProxyCA(t *testing.T, e *env, ca *x509.Certificate, intercept stri
 	o := e.p.o
 	o.RootCAs = poolOf(ca) // upstreams with certificates from the school CA
 	o.Registerer = nil     // the first proxy's metrics are registered already
+	if opts != nil {
+		opts(&o)
+	}
 	return startProxy(t, o)
 }
 

@@ -179,6 +179,7 @@ func (p *Proxy) serveTerminated(w http.ResponseWriter, r *http.Request, st *requ
 	if t.kind != tunnelBlockPage {
 		st.status = http.StatusOK
 	}
+	p.beginSession(st) // a tunnel can last hours: journaled, as a relayed one is
 	h2 := false
 	if t.kind != tunnelHTTP {
 		tconn := tls.Server(conn, p.terminateTLS(t))
