@@ -86,3 +86,26 @@ func FuzzParseUsers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseUserImport: an MIS export is outside input; every accepted row
+// must be a user the users file can hold.
+func FuzzParseUserImport(f *testing.F) {
+	for _, s := range []string{
+		"user,profile,password\nada,student,pw\nbea,staff\n",
+		"\ufeffUser,Profile\r\nada,student\r\n# c\r\n\r\n",
+		"a,\"b,c\",d\n", "a\"b,c\n", "ada,student,\"x\"\"y\"\n", ",,\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := ParseUserImport(data, "mis.csv")
+		if err != nil {
+			return
+		}
+		for _, r := range rows {
+			if checkUserName(r.Name) != nil || checkProfileName(r.Profile) != nil || len(r.Password) > 72 || r.Line < 1 {
+				t.Fatalf("accepted a bad row %+v", r)
+			}
+		}
+	})
+}

@@ -208,10 +208,31 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 		return fmt.Errorf("hashing password: %w", err)
 	}
 	newLine := name + "," + profile + "," + string(hash)
+	return rewriteUsers(path, true, func(lines []usersLine) ([]string, error) {
+		out := make([]string, 0, len(lines)+1)
+		replaced := false
+		for _, l := range lines {
+			if l.user != nil && l.user.Name == name {
+				out = append(out, newLine)
+				replaced = true
+			} else {
+				out = append(out, l.raw)
+			}
+		}
+		if !replaced {
+			out = append(out, newLine)
+		}
+		return out, nil
+	})
+}
 
-	// A users file that is a symbolic link (to a shared folder, say) is
-	// updated where it points; the link stays a link.
-	path, err = followLinks(path)
+// rewriteUsers rewrites the users file at path atomically with the lines
+// edit returns for its current lines; a missing file is created (mode
+// 0600, with a header line) when create is set. A file with problems is
+// not touched. A users file that is a symbolic link (to a shared folder,
+// say) is updated where it points; the link stays a link.
+func rewriteUsers(path string, create bool, edit func([]usersLine) ([]string, error)) error {
+	path, err := followLinks(path)
 	if err != nil {
 		return err
 	}
@@ -219,7 +240,7 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 	var old fs.FileInfo
 	data, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist) && create:
 		data = []byte(usersHeader + "\n")
 	case err != nil:
 		return fmt.Errorf("reading users file: %w", err)
@@ -232,22 +253,174 @@ func AddUserCost(path, name, profile, password string, cost int) error {
 	if len(ps) > 0 {
 		return fmt.Errorf("users file has problems; fix them first:\n%w", ps)
 	}
-	var b strings.Builder
-	replaced := false
-	for _, l := range lines {
-		if l.user != nil && l.user.Name == name {
-			b.WriteString(newLine)
-			replaced = true
-		} else {
-			b.WriteString(l.raw)
-		}
-		b.WriteByte('\n')
+	out, err := edit(lines)
+	if err != nil {
+		return err
 	}
-	if !replaced {
-		b.WriteString(newLine)
+	var b strings.Builder
+	for _, l := range out {
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	return writeAtomic(path, []byte(b.String()), mode, old)
+}
+
+// RemoveUsers removes the named users from the users file at path (one
+// atomic rewrite; every other line, comments included, is kept). A name
+// the file does not hold is an error and nothing is changed.
+func RemoveUsers(path string, names []string) error {
+	gone := make(map[string]bool, len(names))
+	for _, n := range names {
+		gone[n] = false
+	}
+	return rewriteUsers(path, false, func(lines []usersLine) ([]string, error) {
+		out := make([]string, 0, len(lines))
+		for _, l := range lines {
+			if l.user != nil {
+				if _, ok := gone[l.user.Name]; ok {
+					gone[l.user.Name] = true
+					continue
+				}
+			}
+			out = append(out, l.raw)
+		}
+		var missing []string
+		for _, n := range names {
+			if !gone[n] {
+				missing = append(missing, fmt.Sprintf("%q", n))
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("no user %s in %s; nothing removed", strings.Join(missing, ", "), path)
+		}
+		return out, nil
+	})
+}
+
+// UserUpdate is one user to add or update. Hash is the bcrypt hash of a
+// new password; "" keeps an existing user's password (a new user needs one).
+type UserUpdate struct {
+	Name, Profile, Hash string
+}
+
+// UpdateUsers adds or updates users in the users file at path in one
+// atomic rewrite (created if missing): an existing user's line is replaced
+// in place, new users are appended in the order given.
+func UpdateUsers(path string, updates []UserUpdate) error {
+	for _, u := range updates {
+		if err := checkUserName(u.Name); err != nil {
+			return err
+		}
+		if err := checkProfileName(u.Profile); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
+	}
+	return rewriteUsers(path, true, func(lines []usersLine) ([]string, error) {
+		idx := make(map[string]int, len(updates))
+		for i, u := range updates {
+			idx[u.Name] = i
+		}
+		done := make([]bool, len(updates))
+		out := make([]string, 0, len(lines)+len(updates))
+		for _, l := range lines {
+			if l.user != nil {
+				if i, ok := idx[l.user.Name]; ok {
+					u := updates[i]
+					hash := u.Hash
+					if hash == "" {
+						hash = l.user.PasswordHash
+					}
+					out = append(out, u.Name+","+u.Profile+","+hash)
+					done[i] = true
+					continue
+				}
+			}
+			out = append(out, l.raw)
+		}
+		for i, u := range updates {
+			if done[i] {
+				continue
+			}
+			if u.Hash == "" {
+				return nil, fmt.Errorf("new user %q has no password", u.Name)
+			}
+			out = append(out, u.Name+","+u.Profile+","+u.Hash)
+		}
+		return out, nil
+	})
+}
+
+// ImportLine is one row of a user import: user,profile[,password].
+type ImportLine struct {
+	Name, Profile, Password string
+	Line                    int
+}
+
+// ParseUserImport reads a CSV export from a school's MIS: one user a row,
+// `user,profile[,password]`, an optional header row naming those columns,
+// '#' comment lines and blank lines. name labels the problems, every one
+// of which is reported as FILE:LINE.
+func ParseUserImport(data []byte, name string) ([]ImportLine, error) {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	text := strings.ReplaceAll(string(data), "\r\n", "\n")
+	var (
+		out   []ImportLine
+		ps    Problems
+		seen  = make(map[string]int)
+		first = true
+	)
+	for i, raw := range strings.Split(text, "\n") {
+		n := i + 1
+		t := strings.TrimSpace(raw)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		fields, err := splitCSVLine(t)
+		if err != nil {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("bad CSV: %v", err)})
+			continue
+		}
+		if first {
+			first = false
+			if len(fields) >= 2 && strings.EqualFold(fields[0], "user") && strings.EqualFold(fields[1], "profile") {
+				continue
+			}
+		}
+		if len(fields) != 2 && len(fields) != 3 {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("want 2 or 3 columns (user,profile[,password]), got %d", len(fields))})
+			continue
+		}
+		l := ImportLine{Name: fields[0], Profile: fields[1], Line: n}
+		if len(fields) == 3 {
+			l.Password = fields[2]
+		}
+		bad := false
+		if err := checkUserName(l.Name); err != nil {
+			ps = append(ps, Problem{name, n, err.Error()})
+			bad = true
+		}
+		if err := checkProfileName(l.Profile); err != nil {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: %v", l.Name, err)})
+			bad = true
+		}
+		if len(l.Password) > 72 {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: password too long (bcrypt uses at most 72 bytes)", l.Name)})
+			bad = true
+		}
+		if first, dup := seen[l.Name]; dup {
+			ps = append(ps, Problem{name, n, fmt.Sprintf("duplicate user %q (first at line %d)", l.Name, first)})
+			bad = true
+		} else if l.Name != "" {
+			seen[l.Name] = n
+		}
+		if !bad {
+			out = append(out, l)
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return out, nil
 }
 
 // followLinks returns the file path names after following symbolic

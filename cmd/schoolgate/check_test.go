@@ -146,7 +146,7 @@ func TestCheckUsage(t *testing.T) {
 		{"unknown user", []string{"-config", cfg, "-user", "mallory", "a.example"}, 2, `unknown user "mallory"`},
 		{"unknown user without users file", []string{"-user", "mallory", "a.example"}, 2, `unknown user "mallory"`},
 		{"unknown flag", []string{"-frobnicate", "a.example"}, 2, "flag provided but not defined"},
-		{"help", []string{"-h"}, 0, "usage: schoolgate check"},
+		{"help (printed on stdout: TestHelpEverywhere)", []string{"-h"}, 0, ""},
 		{"missing config", []string{"-config", filepath.Join(t.TempDir(), "none.yaml"), "a.example"}, 1, "loading config"},
 		{"bad target on the command line", []string{"-config", cfg, "-json", "a.example", "not a host", "b.example"}, 2, `"not a host" is not a URL or host name`},
 	}

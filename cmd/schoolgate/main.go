@@ -24,7 +24,7 @@ var commands = []command{
 	{"config", "config check FILE", runConfig},
 	{"report", "report [-config FILE] [-date YYYY-MM-DD [-week] | -from DATE -to DATE] [-out DIR]", runReport},
 	{"logs", "logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR] | FILE...", runLogs},
-	{"users", "users add -file users.csv -profile P NAME", runUsers},
+	{"users", "users add|list|remove|import [-config FILE | -file users.csv] ...", runUsers},
 	{"version", "version", runVersion},
 }
 
@@ -33,15 +33,26 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
+		return 2
+	}
+	if isHelpArg(args[0]) || args[0] == "help" {
+		// schoolgate help COMMAND [SUBCOMMAND] is COMMAND's --help.
+		if args[0] == "help" && len(args) > 1 {
+			return run(append(args[1:], "--help"), stdin, stdout, stderr)
 		}
+		usage(stdout)
 		return 0
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
+			// --help anywhere among a command's arguments prints what it
+			// does and exits 0, before any flag is checked.
+			if text, ok := helpFor(c.name, args[1:]); ok {
+				fmt.Fprint(stdout, text)
+				return 0
+			}
 			return c.run(args[1:], stdin, stdout, stderr)
 		}
 	}
@@ -52,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: schoolgate COMMAND [flags]")
-	fmt.Fprintln(w, "commands (each takes -h for its own help):")
+	fmt.Fprintln(w, "commands (each takes --help for what it does):")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  schoolgate %s\n", c.usage)
 	}

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/big"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -19,89 +24,361 @@ import (
 // usersBcryptCost is the cost of stored hashes; tests lower it.
 var usersBcryptCost = bcrypt.DefaultCost
 
-// runUsers is `schoolgate users add -file users.csv -profile P NAME`,
-// with the password read from stdin: one line from a pipe, or typed twice
-// (without echo where stty allows) at a terminal.
+// runUsers dispatches `schoolgate users add|list|remove|import`.
 func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	const use = "usage: schoolgate users add -file users.csv -profile P [-config FILE] NAME  (password on stdin)"
-	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprintln(stderr, use)
-		return 2
+	if len(args) > 0 {
+		switch args[0] {
+		case "add":
+			return runUsersAdd(args[1:], stdin, stdout, stderr)
+		case "list":
+			return runUsersList(args[1:], stdout, stderr)
+		case "remove":
+			return runUsersRemove(args[1:], stdout, stderr)
+		case "import":
+			return runUsersImport(args[1:], stdout, stderr)
+		}
 	}
-	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, use)
-		fs.PrintDefaults()
-	}
-	file := fs.String("file", "", "the users file (CSV); created if missing")
-	profile := fs.String("profile", "", "the user's profile")
-	cfgPath := configFlag(fs, "config `FILE`: if given, the profile must be one of its profiles")
+	fmt.Fprint(stderr, helpTexts["users"])
+	return 2
+}
 
-	// Flags may come before or after the name.
+// usersFlags are the flags every users subcommand takes: the users file
+// named directly (-file) or through a config's users.file (-config), which
+// also checks profiles.
+type usersFlags struct {
+	fs      *flag.FlagSet
+	file    *string
+	cfgPath *string
+}
+
+func newUsersFlags(sub string, stderr io.Writer) *usersFlags {
+	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, helpTexts["users "+sub]) }
+	return &usersFlags{
+		fs:      fs,
+		file:    fs.String("file", "", "the users `FILE` (CSV)"),
+		cfgPath: configFlag(fs, "config `FILE`: its users.file, and its profiles are checked"),
+	}
+}
+
+// parse parses args with flags before or after the operands, which it returns.
+func (u *usersFlags) parse(args []string) ([]string, bool) {
 	var names []string
-	rest := args[1:]
+	rest := args
 	for {
-		if err := fs.Parse(rest); err != nil {
-			return 2
+		if err := u.fs.Parse(rest); err != nil {
+			return nil, false
 		}
-		if fs.NArg() == 0 {
-			break
+		if u.fs.NArg() == 0 {
+			return names, true
 		}
-		if len(rest) > fs.NArg() && rest[len(rest)-fs.NArg()-1] == "--" {
-			names = append(names, fs.Args()...)
-			break
+		if len(rest) > u.fs.NArg() && rest[len(rest)-u.fs.NArg()-1] == "--" {
+			return append(names, u.fs.Args()...), true
 		}
-		names = append(names, fs.Arg(0))
-		rest = fs.Args()[1:]
+		names = append(names, u.fs.Arg(0))
+		rest = u.fs.Args()[1:]
+	}
+}
+
+// resolve loads the config if -config was given and returns the users
+// file: -file, else the config's users.file. code is non-zero on failure
+// (the message is printed).
+func (u *usersFlags) resolve(sub string, stderr io.Writer) (path string, cfg *config.Config, code int) {
+	if *u.cfgPath != "" {
+		c, err := config.Load(*u.cfgPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "schoolgate users %s: %v\n", sub, err)
+			return "", nil, 1
+		}
+		cfg = c
 	}
 	switch {
-	case *file == "":
-		fmt.Fprintln(stderr, "schoolgate users add: -file is required")
-		fmt.Fprintln(stderr, use)
+	case *u.file != "":
+		return *u.file, cfg, 0
+	case cfg != nil && cfg.Users.File != "":
+		return cfg.Users.File, cfg, 0
+	case cfg != nil:
+		fmt.Fprintf(stderr, "schoolgate users %s: %s names no users.file; give -file FILE\n", sub, *u.cfgPath)
+		return "", nil, 2
+	}
+	fmt.Fprintf(stderr, "schoolgate users %s: give -file FILE, or -config FILE to use its users.file\n", sub)
+	fmt.Fprint(stderr, helpTexts["users "+sub])
+	return "", nil, 2
+}
+
+// unknownProfile returns the problem with profile under cfg, or "".
+func unknownProfile(cfg *config.Config, profile string) string {
+	if cfg == nil {
+		return ""
+	}
+	if _, ok := cfg.Profiles[profile]; ok {
+		return ""
+	}
+	known := make([]string, 0, len(cfg.Profiles))
+	for p := range cfg.Profiles {
+		known = append(known, p)
+	}
+	sort.Strings(known)
+	return fmt.Sprintf("unknown profile %q (known: %s)", profile, strings.Join(known, ", "))
+}
+
+// runUsersAdd is `schoolgate users add -file users.csv -profile P NAME`,
+// with the password read from stdin: one line from a pipe, or typed twice
+// (without echo where stty allows) at a terminal.
+func runUsersAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	uf := newUsersFlags("add", stderr)
+	profile := uf.fs.String("profile", "", "the user's profile")
+	names, ok := uf.parse(args)
+	if !ok {
 		return 2
+	}
+	switch {
 	case *profile == "":
 		fmt.Fprintln(stderr, "schoolgate users add: -profile is required")
-		fmt.Fprintln(stderr, use)
+		fmt.Fprint(stderr, helpTexts["users add"])
 		return 2
 	case len(names) != 1:
 		fmt.Fprintln(stderr, "schoolgate users add: give exactly one user NAME")
-		fmt.Fprintln(stderr, use)
+		fmt.Fprint(stderr, helpTexts["users add"])
 		return 2
 	}
-	name := names[0]
-
-	if *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "schoolgate users add: %v\n", err)
-			return 1
-		}
-		if _, ok := cfg.Profiles[*profile]; !ok {
-			known := make([]string, 0, len(cfg.Profiles))
-			for p := range cfg.Profiles {
-				known = append(known, p)
-			}
-			sort.Strings(known)
-			fmt.Fprintf(stderr, "schoolgate users add: unknown profile %q (known: %s)\n", *profile, strings.Join(known, ", "))
-			return 1
-		}
+	file, cfg, code := uf.resolve("add", stderr)
+	if code != 0 {
+		return code
 	}
-
+	name := names[0]
+	if msg := unknownProfile(cfg, *profile); msg != "" {
+		fmt.Fprintf(stderr, "schoolgate users add: %s\n", msg)
+		return 1
+	}
 	password, err := readPassword(stdin, stderr, name)
 	if err != nil {
 		fmt.Fprintf(stderr, "schoolgate users add: %v\n", err)
 		return 1
 	}
-	if err := config.AddUserCost(*file, name, *profile, password, usersBcryptCost); err != nil {
+	if err := config.AddUserCost(file, name, *profile, password, usersBcryptCost); err != nil {
 		fmt.Fprintf(stderr, "schoolgate users add: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: saved user %q with profile %s\n", *file, name, *profile)
-	if *cfgPath == "" {
+	fmt.Fprintf(stdout, "%s: saved user %q with profile %s\n", file, name, *profile)
+	if cfg == nil {
 		fmt.Fprintf(stderr, "schoolgate users add: note: profile %q was not checked against a config (give -config FILE to check it); a user whose profile does not exist cannot sign in\n", *profile)
 	}
 	return 0
+}
+
+// runUsersList is `schoolgate users list`: user,profile per line (no
+// password hashes), as `users import` reads them.
+func runUsersList(args []string, stdout, stderr io.Writer) int {
+	uf := newUsersFlags("list", stderr)
+	rest, ok := uf.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "schoolgate users list: unexpected argument %q\n", rest[0])
+		return 2
+	}
+	file, cfg, code := uf.resolve("list", stderr)
+	if code != 0 {
+		return code
+	}
+	users, err := config.LoadUsers(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate users list: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "user,profile")
+	for _, u := range users {
+		fmt.Fprintf(stdout, "%s,%s\n", u.Name, u.Profile)
+	}
+	status := 0
+	for _, u := range users {
+		if msg := unknownProfile(cfg, u.Profile); msg != "" {
+			fmt.Fprintf(stderr, "%s:%d: user %q: %s: this user cannot sign in\n", file, u.Line, u.Name, msg)
+			status = 1
+		}
+	}
+	return status
+}
+
+// runUsersRemove is `schoolgate users remove NAME...`.
+func runUsersRemove(args []string, stdout, stderr io.Writer) int {
+	uf := newUsersFlags("remove", stderr)
+	names, ok := uf.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(stderr, "schoolgate users remove: give the user NAME(s) to remove")
+		fmt.Fprint(stderr, helpTexts["users remove"])
+		return 2
+	}
+	file, _, code := uf.resolve("remove", stderr)
+	if code != 0 {
+		return code
+	}
+	if err := config.RemoveUsers(file, names); err != nil {
+		fmt.Fprintf(stderr, "schoolgate users remove: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: removed %s\n", file, strings.Join(names, ", "))
+	return 0
+}
+
+// runUsersImport is `schoolgate users import FILE`: a CSV from the
+// school's MIS, user,profile[,password]. New users without a password get
+// a generated one, printed once (user,password on stdout); existing users
+// keep theirs unless the row gives one.
+func runUsersImport(args []string, stdout, stderr io.Writer) int {
+	uf := newUsersFlags("import", stderr)
+	operands, ok := uf.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(operands) != 1 {
+		fmt.Fprintln(stderr, "schoolgate users import: give one CSV FILE to import (user,profile[,password])")
+		fmt.Fprint(stderr, helpTexts["users import"])
+		return 2
+	}
+	file, cfg, code := uf.resolve("import", stderr)
+	if code != 0 {
+		return code
+	}
+	src := operands[0]
+	data, err := os.ReadFile(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+		return 1
+	}
+	rows, err := config.ParseUserImport(data, src)
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(stderr, p)
+		}
+		fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
+		return 1
+	}
+	if cfg != nil {
+		bad := false
+		for _, r := range rows {
+			if msg := unknownProfile(cfg, r.Profile); msg != "" {
+				fmt.Fprintf(stderr, "%s:%d: user %q: %s\n", src, r.Line, r.Name, msg)
+				bad = true
+			}
+		}
+		if bad {
+			fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
+			return 1
+		}
+	}
+	existing := map[string]bool{}
+	if users, err := config.LoadUsers(file); err == nil {
+		for _, u := range users {
+			existing[u.Name] = true
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+		return 1
+	}
+	type job struct {
+		i        int
+		password string
+	}
+	updates := make([]config.UserUpdate, len(rows))
+	generated := make([]string, len(rows))
+	var jobs []job
+	added := 0
+	for i, r := range rows {
+		updates[i] = config.UserUpdate{Name: r.Name, Profile: r.Profile}
+		if !existing[r.Name] {
+			added++
+		}
+		switch {
+		case r.Password != "":
+			jobs = append(jobs, job{i, r.Password})
+		case !existing[r.Name]:
+			pw, err := generatePassword()
+			if err != nil {
+				fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+				return 1
+			}
+			generated[i] = pw
+			jobs = append(jobs, job{i, pw})
+		}
+	}
+	// bcrypt is slow on purpose: hash on every core.
+	errs := make([]error, len(rows))
+	var wg sync.WaitGroup
+	next := make(chan job)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				h, err := bcrypt.GenerateFromPassword([]byte(j.password), usersBcryptCost)
+				updates[j.i].Hash, errs[j.i] = string(h), err
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			fmt.Fprintf(stderr, "%s:%d: user %q: hashing the password: %v\n", src, rows[i].Line, rows[i].Name, err)
+			return 1
+		}
+	}
+	if err := config.UpdateUsers(file, updates); err != nil {
+		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+		return 1
+	}
+	nGen := 0
+	for i, pw := range generated {
+		if pw == "" {
+			continue
+		}
+		if nGen == 0 {
+			fmt.Fprintln(stdout, "user,password")
+		}
+		nGen++
+		fmt.Fprintf(stdout, "%s,%s\n", rows[i].Name, pw)
+	}
+	fmt.Fprintf(stderr, "%s: %d users imported (%d new, %d updated)", file, len(rows), added, len(rows)-added)
+	if nGen > 0 {
+		fmt.Fprintf(stderr, "; %d passwords generated and printed above, once: they are stored only as hashes", nGen)
+	}
+	fmt.Fprintln(stderr)
+	if cfg == nil {
+		fmt.Fprintln(stderr, "schoolgate users import: note: profiles were not checked against a config (give -config FILE to check them)")
+	}
+	return 0
+}
+
+// passwordAlphabet leaves out letters and digits that read alike (l 1 I o 0 O).
+const passwordAlphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+
+// generatePassword returns a password a pupil can type: three groups of
+// four from passwordAlphabet (about 59 bits), such as "k7mq-x3tp-wa9c".
+func generatePassword() (string, error) {
+	out := make([]byte, 0, 14)
+	n := big.NewInt(int64(len(passwordAlphabet)))
+	for i := range 12 {
+		if i > 0 && i%4 == 0 {
+			out = append(out, '-')
+		}
+		k, err := rand.Int(rand.Reader, n) // uniform: no modulo bias
+		if err != nil {
+			return "", fmt.Errorf("generating a password: %w", err)
+		}
+		out = append(out, passwordAlphabet[k.Int64()])
+	}
+	return string(out), nil
 }
 
 // readPassword reads the password: one line from a pipe or file, or, at a

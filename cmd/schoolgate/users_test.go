@@ -87,3 +87,108 @@ func TestUsersAdd(t *testing.T) {
 		}
 	}
 }
+
+// users list, remove and import beside add; all four find the users file
+// through -config (its users.file) or -file.
+func TestUsersListRemoveImport(t *testing.T) {
+	dir := t.TempDir()
+	usersBcryptCost = bcrypt.MinCost
+	t.Cleanup(func() { usersBcryptCost = bcrypt.DefaultCost })
+	file := filepath.Join(dir, "users.csv")
+	cfg := filepath.Join(dir, "school.yaml")
+	if err := os.WriteFile(cfg, []byte("users: {file: users.csv}\ndefault_profile: student\nprofiles: {student: {}, staff: {}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "pw\n", "users", "add", "-config", cfg, "-profile", "staff", "mr.patel"); code != 0 {
+		t.Fatalf("add through -config: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("add -config did not write the config's users.file: %v", err)
+	}
+
+	// An MIS export: header, a row with a password, rows without, an
+	// existing user (keeps the password) whose profile changes.
+	mis := filepath.Join(dir, "mis.csv")
+	if err := os.WriteFile(mis, []byte("User,Profile,Password\r\nada,student,\"Secret, with comma\"\r\nbea,student\r\n# a leaver\r\ncai,student,\r\nmr.patel,student\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "", "users", "import", "-config", cfg, mis)
+	if code != 0 {
+		t.Fatalf("import: exit %d, stderr %s", code, errs)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 3 || rows[0] != "user,password" || !strings.HasPrefix(rows[1], "bea,") || !strings.HasPrefix(rows[2], "cai,") {
+		t.Fatalf("import printed %q, want user,password for bea and cai only", out)
+	}
+	generated := map[string]string{}
+	for _, r := range rows[1:] {
+		name, pw, _ := strings.Cut(r, ",")
+		if len(pw) != 14 {
+			t.Errorf("generated password %q for %s", pw, name)
+		}
+		generated[name] = pw
+	}
+	if !strings.Contains(errs, "4 users imported (3 new, 1 updated); 2 passwords generated") {
+		t.Errorf("import summary: %q", errs)
+	}
+	users, err := config.LoadUsers(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"mr.patel": {"student", "pw"}, "ada": {"student", "Secret, with comma"},
+		"bea": {"student", generated["bea"]}, "cai": {"student", generated["cai"]}}
+	if len(users) != len(want) {
+		t.Fatalf("users after import: %+v", users)
+	}
+	for _, u := range users {
+		w := want[u.Name]
+		if u.Profile != w[0] || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(w[1])) != nil {
+			t.Errorf("%s: profile %s, or the password is not %q", u.Name, u.Profile, w[1])
+		}
+	}
+
+	// list: user,profile, no hashes; -file works too.
+	code, out, errs = runCmd(t, "", "users", "list", "-file", file)
+	if code != 0 || out != "user,profile\nmr.patel,student\nada,student\nbea,student\ncai,student\n" {
+		t.Errorf("list: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+
+	// Import problems: every one at its line, nothing imported.
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("dan,student\neve,pupils\nda n,student\ndan,staff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(file)
+	code, _, errs = runCmd(t, "", "users", "import", "-config", cfg, bad)
+	if code != 1 || !strings.Contains(errs, bad+":3: bad user name") || !strings.Contains(errs, bad+":4: duplicate user \"dan\"") {
+		t.Errorf("bad import: exit %d, stderr %q", code, errs)
+	}
+	if err := os.WriteFile(bad, []byte("dan,student\neve,pupils\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = runCmd(t, "", "users", "import", "-config", cfg, bad)
+	if code != 1 || !strings.Contains(errs, bad+`:2: user "eve": unknown profile "pupils"`) {
+		t.Errorf("unknown profile: exit %d, stderr %q", code, errs)
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Error("a refused import changed the users file")
+	}
+
+	// remove: one or more names; an unknown one removes nothing.
+	if code, _, errs := runCmd(t, "", "users", "remove", "-config", cfg, "bea", "nobody"); code != 1 || !strings.Contains(errs, `no user "nobody"`) {
+		t.Errorf("remove unknown: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "", "users", "remove", "-file", file, "bea", "cai"); code != 0 {
+		t.Errorf("remove: exit %d, stderr %q", code, errs)
+	}
+	if _, out, _ := runCmd(t, "", "users", "list", "-config", cfg); out != "user,profile\nmr.patel,student\nada,student\n" {
+		t.Errorf("list after remove: %q", out)
+	}
+
+	// Neither -file nor -config: bad usage.
+	for _, sub := range []string{"list", "remove", "import"} {
+		if code, _, _ := runCmd(t, "", "users", sub, "x"); code != 2 {
+			t.Errorf("users %s without a file: exit %d, want 2", sub, code)
+		}
+	}
+}
