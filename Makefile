@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/schoolgate
 
-.PHONY: all build run test test-short bench fuzz lint clean
+.PHONY: all build run test test-short bench fuzz lint clean deb
 
 all: build
 
@@ -42,5 +42,27 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
+# The Debian package: dist/schoolgate_VERSION_amd64.deb (docs/install.md).
+# nfpm is pinned in packaging/tools/go.mod and built from the module
+# cache: offline once `cd packaging/tools && go mod download` has run.
+# DEB_CONFIG and DIST are for the package test (a changed config, an
+# upgrade); DEB_VERSION comes from git (packaging/version.sh).
+DEB_VERSION ?= $(shell packaging/version.sh)
+DEB_CONFIG  ?= packaging/debian/schoolgate.yaml
+DIST        ?= dist
+DEB_BUILD   := $(DIST)/build
+deb:
+	@mkdir -p $(DEB_BUILD)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags '-s -w -X main.version=$(DEB_VERSION)' \
+	  -o $(DEB_BUILD)/schoolgate ./cmd/schoolgate
+	$(GO) -C packaging/tools build -o $(abspath $(DEB_BUILD))/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	printf 'schoolgate (%s) unstable; urgency=medium\n\n  * Built from git commit %s.\n\n -- The schoolgate authors <maintainers@schoolgate.example>  %s\n' \
+	  '$(DEB_VERSION)' "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	  "$$(git log -1 --format=%aD 2>/dev/null || date -R)" | gzip -9n > $(DEB_BUILD)/changelog.gz
+	gzip -9n < packaging/debian/schoolgate.1 > $(DEB_BUILD)/schoolgate.1.gz
+	DEB_VERSION='$(DEB_VERSION)' DEB_BUILD='$(DEB_BUILD)' DEB_CONFIG='$(DEB_CONFIG)' \
+	  $(DEB_BUILD)/nfpm package --config packaging/nfpm.yaml --packager deb \
+	  --target '$(DIST)/schoolgate_$(DEB_VERSION)_amd64.deb'
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
