@@ -47,6 +47,14 @@ func testDNS(t testing.TB) *net.Resolver {
 // testDNSTo is testDNS with every other name answered with upIP.
 func testDNSTo(t testing.TB, upIP string) *net.Resolver {
 	t.Helper()
+	return testDNSWith(t, map[string]string{"loop.test": "127.0.0.1", "meta.test": "169.254.169.254"}, upIP)
+}
+
+// testDNSWith answers A queries for the names of addrs (name → IPv4
+// address, no trailing dot) and for *.test (upIP); nx.test and every
+// other name are NXDOMAIN.
+func testDNSWith(t testing.TB, addrs map[string]string, upIP string) *net.Resolver {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,15 +63,13 @@ func testDNSTo(t testing.TB, upIP string) *net.Resolver {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		name := strings.ToLower(q.Question[0].Name)
-		if name == "nx.test." || !strings.HasSuffix(name, ".test.") {
+		ip, ok := addrs[strings.TrimSuffix(name, ".")]
+		switch {
+		case !ok && (name == "nx.test." || !strings.HasSuffix(name, ".test.")):
 			m.Rcode = dns.RcodeNameError
-		} else if q.Question[0].Qtype == dns.TypeA {
-			ip := upIP
-			switch name {
-			case "loop.test.":
-				ip = "127.0.0.1"
-			case "meta.test.":
-				ip = "169.254.169.254"
+		case q.Question[0].Qtype == dns.TypeA:
+			if !ok {
+				ip = upIP
 			}
 			rr, _ := dns.NewRR(name + " 60 IN A " + ip)
 			m.Answer = append(m.Answer, rr)
@@ -84,6 +90,7 @@ type envConfig struct {
 	clients     string // YAML list items
 	extraPorts  []int
 	opts        func(*Options)
+	edit        func(cfg string) string // changes the config's YAML before it is written
 }
 
 type env struct {
@@ -251,6 +258,9 @@ profiles:
 log: {dir: logs, retention_days: 0}
 cache: {verdicts: 1000, dns: 100}
 `, clients, strings.Join(ports, ", "), ec.requireAuth)
+	if ec.edit != nil {
+		cfg = ec.edit(cfg)
+	}
 	e.cfgPath = filepath.Join(e.dir, "schoolgate.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -339,6 +349,7 @@ type logLine struct {
 	Status     any      `json:"status"`
 	Bytes      int64    `json:"bytes"`
 	MS         float64  `json:"ms"`
+	SafeSearch bool     `json:"safe_search"`
 }
 
 // logLines flushes the access log and returns today's lines.

@@ -108,6 +108,7 @@ type Proxy struct {
 	m      *metrics
 	gp     *goproxy.ProxyHttpServer
 	tr     *http.Transport
+	ssTr   map[string]*http.Transport // SafeSearch's, by enforcing name (safesearch.go)
 	dialer *net.Dialer
 	auth   *authCache
 	srv    *http.Server
@@ -153,6 +154,10 @@ type request struct {
 
 	// classified is the content classifier's note when it gave cats.
 	classified string
+	// ss is the SafeSearch lock the decision gave (safesearch.go);
+	// safeSearch says it was applied, for the log.
+	ss         *policy.SafeSearch
+	safeSearch bool
 }
 
 type stateKey struct{}
@@ -237,6 +242,7 @@ func New(o Options) (*Proxy, error) {
 		// requests share one connection (WebSocket upgrades stay HTTP/1.1).
 		ForceAttemptHTTP2: true,
 	}
+	p.ssTr = p.safeSearchTransports(p.tr)
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Tr = p.tr
@@ -322,6 +328,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		}
 	}
 	p.tr.CloseIdleConnections()
+	for _, tr := range p.ssTr {
+		tr.CloseIdleConnections()
+	}
 	return err
 }
 
@@ -449,6 +458,7 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 		return
 	}
 
+	lockSafeSearch(r, st)
 	cleanRequestHeaders(r.Header)
 	addVia(r.Header)
 	st.cw = countingWriter{ResponseWriter: w, writeIdle: p.o.WriteIdleTimeout}
@@ -500,7 +510,11 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 func (p *Proxy) decide(st *request, host, path string) error {
 	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start})
 	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
-	st.classified = d.Classified
+	st.classified, st.ss = d.Classified, d.SafeSearch
+	if d.Path != "" {
+		// The log and the block page show the reading that was decided on.
+		st.url = decidedURL(st.url, d.Path)
+	}
 	if d.Verdict == policy.Block {
 		return &BlockedError{Rule: d.Rule, Reason: d.Reason}
 	}
@@ -606,6 +620,7 @@ func (p *Proxy) entry(st *request) logging.Entry {
 		Bytes:      st.bytes,
 		Duration:   st.elapsed,
 		Classified: st.classified,
+		SafeSearch: st.safeSearch,
 	}
 }
 
@@ -627,7 +642,7 @@ type roundTripper struct{ p *Proxy }
 func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	st, ok := req.Context().Value(stateKey{}).(*request)
 	rt.p.content.prepare(req, st)
-	resp, err := rt.p.tr.RoundTrip(req)
+	resp, err := rt.p.transportFor(st).RoundTrip(req)
 	if err == nil {
 		return rt.p.content.inspect(rt.p, req, resp, st), nil
 	}

@@ -47,8 +47,24 @@ var (
 // 0x1000), so "not TLS after all" must not be a way around the SNI check.
 func looksLikeTLS(b byte) bool { return b >= 20 && b <= 24 }
 
+// helloInfo is what a ClientHello shows of where the connection goes.
+type helloInfo struct {
+	sni string // server_name ("" when there is none), as sent
+	ech bool   // an outer encrypted_client_hello extension (RFC 9849)
+}
+
+// extECH is the encrypted_client_hello extension (RFC 9849 §11.1).
+const extECH = 0xfe0d
+
 // parseClientHelloSNI returns the server name of the TLS ClientHello at the
-// start of data ("" when it has none). errNeedMore means data is a valid
+// start of data; see parseClientHello.
+func parseClientHelloSNI(data []byte) (string, error) {
+	h, err := parseClientHello(data)
+	return h.sni, err
+}
+
+// parseClientHello returns the server name of the TLS ClientHello at the
+// start of data ("" when it has none) and whether it offers ECH. errNeedMore means data is a valid
 // prefix of a ClientHello that continues; errNotTLS that the bytes are not
 // TLS at all (some other protocol); errMalformed that they look like TLS
 // but are not a ClientHello that parses.
@@ -63,12 +79,12 @@ func looksLikeTLS(b byte) bool { return b >= 20 && b <= 24 }
 //
 // Until the ClientHello is complete only record headers are walked, so
 // calling it again after every read of a slow client stays cheap.
-func parseClientHelloSNI(data []byte) (string, error) {
+func parseClientHello(data []byte) (helloInfo, error) {
 	if len(data) == 0 {
-		return "", errNeedMore
+		return helloInfo{}, errNeedMore
 	}
 	if !looksLikeTLS(data[0]) {
-		return "", errNotTLS
+		return helloInfo{}, errNotTLS
 	}
 	var (
 		hdr  [4]byte // the handshake message header, gathered across records
@@ -79,23 +95,23 @@ func parseClientHelloSNI(data []byte) (string, error) {
 	)
 	for need < 0 || got < need {
 		if len(rest) == 0 {
-			return "", errNeedMore
+			return helloInfo{}, errNeedMore
 		}
 		if rest[0] != recordTypeHandshake {
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		if len(rest) >= 2 && rest[1] != 3 { // 3.x: SSL 3.0 .. TLS 1.3
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		if len(rest) < recordHeaderLen {
-			return "", errNeedMore
+			return helloInfo{}, errNeedMore
 		}
 		recLen := int(rest[3])<<8 | int(rest[4])
 		if recLen == 0 || recLen > maxRecordLen { // RFC 8446 forbids empty handshake records
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		if nrec++; nrec > maxHelloRecords {
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		frag := rest[recordHeaderLen:]
 		whole := len(frag) >= recLen
@@ -110,17 +126,17 @@ func parseClientHelloSNI(data []byte) (string, error) {
 		}
 		got += len(frag)
 		if got >= 1 && hdr[0] != handshakeClientHello {
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		if need < 0 && got >= len(hdr) {
 			hsLen := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
 			if hsLen > maxHelloLen {
-				return "", errMalformed
+				return helloInfo{}, errMalformed
 			}
 			need = len(hdr) + hsLen
 		}
 		if !whole && (need < 0 || got < need) {
-			return "", errNeedMore
+			return helloInfo{}, errNeedMore
 		}
 	}
 	return parseHelloBody(helloMessage(data, need)[len(hdr):])
@@ -147,56 +163,76 @@ func helloMessage(data []byte, need int) []byte {
 	return msg
 }
 
-// parseHelloBody parses a ClientHello message body (RFC 8446 §4.1.2).
-func parseHelloBody(b []byte) (string, error) {
+// parseHelloBody parses a ClientHello message body (RFC 8446 §4.1.2):
+// its server_name (RFC 6066 §3) and whether it has an outer
+// encrypted_client_hello extension. Every extension is walked, so a
+// malformed one after the server name is malformed too.
+func parseHelloBody(b []byte) (helloInfo, error) {
+	var h helloInfo
 	s := reader(b)
 	if !s.skip(2 + 32) { // legacy_version, random
-		return "", errMalformed
+		return h, errMalformed
 	}
 	if !s.skipVec(1) || !s.skipVec(2) || !s.skipVec(1) { // session id, cipher suites, compression
-		return "", errMalformed
+		return h, errMalformed
 	}
 	if len(s) == 0 {
-		return "", nil // no extensions at all (SSL 3 style hello)
+		return h, nil // no extensions at all (SSL 3 style hello)
 	}
 	exts, ok := s.vec(2)
 	if !ok {
-		return "", errMalformed
+		return h, errMalformed
 	}
+	seenSNI := false
 	for len(exts) > 0 {
 		typ, ok := exts.u16()
 		if !ok {
-			return "", errMalformed
+			return helloInfo{}, errMalformed
 		}
 		body, ok := exts.vec(2)
 		if !ok {
+			return helloInfo{}, errMalformed
+		}
+		switch typ {
+		case extECH:
+			// ECHClientHello: type outer(0) carries an encrypted inner
+			// hello; inner(1) belongs only inside it.
+			h.ech = len(body) > 0 && body[0] == 0
+		case 0: // server_name
+			if seenSNI {
+				return helloInfo{}, errMalformed // a server may read either
+			}
+			seenSNI = true
+			name, err := parseServerName(body)
+			if err != nil {
+				return helloInfo{}, err
+			}
+			h.sni = name
+		}
+	}
+	return h, nil
+}
+
+// parseServerName returns the host_name of a server_name extension's
+// body ("" when it names none).
+func parseServerName(body reader) (string, error) {
+	list, ok := body.vec(2)
+	if !ok || len(list) == 0 {
+		return "", errMalformed
+	}
+	for len(list) > 0 {
+		nameType := list[0]
+		list = list[1:]
+		name, ok := list.vec(2)
+		if !ok {
 			return "", errMalformed
 		}
-		if typ != 0 { // server_name (RFC 6066 §3)
-			continue
-		}
-		list, ok := body.vec(2)
-		if !ok || len(list) == 0 {
-			return "", errMalformed
-		}
-		for len(list) > 0 {
-			if len(list) < 1 {
+		if nameType == 0 { // host_name
+			if len(name) == 0 {
 				return "", errMalformed
 			}
-			nameType := list[0]
-			list = list[1:]
-			name, ok := list.vec(2)
-			if !ok {
-				return "", errMalformed
-			}
-			if nameType == 0 { // host_name
-				if len(name) == 0 {
-					return "", errMalformed
-				}
-				return string(name), nil
-			}
+			return string(name), nil
 		}
-		return "", nil
 	}
 	return "", nil
 }
@@ -246,19 +282,19 @@ func (r *reader) skipVec(lenBytes int) bool {
 // peekClientHello reads the first bytes a client sends into a tunnel until
 // they are a complete ClientHello, clearly not TLS, malformed, or
 // maxHelloBytes long, with a read deadline of timeout. It returns the bytes
-// read (to be forwarded) and the SNI.
-func peekClientHello(c net.Conn, buf []byte, timeout time.Duration) ([]byte, string, error) {
+// read (to be forwarded) and what the hello shows.
+func peekClientHello(c net.Conn, buf []byte, timeout time.Duration) ([]byte, helloInfo, error) {
 	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return buf, "", err
+		return buf, helloInfo{}, err
 	}
 	defer c.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort; the relay sets its own
 	for {
-		sni, err := parseClientHelloSNI(buf)
+		h, err := parseClientHello(buf)
 		if err != errNeedMore {
-			return buf, sni, err
+			return buf, h, err
 		}
 		if len(buf) >= maxHelloBytes {
-			return buf, "", errMalformed
+			return buf, helloInfo{}, errMalformed
 		}
 		if cap(buf)-len(buf) < 1024 && cap(buf) < maxHelloBytes {
 			nb := make([]byte, len(buf), maxHelloBytes)
@@ -270,11 +306,11 @@ func peekClientHello(c net.Conn, buf []byte, timeout time.Duration) ([]byte, str
 		buf = buf[:len(buf)+n]
 		if rerr != nil {
 			if n > 0 {
-				if sni, err := parseClientHelloSNI(buf); err != errNeedMore {
-					return buf, sni, err
+				if h, err := parseClientHello(buf); err != errNeedMore {
+					return buf, h, err
 				}
 			}
-			return buf, "", rerr
+			return buf, helloInfo{}, rerr
 		}
 	}
 }

@@ -129,9 +129,9 @@ func TestPeekClientHelloInPieces(t *testing.T) {
 			a.Write(hello[i:min(i+7, len(hello))]) //nolint:errcheck
 		}
 	}()
-	buf, sni, err := peekClientHello(b, make([]byte, 0, 16), time.Second)
-	if err != nil || sni != "pieces.example" || !bytes.Equal(buf, hello) {
-		t.Fatalf("sni %q err %v, %d of %d bytes", sni, err, len(buf), len(hello))
+	buf, h, err := peekClientHello(b, make([]byte, 0, 16), time.Second)
+	if err != nil || h.sni != "pieces.example" || !bytes.Equal(buf, hello) {
+		t.Fatalf("sni %q err %v, %d of %d bytes", h.sni, err, len(buf), len(hello))
 	}
 
 	// A client that says nothing is given up on at the deadline.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -72,7 +71,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		p.serveTerminated(w, r, st, newInnerTunnel(kind, st, port, blocked, mitm))
 		return
 	}
-	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(dialHost(st, host), strconv.Itoa(port)))
 	if err != nil {
 		p.fail(w, st, classifyUpstream(r.Context(), err))
 		return
@@ -203,15 +202,13 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, tlsOnly bool) 
 	}()
 	defer p.recoverTunnel(tc)
 
-	buf, sni, err := peekClientHello(tc.client, first, p.o.HelloTimeout)
+	buf, hello, err := peekClientHello(tc.client, first, p.o.HelloTimeout)
 	switch {
-	case err == nil && sni != "":
-		if cut := p.checkSNI(st, sni); cut {
+	case err == nil:
+		if cut := p.checkHello(st, hello); cut {
 			tc.close()
 			return
 		}
-	case err == nil:
-		// No SNI: nothing more to check.
 	case errors.Is(err, errNotTLS) && !tlsOnly:
 		// Not TLS, on a port the school opened for other protocols.
 	case errors.Is(err, errNotTLS):
@@ -274,43 +271,6 @@ func (p *Proxy) await(other <-chan struct{}, tc *tunnelConns, lastActive *atomic
 
 func tunnelSlice(idle time.Duration) time.Duration {
 	return min(max(idle/4, 50*time.Millisecond), 30*time.Second)
-}
-
-// checkSNI checks the ClientHello's server name against the CONNECT host;
-// it reports whether the tunnel must be cut.
-func (p *Proxy) checkSNI(st *request, sni string) bool {
-	name, ok := categories.NormalizeHost(sni)
-	if !ok {
-		st.verdict, st.rule, st.status = policy.Block, ruleTLSMalformed, statusCut
-		p.logger.Info("tunnel cut: the TLS server name (SNI) is not a host name", zap.String("host", st.host),
-			zap.Stringer("ip", st.ip), zap.String("user", st.user))
-		return true
-	}
-	if name == st.host {
-		return false
-	}
-	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: name, Time: st.start})
-	// A CONNECT that names a host is followed by a ClientHello for that
-	// host: browsers never send another, and fronting does. One that
-	// names an address is decided on the name its ClientHello gives, and
-	// refused when that name is one the school intercepts (its URLs would
-	// pass unread).
-	_, err := netip.ParseAddr(st.host)
-	if err != nil || p.shouldIntercept(&request{snap: st.snap, host: name, cats: d.Categories}) {
-		p.sniMismatch(st, name, sni)
-		return true
-	}
-	if d.Verdict != policy.Block {
-		return false
-	}
-	p.logger.Info("tunnel cut: the TLS server name (SNI) names a blocked host; domain fronting or IP-address bypass",
-		zap.String("connect_host", st.host), zap.String("sni", name), zap.String("rule", d.Rule),
-		zap.String("reason", d.Reason), zap.Stringer("ip", st.ip), zap.String("user", st.user))
-	// The log line names what was really asked for (the program's log
-	// above keeps the CONNECT host).
-	st.host, st.cats, st.verdict, st.rule = name, d.Categories, policy.Block, d.Rule
-	st.status = statusCut
-	return true
 }
 
 // pump copies src to dst until EOF (nil), an error, or the tunnel idles

@@ -39,3 +39,16 @@ func cleanURL(u *url.URL) string {
 	}
 	return c.String()
 }
+
+// decidedURL is the logged URL u (scheme://authority/path?query) with its
+// path and query replaced by path, the reading a decision was made on.
+func decidedURL(u, path string) string {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return path
+	}
+	if j := strings.IndexAny(u[i+3:], "/?"); j >= 0 {
+		u = u[:i+3+j]
+	}
+	return u + path
+}
