@@ -271,8 +271,16 @@ const httpsHostOnlyNote = "; HTTPS: decided on the host; the path is not visible
 // intercepts that host (policy.Snapshot.Intercepts, the proxy's own test)
 // it is decided on the host alone; hostOnly says so. Anything else (http://
 // or a bare host or URL) is decided on the full URL, as plain HTTP is.
+//
+// A TLS target is decided with what its ClientHello hides (policy.Hidden):
+// a browser names the host in the SNI, but never an IP address, so
+// https://203.0.113.7/ is ip-literal, as the proxy decides it.
 func (c *checker) decideTarget(target string, a policy.Args) (d policy.Decision, hostOnly bool) {
-	if a.Path == "" || !isTLSTarget(target) {
+	if !isTLSTarget(target) {
+		return c.decide(a), false
+	}
+	a.Seen = policy.Hidden(a.Host, policy.Hello{SNI: a.Host})
+	if a.Path == "" {
 		return c.decide(a), false
 	}
 	onHost := a
@@ -322,6 +330,9 @@ func appendJSONLine(b []byte, target, host, user string, d policy.Decision) []by
 	if d.Classified != "" {
 		b = append(b, `,"classified":`...)
 		b = appendJSONString(b, d.Classified)
+	}
+	if d.SafeSearch != nil {
+		b = append(b, `,"safe_search":"applied"`...)
 	}
 	return append(b, "}\n"...)
 }
@@ -402,6 +413,23 @@ func appendHumanLine(b []byte, target, user string, d policy.Decision, note stri
 		b = append(b, d.Classified...)
 	}
 	b = append(b, note...)
+	if ss := d.SafeSearch; ss != nil {
+		b = append(b, "; safe_search: applied (connects to "...)
+		b = append(b, ss.Target...)
+		if ss.Param != "" {
+			b = append(b, ", adds "...)
+			b = append(b, ss.Param...)
+			b = append(b, '=')
+			b = append(b, ss.Value...)
+		}
+		if ss.Header != "" {
+			b = append(b, ", sends "...)
+			b = append(b, ss.Header...)
+			b = append(b, ": "...)
+			b = append(b, ss.HeaderValue...)
+		}
+		b = append(b, ')')
+	}
 	b = append(b, " (profile "...)
 	b = append(b, d.Profile...)
 	if user != "" {
