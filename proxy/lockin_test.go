@@ -38,8 +38,9 @@ var lockinNames = map[string]string{
 
 // samePortServers starts a server with handler h on normalIP and safeIP,
 // on one port (so a URL's port is the same whichever address it is dialled
-// on), plain or TLS, and returns the port.
-func samePortServers(t *testing.T, h func(who string) http.Handler, useTLS bool) int {
+// on), plain, or TLS with tlsCfg when it is not nil (httptest's
+// certificate when it names none), and returns the port.
+func samePortServers(t *testing.T, h func(who string) http.Handler, tlsCfg *tls.Config) int {
 	t.Helper()
 	for try := 0; try < 50; try++ {
 		safeLn, err := net.Listen("tcp", safeIP+":0")
@@ -58,7 +59,8 @@ func samePortServers(t *testing.T, h func(who string) http.Handler, useTLS bool)
 		}{{normalLn, "normal"}, {safeLn, "safe"}} {
 			srv := httptest.NewUnstartedServer(h(s.who))
 			srv.Listener = s.ln
-			if useTLS {
+			if tlsCfg != nil {
+				srv.TLS = tlsCfg.Clone()
 				srv.StartTLS()
 			} else {
 				srv.Start()
@@ -116,7 +118,7 @@ func getBody(t *testing.T, c *http.Client, u string, h http.Header) (int, string
 // dialled to the SafeSearch address and carries the engine's lock, which
 // the client cannot remove; staff reach the ordinary address untouched.
 func TestSafeSearchPlainHTTP(t *testing.T) {
-	port := samePortServers(t, whoHandler, false)
+	port := samePortServers(t, whoHandler, nil)
 	e := lockinEnv(t)
 	alice, bob := e.client("alice", "alicepw"), e.client("bob", "bobpw")
 	hp := func(host string) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) }
@@ -153,7 +155,7 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 // own), a staff member's to the ordinary one; a tunnel to another name
 // whose ClientHello names the engine is cut.
 func TestSafeSearchConnect(t *testing.T) {
-	port := samePortServers(t, whoHandler, true)
+	port := samePortServers(t, whoHandler, &tls.Config{})
 	e := lockinEnv(t, port)
 	for _, tt := range []struct {
 		user, pass, host string
@@ -183,11 +185,13 @@ func TestSafeSearchConnect(t *testing.T) {
 	conn := connectTunnel(t, e.addr, "alice", "alicepw", net.JoinHostPort(normalIP, strconv.Itoa(port)))
 	defer conn.Close()
 	tc := tls.Client(conn, &tls.Config{ServerName: "www.google.com", InsecureSkipVerify: true}) //nolint:gosec
-	tc.SetDeadline(time.Now().Add(5 * time.Second))                                            //nolint:errcheck
+	tc.SetDeadline(time.Now().Add(5 * time.Second))                                             //nolint:errcheck
 	if err := tc.Handshake(); err == nil {
 		t.Error("a tunnel to Google's ordinary address with SNI www.google.com completed its handshake")
 	}
-	waitLog(t, e, func(l logLine) bool { return l.Host == "www.google.com" && l.Verdict == "block" && l.Rule == ruleSafeSearch })
+	waitLog(t, e, func(l logLine) bool {
+		return l.Host == "www.google.com" && l.Verdict == "block" && l.Rule == ruleSafeSearch
+	})
 	// Staff may: nothing to lock.
 	conn2 := connectTunnel(t, e.addr, "bob", "bobpw", net.JoinHostPort(normalIP, strconv.Itoa(port)))
 	defer conn2.Close()
@@ -195,6 +199,43 @@ func TestSafeSearchConnect(t *testing.T) {
 	if body, err := tlsGet(tc2, "www.google.com", "/"); err != nil || !strings.HasPrefix(body, "normal") {
 		t.Errorf("staff tunnel to Google's address: %q, %v", body, err)
 	}
+}
+
+// TestSafeSearchIntercepted: inside an intercepted tunnel each request is
+// sent to the engine's SafeSearch address with its lock, as plain HTTP is.
+func TestSafeSearchIntercepted(t *testing.T) {
+	e := lockinEnv(t)
+	ca, caKey := testCA(t, e.dir)
+	port := samePortServers(t, whoHandler, &tls.Config{Certificates: []tls.Certificate{
+		leafCert(t, ca, caKey, "www.google.com", "www.youtube.com")}})
+	addr := interceptProxyCA(t, e, ca, "domains: [www.google.com, www.youtube.com]", port)
+	client := func(user, pass string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: addr, User: url.UserPassword(user, pass)}),
+			TLSClientConfig: &tls.Config{RootCAs: poolOf(ca)},
+		}}
+	}
+	hp := func(host string) string { return "https://" + net.JoinHostPort(host, strconv.Itoa(port)) }
+	off := http.Header{"Youtube-Restrict": {"Off"}}
+	for _, tt := range []struct {
+		name   string
+		c      *http.Client
+		url    string
+		header http.Header
+		want   string
+	}{
+		{"google", client("alice", "alicepw"), hp("www.google.com") + "/search?q=cats&safe=off", nil, "safe query=q=cats&safe=active restrict="},
+		{"youtube", client("alice", "alicepw"), hp("www.youtube.com") + "/watch?v=x", off, "safe query=v=x restrict=Strict"},
+		{"staff", client("bob", "bobpw"), hp("www.google.com") + "/search?q=cats&safe=off", nil, "normal query=q=cats&safe=off restrict="},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := getBody(t, tt.c, tt.url, tt.header)
+			if status != 200 || body != tt.want {
+				t.Errorf("GET %s: %d %q, want 200 %q", tt.url, status, body, tt.want)
+			}
+		})
+	}
+	waitLog(t, e, func(l logLine) bool { return l.Host == "www.youtube.com" && l.Method == "GET" && l.SafeSearch })
 }
 
 // connectTunnel opens a CONNECT tunnel to authority through the proxy.
