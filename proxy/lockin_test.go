@@ -523,3 +523,34 @@ func TestHiddenDestinations(t *testing.T) {
 		}
 	})
 }
+
+// TestHiddenIntercepted: inside an intercepted tunnel to an address with
+// no SNI, every request is decided as ip-literal: a student gets the
+// block page over TLS, staff are let through.
+func TestHiddenIntercepted(t *testing.T) {
+	e := lockinEnv(t)
+	ca, _ := testCA(t, e.dir)
+	addr := interceptProxyCA(t, e, ca, "")
+	get := func(user, pass string) (int, string) {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: addr, User: url.UserPassword(user, pass)}),
+			TLSClientConfig: &tls.Config{RootCAs: poolOf(ca)}, // the minted certificate names the address
+		}}
+		return getBody(t, c, "https://"+net.JoinHostPort(upstreamIP, strconv.Itoa(e.tlsPort))+"/hello", nil)
+	}
+	if status, body := get("alice", "alicepw"); status != 403 || !strings.Contains(body, "ip-literal") {
+		t.Errorf("student: %d, want 403 with a block page naming ip-literal:\n%s", status, body)
+	}
+	waitLog(t, e, func(l logLine) bool {
+		return l.Method == "GET" && l.User == "alice" && l.Verdict == "block" && l.Rule == "student#1" &&
+			strings.Join(l.Categories, ",") == "ip-literal"
+	})
+	// Staff are not refused (the upstream's certificate is not from the
+	// school CA this proxy trusts, so the answer is a 502).
+	if status, _ := get("bob", "bobpw"); status == 403 {
+		t.Errorf("staff: 403, want the request forwarded")
+	}
+	waitLog(t, e, func(l logLine) bool {
+		return l.Method == "GET" && l.User == "bob" && l.Verdict == "allow" && strings.Join(l.Categories, ",") == "ip-literal"
+	})
+}

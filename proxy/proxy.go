@@ -158,6 +158,9 @@ type request struct {
 	// safeSearch says it was applied, for the log.
 	ss         *policy.SafeSearch
 	safeSearch bool
+	// seen is what the tunnel a request came through hid of its
+	// destination (innerTunnel.seen), decided on with the request.
+	seen categories.Set
 }
 
 type stateKey struct{}
@@ -508,7 +511,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 
 // decide asks the policy, the one decision path.
 func (p *Proxy) decide(st *request, host, path string) error {
-	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start})
+	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start, Seen: st.seen})
 	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
 	st.classified, st.ss = d.Classified, d.SafeSearch
 	if d.Path != "" {

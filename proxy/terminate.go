@@ -82,6 +82,10 @@ type innerTunnel struct {
 	authority string       // host[:port] as a URL of that scheme writes it
 	blocked   error        // tunnelBlockPage: the page every request gets
 	mitm      *interceptor // mints the certificate (TLS kinds)
+	// seen is what the ClientHello hid (policy.Hidden: ip-literal for an
+	// address named by no SNI), set by the handshake; every request
+	// inside is decided with it.
+	seen categories.Set
 
 	// mu guards st while the requests of a block-page tunnel note what
 	// they were shown (HTTP/2 serves several at once).
@@ -240,6 +244,9 @@ func (p *Proxy) terminateTLS(t *innerTunnel) *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{http2.NextProtoTLS, "http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if t.kind == tunnelIntercept && hello.ServerName == "" {
+				t.seen = policy.Hidden(t.host, policy.Hello{})
+			}
 			if t.kind == tunnelIntercept && hello.ServerName != "" {
 				if name, ok := categories.NormalizeHost(hello.ServerName); !ok || name != t.host {
 					p.sniMismatch(t.st, name, hello.ServerName)
@@ -268,7 +275,8 @@ func (p *Proxy) sniMismatch(st *request, name, raw string) {
 // serveInner serves one request read inside the terminated tunnel t.
 func (p *Proxy) serveInner(w http.ResponseWriter, r *http.Request, t *innerTunnel, cc *clientConn) {
 	st := t.st
-	inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: st.user, authed: true}
+	inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: st.user, authed: true,
+		seen: t.seen}
 	r.URL.User = nil
 	if t.kind == tunnelBlockPage {
 		// Nothing is forwarded: the tunnel exists to show the CONNECT's
