@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -34,6 +35,10 @@ type limitListener struct {
 	refusedBy map[string]prometheus.Counter
 	logger    *zap.Logger
 	bodyIdle  time.Duration
+	// onRefused is told of each answer net/http gives before any handler
+	// runs (a request it cannot parse): what the client sent, and the
+	// status (see clientConn.Write).
+	onRefused func(ip netip.Addr, head []byte, status int)
 
 	mu   sync.Mutex
 	open int
@@ -179,14 +184,74 @@ type clientConn struct {
 
 	wmu   sync.Mutex
 	watch *time.Timer
+
+	// The bytes of a request read before a handler takes it: if net/http
+	// refuses the request instead (400, 431, 505 ...), its answer is
+	// written here with no handler, and the access log still gets a line
+	// naming what the client asked for.
+	hmu      sync.Mutex
+	head     []byte
+	inReq    bool // a handler has the request
+	hijacked bool // a tunnel or WebSocket: no more requests on it
 }
+
+// headCap bounds the bytes kept of a request that has no handler yet:
+// enough for the request line and the first headers.
+const headCap = 4 << 10
 
 func (c *clientConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && c.armed.Load() {
 		c.lastRead.Store(time.Now().UnixNano())
 	}
+	if n > 0 && c.l.onRefused != nil {
+		c.hmu.Lock()
+		if !c.inReq && !c.hijacked && len(c.head) < headCap {
+			c.head = append(c.head, b[:min(n, headCap-len(c.head))]...)
+		}
+		c.hmu.Unlock()
+	}
 	return n, err
+}
+
+// Write sees every answer; one that starts a status line while no handler
+// has a request is net/http refusing what it read.
+func (c *clientConn) Write(b []byte) (int, error) {
+	if c.l.onRefused != nil && len(b) >= 12 && bytes.HasPrefix(b, []byte("HTTP/1.")) {
+		c.hmu.Lock()
+		var head []byte
+		if !c.inReq && !c.hijacked && len(c.head) > 0 {
+			head = c.head
+			c.head = nil
+		}
+		c.hmu.Unlock()
+		if head != nil {
+			status, _ := strconv.Atoi(string(b[9:12]))
+			c.l.onRefused(c.ip, head, status)
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// startRequest and endRequest bracket a handler's work on a request: what
+// is read meanwhile is its body, not a new request.
+func (c *clientConn) startRequest() {
+	c.hmu.Lock()
+	c.inReq, c.head = true, c.head[:0]
+	c.hmu.Unlock()
+}
+
+func (c *clientConn) endRequest() {
+	c.hmu.Lock()
+	c.inReq, c.head = false, c.head[:0]
+	c.hmu.Unlock()
+}
+
+// hijack marks the connection as no longer HTTP.
+func (c *clientConn) hijack() {
+	c.hmu.Lock()
+	c.hijacked, c.head = true, nil
+	c.hmu.Unlock()
 }
 
 func (c *clientConn) Close() error {

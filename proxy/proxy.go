@@ -280,6 +280,9 @@ func New(o Options) (*Proxy, error) {
 		ConnState: func(c net.Conn, s http.ConnState) {
 			if cc, ok := c.(*clientConn); ok {
 				disarmIdle(cc, s)
+				if s == http.StateHijacked {
+					cc.hijack()
+				}
 			}
 		},
 	}
@@ -298,7 +301,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		p.selfAddr.Store(&ga)
 	}
 	p.serving.Store(true)
-	err := p.srv.Serve(newLimitListener(ln, p.settings, &p.o, p.m, p.logger))
+	ll := newLimitListener(ln, p.settings, &p.o, p.m, p.logger)
+	ll.onRefused = p.logRefused
+	err := p.srv.Serve(ll)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -356,6 +361,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	}
 	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
+		cc.startRequest()
+		defer cc.endRequest()
+	}
 	if r.Method == http.MethodConnect {
 		if cc != nil {
 			cc.disarmBody()
