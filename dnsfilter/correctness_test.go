@@ -25,24 +25,6 @@ type scriptedUpstream struct {
 func newScriptedUpstream(t testing.TB, answer func(q *dns.Msg, tcp bool) *dns.Msg) *scriptedUpstream {
 	t.Helper()
 	u := &scriptedUpstream{}
-	var (
-		pc  net.PacketConn
-		ln  net.Listener
-		err error
-	)
-	for range 20 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
 	handler := func(tcp bool) dns.HandlerFunc {
 		return func(w dns.ResponseWriter, q *dns.Msg) {
 			if tcp {
@@ -57,14 +39,7 @@ func newScriptedUpstream(t testing.TB, answer func(q *dns.Msg, tcp bool) *dns.Ms
 			}
 		}
 	}
-	started := make(chan struct{}, 2)
-	us := &dns.Server{PacketConn: pc, Handler: handler(false), NotifyStartedFunc: func() { started <- struct{}{} }}
-	ts := &dns.Server{Listener: ln, Handler: handler(true), NotifyStartedFunc: func() { started <- struct{}{} }}
-	go us.ActivateAndServe() //nolint:errcheck // stopped by Cleanup
-	go ts.ActivateAndServe() //nolint:errcheck
-	<-started
-	<-started
-	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() }) //nolint:errcheck
+	u.addr = startDNSServers(t, handler(false), handler(true))
 	return u
 }
 

@@ -42,27 +42,12 @@ type fakeUpstream struct {
 	defA    string       // address for any other A question
 	mangle  atomic.Bool  // answer a different question (a broken or spoofing upstream); set while serving
 	delay   atomic.Int64 // nanoseconds to wait before answering; set while serving
-	udp     *dns.Server
-	tcp     *dns.Server
 }
 
-func rr(t testing.TB, s string) dns.RR {
+// startDNSServers serves udp and tcp on one port of 127.0.0.1 until the
+// test ends, and returns the address.
+func startDNSServers(t testing.TB, udp, tcp dns.Handler) string {
 	t.Helper()
-	r, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatalf("bad test record %q: %v", s, err)
-	}
-	return r
-}
-
-func newFakeUpstream(t testing.TB, defA string, recs ...string) *fakeUpstream {
-	t.Helper()
-	u := &fakeUpstream{records: map[string][]dns.RR{}, asked: map[string]int{}, defA: defA}
-	for _, s := range recs {
-		r := rr(t, s)
-		k := strings.ToLower(r.Header().Name) + "/" + dns.TypeToString[r.Header().Rrtype]
-		u.records[k] = append(u.records[k], r)
-	}
 	// UDP picks the port; TCP must get the same one, which another
 	// process may hold: try again.
 	var (
@@ -82,17 +67,37 @@ func newFakeUpstream(t testing.TB, defA string, recs ...string) *fakeUpstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.addr = pc.LocalAddr().String()
 	started := make(chan struct{}, 2)
-	u.udp = &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { u.serve(w, q, false) }),
-		NotifyStartedFunc: func() { started <- struct{}{} }}
-	u.tcp = &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { u.serve(w, q, true) }),
-		NotifyStartedFunc: func() { started <- struct{}{} }}
-	go u.udp.ActivateAndServe() //nolint:errcheck // stopped by Cleanup
-	go u.tcp.ActivateAndServe() //nolint:errcheck
+	us := &dns.Server{PacketConn: pc, Handler: udp, NotifyStartedFunc: func() { started <- struct{}{} }}
+	ts := &dns.Server{Listener: ln, Handler: tcp, NotifyStartedFunc: func() { started <- struct{}{} }}
+	go us.ActivateAndServe() //nolint:errcheck // stopped by Cleanup
+	go ts.ActivateAndServe() //nolint:errcheck
 	<-started
 	<-started
-	t.Cleanup(func() { u.udp.Shutdown(); u.tcp.Shutdown() }) //nolint:errcheck
+	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() }) //nolint:errcheck
+	return pc.LocalAddr().String()
+}
+
+func rr(t testing.TB, s string) dns.RR {
+	t.Helper()
+	r, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatalf("bad test record %q: %v", s, err)
+	}
+	return r
+}
+
+func newFakeUpstream(t testing.TB, defA string, recs ...string) *fakeUpstream {
+	t.Helper()
+	u := &fakeUpstream{records: map[string][]dns.RR{}, asked: map[string]int{}, defA: defA}
+	for _, s := range recs {
+		r := rr(t, s)
+		k := strings.ToLower(r.Header().Name) + "/" + dns.TypeToString[r.Header().Rrtype]
+		u.records[k] = append(u.records[k], r)
+	}
+	u.addr = startDNSServers(t,
+		dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { u.serve(w, q, false) }),
+		dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) { u.serve(w, q, true) }))
 	return u
 }
 
