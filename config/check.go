@@ -32,6 +32,7 @@ func Check(path string) (cfg *Config, warnings Problems, err error) {
 	ps = append(ps, files...)
 	ps = append(ps, cfg.unusable...)
 	ps = append(ps, checkNetworks(cfg, path)...)
+	ps = append(ps, checkTrustedForwarders(cfg, path)...)
 	sortProblems(ps)
 	ps = append(ps, users...)
 	if len(ps) > 0 {
@@ -143,6 +144,26 @@ func checkNetworks(cfg *Config, name string) Problems {
 			msg = fmt.Sprintf("network %s is only partly inside clients (%s): the rest of its devices would be refused as not_a_client; add it to clients, or narrow it", n.Prefix, prefixList(cfg.Clients))
 		}
 		ps = append(ps, Problem{File: name, Line: n.Line, Msg: msg})
+	}
+	return ps
+}
+
+// checkTrustedForwarders refuses a trusted forwarder that clients do
+// not cover: the DNS filter would refuse its queries as not_a_client.
+func checkTrustedForwarders(cfg *Config, name string) Problems {
+	var ps Problems
+	for _, t := range cfg.DNS.TrustedForwarders {
+		covered := false
+		for _, c := range cfg.Clients {
+			if c.Bits() <= t.Bits() && c.Contains(t.Addr()) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			ps = append(ps, Problem{File: name, Line: cfg.DNS.TrustedForwardersLine,
+				Msg: fmt.Sprintf("dns.trusted_forwarders: %s is not inside clients (%s): its queries would be refused as not_a_client; add it to clients", t, prefixList(cfg.Clients))})
+		}
 	}
 	return ps
 }

@@ -80,6 +80,8 @@ lists:
     urls: [intranet/page, www.example.com/x]
 log:
   dir: logfile
+dns:
+  trusted_forwarders: [10.10.0.53, 10.0.0.10]
 default_profile: p
 profiles: {p: {}}
 `
@@ -102,6 +104,7 @@ profiles: {p: {}}
 		`:12: entry "10.1.2.3" is an IP address`,
 		`:14: entry "intranet/page" is a single-label name`,
 		":16: log.dir " + filepath.Join(dir, "logfile") + " is a file, not a folder",
+		":18: dns.trusted_forwarders: 10.0.0.10/32 is not inside clients",
 	}
 	lines := strings.Split(ps.Error(), "\n")
 	if len(lines) != len(want) {

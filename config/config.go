@@ -96,7 +96,8 @@ type DNS struct {
 	Forward []Forward `yaml:"forward"`
 	// TrustedForwarders are the school's own DNS servers: exempt from
 	// rate_limit, and their EDNS Client Subnet option names the client.
-	TrustedForwarders []netip.Prefix `yaml:"trusted_forwarders"`
+	TrustedForwarders     []netip.Prefix `yaml:"trusted_forwarders"`
+	TrustedForwardersLine int            `yaml:"-"` // for problems`
 }
 
 // Forward is one zone of dns.forward and the servers that answer for it.

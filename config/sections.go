@@ -269,6 +269,7 @@ func (d *decoder) dns(n *yaml.Node) {
 		{"forward", func(_, v *yaml.Node) { d.dnsForward(v) }},
 		{"trusted_forwarders", func(_, v *yaml.Node) {
 			c.TrustedForwarders = d.prefixes(v, "dns.trusted_forwarders")
+			c.TrustedForwardersLine = resolve(v).Line
 		}},
 	})
 }

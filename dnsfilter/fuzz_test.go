@@ -2,6 +2,7 @@ package dnsfilter
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -31,16 +32,41 @@ func FuzzHandler(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
+	// EDNS oddities, a client subnet, CHAOS and a zone transfer.
+	for _, edit := range []func(*dns.Msg){
+		func(m *dns.Msg) { m.IsEdns0().SetVersion(1) },
+		func(m *dns.Msg) { m.Extra = append(m.Extra, responseOPT(true)) },
+		func(m *dns.Msg) { m.Answer = append(m.Answer, responseOPT(false)) },
+		func(m *dns.Msg) {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 32, Address: net.ParseIP(studentIP).To4()})
+		},
+		func(m *dns.Msg) {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 56, Address: net.ParseIP("2001:db8::")})
+		},
+		func(m *dns.Msg) { m.Question[0] = dns.Question{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS} },
+		func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR },
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("allowed.example.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		edit(m)
+		b, _ := m.Pack()
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add(make([]byte, 12))
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
 
 	up := standardUpstream(f)
-	e := newEnv(f, testConfig(up.addr))
+	cfg := testConfig(up.addr)
+	cfg.DNS.TrustedForwarders = []netip.Prefix{netip.MustParsePrefix(dcIP + "/32")}
+	cfg.Clients = append(cfg.Clients, cfg.DNS.TrustedForwarders...)
+	e := newEnv(f, cfg)
 	client := &net.UDPAddr{IP: net.ParseIP(juniorIP), Port: 5353}
 	stranger := &net.UDPAddr{IP: net.ParseIP(strangerIP), Port: 5353}
+	trusted := &net.UDPAddr{IP: net.ParseIP(dcIP), Port: 5353}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, from := range []*net.UDPAddr{client, stranger} {
+		for _, from := range []*net.UDPAddr{client, stranger, trusted} {
 			w := &fakeWriter{remote: from}
 			e.srv.servePacket(b, w)
 			if from == stranger && w.n > 0 && len(w.last) > len(b) {
