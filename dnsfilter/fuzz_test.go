@@ -43,7 +43,9 @@ func FuzzHandler(f *testing.F) {
 		func(m *dns.Msg) {
 			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 56, Address: net.ParseIP("2001:db8::")})
 		},
-		func(m *dns.Msg) { m.Question[0] = dns.Question{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS} },
+		func(m *dns.Msg) {
+			m.Question[0] = dns.Question{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS}
+		},
 		func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR },
 	} {
 		m := new(dns.Msg)
