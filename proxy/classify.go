@@ -73,9 +73,10 @@ type content struct {
 	seconds prometheus.Histogram
 	// pages' counters, looked up once
 	nClean, nUnsure, nBlocked, nClassified, nUnscorable, nSampledOut prometheus.Counter
-	// nReflected counts pages with clear evidence not remembered because
-	// the evidence was in the visitor's own input.
-	nReflected prometheus.Counter
+	// nShaped counts pages with clear evidence not remembered because the
+	// visitor may have shaped them (a query, or the category in the
+	// request's own input).
+	nShaped prometheus.Counter
 }
 
 // newContent returns nil when classification is off. Without a Memory of
@@ -109,9 +110,9 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 		Name: "schoolgate_proxy_classified_pages_total",
 		Help: "HTML pages of unclassified hosts seen by the content classifier, by result (clean, unsure, blocked, classified, unscorable, sampled_out).",
 	}, []string{"result"})
-	c.nReflected = prometheus.NewCounter(prometheus.CounterOpts{
+	c.nShaped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "schoolgate_proxy_classified_pages_not_remembered_total",
-		Help: "Pages with clear evidence the content classifier did not remember because the evidence was in the request's own input (path, Referer, cookies).",
+		Help: "Pages with clear evidence the content classifier did not remember because the visitor may have shaped them: asked for with a query, or the category in the request's own path, Referer or cookies.",
 	})
 	c.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "schoolgate_proxy_classify_seconds",
@@ -125,7 +126,7 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 	c.nUnscorable = c.pages.WithLabelValues("unscorable")
 	c.nSampledOut = c.pages.WithLabelValues("sampled_out")
 	if reg != nil {
-		for _, col := range []prometheus.Collector{c.pages, c.seconds, c.nReflected} {
+		for _, col := range []prometheus.Collector{c.pages, c.seconds, c.nShaped} {
 			_ = reg.Register(col) // a duplicate keeps the first proxy's
 		}
 	}
@@ -290,6 +291,7 @@ const unsurePrefix = "unsure:"
 // visitors agree.
 func (c *content) remember(req *http.Request, st *request, res *classify.Result, threshold float64) {
 	if req.URL.RawQuery != "" || req.URL.ForceQuery {
+		c.nShaped.Inc()
 		return
 	}
 	path := req.URL.EscapedPath()
@@ -310,7 +312,7 @@ func (c *content) remember(req *http.Request, st *request, res *classify.Result,
 		sure = sure || cs.Score >= clear
 	}
 	if !sure {
-		c.nReflected.Inc()
+		c.nShaped.Inc()
 		return
 	}
 	visitor := "user:" + st.user

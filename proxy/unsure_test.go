@@ -10,6 +10,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/policy"
 	"github.com/schoolgate/schoolgate/report"
 )
 
@@ -90,5 +91,44 @@ func TestContentUnsure(t *testing.T) {
 	}
 	if len(r.NearMisses) != 1 || r.NearMisses[0].Host != "maths.test" || r.NearMisses[0].Count != 2 || "unsure:"+r.NearMisses[0].Best != want {
 		t.Fatalf("report near misses %+v", r.NearMisses)
+	}
+}
+
+// TestContentShapedNotRemembered: a page with clear evidence is blocked as
+// served, but remembered only when the visitor cannot have shaped it: not
+// with a query, not when the request's own path, Referer or cookies carry
+// words of its category.
+func TestContentShapedNotRemembered(t *testing.T) {
+	casino := evalPage(t, "en-casino.html")
+	up := newPageUpstream(t, map[string][]byte{"/": casino, "/search": casino, "/tag/online-casino": casino, "/lobby": casino, "/lobby2": casino}, nil)
+	e := newEnv(t, envConfig{requireAuth: true})
+	alice := e.client("alice", "alicepw")
+	for _, c := range []struct {
+		path     string
+		hdr      []string
+		shaped   float64 // the counter after
+		remember bool
+	}{
+		{"/search?q=anything", nil, 1, false},
+		{"/tag/online-casino", nil, 2, false},
+		{"/lobby", []string{"Referer", "http://elsewhere.test/?q=free+spins"}, 3, false},
+		{"/lobby2", []string{"Cookie", "last_search=live casino"}, 4, false},
+		{"/", nil, 4, true},
+	} {
+		before := up.count("shaped.test")
+		if resp, _ := cget(t, alice, up.url("shaped.test", c.path), c.hdr...); resp.StatusCode != 403 {
+			t.Fatalf("%s: status %d, want blocked as served", c.path, resp.StatusCode)
+		}
+		if up.count("shaped.test") != before+1 {
+			t.Fatalf("%s: decided without the page", c.path)
+		}
+		if n := metricValue(e.p.content.nShaped); n != c.shaped {
+			t.Fatalf("%s: not-remembered pages %v, want %v", c.path, n, c.shaped)
+		}
+		path, _, _ := strings.Cut(c.path, "?")
+		d := e.engine.Decide(policy.Args{User: "alice", Host: "shaped.test", Path: path, Time: time.Now()})
+		if remembered := d.Verdict == policy.Block; remembered != c.remember {
+			t.Fatalf("%s: remembered %v, want %v (%+v)", c.path, remembered, c.remember, d)
+		}
 	}
 }

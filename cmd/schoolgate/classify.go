@@ -63,8 +63,8 @@ type classifyOutput struct {
 	Profile    string             `json:"profile"`
 	Threshold  float64            `json:"threshold"`
 	Clear      float64            `json:"clear_evidence"` // the score that blocks (classify.ClearEvidence)
-	Categories []string           `json:"categories"`     // with clear evidence
-	Unsure     []string           `json:"unsure"`         // over the threshold, short of clear evidence: allowed and logged`
+	Categories []string           `json:"categories"`     // over the threshold (docs/contract.md)
+	Unsure     []string           `json:"unsure"`         // of those, the ones short of clear evidence: allowed and logged`
 	Scores     map[string]float64 `json:"scores"`
 	Phrases    []string           `json:"phrases"`
 	Verdict    string             `json:"verdict"`
@@ -138,8 +138,9 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			continue
 		}
 		// as the proxy decides: only clear evidence blocks (docs/classifier.md)
-		over, unsure := res.Judge(threshold)
-		d, err := dec.decide(over, time.Now())
+		sure, unsure := res.Judge(threshold)
+		over := res.Over(threshold)
+		d, err := dec.decide(sure, time.Now())
 		if err != nil {
 			fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
 			return 1
@@ -301,20 +302,20 @@ func newClassifyOutput(file, profile string, threshold float64, r *classify.Resu
 func writeClassifyHuman(w *bufio.Writer, o classifyOutput) {
 	fmt.Fprintf(w, "%s: %s for %s", o.File, strings.ToUpper(o.Verdict), o.Profile)
 	if len(o.Categories) == 0 {
-		fmt.Fprintf(w, " — no category with clear evidence (threshold %.2f, clear %.2f)", o.Threshold, o.Clear)
+		fmt.Fprintf(w, " — no category over the threshold %.2f", o.Threshold)
 	} else {
 		parts := make([]string, len(o.Categories))
 		for i, c := range o.Categories {
 			parts[i] = fmt.Sprintf("%s %.2f", c, o.Scores[c])
 		}
-		fmt.Fprintf(w, " — %s (threshold %.2f, clear %.2f)", strings.Join(parts, ", "), o.Threshold, o.Clear)
+		fmt.Fprintf(w, " — %s (threshold %.2f, clear evidence %.2f)", strings.Join(parts, ", "), o.Threshold, o.Clear)
 	}
 	if len(o.Unsure) > 0 {
 		parts := make([]string, len(o.Unsure))
 		for i, c := range o.Unsure {
 			parts[i] = fmt.Sprintf("%s %.2f", c, o.Scores[c])
 		}
-		fmt.Fprintf(w, "; unsure, allowed: %s", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "; unsure, so allowed: %s", strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(w, ", rule %s: %s\n", o.Rule, o.Reason)
 	// every category a phrase spoke for, even when context cancelled it

@@ -218,7 +218,7 @@ func TestClassifyConfigPhraseFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, stderr, code = runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
-	if code != 0 || len(res) != 1 || res[0].Verdict != "allow" || len(res[0].Categories) != 0 || !reflect.DeepEqual(res[0].Unsure, []string{"games"}) {
+	if code != 0 || len(res) != 1 || res[0].Verdict != "allow" || !reflect.DeepEqual(res[0].Categories, []string{"games"}) || !reflect.DeepEqual(res[0].Unsure, []string{"games"}) {
 		t.Fatalf("unsure: exit %d %s %+v", code, stderr, res)
 	}
 }
