@@ -120,7 +120,14 @@ type nsdZone struct {
 // startNSD serves zones with NSD on a loopback port and returns its address.
 func startNSD(t *testing.T, zones []*nsdZone) string {
 	t.Helper()
-	bins := needBinaries(t, "nsd", "ldns-keygen", "ldns-signzone")
+	need := []string{"nsd"}
+	for _, z := range zones {
+		if z.signed {
+			need = append(need, "ldns-keygen", "ldns-signzone")
+			break
+		}
+	}
+	bins := needBinaries(t, need...)
 	dir := t.TempDir()
 	port := freePort(t, "127.0.0.1")
 	var conf strings.Builder
