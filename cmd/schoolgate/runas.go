@@ -43,13 +43,13 @@ func prepareRunAs(cfg *config.Config, logger *zap.Logger) (*runAs, error) {
 		return nil, err
 	}
 	switch {
+	case ra.uid == 0:
+		return nil, fmt.Errorf("run_as %q: that is root; name an unprivileged user such as schoolgate", ra.name)
 	case ra.uid == os.Geteuid():
 		return nil, nil // systemd's User= did it already
 	case !root:
 		return nil, fmt.Errorf("run_as %q: only root can switch users, and this is uid %d; start as root or as %s",
 			ra.name, os.Geteuid(), ra.name)
-	case ra.uid == 0:
-		return nil, fmt.Errorf("run_as %q: that is root; name an unprivileged user such as schoolgate", ra.name)
 	}
 	if err := ra.own(cfg.Log.Dir); err != nil {
 		return nil, err

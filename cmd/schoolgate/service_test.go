@@ -432,3 +432,73 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// run_as that cannot be honoured stops the start with the reason.
+func TestServeRunAsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("starting serve as another user needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	if _, err := user.Lookup("daemon"); err != nil {
+		t.Skipf("no user daemon: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "sg-runas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "schoolgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	tests := []struct {
+		name, runAs string
+		asNobody    bool
+		want        string
+	}{
+		{"another user, not root", "daemon", true, "only root can switch users, and this is uid " + nobody.Uid},
+		{"root", "root", false, "that is root; name an unprivileged user"},
+		{"unknown user", "no-such-user-here", false, "unknown user no-such-user-here"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := filepath.Join(dir, strconv.Itoa(i))
+			if err := os.Mkdir(sub, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			cfgPath := filepath.Join(sub, "schoolgate.yaml")
+			cfg := serviceTestConfig(e2eFreeAddr(t), "", "run_as: "+tt.runAs+"\n")
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "serve", "-config", cfgPath)
+			if tt.asNobody {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+			}
+			done := make(chan struct{})
+			var out []byte
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill() //nolint:errcheck
+				<-done
+				t.Fatalf("serve started with run_as %q:\n%s", tt.runAs, out)
+			}
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Errorf("exit %v, want a failure saying %q:\n%s", err, tt.want, out)
+			}
+		})
+	}
+}
