@@ -112,12 +112,11 @@ func TestSlowFirstUpstreamNotDemoted(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // the first one's answer arrives, late
 	delay.Store(0)
-	r := e.ask(staffIP, "two.example", dns.TypeA, false, false)
-	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
-		t.Errorf("after a slow answer the first upstream was skipped: %v", r.Answer)
+	if r := e.ask(staffIP, "two.example", dns.TypeA, false, false); len(r.Answer) != 1 {
+		t.Errorf("second query: %s %v", rcodeOf(r), r.Answer)
 	}
 	if first.queries() != 2 {
-		t.Errorf("first upstream asked %d times, want 2", first.queries())
+		t.Errorf("first upstream asked %d times, want 2: after a slow answer it was skipped", first.queries())
 	}
 }
 

@@ -250,7 +250,9 @@ func (e *env) ask(from, name string, qtype uint16, tcp bool, edns bool) *dns.Msg
 }
 
 func (e *env) exchange(from string, m *dns.Msg, tcp bool) (*dns.Msg, error) {
-	c := &dns.Client{Timeout: 3 * time.Second, Dialer: &net.Dialer{Timeout: 3 * time.Second}}
+	// Longer than the filter's own wait for its upstreams (tryTimeout and
+	// a hedge or two), so that its SERVFAIL arrives even on a loaded machine.
+	c := &dns.Client{Timeout: 6 * time.Second, Dialer: &net.Dialer{Timeout: 6 * time.Second}}
 	if tcp {
 		c.Net = "tcp"
 		c.Dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
