@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"path"
 	"strconv"
 	"strings"
@@ -86,14 +88,20 @@ func whoHandler(who string) http.Handler {
 // lock-in resolver, and the given extra CONNECT ports.
 func lockinEnv(t *testing.T, ports ...int) *env {
 	t.Helper()
-	return newEnv(t, envConfig{requireAuth: true, extraPorts: ports,
+	return newEnv(t, lockinConfig(t, ports...))
+}
+
+// lockinConfig is lockinEnv's configuration, for a test to change.
+func lockinConfig(t *testing.T, ports ...int) envConfig {
+	t.Helper()
+	return envConfig{requireAuth: true, extraPorts: ports,
 		opts: func(o *Options) { o.Resolver = testDNSWith(t, lockinNames, upstreamIP) },
 		edit: func(cfg string) string {
 			cfg = strings.Replace(cfg, "  student:\n    rules:\n", "  student:\n    safe_search: true\n    rules:\n"+
 				"      - action: block\n        categories: [ip-literal, ech]\n", 1)
 			return strings.Replace(cfg, "lists:\n", "lists:\n  - category: gambling\n    urls: [bbc.test/iplayer]\n"+
 				"  - category: education\n    urls: [bbc.test/bitesize]\n", 1)
-		}})
+		}}
 }
 
 func getBody(t *testing.T, c *http.Client, u string, h http.Header) (int, string) {
@@ -114,6 +122,28 @@ func getBody(t *testing.T, c *http.Client, u string, h http.Header) (int, string
 	return resp.StatusCode, string(b)
 }
 
+// lockCase is a request through the proxy and what the SafeSearch test
+// upstream that answers it says (whoHandler).
+type lockCase struct {
+	name   string
+	c      *http.Client
+	url    string
+	header http.Header
+	want   string
+}
+
+func runLockCases(t *testing.T, cases []lockCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := getBody(t, tt.c, tt.url, tt.header)
+			if status != 200 || body != tt.want {
+				t.Errorf("GET %s: %d %q, want 200 %q", tt.url, status, body, tt.want)
+			}
+		})
+	}
+}
+
 // TestSafeSearchPlainHTTP: a student's plain HTTP request to an engine is
 // dialled to the SafeSearch address and carries the engine's lock, which
 // the client cannot remove; staff reach the ordinary address untouched.
@@ -123,13 +153,7 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 	alice, bob := e.client("alice", "alicepw"), e.client("bob", "bobpw")
 	hp := func(host string) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) }
 	off := http.Header{"Youtube-Restrict": {"Off"}}
-	for _, tt := range []struct {
-		name   string
-		c      *http.Client
-		url    string
-		header http.Header
-		want   string
-	}{
+	runLockCases(t, []lockCase{
 		{"google", alice, hp("www.google.com") + "/search?q=cats&safe=off", nil, "safe query=q=cats&safe=active restrict="},
 		{"google country, safe twice", alice, hp("www.google.co.uk") + "/search?safe=off&q=cats&SAFE=images", nil, "safe query=q=cats&safe=active restrict="},
 		{"bing", alice, hp("www.bing.com") + "/search?q=cats&adlt=off", nil, "safe query=q=cats&adlt=strict restrict="},
@@ -137,14 +161,7 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 		{"youtube header replaced", alice, hp("www.youtube.com") + "/watch?v=x", off, "safe query=v=x restrict=Strict"},
 		{"staff google untouched", bob, hp("www.google.com") + "/search?q=cats&safe=off", nil, "normal query=q=cats&safe=off restrict="},
 		{"staff youtube untouched", bob, hp("www.youtube.com") + "/watch?v=x", off, "normal query=v=x restrict=Off"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := getBody(t, tt.c, tt.url, tt.header)
-			if status != 200 || body != tt.want {
-				t.Errorf("GET %s: %d %q, want 200 %q", tt.url, status, body, tt.want)
-			}
-		})
-	}
+	})
 	if l := e.lastLog(t, "www.google.co.uk"); !l.SafeSearch || !strings.Contains(l.URL, "safe=active") || strings.Contains(l.URL, "safe=off") {
 		t.Errorf("log line %+v: want safe_search true and the locked URL", l)
 	}
@@ -217,24 +234,11 @@ func TestSafeSearchIntercepted(t *testing.T) {
 	}
 	hp := func(host string) string { return "https://" + net.JoinHostPort(host, strconv.Itoa(port)) }
 	off := http.Header{"Youtube-Restrict": {"Off"}}
-	for _, tt := range []struct {
-		name   string
-		c      *http.Client
-		url    string
-		header http.Header
-		want   string
-	}{
+	runLockCases(t, []lockCase{
 		{"google", client("alice", "alicepw"), hp("www.google.com") + "/search?q=cats&safe=off", nil, "safe query=q=cats&safe=active restrict="},
 		{"youtube", client("alice", "alicepw"), hp("www.youtube.com") + "/watch?v=x", off, "safe query=v=x restrict=Strict"},
 		{"staff", client("bob", "bobpw"), hp("www.google.com") + "/search?q=cats&safe=off", nil, "normal query=q=cats&safe=off restrict="},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := getBody(t, tt.c, tt.url, tt.header)
-			if status != 200 || body != tt.want {
-				t.Errorf("GET %s: %d %q, want 200 %q", tt.url, status, body, tt.want)
-			}
-		})
-	}
+	})
 	waitLog(t, e, func(l logLine) bool { return l.Host == "www.youtube.com" && l.Method == "GET" && l.SafeSearch })
 }
 
@@ -552,5 +556,44 @@ func TestHiddenIntercepted(t *testing.T) {
 	}
 	waitLog(t, e, func(l logLine) bool {
 		return l.Method == "GET" && l.User == "bob" && l.Verdict == "allow" && strings.Join(l.Categories, ",") == "ip-literal"
+	})
+}
+
+// TestChromiumGreaseECH: Chromium sends a decoy (GREASE) ECH extension
+// on every connection without an ECH configuration; for a student whose
+// profile blocks ech, a real Chromium still loads an HTTPS page through
+// the proxy, while its request to a bare address is cut as ip-literal
+// (Chromium would go to a loopback address direct: <-loopback> stops it).
+func TestChromiumGreaseECH(t *testing.T) {
+	chromium := chromiumPath(t)
+	ec := lockinConfig(t)
+	ec.requireAuth = false // headless Chromium cannot answer a 407; the address is a student's
+	e := newEnv(t, ec)
+	run := func(url string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir="+t.TempDir(), "--proxy-server=http://"+e.addr, "--proxy-bypass-list=<-loopback>",
+			"--ignore-certificate-errors",
+			"--dump-dom", url).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "<html") {
+			t.Skipf("chromium could not run here: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	port := strconv.Itoa(e.tlsPort)
+	if dom := run("https://site.test:" + port + "/hello"); !strings.Contains(dom, "hello from upstream") {
+		t.Fatalf("Chromium did not load the page through the proxy (GREASE ECH taken for ech?):\n%s", dom)
+	}
+	e.findLog(t, "the student's allowed tunnel", func(l logLine) bool {
+		return l.Method == "CONNECT" && l.Host == "site.test" && l.Verdict == "allow" && l.Profile == "student"
+	})
+	if dom := run("https://" + upstreamIP + ":" + port + "/hello"); strings.Contains(dom, "hello from upstream") {
+		t.Fatalf("Chromium reached a bare address as a student:\n%s", dom)
+	}
+	e.findLog(t, "the cut ip-literal tunnel", func(l logLine) bool {
+		return l.Method == "CONNECT" && l.Host == upstreamIP && l.Verdict == "block" && l.Rule == "student#1"
 	})
 }
