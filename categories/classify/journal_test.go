@@ -92,3 +92,40 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// FuzzJournal: the journal is a file on disk; whatever it holds, loading
+// it never panics and never yields a page with a query or a score out of
+// 0..1.
+func FuzzJournal(f *testing.F) {
+	f.Add([]byte(`{"kind":"page","host":"a.test","path":"/x","visitor":"user:a","expires":"2099-01-01T00:00:00Z","scores":{"gambling":0.9}}` + "\n"))
+	f.Add([]byte(`{"kind":"host","host":"a.test","via":"pages","expires":"2099-01-01T00:00:00Z","scores":{"gambling":1.5,"adult":-1}}` + "\n"))
+	f.Add([]byte(`{"kind":"page","host":"a.test","path":"/x?q=1","expires":"2099-01-01T00:00:00Z","scores":{"gambling":0.9}}` + "\nnot json\n"))
+	f.Add([]byte(`{"host":"legacy.test","expires":"2099-01-01T00:00:00Z","scores":{"extremism":0.99}}`))
+	dir := f.TempDir()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "j.jsonl")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadMemory(path, now)
+		if err != nil {
+			return // a line over the scanner's limit: an error, not a panic
+		}
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		for _, host := range m.sites.Keys() {
+			s, _ := m.sites.Peek(host)
+			for _, p := range s.pages {
+				if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, "?#") {
+					t.Fatalf("%s: page %q loaded", host, p.path)
+				}
+				for _, cs := range p.scores {
+					if cs.Score <= 0 || cs.Score > 1 {
+						t.Fatalf("%s%s: score %v", host, p.path, cs.Score)
+					}
+				}
+			}
+		}
+	})
+}

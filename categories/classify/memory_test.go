@@ -257,3 +257,47 @@ func BenchmarkMemoryLookupMiss(b *testing.B) {
 		}
 	})
 }
+
+// FuzzInputCategories: a request's path, Referer and cookies are the
+// visitor's; reading them never panics, and words of a category the
+// visitor adds are never hidden by what comes before them.
+func FuzzInputCategories(f *testing.F) {
+	for _, s := range []string{"/search/online-casino", "/%63asino?q=x", "%zz%", "/a+b%20c", "ref=https://x.test/?q=free+spins",
+		strings.Repeat("a-", 300), "/ĳ/\u0301/\xff"} {
+		f.Add(s)
+	}
+	c := Default()
+	f.Fuzz(func(t *testing.T, in string) {
+		got := c.InputCategories(in)
+		if len(Words(in)) < maxInputWords/2 && !c.InputCategories(in, "online casino").Has(categories.Gambling) {
+			t.Fatalf("gambling words after %q not seen (alone: %v)", in, got)
+		}
+	})
+}
+
+// BenchmarkInputCategories is what vetting a request's input costs: it
+// runs only for a page with clear evidence that could be remembered.
+func BenchmarkInputCategories(b *testing.B) {
+	c := Default()
+	path := "/news/2026/11/school-minibus-fund-raises-money-at-the-bake-sale"
+	ref := "https://www.google.com/search?q=hillside+school+bake+sale"
+	cookie := "session=7f3a9c; theme=dark; consent=yes"
+	b.ReportAllocs()
+	for b.Loop() {
+		c.InputCategories(path, ref, cookie)
+	}
+}
+
+func BenchmarkMemoryPageLookup(b *testing.B) {
+	m := NewMemory(0, 0)
+	now := time.Now()
+	for i := range 10 {
+		m.Page(PageVisit{Host: "casino.example", Path: fmt.Sprint("/", i), Visitor: "user:a", Scores: gam(0.9)}, now)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Classified("casino.example", "/other", 0, now)
+		}
+	})
+}
