@@ -46,9 +46,11 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // named directly (-file) or through a config's users.file (-config), which
 // also checks profiles.
 type usersFlags struct {
+	sub     string
 	fs      *flag.FlagSet
 	file    *string
 	cfgPath *string
+	stderr  io.Writer
 }
 
 func newUsersFlags(sub string, stderr io.Writer) *usersFlags {
@@ -56,6 +58,8 @@ func newUsersFlags(sub string, stderr io.Writer) *usersFlags {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, helpTexts["users "+sub]) }
 	return &usersFlags{
+		sub:     sub,
+		stderr:  stderr,
 		fs:      fs,
 		file:    fs.String("file", "", "the users `FILE` (CSV)"),
 		cfgPath: configFlag(fs, "config `FILE`: its users.file, and its profiles are checked"),
@@ -107,6 +111,23 @@ func (u *usersFlags) resolve(sub string, stderr io.Writer) (path string, cfg *co
 	return "", nil, 2
 }
 
+// setup parses args, checks the operands with bad (which returns what is
+// wrong with them, or "") and finds the users file. code is non-zero when
+// the subcommand must stop with it (the message is printed).
+func (u *usersFlags) setup(args []string, bad func(operands []string) string) (operands []string, file string, cfg *config.Config, code int) {
+	operands, ok := u.parse(args)
+	if !ok {
+		return nil, "", nil, 2
+	}
+	if msg := bad(operands); msg != "" {
+		fmt.Fprintf(u.stderr, "schoolgate users %s: %s\n", u.sub, msg)
+		fmt.Fprint(u.stderr, helpTexts["users "+u.sub])
+		return nil, "", nil, 2
+	}
+	file, cfg, code = u.resolve(u.sub, u.stderr)
+	return operands, file, cfg, code
+}
+
 // unknownProfile returns the problem with profile under cfg, or "".
 func unknownProfile(cfg *config.Config, profile string) string {
 	if cfg == nil {
@@ -129,21 +150,15 @@ func unknownProfile(cfg *config.Config, profile string) string {
 func runUsersAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	uf := newUsersFlags("add", stderr)
 	profile := uf.fs.String("profile", "", "the user's profile")
-	names, ok := uf.parse(args)
-	if !ok {
-		return 2
-	}
-	switch {
-	case *profile == "":
-		fmt.Fprintln(stderr, "schoolgate users add: -profile is required")
-		fmt.Fprint(stderr, helpTexts["users add"])
-		return 2
-	case len(names) != 1:
-		fmt.Fprintln(stderr, "schoolgate users add: give exactly one user NAME")
-		fmt.Fprint(stderr, helpTexts["users add"])
-		return 2
-	}
-	file, cfg, code := uf.resolve("add", stderr)
+	names, file, cfg, code := uf.setup(args, func(names []string) string {
+		switch {
+		case *profile == "":
+			return "-profile is required"
+		case len(names) != 1:
+			return "give exactly one user NAME"
+		}
+		return ""
+	})
 	if code != 0 {
 		return code
 	}
@@ -171,16 +186,12 @@ func runUsersAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // runUsersList is `schoolgate users list`: user,profile per line (no
 // password hashes), as `users import` reads them.
 func runUsersList(args []string, stdout, stderr io.Writer) int {
-	uf := newUsersFlags("list", stderr)
-	rest, ok := uf.parse(args)
-	if !ok {
-		return 2
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "schoolgate users list: unexpected argument %q\n", rest[0])
-		return 2
-	}
-	file, cfg, code := uf.resolve("list", stderr)
+	_, file, cfg, code := newUsersFlags("list", stderr).setup(args, func(ops []string) string {
+		if len(ops) > 0 {
+			return fmt.Sprintf("unexpected argument %q", ops[0])
+		}
+		return ""
+	})
 	if code != 0 {
 		return code
 	}
@@ -205,17 +216,12 @@ func runUsersList(args []string, stdout, stderr io.Writer) int {
 
 // runUsersRemove is `schoolgate users remove NAME...`.
 func runUsersRemove(args []string, stdout, stderr io.Writer) int {
-	uf := newUsersFlags("remove", stderr)
-	names, ok := uf.parse(args)
-	if !ok {
-		return 2
-	}
-	if len(names) == 0 {
-		fmt.Fprintln(stderr, "schoolgate users remove: give the user NAME(s) to remove")
-		fmt.Fprint(stderr, helpTexts["users remove"])
-		return 2
-	}
-	file, _, code := uf.resolve("remove", stderr)
+	names, file, _, code := newUsersFlags("remove", stderr).setup(args, func(names []string) string {
+		if len(names) == 0 {
+			return "give the user NAME(s) to remove"
+		}
+		return ""
+	})
 	if code != 0 {
 		return code
 	}
@@ -232,17 +238,12 @@ func runUsersRemove(args []string, stdout, stderr io.Writer) int {
 // a generated one, printed once (user,password on stdout); existing users
 // keep theirs unless the row gives one.
 func runUsersImport(args []string, stdout, stderr io.Writer) int {
-	uf := newUsersFlags("import", stderr)
-	operands, ok := uf.parse(args)
-	if !ok {
-		return 2
-	}
-	if len(operands) != 1 {
-		fmt.Fprintln(stderr, "schoolgate users import: give one CSV FILE to import (user,profile[,password])")
-		fmt.Fprint(stderr, helpTexts["users import"])
-		return 2
-	}
-	file, cfg, code := uf.resolve("import", stderr)
+	operands, file, cfg, code := newUsersFlags("import", stderr).setup(args, func(ops []string) string {
+		if len(ops) != 1 {
+			return "give one CSV FILE to import (user,profile[,password])"
+		}
+		return ""
+	})
 	if code != 0 {
 		return code
 	}
