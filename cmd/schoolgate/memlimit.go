@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,53 +37,73 @@ func tuneMemory(logger *zap.Logger) {
 		zap.Int64("cgroup_limit_bytes", limit), zap.Int64("go_memory_limit_bytes", soft))
 }
 
-// cgroupMemoryLimit is the lowest memory.high or memory.max (cgroup v2) of
-// the process's cgroup and its parents below root, and the file it came
-// from; 0 when none is set or the files are not there.
+// cgroupMemoryLimit is the lowest memory limit of the process's cgroup and
+// its parents, and the file it came from; 0 when none is set or the files
+// are not there. cgroup v2 (Debian 11 and later): memory.high and
+// memory.max below root; v1: the memory controller's memory.limit_in_bytes
+// (systemd maps MemoryMax= there; v1 has no MemoryHigh=).
 func cgroupMemoryLimit(root, selfCgroup string) (int64, string) {
-	path := ownCgroup(selfCgroup)
-	if path == "" {
-		return 0, ""
-	}
+	v2, v1 := ownCgroup(selfCgroup)
 	var (
 		best int64
 		from string
 	)
-	for dir := filepath.Join(root, path); strings.HasPrefix(dir, root) && dir != root; dir = filepath.Dir(dir) {
-		for _, name := range []string{"memory.high", "memory.max"} {
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				continue
-			}
-			s := strings.TrimSpace(string(b))
-			if s == "max" {
-				continue
-			}
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n <= 0 || n == math.MaxInt64 {
-				continue
-			}
-			if best == 0 || n < best {
-				best, from = n, filepath.Join(dir, name)
+	consider := func(path string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "max" {
+			return
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		// v1 writes "no limit" as the largest page-aligned count.
+		if err != nil || n <= 0 || n >= math.MaxInt64/2 {
+			return
+		}
+		if best == 0 || n < best {
+			best, from = n, path
+		}
+	}
+	if v2 != "" {
+		for dir := filepath.Join(root, v2); strings.HasPrefix(dir, root) && dir != root; dir = filepath.Dir(dir) {
+			consider(filepath.Join(dir, "memory.high"))
+			consider(filepath.Join(dir, "memory.max"))
+		}
+	}
+	if v1 != "" {
+		mem := filepath.Join(root, "memory")
+		for dir := filepath.Join(mem, v1); strings.HasPrefix(dir, mem); dir = filepath.Dir(dir) {
+			consider(filepath.Join(dir, "memory.limit_in_bytes"))
+			if dir == mem {
+				break
 			}
 		}
 	}
 	return best, from
 }
 
-// ownCgroup is the cgroup v2 path ("0::/system.slice/x.service") named in
-// /proc/self/cgroup; "" on cgroup v1 or when unreadable.
-func ownCgroup(selfCgroup string) string {
+// ownCgroup reads /proc/self/cgroup: the cgroup v2 path (line "0::/x") and
+// the v1 memory controller's path (line "N:memory:/x"), "" where absent.
+func ownCgroup(selfCgroup string) (v2, v1 string) {
 	f, err := os.Open(selfCgroup)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			return filepath.Clean("/" + p)
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2 = filepath.Clean("/" + parts[2])
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			v1 = filepath.Clean("/" + parts[2])
 		}
 	}
-	return ""
+	return v2, v1
 }

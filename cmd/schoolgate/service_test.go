@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -405,7 +406,13 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			map[string]string{"system.slice/schoolgate.service/memory.high": "max\n",
 				"system.slice/schoolgate.service/memory.max": "max\n"}, 0, ""},
 		{"root cgroup is not a limit", "0::/\n", map[string]string{"memory.max": "1024\n"}, 0, ""},
-		{"cgroup v1", "12:memory:/x\n", nil, 0, ""},
+		{"cgroup v1", "4:memory:/system.slice/schoolgate.service\n1:name=systemd:/system.slice/schoolgate.service\n0::/\n",
+			map[string]string{"memory/system.slice/schoolgate.service/memory.limit_in_bytes": "2147483648\n",
+				"memory/system.slice/memory.limit_in_bytes": "9223372036854771712\n",
+				"memory/memory.limit_in_bytes":              "9223372036854771712\n"},
+			2 << 30, "memory/system.slice/schoolgate.service/memory.limit_in_bytes"},
+		{"cgroup v1 unlimited", "4:memory:/x\n", map[string]string{"memory/x/memory.limit_in_bytes": "9223372036854771712\n"}, 0, ""},
+		{"v1 controllers together", "5:cpu,memory:/x\n", map[string]string{"memory/x/memory.limit_in_bytes": "1073741824\n"}, 1 << 30, "memory.limit_in_bytes"},
 		{"garbage", "0::/a\n", map[string]string{"a/memory.high": "lots\n"}, 0, ""},
 	}
 	for _, tt := range tests {
@@ -498,6 +505,104 @@ func TestServeRunAsRefused(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(string(out), tt.want) {
 				t.Errorf("exit %v, want a failure saying %q:\n%s", err, tt.want, out)
+			}
+		})
+	}
+}
+
+// memoryCgroup makes a memory cgroup with limit (bytes) below the test's
+// own, v1 or v2, and returns the file a process joins it by writing its
+// pid; it skips where it cannot (not root, no writable memory controller).
+func memoryCgroup(t *testing.T, limit int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("making a cgroup needs root")
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Skipf("no /proc/self/cgroup: %v", err)
+	}
+	var dir, limitFile string
+	for _, line := range strings.Split(string(self), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		name := fmt.Sprintf("sg-test-%d", os.Getpid())
+		if slices.Contains(strings.Split(parts[1], ","), "memory") {
+			dir, limitFile = filepath.Join("/sys/fs/cgroup/memory", parts[2], name), "memory.limit_in_bytes"
+			break
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			dir, limitFile = filepath.Join("/sys/fs/cgroup", parts[2], name), "memory.max"
+		}
+	}
+	if dir == "" {
+		t.Skip("no memory cgroup found")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// The process has exited by now; an empty cgroup can go.
+		for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+		t.Skipf("cannot set %s (no memory controller here?): %v", limitFile, err)
+	}
+	return filepath.Join(dir, "cgroup.procs")
+}
+
+// In a cgroup with a memory limit, serve sets its Go memory limit to 90%
+// of it, unless GOMEMLIMIT is set.
+func TestServeMemoryLimitFromCgroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	var limit int64 = 512 << 20
+	procs := memoryCgroup(t, limit)
+	bin := e2eBinary(t)
+	for _, tt := range []struct {
+		name, env string
+		want      string
+	}{
+		{"from the cgroup", "", fmt.Sprintf(`"go_memory_limit_bytes":%d`, int64(float64(limit)*memLimitShare))},
+		{"GOMEMLIMIT wins", "GOMEMLIMIT=300MiB", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "schoolgate.yaml")
+			if err := os.WriteFile(cfgPath, []byte(serviceTestConfig(e2eFreeAddr(t), "", "")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ns := newNotifySocket(t)
+			// The shell joins the cgroup, then becomes serve.
+			cmd := exec.Command("sh", "-c", `echo $$ > "$1" && exec "$2" serve -config "$3"`, "sh", procs, bin, cfgPath)
+			cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path, tt.env)
+			stderr := new(e2eBuffer)
+			cmd.Stdout, cmd.Stderr = stderr, stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+				cmd.Wait()                          //nolint:errcheck
+			}()
+			pings := 0
+			ns.next(t, &pings, stderr) // READY: the start is logged by now
+			line := ""
+			for _, l := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(l, "memory limit from the cgroup") {
+					line = l
+				}
+			}
+			switch {
+			case tt.want == "" && line != "":
+				t.Errorf("with %s serve still set its limit from the cgroup: %s", tt.env, line)
+			case tt.want != "" && !strings.Contains(line, tt.want):
+				t.Errorf("want a \"memory limit from the cgroup\" line with %s; log:\n%s", tt.want, stderr.String())
 			}
 		})
 	}
