@@ -8,8 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,4 +130,70 @@ func BenchmarkParseClientHello(b *testing.B) {
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
 	return newEnv(b, envConfig{requireAuth: true})
+}
+
+// BenchmarkIntercept is a page load through interception: 24 requests at
+// once, as a browser fetches a page's parts, over HTTP/1.1 (six
+// connections, each a CONNECT and a TLS handshake with a minted
+// certificate, to a HTTP/1.1 upstream) or HTTP/2 (one connection each
+// way). upstream-conns counts the upstream's connections in the run.
+func BenchmarkIntercept(b *testing.B) {
+	for _, h2 := range []bool{false, true} {
+		name := "http1"
+		if h2 {
+			name = "http2"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b, envConfig{})
+			ca, caKey := testCA(b, e.dir)
+			body := strings.Repeat("x", 4096)
+			var conns atomic.Int64
+			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				io.WriteString(w, body) //nolint:errcheck
+			}))
+			up.EnableHTTP2 = h2
+			up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			up.Listener = listenUpstream(b)
+			up.TLS = &tls.Config{Certificates: []tls.Certificate{leafCert(b, ca, caKey, "www.allowed.test")}}
+			up.StartTLS()
+			b.Cleanup(up.Close)
+			port := up.Listener.Addr().(*net.TCPAddr).Port
+			addr := interceptProxyCA(b, e, ca, "domains: [allowed.test]", port)
+			tr := &http.Transport{
+				Proxy:             http.ProxyURL(&url.URL{Scheme: "http", Host: addr}),
+				TLSClientConfig:   &tls.Config{RootCAs: poolOf(ca)},
+				ForceAttemptHTTP2: h2,
+				MaxConnsPerHost:   6, // a browser's HTTP/1.1 limit
+			}
+			b.Cleanup(tr.CloseIdleConnections)
+			c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			target := "https://www.allowed.test:" + strconv.Itoa(port) + "/part"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				var wg sync.WaitGroup
+				for range 24 {
+					wg.Go(func() {
+						resp, err := c.Get(target)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body) //nolint:errcheck
+						resp.Body.Close()
+						if resp.StatusCode != 200 || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+							b.Errorf("%s %d", resp.Proto, resp.StatusCode)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(conns.Load()), "upstream-conns")
+		})
+	}
 }

@@ -409,7 +409,7 @@ func statusNum(v any) int {
 	return -1
 }
 
-func writeFile(t *testing.T, path, s string) {
+func writeFile(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
@@ -432,7 +432,7 @@ func metricValue(c interface{ Write(*dto.Metric) error }) float64 {
 	return m.Gauge.GetValue()
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -449,7 +449,7 @@ func (u *url2) url() *url.URL {
 
 // startProxy serves a second proxy with options o (a test's own CA, say)
 // on a free loopback port until the test ends, and returns its address.
-func startProxy(t *testing.T, o Options) string {
+func startProxy(t testing.TB, o Options) string {
 	t.Helper()
 	p, err := New(o)
 	if err != nil {

@@ -32,14 +32,14 @@ func interceptProxy(t *testing.T, e *env, intercept string, ports ...int) (strin
 
 // interceptProxyCA is interceptProxy with the CA already made (testCA), as
 // when an upstream's certificate must come from it too.
-func interceptProxyCA(t *testing.T, e *env, ca *x509.Certificate, intercept string, ports ...int) string {
+func interceptProxyCA(t testing.TB, e *env, ca *x509.Certificate, intercept string, ports ...int) string {
 	t.Helper()
 	return interceptProxyWith(t, e, ca, intercept, nil, ports...)
 }
 
 // interceptProxyWith is interceptProxyCA with the proxy's options changed
 // by opts (if not nil).
-func interceptProxyWith(t *testing.T, e *env, ca *x509.Certificate, intercept string, opts func(*Options), ports ...int) string {
+func interceptProxyWith(t testing.TB, e *env, ca *x509.Certificate, intercept string, opts func(*Options), ports ...int) string {
 	t.Helper()
 	cfg := readFile(t, e.cfgPath)
 	for _, port := range ports {
@@ -79,7 +79,7 @@ func tlsUpstream(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, h 
 }
 
 // leafCert is a server certificate for names from the test CA.
-func leafCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names ...string) tls.Certificate {
+func leafCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names ...string) tls.Certificate {
 	t.Helper()
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	lt := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: names,

@@ -19,7 +19,7 @@ import (
 
 // testCA makes a CA and returns it with its key, writing both as PEM
 // files in dir.
-func testCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func testCA(t testing.TB, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
