@@ -83,16 +83,7 @@ func TestPagesForPupils(t *testing.T) {
 // scrolling: a real browser lays it out, and the bottom of the "what you
 // can do" section must be inside the first screen.
 func TestBlockPageFitsASmallLaptop(t *testing.T) {
-	chromium := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			chromium = p
-			break
-		}
-	}
-	if chromium == "" {
-		t.Skip("no chromium installed: the layout is not checked (apt install chromium)")
-	}
+	chromium := chromiumPath(t)
 	dir := t.TempDir()
 	long := "http://www.bet365.com/en/sports/football/england/premier-league/arsenal-v-chelsea/match-odds?utm_source=a-very-long-campaign-name"
 	for _, tc := range []struct {

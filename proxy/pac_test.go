@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/schoolgate/schoolgate/admin"
 )
@@ -79,4 +83,36 @@ func TestPACOnProxyListener(t *testing.T) {
 			t.Fatalf("a non-client got the PAC: %d", resp.StatusCode)
 		}
 	})
+}
+
+// A real browser finds the proxy through the PAC file the proxy listener
+// serves: headless Chromium given only --proxy-pac-url gets the block page
+// for a blocked site from the proxy.
+func TestChromiumFindsTheProxyThroughPAC(t *testing.T) {
+	chromium := chromiumPath(t)
+	var addr atomic.Value // the proxy's address, known once it listens
+	e := newEnv(t, envConfig{opts: func(o *Options) {
+		engine := o.Engine
+		o.PAC = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			admin.PACHandler(engine, addr.Load().(string)).ServeHTTP(w, r)
+		})
+	}})
+	addr.Store(e.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--proxy-pac-url=http://"+e.addr+"/proxy.pac",
+		"--dump-dom", "http://www.casino.test/games").CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "<html") {
+		t.Skipf("chromium could not run here: %v\n%s", err, out)
+	}
+	dom := string(out)
+	if !strings.Contains(dom, "This page is blocked") || !strings.Contains(dom, "http://www.casino.test/games") {
+		t.Fatalf("Chromium did not reach the proxy through the PAC file:\n%s", dom)
+	}
+	l := e.logFor(t, "www.casino.test", "GET") // the page, or the favicon after it
+	if l.Verdict != "block" || !strings.HasPrefix(l.URL, "http://www.casino.test/") {
+		t.Errorf("log line %+v", l)
+	}
 }
