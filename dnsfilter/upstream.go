@@ -286,7 +286,9 @@ func (u *upstream) send(wire []byte) (*udpTry, error) {
 		u.failed(err)
 		return nil, fmt.Errorf("asking %s: %w", u.addr, err)
 	}
-	t := &udpTry{u: u, c: c, id: dns.Id(), sent: time.Now()}
+	// A fresh unpredictable ID per try (the runtime's generator is ChaCha8,
+	// seeded by the kernel: cheaper than crypto/rand per query).
+	t := &udpTry{u: u, c: c, id: uint16(rand.Uint32()), sent: time.Now()}
 	b := append(c.buf[:0], wire...)
 	binary.BigEndian.PutUint16(b, t.id)
 	if _, err := c.Write(b); err != nil {
