@@ -350,7 +350,7 @@ func TestContentConfig(t *testing.T) {
 	// a config with a phrase file of the school's, and games blocked
 	cfg := readFile(t, e.cfgPath)
 	cfg = strings.Replace(cfg, "categories: [adult, gambling]", "categories: [adult, gambling, games]", 1)
-	writeFile(t, filepath.Join(e.dir, "local-games.txt"), "category: games\n4 zorblax arena\n")
+	writeFile(t, filepath.Join(e.dir, "local-games.txt"), "category: games\n4 zorblax arena\n4 arena skins\n") // two phrases: one alone never decides
 	writeFile(t, e.cfgPath, cfg+"content:\n  phrase_files: [local-games.txt]\n")
 	e.engine.Swap(e.build())
 	if resp, body := cget(t, alice, up.url("zorblax.test", "/local")); resp.StatusCode != 403 || !strings.Contains(string(body), "classifier:games=") {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"sync"
 
 	"github.com/schoolgate/schoolgate/categories"
@@ -13,17 +12,6 @@ import (
 // DefaultThreshold is the score a category must reach when a profile sets
 // no content_threshold.
 const DefaultThreshold = 0.6
-
-// Scoring: each distinct phrase found n times adds weight × (1 + ln n)/…,
-// capped, so that repetition helps a little and many different phrases
-// help a lot. Context phrases count contextFactor times their weight
-// against the category. The net evidence x becomes a score 1 − e^(−x/scale)
-// in 0..1, so that thresholds read as "how sure".
-const (
-	repeatCap     = 2.5 // a phrase counts at most this many times its weight
-	contextFactor = 1.5
-	scoreScale    = 5.0
-)
 
 // numCats is the number of stable categories (Unclassified included).
 var numCats = len(categories.All())
@@ -34,6 +22,7 @@ type Classifier struct {
 	phrases []phrase
 	last    lastIndex // last word's hash → phrases ending with it
 	pool    sync.Pool // *scan
+	model   *model
 }
 
 // lastIndex finds the phrases that end with a word, by the word's hash.
@@ -156,14 +145,16 @@ func newClassifier(ps []phrase) *Classifier {
 		seen[k] = len(uniq)
 		uniq = append(uniq, p)
 	}
-	c := &Classifier{phrases: uniq}
+	c := &Classifier{phrases: uniq, model: defaultModel}
 	byLast := make(map[uint64][]int32, len(uniq))
 	for i, p := range uniq {
 		last := p.hashes[len(p.hashes)-1]
 		byLast[last] = append(byLast[last], int32(i))
 	}
 	c.last.build(byLast)
-	c.pool.New = func() any { return &scan{counts: make([]uint16, len(c.phrases))} }
+	c.pool.New = func() any {
+		return &scan{counts: make([]uint16, len(c.phrases)), zones: make([]uint8, len(c.phrases))}
+	}
 	return c
 }
 
@@ -230,8 +221,11 @@ type scan struct {
 	ring   [maxPhraseWords]uint64
 	n      int // words seen
 	counts []uint16
+	zones  []uint8 // per phrase: the zones it was found in, a bit each
 	hit    []int32 // phrases with counts > 0
 	tok    tokenizer
+	zone   zone              // where the text being read stands
+	sigs   [numSignals]bool // shape signals seen
 }
 
 // word takes the next word's hash. Most words end no phrase: the filter
@@ -266,6 +260,7 @@ func (s *scan) match(h uint64) {
 		if s.counts[pi] == 0 {
 			s.hit = append(s.hit, pi)
 		}
+		s.zones[pi] |= 1 << s.zone
 		if s.counts[pi] < math.MaxUint16 {
 			s.counts[pi]++
 		}
@@ -284,7 +279,10 @@ func (c *Classifier) Score(text []byte) *Result {
 // limit.
 func (c *Classifier) ScoreHTML(r io.Reader, limit int) (*Result, error) {
 	s := c.start()
-	err := Extract(r, limit, s.tok.write)
+	err := extract(r, limit, func(z zone, p []byte) {
+		s.zone = z
+		s.tok.write(p)
+	}, func(sg signal) { s.sigs[sg] = true })
 	return c.finish(s), err
 }
 
@@ -322,6 +320,8 @@ func (c *Classifier) start() *scan {
 	s.c = c
 	s.n = 0
 	s.hit = s.hit[:0]
+	s.zone = zoneBody
+	s.sigs = [numSignals]bool{}
 	s.tok.reset(nil)
 	s.tok.sc = s
 	return s
@@ -329,91 +329,9 @@ func (c *Classifier) start() *scan {
 
 func (c *Classifier) finish(s *scan) *Result {
 	s.tok.close()
-	r := &Result{Scores: make([]float64, numCats), Words: s.n}
-	pos := make([]float64, numCats)
-	neg := make([]float64, numCats)
-	core := make([]float64, numCats)
-	support := make([]float64, numCats)
-	for _, pi := range s.hit {
-		if p := &c.phrases[pi]; p.cat != allCategories && p.weight > 0 && !p.support {
-			core[p.cat] += p.weight * math.Min(1+math.Log(float64(s.counts[pi])), repeatCap)
-		}
-	}
-	var general []Match
-	for _, pi := range s.hit {
-		p := &c.phrases[pi]
-		n := int(s.counts[pi])
-		s.counts[pi] = 0
-		eff := p.weight * math.Min(1+math.Log(float64(n)), repeatCap)
-		m := Match{Category: p.cat, Phrase: p.text, Count: n, Weight: p.weight, Effect: eff}
-		if p.cat == allCategories {
-			general = append(general, m)
-			continue
-		}
-		if p.support && core[p.cat] < supportNeeds {
-			continue
-		}
-		if p.support {
-			support[p.cat] += eff
-		} else if eff > 0 {
-			pos[p.cat] += eff
-		} else {
-			neg[p.cat] -= eff * contextFactor
-			m.Effect = eff * contextFactor
-		}
-		r.Matches = append(r.Matches, m)
-	}
+	pf := c.pageFeatures(s)
 	c.pool.Put(s)
-	// Supporting phrases can at most double the core evidence: a shop
-	// page full of "add to cart" stays a shop with one word of a drug.
-	for i := range pos {
-		pos[i] += math.Min(support[i], core[i])
-	}
-	var gen float64
-	for _, m := range general {
-		gen -= m.Effect * contextFactor
-	}
-	for i := range pos {
-		if pos[i] == 0 {
-			continue
-		}
-		x := pos[i] - neg[i] - gen
-		if x > 0 {
-			r.Scores[i] = 1 - math.Exp(-x/scoreScale)
-		}
-	}
-	// General context matters only where something scored; list it under
-	// each category it lowered, so the explanation adds up.
-	for i := range pos {
-		if pos[i] == 0 {
-			continue
-		}
-		for _, m := range general {
-			m.Category = categories.Category(i)
-			m.Effect *= contextFactor
-			r.Matches = append(r.Matches, m)
-		}
-	}
-	// Context phrases of a category nothing spoke for explain nothing.
-	k := 0
-	for _, m := range r.Matches {
-		if pos[m.Category] > 0 {
-			r.Matches[k] = m
-			k++
-		}
-	}
-	r.Matches = r.Matches[:k]
-	sort.Slice(r.Matches, func(i, j int) bool {
-		a, b := r.Matches[i], r.Matches[j]
-		if math.Abs(a.Effect) != math.Abs(b.Effect) {
-			return math.Abs(a.Effect) > math.Abs(b.Effect)
-		}
-		if a.Category != b.Category {
-			return a.Category < b.Category
-		}
-		return a.Phrase < b.Phrase
-	})
-	return r
+	return c.model.score(pf)
 }
 
 // ContentCategories are the categories the content classifier speaks

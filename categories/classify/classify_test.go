@@ -29,7 +29,8 @@ func TestScore(t *testing.T) {
 		{"war history", "The history of the First World War: the blood and the guns of the Somme, the kill rate and the war memorial.", categories.Violence, false},
 		{"french casino", "Casino en ligne: tours gratuits, bonus de bienvenue, machines à sous et paris sportifs!", categories.Gambling, true},
 		{"polish casino", "Kasyno online: darmowe spiny, bonus powitalny, automaty do gry, zakłady bukmacherskie.", categories.Gambling, true},
-		{"arabic casino", "كازينو اون لاين: المراهنات، الروليت، القِمار", categories.Gambling, true},
+		{"arabic casino", "كازينو اون لاين: سجل الآن، المراهنات، الروليت والبلاك جاك، القِمار ولفات مجانية", categories.Gambling, true},
+		{"one word three times", "منشیات منشیات منشیات", categories.Drugs, false},
 		{"german help", "Glücksspielsucht: Hilfe und Beratung bei Spielsucht. Sportwetten und Online Casino können süchtig machen.", categories.Gambling, false},
 	}
 	c := Default()
@@ -85,7 +86,7 @@ func abs(f float64) float64 {
 }
 
 func TestScoreRange(t *testing.T) {
-	text := strings.Repeat("online casino free spins porn xxx buy weed thinspo web proxy unblocked games ", 2000)
+	text := strings.Repeat("online casino free spins deposit bonus roulette blackjack porn xxx buy weed thinspo web proxy unblocked games ", 2000)
 	r := Default().Score([]byte(text))
 	for i, v := range r.Scores {
 		if v < 0 || v > 1 {
@@ -141,7 +142,7 @@ func TestWriterMatchesScore(t *testing.T) {
 func TestExtraPhraseFile(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "school-extra.txt")
-	if err := os.WriteFile(file, []byte("# our own words\ncategory: games\n3 zorblax arena\n~2 respawn\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("# our own words\ncategory: games\n3 zorblax arena\n3 zorblax league\n~2 respawn\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := New(file)
@@ -151,7 +152,12 @@ func TestExtraPhraseFile(t *testing.T) {
 	if c.Phrases() <= Default().Phrases() {
 		t.Fatalf("extra file added no phrase: %d vs %d", c.Phrases(), Default().Phrases())
 	}
-	r := c.Score([]byte("Zorblax Arena! respawn respawn, zorblax arena"))
+	// one phrase alone never decides (singlePhraseCap): the school's
+	// words count like the embedded ones, two of them and a supporting one
+	r, err := c.ScoreHTML(strings.NewReader("<title>Zorblax Arena</title><h1>The zorblax league</h1><p>Respawn, respawn!</p>"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.Score(categories.Games) < DefaultThreshold {
 		t.Fatalf("games score %.2f with the extra phrases; matches %+v", r.Score(categories.Games), r.Matches)
 	}

@@ -24,6 +24,38 @@ var sep = []byte{'\n'}
 // is not HTML at all is read as text. The error is a read error of r, if
 // any; a truncated or malformed page is not an error.
 func Extract(r io.Reader, limit int, emit func([]byte)) error {
+	return extract(r, limit, func(_ zone, p []byte) { emit(p) }, nil)
+}
+
+// zone is where on a page a piece of text stands. A page says what it is
+// in its title, headings, links and forms more than in its running text,
+// so a phrase counts more there (see zoneWeight).
+type zone uint8
+
+const (
+	zoneBody zone = iota
+	zoneTitle     // title, meta description, og:title
+	zoneHeading   // h1..h6
+	zoneLink      // a, nav links
+	zoneForm      // form labels, buttons, options, placeholders
+	numZones
+)
+
+// signal is a fact about a page's shape rather than its words.
+type signal uint8
+
+const (
+	sigPassword signal = iota // a password field
+	sigMagnet                 // a magnet: link
+	sigRTA                    // the RTA adult label (meta rating)
+	sigForm                   // a form
+	sigPrice                  // a price (currency symbol by a number)
+	numSignals
+)
+
+// extract is Extract with the zone of each piece of text, and the page's
+// shape signals given to sig (nil: not wanted).
+func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) error {
 	if limit <= 0 {
 		limit = DefaultExtractLimit
 	}
@@ -31,6 +63,29 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 	z := html.NewTokenizer(lr)
 	z.SetMaxBuf(limit)
 	skip := 0 // depth inside elements whose text is not shown
+	// depth inside title, headings, links and form controls; counters,
+	// not a stack, so that broken nesting cannot grow anything.
+	var inTitle, inHead, inLink, inForm int
+	cur := func() zone {
+		switch {
+		case inTitle > 0:
+			return zoneTitle
+		case inHead > 0:
+			return zoneHeading
+		case inForm > 0:
+			return zoneForm
+		case inLink > 0:
+			return zoneLink
+		}
+		return zoneBody
+	}
+	count := func(n *int, start bool) {
+		if start {
+			*n++
+		} else if *n > 0 {
+			*n--
+		}
+	}
 	for {
 		tt := z.Next()
 		switch tt {
@@ -42,19 +97,46 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 			if skip > 0 {
 				continue
 			}
-			emit(text(z))
+			t := text(z)
+			if sig != nil && hasPrice(t) {
+				sig(sigPrice)
+			}
+			emit(cur(), t)
 		case html.StartTagToken, html.SelfClosingTagToken:
-			a := tagAtom(z.Raw())
+			raw := z.Raw()
+			a := tagAtom(raw)
+			start := tt == html.StartTagToken
 			switch a {
 			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
-				if tt == html.StartTagToken {
+				if start {
 					skip++
 				}
 			case atom.Meta:
-				metaText(z, emit)
+				metaText(z, emit, sig)
+			case atom.Input:
+				if sig != nil {
+					inputText(z, raw, emit, sig)
+				}
 			default:
+				switch a {
+				case atom.Title:
+					count(&inTitle, start)
+				case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+					count(&inHead, start)
+				case atom.A:
+					count(&inLink, start)
+					if sig != nil && bytes.Contains(raw, []byte("magnet:?")) {
+						sig(sigMagnet)
+					}
+				case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
+					count(&inForm, start)
+				case atom.Form:
+					if sig != nil {
+						sig(sigForm)
+					}
+				}
 				if !inline(a) {
-					emit(sep)
+					emit(cur(), sep)
 				}
 			}
 		case html.EndTagToken:
@@ -65,10 +147,108 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 				}
 			default:
 				if !inline(a) {
-					emit(sep)
+					emit(cur(), sep)
+				}
+				switch a {
+				case atom.Title:
+					count(&inTitle, false)
+				case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+					count(&inHead, false)
+				case atom.A:
+					count(&inLink, false)
+				case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
+					count(&inForm, false)
 				}
 			}
 		}
+	}
+}
+
+// hasPrice reports whether t holds a currency symbol next to a digit
+// ("£29.99", "49 €", "$10", "25 zł", "₺"): the price list of a shop or a
+// service. The symbols are found by their lead byte (SIMD IndexByte):
+// this runs over every piece of text of every page.
+func hasPrice(t []byte) bool {
+	for _, lead := range [...]byte{'$', 0xC2, 0xE2, 0xC5} {
+		for off := 0; off < len(t); {
+			k := bytes.IndexByte(t[off:], lead)
+			if k < 0 {
+				break
+			}
+			i := off + k
+			off = i + 1
+			n := 0 // the symbol's length
+			switch {
+			case lead == '$':
+				n = 1
+			case bytes.HasPrefix(t[i:], pound), bytes.HasPrefix(t[i:], zloty[1:]):
+				n = 2
+			case bytes.HasPrefix(t[i:], euro), bytes.HasPrefix(t[i:], lira):
+				n = 3
+			default:
+				continue
+			}
+			if digitNear(t, i, i+n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	pound = []byte("£")
+	euro  = []byte("€")
+	lira  = []byte("₺")
+	zloty = []byte("zł")
+)
+
+// digitNear reports whether a digit stands just before t[i:] or just
+// after t[:j], a space apart at most.
+func digitNear(t []byte, i, j int) bool {
+	if j < len(t) && t[j] == ' ' {
+		j++
+	}
+	if j < len(t) && t[j] >= '0' && t[j] <= '9' {
+		return true
+	}
+	i--
+	if i >= 0 && t[i] == ' ' {
+		i--
+	}
+	return i >= 0 && t[i] >= '0' && t[i] <= '9'
+}
+
+// inputText reads an input: a password field is a signal; the
+// placeholder and the label of a button are form text.
+func inputText(z *html.Tokenizer, raw []byte, emit func(zone, []byte), sig func(signal)) {
+	var typ, val, ph []byte
+	for {
+		k, v, more := z.TagAttr()
+		switch string(k) {
+		case "type":
+			typ = v
+		case "value":
+			val = v
+		case "placeholder":
+			ph = v
+		}
+		if !more {
+			break
+		}
+	}
+	switch string(bytes.ToLower(typ)) {
+	case "password":
+		sig(sigPassword)
+	case "submit", "button":
+		if len(val) > 0 {
+			emit(zoneForm, val)
+			emit(zoneForm, sep)
+		}
+	}
+	if len(ph) > 0 {
+		emit(zoneForm, ph)
+		emit(zoneForm, sep)
 	}
 }
 
@@ -121,10 +301,11 @@ func tagAtom(raw []byte) atom.Atom {
 	return atom.Lookup(name[:n])
 }
 
-// metaText emits the content of a description or title meta tag.
-func metaText(z *html.Tokenizer, emit func([]byte)) {
+// metaText emits the content of a description or title meta tag, as
+// title text; the RTA label is a signal.
+func metaText(z *html.Tokenizer, emit func(zone, []byte), sig func(signal)) {
 	var content []byte
-	useful := false
+	useful, rating := false, false
 	for {
 		k, v, more := z.TagAttr()
 		if k == nil && !more {
@@ -135,6 +316,8 @@ func metaText(z *html.Tokenizer, emit func([]byte)) {
 			switch string(bytes.ToLower(v)) {
 			case "description", "og:description", "og:title", "twitter:title", "twitter:description":
 				useful = true
+			case "rating":
+				rating = true
 			}
 		case "content":
 			content = v
@@ -143,9 +326,12 @@ func metaText(z *html.Tokenizer, emit func([]byte)) {
 			break
 		}
 	}
+	if rating && sig != nil && bytes.Contains(bytes.ToUpper(content), []byte("RTA-5042")) {
+		sig(sigRTA)
+	}
 	if useful && len(content) > 0 {
-		emit(content)
-		emit(sep)
+		emit(zoneTitle, content)
+		emit(zoneTitle, sep)
 	}
 }
 

@@ -40,8 +40,27 @@ const maxPhraseWords = 8
 // word decide a page).
 const maxWeight = 10
 
-// allCategories marks a context phrase of context.txt.
+// allCategories marks a context phrase of context.txt (read as a
+// teaching signal).
 const allCategories categories.Category = 255
+
+// Word signals: phrases that say what kind of page this is rather than
+// what it is about. They are not categories; the model weighs them for
+// each category (help and teaching count against, commerce and age gates
+// for). Files signal-NAME.txt; weights positive (strength).
+const (
+	sigHelp     categories.Category = 200 + iota // helplines, counselling, "get help"
+	sigTeach                                     // lessons, objectives, citations, news, museums
+	sigCommerce                                  // deposit, checkout, sign-up bonus, crypto payment, plans
+	sigAgeGate                                   // "18+", "are you over 18", "enter / leave"
+	sigEnd
+)
+
+var signalNames = map[string]categories.Category{
+	"signal-help": sigHelp, "signal-teaching": sigTeach, "signal-commerce": sigCommerce, "signal-agegate": sigAgeGate,
+}
+
+func isSignal(c categories.Category) bool { return c >= sigHelp && c < sigEnd }
 
 type phrase struct {
 	text   string
@@ -73,6 +92,9 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 	if base == "context" {
 		cat, haveCat = allCategories, true
 	}
+	if sc, ok := signalNames[base]; ok {
+		cat, haveCat = sc, true
+	}
 	if haveCat && cat.Pseudo() {
 		haveCat = false
 	}
@@ -98,6 +120,10 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 			name := strings.TrimSpace(rest)
 			if name == "context" {
 				cat, haveCat = allCategories, true
+				continue
+			}
+			if sc, ok := signalNames[name]; ok {
+				cat, haveCat = sc, true
 				continue
 			}
 			c, ok := categories.Parse(name)
@@ -127,6 +153,10 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 			bad("context phrases count against every category: the weight must be negative")
 			continue
 		}
+		if isSignal(cat) && (w < 0 || support) {
+			bad("a signal phrase's weight is its strength: it must be positive")
+			continue
+		}
 		words := Words(text)
 		if len(words) == 0 {
 			bad("phrase %q has no words", strings.TrimSpace(text))
@@ -137,6 +167,10 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 			continue
 		}
 		p := phrase{text: strings.Join(words, " "), cat: cat, weight: w, support: support}
+		if cat == allCategories {
+			// context.txt's phrases are teaching signals now
+			p.cat, p.weight = sigTeach, -w
+		}
 		for _, wd := range words {
 			p.hashes = append(p.hashes, hashWord([]byte(wd)))
 		}

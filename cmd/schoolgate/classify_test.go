@@ -109,7 +109,7 @@ func TestClassifyCommand(t *testing.T) {
 func TestClassifyThresholdPerProfile(t *testing.T) {
 	cfg := classifyTestConfig(t)
 	// Some gambling words and no context: over a strict threshold, under a lenient one.
-	text := "Tonight: poker and roulette at the casino."
+	text := "<title>Online casino</title><h1>Free spins tonight</h1><p>Poker, roulette and blackjack at the casino. Sign up now.</p>"
 	strict, _, _ := runClassifyJSON(t, text, "-config", cfg, "-json", "-")
 	lenient, _, _ := runClassifyJSON(t, text, "-config", cfg, "-profile", "sixth", "-json", "-")
 	if len(strict) != 1 || len(lenient) != 1 {
@@ -177,10 +177,11 @@ func TestClassifyErrors(t *testing.T) {
 func TestClassifyExtraPhrases(t *testing.T) {
 	cfg := classifyTestConfig(t)
 	extra := filepath.Join(t.TempDir(), "local.txt")
-	if err := os.WriteFile(extra, []byte("category: games\n4 zorblax arena\n"), 0o600); err != nil {
+	if err := os.WriteFile(extra, []byte("category: games\n4 zorblax arena\n4 zorblax league\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, stderr, code := runClassifyJSON(t, "Play Zorblax Arena now", "-config", cfg, "-phrases", extra, "-json", "-")
+	// two of the school's phrases: one alone never decides a page
+	res, stderr, code := runClassifyJSON(t, "<title>Zorblax Arena</title><p>Play the Zorblax League now</p>", "-config", cfg, "-phrases", extra, "-json", "-")
 	if code != 0 || len(res) != 1 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -200,24 +201,22 @@ func mustAbs(t *testing.T, p string) string {
 
 func TestClassifyConfigPhraseFiles(t *testing.T) {
 	dir := t.TempDir()
-	// weight 8 alone scores 0.80: clear evidence over the default 0.6
-	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("8 zorblax arena\n"), 0o600); err != nil {
+	// two of the school's phrases, in the title and a heading: clear
+	// evidence over the default 0.6 (one phrase alone never decides)
+	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n6 zorblax league\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "s.yaml")
 	if err := os.WriteFile(cfg, []byte("listen: {proxy: \"127.0.0.1:0\", dns: \"\", admin: \"\"}\ndefault_profile: p\nprofiles:\n  p:\n    rules: [{action: block, categories: [games]}]\ncontent:\n  phrase_files: [games.txt]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, stderr, code := runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
+	res, stderr, code := runClassifyJSON(t, "<title>Zorblax arena</title><h1>The zorblax league</h1>", "-config", cfg, "-json", "-")
 	if code != 0 || len(res) != 1 || res[0].Verdict != "block" || res[0].Clear != 0.75 {
 		t.Fatalf("exit %d %s %+v", code, stderr, res)
 	}
-	// weight 6 scores 0.70: over the threshold, short of clear evidence:
-	// allowed, and said to be unsure
-	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	res, stderr, code = runClassifyJSON(t, "zorblax arena", "-config", cfg, "-json", "-")
+	// the same phrases in the body only score 0.66: over the threshold,
+	// short of clear evidence: allowed, and said to be unsure
+	res, stderr, code = runClassifyJSON(t, "<p>Zorblax arena and the zorblax league</p>", "-config", cfg, "-json", "-")
 	if code != 0 || len(res) != 1 || res[0].Verdict != "allow" || !reflect.DeepEqual(res[0].Categories, []string{"games"}) || !reflect.DeepEqual(res[0].Unsure, []string{"games"}) {
 		t.Fatalf("unsure: exit %d %s %+v", code, stderr, res)
 	}
