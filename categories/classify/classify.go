@@ -224,7 +224,7 @@ type scan struct {
 	zones  []uint8 // per phrase: the zones it was found in, a bit each
 	hit    []int32 // phrases with counts > 0
 	tok    tokenizer
-	zone   zone              // where the text being read stands
+	zone   zone             // where the text being read stands
 	sigs   [numSignals]bool // shape signals seen
 }
 

@@ -2,16 +2,22 @@
 // text and unknown host names by their words, for the proxy's content
 // classifier and `schoolgate classify`.
 //
-// Pages: Extract streams the visible text of the first part of an HTML
-// page (title, meta description, headings, body; never scripts or
-// styles), the tokenizer normalises it (case, accents, leetspeak, spacing
-// tricks, Arabic/Urdu letter variants) and the Classifier matches the
-// words against weighted phrase lists per category in English, French,
-// Spanish, German, Polish, Arabic and Urdu (phrases/*.txt, project data,
-// extendable with extra files). Context phrases (helpline, addiction,
-// education, history, health, news) count against a category, so a page
-// about gambling addiction is not a casino. Scores are 0..1 per category;
-// a profile's content_threshold (DefaultThreshold when 0) decides.
+// Pages: extract streams the visible text of the first part of an HTML
+// page with the zone of each piece (title and description, headings,
+// links, form labels, body) and the page's shape signals (password field,
+// magnet link, RTA label, form, prices); the tokenizer normalises it
+// (case, accents, leetspeak, spacing tricks, Arabic/Urdu letter
+// variants) and the Classifier matches the words against weighted phrase
+// lists per category and signal lists (help, teaching, commerce, age
+// gate) in 13 languages (phrases/*.txt, project data, extendable with
+// extra files). Each phrase counts once, by its best zone (features.go).
+// A category's score is the lower of a hand formula and a logistic
+// regression over the page's features (model.go), trained by
+// go run ./categories/classify/train into the embedded model.txt. Scores
+// are 0..1 per category; a profile's content_threshold (DefaultThreshold
+// when 0) decides. The evaluation set (testdata/train, testdata/heldout,
+// rendered by go run ./categories/classify/evalgen) is measured by the
+// tests; the held-out part is never tuned on.
 //
 // Hosts: the Segmenter splits a label into dictionary words by dynamic
 // programming over word costs (words.txt), so "penistone",

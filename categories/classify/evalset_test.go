@@ -249,10 +249,14 @@ func TestTrainingSet(t *testing.T) {
 	}
 }
 
-// TestHeldOut measures the held-out part: no must-allow page may be put
-// in any category and at least 90% of the pages to block must be put in
-// their own, at the default threshold. Its log is the figure the docs
-// quote (go test -run TestHeldOut -v ./categories/classify).
+// TestHeldOut measures the held-out part at the default threshold: no
+// must-allow page may be put in any category (not even as an unsure
+// score, which is logged as a near miss), and at least 90% of the pages
+// to block must be blocked: put in their own category with clear
+// evidence (ClearEvidence of the default threshold, what the proxy
+// blocks on). Its log is the figure the docs quote:
+//
+//	go test -run TestHeldOut -v ./categories/classify
 func TestHeldOut(t *testing.T) {
 	pages := loadPart(t, filepath.Join("testdata", "heldout"))
 	c := Default()
@@ -261,10 +265,13 @@ func TestHeldOut(t *testing.T) {
 	if len(r.overBlocked) > 0 {
 		t.Errorf("%d held-out must-allow pages over-blocked: %v", len(r.overBlocked), r.overBlocked)
 	}
-	if r.recall() < 0.90 {
-		t.Errorf("held-out recall %.3f, under 0.90", r.recall())
+	clear := ClearEvidence(DefaultThreshold)
+	rb := evaluate(t, c, pages, clear, nil)
+	rb.report(t.Logf, "held-out, blocked (clear evidence)", clear)
+	if rb.recall() < 0.90 {
+		t.Errorf("held-out: %.3f of the pages to block are blocked, under 0.90", rb.recall())
 	}
-	for _, th := range []float64{0.45, 0.75} {
+	for _, th := range []float64{0.3, 0.45} {
 		evaluate(t, c, pages, th, nil).report(t.Logf, "held-out", th)
 	}
 	// How the scoring was chosen (docs/classifier.md): the hand formula
@@ -283,4 +290,3 @@ func TestHeldOut(t *testing.T) {
 	learned.model = &model{w: c.model.w, learnedOnly: true}
 	evaluate(t, learned, pages, DefaultThreshold, nil).report(t.Logf, "held-out, learned model alone", DefaultThreshold)
 }
-

@@ -33,11 +33,11 @@ func Extract(r io.Reader, limit int, emit func([]byte)) error {
 type zone uint8
 
 const (
-	zoneBody zone = iota
-	zoneTitle     // title, meta description, og:title
-	zoneHeading   // h1..h6
-	zoneLink      // a, nav links
-	zoneForm      // form labels, buttons, options, placeholders
+	zoneBody    zone = iota
+	zoneTitle        // title, meta description, og:title
+	zoneHeading      // h1..h6
+	zoneLink         // a, nav links
+	zoneForm         // form labels, buttons, options, placeholders
 	numZones
 )
 
