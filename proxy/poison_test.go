@@ -182,9 +182,9 @@ func TestPoisoningEndToEnd(t *testing.T) {
 		for _, u := range []string{
 			"/search?q=online+casino+free+spins+deposit+bonus",
 			"/search?q=online+casino+free+spins+no+deposit+bonus+codes",
-			"/search?q=live+casino+free+spins+jackpot",
+			"/search?q=live+casino+free+spins+jackpot+welcome+bonus",
 			"/tag/online-casino-free-spins-deposit-bonus",
-			"/tag/live-casino-free-spins",
+			"/tag/live-casino-free-spins-welcome-bonus",
 		} {
 			if status, body := get("alice", origin.url(reflect, u)); status != 403 || !strings.Contains(string(body), "classifier:gambling=") {
 				t.Errorf("alice's own %s: status %d, want the block page of her page as served (rule classifier:gambling=…)", u, status)
