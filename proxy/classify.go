@@ -285,10 +285,10 @@ const unsurePrefix = "unsure:"
 
 // remember hands a page with clear evidence to the memory, unless the
 // visitor may have shaped it: never a page asked for with a query, and
-// never its score in a category the request's own input speaks for
-// (path, Referer, cookies: a page may echo any of them). The memory
-// remembers the page itself, and its host only once several pages and
-// visitors agree.
+// never its score in a category the request's own input speaks for, or
+// whose matched phrases use a word of that input (path, Referer, cookies:
+// a page may echo any of them). The memory remembers the page itself, and
+// its host only once several pages and visitors agree.
 func (c *content) remember(req *http.Request, st *request, res *classify.Result, threshold float64) {
 	if req.URL.RawQuery != "" || req.URL.ForceQuery {
 		c.nShaped.Inc()
@@ -300,7 +300,7 @@ func (c *content) remember(req *http.Request, st *request, res *classify.Result,
 	}
 	inputs := append([]string{path}, req.Header.Values("Referer")...)
 	inputs = append(inputs, req.Header.Values("Cookie")...)
-	tainted := c.classifier(st).InputCategories(inputs...)
+	tainted := c.classifier(st).InputCategories(inputs...) | res.Echoes(inputs...)
 	clear := classify.ClearEvidence(threshold)
 	var keep []classify.CategoryScore
 	sure := false

@@ -554,6 +554,57 @@ func (r *Result) ScoresOf() []CategoryScore {
 	return out
 }
 
+// Echoes returns the categories whose evidence in the page uses a word of
+// the visitor's input (decoded as InputCategories decodes it): a phrase
+// the page matched that contains one of the input's words may have been
+// completed by the echo ("Results for online casino" from q=online on a
+// page that says "casino"). Together with InputCategories it is how the
+// proxy tells whether a page may have been shaped by its visitor; both
+// err on the side of not remembering.
+func (r *Result) Echoes(inputs ...string) categories.Set {
+	if r == nil || len(r.Matches) == 0 {
+		return 0
+	}
+	words := map[string]bool{}
+	for _, w := range inputWords(inputs) {
+		words[w] = true
+	}
+	if len(words) == 0 {
+		return 0
+	}
+	var set categories.Set
+	for _, m := range r.Matches {
+		if m.Effect <= 0 || set.Has(m.Category) {
+			continue
+		}
+		for _, w := range strings.Fields(m.Phrase) {
+			if words[w] {
+				set = set.Add(m.Category)
+				break
+			}
+		}
+	}
+	return set
+}
+
+// inputWords returns the normalised words of a request's input, each
+// part decoded as a page would show it.
+func inputWords(inputs []string) []string {
+	var words []string
+	for _, in := range inputs {
+		if len(words) > maxInputWords {
+			break
+		}
+		if dec, err := url.QueryUnescape(in); err == nil {
+			in = dec // '+' and %XX as a page would show them
+		} else if dec, err := url.PathUnescape(in); err == nil {
+			in = dec
+		}
+		words = append(words, Words(in)...)
+	}
+	return words
+}
+
 // Bounds on the request input InputCategories reads: it runs only for a
 // page with clear evidence that could be remembered (a few hundred
 // microseconds at most), but the input is the visitor's and may be long.
@@ -576,18 +627,7 @@ const (
 // whole, so that context words in the input cannot hide a category's
 // phrase.
 func (c *Classifier) InputCategories(inputs ...string) categories.Set {
-	var words []string
-	for _, in := range inputs {
-		if len(words) > maxInputWords {
-			break
-		}
-		if dec, err := url.QueryUnescape(in); err == nil {
-			in = dec // '+' and %XX as a page would show them
-		} else if dec, err := url.PathUnescape(in); err == nil {
-			in = dec
-		}
-		words = append(words, Words(in)...)
-	}
+	words := inputWords(inputs)
 	if len(words) > maxInputWords {
 		var all categories.Set
 		for c := categories.Category(0); c < categories.Unclassified; c++ {

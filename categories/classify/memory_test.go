@@ -301,3 +301,20 @@ func BenchmarkMemoryPageLookup(b *testing.B) {
 		}
 	})
 }
+
+// TestEchoes: a page's phrase completed by one word of the visitor's is
+// the visitor's evidence as much as the site's.
+func TestEchoes(t *testing.T) {
+	c := Default()
+	r := c.Score([]byte("Results for online casino. Our casino has the best live casino tables and free spins."))
+	if !r.Echoes("/search/online").Has(categories.Gambling) {
+		t.Fatalf("the echoed word of a matched phrase not seen: %v", explain(r))
+	}
+	if got := r.Echoes("/about-us", "session=abc"); !got.Empty() {
+		t.Fatalf("Echoes = %v for input the phrases do not use", got)
+	}
+	var nilResult *Result
+	if !nilResult.Echoes("/x").Empty() {
+		t.Fatal("nil result echoes")
+	}
+}
