@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/schoolgate
 
-.PHONY: all build run test test-short bench fuzz lint clean deb
+.PHONY: all build run test test-short bench soak fuzz lint clean deb
 
 all: build
 
@@ -32,6 +32,11 @@ test-short:
 # Benchmarks beside the code; the side-by-side peer benchmarks live in bench/.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Long tests kept out of make test: every TestSoak* with SCHOOLGATE_SOAK=1
+# (RSS across 20 refreshes of all the public lists, ...).
+soak:
+	SCHOOLGATE_SOAK=1 $(GO) test -count=1 -timeout 60m -run '^TestSoak' -v ./...
 
 # A short fuzzing campaign over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s

@@ -44,6 +44,7 @@ type Config struct {
 	Alerts         Alerts              `yaml:"alerts"`
 	Content        Content             `yaml:"content"`
 	Statutory      []Statutory         `yaml:"statutory"`
+	ListsRefresh   Refresh             `yaml:"lists_refresh"`
 
 	// unusable are parts of the config that serve would run without
 	// (list entries it skips): `config check` refuses them (Check), Load
@@ -150,7 +151,23 @@ type List struct {
 	File     string   `yaml:"file"`
 	Format   string   `yaml:"format"`
 	UT1      string   `yaml:"ut1"`
-	Line     int      `yaml:"-"`
+	// URL is a list downloaded and kept current (plain domains, hosts,
+	// AdBlock, gzip, as File is read); UT1URL a UT1 blacklists.tar.gz,
+	// checked against the MD5 published at UT1MD5URL when given. Their
+	// last good copy lives in state_dir/lists (CopyPath).
+	URL       string `yaml:"url"`
+	UT1URL    string `yaml:"ut1_url"`
+	UT1MD5URL string `yaml:"ut1_md5_url"`
+	// Name names a downloaded list (its copy's file, its metrics label);
+	// derived from the category and the URL's host when absent.
+	Name string `yaml:"name"`
+	// Refresh overrides lists_refresh for this list (0: the default).
+	Refresh time.Duration `yaml:"refresh"`
+	// AllowShrink accepts a download with under 70% of the last good
+	// copy's entries (refused by default: a list that shrank is usually
+	// a broken one).
+	AllowShrink bool `yaml:"allow_shrink"`
+	Line        int  `yaml:"-"`
 }
 
 // Profile is a named policy: ordered rules, first match wins, else Default.

@@ -63,6 +63,7 @@ func Default() *Config {
 		Alerts: Alerts{
 			BatchSeconds: 60,
 		},
+		ListsRefresh: Refresh{Every: DefaultListsRefresh},
 		Content: Content{
 			Enabled:       true,
 			RememberHours: 6,

@@ -122,6 +122,7 @@ func (d *decoder) top(n *yaml.Node) {
 		}},
 		{"content", func(_, v *yaml.Node) { d.content(v) }},
 		{"statutory", func(_, v *yaml.Node) { d.statutory(v) }},
+		{"lists_refresh", func(k, v *yaml.Node) { d.refresh(k, v) }},
 	})
 }
 
@@ -478,6 +479,34 @@ func (d *decoder) lists(n *yaml.Node) {
 					d.addf(resolve(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
 				}
 			}},
+			{"url", func(_, v *yaml.Node) {
+				sources = append(sources, "url")
+				l.URL = d.downloadURL(v, where+".url")
+			}},
+			{"ut1_url", func(_, v *yaml.Node) {
+				sources = append(sources, "ut1_url")
+				l.UT1URL = d.downloadURL(v, where+".ut1_url")
+			}},
+			{"ut1_md5_url", func(_, v *yaml.Node) { l.UT1MD5URL = d.downloadURL(v, where+".ut1_md5_url") }},
+			{"name", func(_, v *yaml.Node) {
+				if s, ok := d.str(v, where+".name"); ok {
+					if s = strings.TrimSpace(s); !listNameRE.MatchString(s) {
+						d.addf(resolve(v).Line, "%s.name %q: use lower-case letters, digits, '.', '_' and '-'", where, s)
+						return
+					}
+					l.Name = s
+				}
+			}},
+			{"refresh", func(_, v *yaml.Node) {
+				if dur, ok := d.duration(v, where+".refresh", time.Second); ok {
+					l.Refresh = dur
+				}
+			}},
+			{"allow_shrink", func(_, v *yaml.Node) {
+				if b, ok := d.boolean(v, where+".allow_shrink"); ok {
+					l.AllowShrink = b
+				}
+			}},
 			{"ut1", func(_, v *yaml.Node) {
 				sources = append(sources, "ut1")
 				if s, ok := d.str(v, where+".ut1"); ok {
@@ -491,18 +520,25 @@ func (d *decoder) lists(n *yaml.Node) {
 		if v.Kind != yaml.MappingNode {
 			continue
 		}
+		ut1 := len(sources) == 1 && (sources[0] == "ut1" || sources[0] == "ut1_url")
 		switch {
 		case len(sources) == 0:
-			d.addf(l.Line, "list entry has no source (give domains, urls, file or ut1)")
+			d.addf(l.Line, "list entry has no source (give domains, urls, file, url, ut1 or ut1_url)")
 		case len(sources) > 1:
 			d.addf(l.Line, "list entry has %d sources (%s): use one entry for each", len(sources), strings.Join(sources, ", "))
-		case sources[0] == "ut1" && hasCategory:
-			d.addf(catLine, "category is not used with ut1: the tree's folders name their categories")
-		case sources[0] != "ut1" && !hasCategory:
+		case ut1 && hasCategory:
+			d.addf(catLine, "category is not used with %s: the tree's folders name their categories", sources[0])
+		case !ut1 && !hasCategory:
 			d.addf(l.Line, "list entry has no category")
 		}
-		if hasFormat && l.File == "" {
-			d.addf(l.Line, "format is only used with file")
+		if hasFormat && l.File == "" && l.URL == "" {
+			d.addf(l.Line, "format is only used with file or url")
+		}
+		if l.UT1MD5URL != "" && l.UT1URL == "" {
+			d.addf(l.Line, "ut1_md5_url is only used with ut1_url")
+		}
+		if (l.Name != "" || l.Refresh != 0 || l.AllowShrink) && !l.Downloaded() {
+			d.addf(l.Line, "name, refresh and allow_shrink are only used with url or ut1_url")
 		}
 		d.cfg.Lists = append(d.cfg.Lists, l)
 	}
@@ -741,6 +777,7 @@ func (d *decoder) finish(dir string) {
 		f()
 	}
 	d.later = nil
+	d.nameLists()
 
 	if c.Timezone == "" {
 		c.Timezone = "UTC"

@@ -23,6 +23,10 @@ type Statutory struct {
 	// File holds URL entries (host/path, as the IWF distributes them) or
 	// whole domains, one a line; # comments.
 	File string `yaml:"file"`
+	// URL is where the list is downloaded from instead (kept current every
+	// Refresh, default 30m, its last good copy in state_dir/lists).
+	URL     string        `yaml:"url"`
+	Refresh time.Duration `yaml:"refresh"`
 	// MaxAge is how old the last good copy may be before the program log,
 	// a metric and the alert sinks say so (default 24h); blocking goes on
 	// with the old copy.
@@ -41,7 +45,7 @@ func (d *decoder) statutory(n *yaml.Node) {
 	seen := map[string]int{}
 	for i, v := range nodes {
 		where := fmt.Sprintf("statutory[%d]", i+1)
-		s := Statutory{Line: v.Line, MaxAge: DefaultStatutoryMaxAge}
+		s := Statutory{Line: v.Line, MaxAge: DefaultStatutoryMaxAge, Refresh: DefaultStatutoryRefresh}
 		d.mapping(v, where, []field{
 			{"name", func(_, v *yaml.Node) {
 				name, ok := d.str(v, where+".name")
@@ -68,6 +72,12 @@ func (d *decoder) statutory(n *yaml.Node) {
 					}
 				}
 			}},
+			{"url", func(_, v *yaml.Node) { s.URL = d.downloadURL(v, where+".url") }},
+			{"refresh", func(_, v *yaml.Node) {
+				if dur, ok := d.duration(v, where+".refresh", time.Second); ok {
+					s.Refresh = dur
+				}
+			}},
 			{"max_age", func(_, v *yaml.Node) {
 				str, ok := d.str(v, where+".max_age")
 				if !ok {
@@ -87,8 +97,11 @@ func (d *decoder) statutory(n *yaml.Node) {
 		if s.Name == "" && !hasKey(v, "name") {
 			d.addf(s.Line, "%s has no name (iwf, ctiru, …)", where)
 		}
-		if s.File == "" && !hasKey(v, "file") {
-			d.addf(s.Line, "%s has no file", where)
+		switch {
+		case s.File == "" && s.URL == "" && !hasKey(v, "file") && !hasKey(v, "url"):
+			d.addf(s.Line, "%s has no file or url", where)
+		case hasKey(v, "file") && hasKey(v, "url"):
+			d.addf(s.Line, "%s has both file and url: give one", where)
 		}
 		d.cfg.Statutory = append(d.cfg.Statutory, s)
 	}
@@ -122,9 +135,10 @@ type StatutoryCopy struct {
 // entries go into a database of their own, so that nothing else can
 // outweigh them. The policy serves from it; config check uses it to refuse
 // a config that tries to allow what is on it.
-func (l *Statutory) Load() (*categories.DB, StatutoryCopy, error) {
-	st := StatutoryCopy{Name: l.Name, File: l.File, MaxAge: l.MaxAge}
-	f, err := os.Open(l.File)
+func (l *Statutory) Load(stateDir string) (*categories.DB, StatutoryCopy, error) {
+	path := l.CopyPath(stateDir)
+	st := StatutoryCopy{Name: l.Name, File: path, MaxAge: l.MaxAge}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, st, fmt.Errorf("loading statutory list %s: %w", l.Name, err)
 	}
@@ -159,7 +173,7 @@ func (l *Statutory) Load() (*categories.DB, StatutoryCopy, error) {
 	if st.Entries == 0 {
 		// A truncated or emptied copy must never stop what the last one
 		// blocked: a reload with it is refused, the old copy keeps serving.
-		return nil, st, fmt.Errorf("loading statutory list %s: %s holds no entries", l.Name, l.File)
+		return nil, st, fmt.Errorf("loading statutory list %s: %s holds no entries", l.Name, path)
 	}
 	return b.Build(), st, nil
 }
@@ -176,7 +190,7 @@ func checkStatutory(cfg *Config, addf func(line int, format string, args ...any)
 	var lists []loaded
 	for i := range cfg.Statutory {
 		l := &cfg.Statutory[i]
-		db, _, err := l.Load()
+		db, _, err := l.Load(cfg.StateDir)
 		if err != nil {
 			addf(l.Line, "%v", err)
 			continue

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/bits"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -79,6 +80,8 @@ type ListStat struct {
 	Source   string // "inline", or the file or UT1 folder loaded
 	Category string // "" for a UT1 tree (its folders name the categories)
 	Line     int    // line of the entry in the config file
+	// Pending is a downloaded list with no copy yet: nothing was loaded.
+	Pending bool
 	categories.Stats
 }
 
@@ -179,7 +182,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	}
 	cl, clProbs := buildClassifier(cfg)
 	probs = append(probs, clProbs...)
-	statutory, stProbs := buildStatutory(cfg)
+	statutory, stWarnings, stProbs := buildStatutory(cfg)
 	probs = append(probs, stProbs...)
 	if len(probs) > 0 {
 		return nil, probs
@@ -205,8 +208,14 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		return nil, err
 	}
 	s.ListStats = stats
+	for _, st := range stats {
+		if st.Pending {
+			warnings = append(warnings, fmt.Sprintf("list at line %d has not been downloaded yet (%s): it blocks nothing until the first download", st.Line, st.Source))
+		}
+	}
 	s.Classifier = cl
 	s.statutory = statutory
+	warnings = append(warnings, stWarnings...)
 	for _, l := range statutory {
 		if l.stat.Skipped > 0 {
 			warnings = append(warnings, fmt.Sprintf("statutory list %s: %d of its lines are not entries and were skipped", l.name, l.stat.Skipped))
@@ -220,6 +229,20 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 }
 
 func loadList(b *categories.Builder, cfg *config.Config, l config.List) (ListStat, error) {
+	if l.Downloaded() {
+		// A downloaded list serves from its last good copy in state_dir;
+		// before the first download there is none, and the gateway starts
+		// without it rather than not at all.
+		path := l.CopyPath(cfg.StateDir)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return ListStat{Source: path, Category: l.Category, Line: l.Line, Pending: true}, nil
+		}
+		if l.UT1URL != "" {
+			l.UT1 = path
+		} else {
+			l.File = path
+		}
+	}
 	if l.UT1 != "" {
 		dir := l.UT1
 		st, err := b.LoadUT1(dir)

@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/schoolgate/schoolgate/categories"
@@ -28,13 +31,21 @@ type statutoryList struct {
 type StatutoryStat = config.StatutoryCopy
 
 // buildStatutory loads every statutory list of cfg.
-func buildStatutory(cfg *config.Config) ([]statutoryList, config.Problems) {
+func buildStatutory(cfg *config.Config) ([]statutoryList, []string, config.Problems) {
 	var (
-		out   []statutoryList
-		probs config.Problems
+		out      []statutoryList
+		warnings []string
+		probs    config.Problems
 	)
 	for _, l := range cfg.Statutory {
-		db, st, err := l.Load()
+		if l.URL != "" {
+			if _, err := os.Stat(l.CopyPath(cfg.StateDir)); errors.Is(err, fs.ErrNotExist) {
+				// Never downloaded yet: the refresher fetches it.
+				warnings = append(warnings, "statutory list "+l.Name+" has not been downloaded yet: it blocks nothing until the first download")
+				continue
+			}
+		}
+		db, st, err := l.Load(cfg.StateDir)
 		if err != nil {
 			probs = append(probs, config.Problem{File: configName(cfg), Line: l.Line, Msg: err.Error()})
 			continue
@@ -44,7 +55,7 @@ func buildStatutory(cfg *config.Config) ([]statutoryList, config.Problems) {
 			reason: "this page is on the statutory list " + l.Name, db: db, stat: st,
 		})
 	}
-	return out, probs
+	return out, warnings, probs
 }
 
 // statutoryDecision blocks what a statutory list names, before anything

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/schoolgate/schoolgate/alerts"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/dnsfilter"
+	"github.com/schoolgate/schoolgate/lists"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 	"github.com/schoolgate/schoolgate/proxy"
@@ -127,6 +129,9 @@ type gateway struct {
 	errc     chan error
 	sd       *service // systemd's notify socket
 
+	refresher *lists.Refresher // keeps downloaded lists current
+	installMu sync.Mutex       // reloads and list refreshes install one at a time
+
 	reloads    *prometheus.CounterVec
 	lastReload prometheus.Gauge
 }
@@ -186,10 +191,7 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	}()
 
 	g.engine = policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
-	// Stopped before the alerter closes (defers run in reverse).
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	go newStatutoryWatch(g.engine, logger.Named("statutory"), alerter, reg).run(watchCtx, time.Minute)
+	g.refresher = lists.NewRefresher(&lists.Fetcher{}, lists.NewMetrics(reg), logger.Named("lists"), g.listsRefreshed)
 	defer g.shutdown()
 	if err := g.start(reg, accessLog); err != nil {
 		return err
@@ -200,6 +202,20 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 		}
 		logger.Info("switched user", zap.String("run_as", runAs.name), zap.Int("uid", runAs.uid))
 	}
+	// Background work, once the components are wired and as the user that
+	// serves; stopped before they shut down and the alerter closes (defers
+	// run in reverse).
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer stopBackground()
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		newStatutoryWatch(g.engine, logger.Named("statutory"), alerter, reg).run(bgCtx, time.Minute)
+	}()
+	g.refresher.SetSources(cfg)
+	go func() { defer bg.Done(); g.refresher.Run(bgCtx) }()
 	g.sd = newService(logger)
 	logSnapshot(logger, snap)
 	return g.run()
@@ -316,33 +332,68 @@ func (g *gateway) run() error {
 	}
 }
 
-// reload builds everything a reload may change to the side — the policy
-// snapshot (config, lists, users, classifier) and each component's
-// settings derived from it (the proxy's CA and limits, the DNS filter's
-// upstreams and cache) — and installs it only when every part was built:
-// any failure leaves the old one serving whole.
+// reload reads the config again and installs everything built from it.
 func (g *gateway) reload() error {
 	start := time.Now()
 	cfg, err := loadConfig(g.cfgPath)
 	if err != nil {
 		return err
 	}
-	snap, err := policy.Build(cfg)
+	snap, err := g.install(cfg)
 	if err != nil {
 		return err
+	}
+	g.reloads.WithLabelValues("success").Inc()
+	g.lastReload.SetToCurrentTime()
+	if g.refresher != nil {
+		g.refresher.SetSources(cfg)
+	}
+	fields := []zap.Field{zap.String("config", describeConfig(g.cfgPath)),
+		zap.Int("entries", snap.DB.Len()), zap.Duration("took", time.Since(start))}
+	if keys := needsRestart(g.cfg, cfg); len(keys) > 0 {
+		fields = append(fields, zap.Strings("needs_restart", keys))
+	}
+	g.logger.Info("reloaded", fields...)
+	return nil
+}
+
+// listsRefreshed rebuilds from the config in force once the refresher has
+// stored new copies of downloaded lists; a failure keeps the old snapshot.
+func (g *gateway) listsRefreshed() {
+	start := time.Now()
+	snap, err := g.install(g.engine.Snapshot().Config)
+	if err != nil {
+		g.logger.Error("rebuild after a list refresh refused; the previous lists keep serving", errorFields(err)...)
+		return
+	}
+	g.logger.Info("lists swapped in", zap.Int("entries", snap.DB.Len()), zap.Duration("took", time.Since(start)))
+}
+
+// install builds everything a reload may change to the side — the policy
+// snapshot (config, lists, users, classifier) and each component's
+// settings derived from it (the proxy's CA and limits, the DNS filter's
+// upstreams and cache) — and swaps it in only when every part was built:
+// any failure leaves the old one serving whole. Reloads and list refreshes
+// take turns.
+func (g *gateway) install(cfg *config.Config) (*policy.Snapshot, error) {
+	g.installMu.Lock()
+	defer g.installMu.Unlock()
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var commits []func()
 	if g.prox != nil {
 		c, err := g.prox.Prepare(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		commits = append(commits, c)
 	}
 	if g.dnsSrv != nil {
 		c, err := g.dnsSrv.Prepare(snap)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		commits = append(commits, c)
 	}
@@ -351,15 +402,11 @@ func (g *gateway) reload() error {
 	for _, commit := range commits {
 		commit()
 	}
-	g.reloads.WithLabelValues("success").Inc()
-	g.lastReload.SetToCurrentTime()
-	fields := []zap.Field{zap.String("config", describeConfig(g.cfgPath)),
-		zap.Int("entries", snap.DB.Len()), zap.Duration("took", time.Since(start))}
-	if keys := needsRestart(g.cfg, cfg); len(keys) > 0 {
-		fields = append(fields, zap.Strings("needs_restart", keys))
-	}
-	g.logger.Info("reloaded", fields...)
-	return nil
+	// The old database is garbage now: give its memory back to the
+	// system at once, so that RSS does not grow from one refresh to the
+	// next under serve's relaxed GC setting.
+	debug.FreeOSMemory()
+	return snap, nil
 }
 
 // shutdown stops every component, letting in-flight work finish for up

@@ -72,6 +72,8 @@ type e2eServer struct {
 	// Extra YAML lines under proxy: and under the student profile (each
 	// line indented for its place), for tests that need more settings.
 	proxyExtra, studentExtra string
+	// listsExtra are more entries under lists:, topExtra more top-level keys.
+	listsExtra, topExtra string
 }
 
 // e2eConfig is the test config; extraGambling adds domains to the
@@ -91,7 +93,7 @@ default_profile: student
 lists:
   - category: gambling
     domains: [casino.test%s]
-profiles:
+%sprofiles:
   student:
     rules:
       - action: block
@@ -99,7 +101,7 @@ profiles:
     default: allow
 %slog: {dir: logs, retention_days: 0}
 cache: {verdicts: 1000, dns: 100}
-`, s.proxy, s.admin, tlsPort, s.proxyExtra, extraGambling, s.studentExtra)
+%s`, s.proxy, s.admin, tlsPort, s.proxyExtra, extraGambling, s.listsExtra, s.studentExtra, s.topExtra)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
