@@ -9,6 +9,9 @@ import (
 // ("users add"): what it does, its flags, its exit status. A command not
 // listed here handles -h itself.
 var helpTexts = map[string]string{
+	"lists":        listsUsage,
+	"lists update": listsUpdateUsage,
+	"lists status": listsStatusUsage,
 	"serve": `usage: schoolgate serve [-config FILE]
 
 Runs the gateway until it is stopped: the web proxy (listen.proxy, which also

@@ -18,14 +18,32 @@ The lists a config downloads (lists[].url, lists[].ut1_url, statutory[].url)
 keep their last good copy in state_dir/lists; serve refreshes them on their
 schedule (lists_refresh) and swaps them in as a reload does.
 
-update   refreshes every downloaded list now, whatever its schedule, and
-         prints per list the entries before and after, or what was refused
-         and why; the last good copy of a refused list stays. It ends within
-         5 minutes even if every source stalls. Exit 1 when any list was
-         refused or failed. A running serve uses the new copies at its next
-         refresh round or at once on SIGHUP (systemctl reload schoolgate).
+update   refreshes every downloaded list now; see 'schoolgate lists update -help'.
 status   prints each downloaded list's source, age, entries and last error.
 `
+
+const listsUpdateUsage = `usage: schoolgate lists update [-config FILE]
+
+Refreshes every downloaded list of the config now (lists[].url, ut1_url,
+statutory[].url), whatever its schedule, and prints per list the entries
+before and after, or what was refused and why; the last good copy of a
+refused list stays in state_dir/lists. It ends within 5 minutes even if
+every source stalls. A running serve uses the new copies at its next refresh
+round, or at once on SIGHUP (systemctl reload schoolgate).
+
+Exit status: 0 when every list was fetched or is current; 1 when any was
+refused or failed (or the config cannot be loaded); 2 for bad usage.
+`
+
+const listsStatusUsage = `usage: schoolgate lists status [-config FILE]
+
+Prints each downloaded list of the config: its name, the age of its last
+good download, its entries, its source and its last error (from
+state_dir/lists). It downloads nothing.
+
+Exit status: 0, 1 when the config cannot be loaded, 2 for bad usage.
+`
+
 
 // listsUpdateDeadline bounds `lists update` as a whole.
 const listsUpdateDeadline = 5 * time.Minute
@@ -36,9 +54,6 @@ func runLists(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, listsUsage)
-		return 0
 	case "update", "status":
 	default:
 		fmt.Fprintf(stderr, "schoolgate lists: unknown subcommand %q\n%s", args[0], listsUsage)
@@ -46,12 +61,9 @@ func runLists(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("lists "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, listsUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, helpTexts["lists "+args[0]]) }
 	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
 	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
 		return 2
 	}
 	if fs.NArg() > 0 {
