@@ -44,7 +44,6 @@ state_dir/lists). It downloads nothing.
 Exit status: 0, 1 when the config cannot be loaded, 2 for bad usage.
 `
 
-
 // listsUpdateDeadline bounds `lists update` as a whole.
 const listsUpdateDeadline = 5 * time.Minute
 
