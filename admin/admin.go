@@ -4,7 +4,8 @@
 // The PAC file (served as both /proxy.pac and /wpad.dat, for WPAD
 // discovery) sends web traffic to the proxy listener and leaves plain host
 // names (not IPv6 literals, which have no dot either), localhost and the
-// school's own networks (`clients` and `networks`, IPv4) direct. It is
+// school's own networks (`clients` and `networks`; IPv6 ones where the
+// browser has isInNetEx, as Chromium does) direct. It is
 // built from the snapshot in force, so a reload changes it. PACHandler is
 // also what the proxy listener serves the file with.
 package admin
@@ -145,6 +146,23 @@ func PAC(hostPort string, direct []netip.Prefix) []byte {
 		b.WriteString("  if (/^\\d+\\.\\d+\\.\\d+\\.\\d+$/.test(host)) {\n")
 		for _, p := range v4 {
 			fmt.Fprintf(&b, "    if (isInNet(host, %q, %q)) return \"DIRECT\";\n", p.Addr().String(), mask4(p.Bits()))
+		}
+		b.WriteString("  }\n")
+	}
+	// IPv6 networks: isInNetEx (a Microsoft extension Chromium implements)
+	// takes CIDR; a browser without it sends IPv6 literals to the proxy.
+	var v6 []netip.Prefix
+	for _, p := range direct {
+		p = p.Masked()
+		if p.Addr().Is6() && !p.Addr().Is4In6() && !slices.Contains(v6, p) {
+			v6 = append(v6, p)
+		}
+	}
+	if len(v6) > 0 {
+		b.WriteString("  if (host.indexOf(\":\") >= 0 && typeof isInNetEx == \"function\") {\n")
+		b.WriteString("    var h6 = host.replace(/^\\[|\\]$/g, \"\");\n")
+		for _, p := range v6 {
+			fmt.Fprintf(&b, "    if (isInNetEx(h6, %q)) return \"DIRECT\";\n", p.String())
 		}
 		b.WriteString("  }\n")
 	}
