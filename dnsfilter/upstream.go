@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,7 +96,7 @@ func newUpstreams(addrs []string, m *metrics) (*upstreams, error) {
 		u := &upstream{
 			addr: na,
 			tcp:  &dns.Client{Net: "tcp", Timeout: tcpTryTimeout},
-			pool: &connPool{addr: na},
+			pool: newConnPool(na),
 			dur:  m.upstreamDur.WithLabelValues(na),
 			errs: make(map[string]prometheus.Counter, len(upstreamErrorKinds)),
 		}
@@ -400,6 +401,7 @@ func checkAnswer(q, r *dns.Msg) error {
 // exchange failed is never reused.
 type connPool struct {
 	addr string
+	ua   *net.UDPAddr // addr, resolved once (it is an IP address and port)
 	mu   sync.Mutex
 	idle []*pooledConn
 }
@@ -415,6 +417,14 @@ type pooledConn struct {
 // the buffer, and the ID is still there to check).
 const readBufSize = upstreamUDPSize + 1
 
+func newConnPool(addr string) *connPool {
+	p := &connPool{addr: addr}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		p.ua = net.UDPAddrFromAddrPort(ap)
+	}
+	return p
+}
+
 func (p *connPool) get() (*pooledConn, error) {
 	p.mu.Lock()
 	if n := len(p.idle); n >= minIdleSockets {
@@ -427,11 +437,14 @@ func (p *connPool) get() (*pooledConn, error) {
 		return c, nil
 	}
 	p.mu.Unlock()
-	c, err := net.DialTimeout("udp", p.addr, tcpTryTimeout)
+	if p.ua == nil {
+		return nil, fmt.Errorf("upstream %s is not an IP address and port", p.addr)
+	}
+	c, err := net.DialUDP("udp", nil, p.ua)
 	if err != nil {
 		return nil, err
 	}
-	return &pooledConn{UDPConn: c.(*net.UDPConn), buf: make([]byte, 0, readBufSize)}, nil
+	return &pooledConn{UDPConn: c, buf: make([]byte, 0, readBufSize)}, nil
 }
 
 func (p *connPool) put(c *pooledConn, ok bool) {
