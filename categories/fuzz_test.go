@@ -164,3 +164,33 @@ func FuzzValidPunycode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOriginPath: the origin reading of any path is a normalised path
+// with no encoded separator left, and is only given when it differs.
+func FuzzOriginPath(f *testing.F) {
+	for _, s := range []string{
+		"/%2Fiplayer", "/bitesize%2F..%2Fiplayer", "/a%5C..%5Cb", `/a\..\b`, "/a/..;/b", "/x%252F..%252Fy",
+		"/%25252F", "/%252525252525252F", "/a?b=%2F", "/%", "/%2", "%2F", "/;", "/a;b/c;d?e;f", "/50%25off",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		r, changed := OriginPath(p)
+		if !changed {
+			if r != "" {
+				t.Fatalf("OriginPath(%q) = %q unchanged", p, r)
+			}
+			return
+		}
+		if r == normPath(p) {
+			t.Fatalf("OriginPath(%q) = %q, the ordinary reading", p, r)
+		}
+		if normPath(r) != r {
+			t.Fatalf("OriginPath(%q) = %q: not normalised (%q)", p, r, normPath(r))
+		}
+		path, _, _ := strings.Cut(r, "?")
+		if strings.Contains(strings.ToUpper(path), "%2F") || strings.ContainsAny(path, "\\;") {
+			t.Fatalf("OriginPath(%q) = %q: a separator or parameter left", p, r)
+		}
+	})
+}

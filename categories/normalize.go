@@ -442,8 +442,8 @@ func removeDotSegments(b []byte) int {
 // /%2Fiplayer and /bitesize%2F..%2Fiplayer as /iplayer; IIS reads '\' and
 // %5C as '/'; Tomcat and Jetty drop ";parameters" from a segment, so
 // /bitesize/..;/iplayer is /iplayer; an origin that decodes twice reads
-// %252F as '/'. All of these are applied at once, through up to three
-// layers of %25: the result is the reading a filter must also match, since
+// %252F as '/'. All of these are applied at once, through every layer of
+// %25: the result is the reading a filter must also match, since
 // some origin serves it. changed is false when the path holds none of
 // them (reading is then ""), so that its only reading is the one Lookup
 // makes.
@@ -459,12 +459,9 @@ func OriginPath(path string) (reading string, changed bool) {
 		return "", false
 	}
 	b := []byte(p)
-	for range 4 {
-		var again bool
+	// Each round that decodes a %25 shortens b, so this ends.
+	for again := true; again; {
 		b, again = decodeSeparators(b)
-		if !again {
-			break
-		}
 	}
 	b = dropSegmentParams(b)
 	if string(b) == p {

@@ -377,7 +377,7 @@ func waitLog(t *testing.T, e *env, ok func(logLine) bool) logLine {
 
 // echConfigList returns an ECHConfigList (RFC 9849 §4) with one X25519
 // configuration whose public name is publicName.
-func echConfigList(t *testing.T, publicName string) []byte {
+func echConfigList(t testing.TB, publicName string) []byte {
 	t.Helper()
 	k, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
@@ -423,7 +423,7 @@ func TestParseClientHelloECH(t *testing.T) {
 
 // withExtension returns the one-record ClientHello hello with an extension
 // appended, its lengths fixed up.
-func withExtension(t *testing.T, hello []byte, typ uint16, body []byte) []byte {
+func withExtension(t testing.TB, hello []byte, typ uint16, body []byte) []byte {
 	t.Helper()
 	out := append([]byte(nil), hello...)
 	ext := binary.BigEndian.AppendUint16(nil, typ)

@@ -198,6 +198,9 @@ func FuzzParseClientHelloSNI(f *testing.F) {
 	f.Add([]byte{22, 3, 1, 0, 5, 1, 0, 0, 1, 0})
 	hello := clientHello(f, &tls.Config{ServerName: "fuzz.example"})
 	f.Add(fragmentHello(hello, 64))
+	f.Add(clientHello(f, &tls.Config{ServerName: "hidden.example", MinVersion: tls.VersionTLS13,
+		EncryptedClientHelloConfigList: echConfigList(f, "cloudflare-ech.com")}))
+	f.Add(withExtension(f, hello, extECH, []byte{0, 0, 1, 0, 1, 0x8c, 0, 0}))
 	f.Add(fragmentHello(hello, 700))
 	f.Add(append([]byte{21, 3, 1, 0, 2, 1, 100}, hello...))
 	f.Add(append([]byte{20, 3, 3, 0, 1, 1}, hello...))
