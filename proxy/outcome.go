@@ -70,8 +70,9 @@ var errClientGone = errors.New("client went away")
 // as nginx and squid do.
 const statusClientGone = 499
 
-// statusOf maps an outcome to its HTTP status: the one place where that is decided.
-func statusOf(err error) int {
+// outcomeOf maps an outcome to the HTTP status sent to the client and,
+// for a refusal, the rule logged: the one ladder over the outcome types.
+func outcomeOf(err error) (status int, rule string) {
 	var (
 		be *BlockedError
 		ae *AuthError
@@ -82,28 +83,41 @@ func statusOf(err error) int {
 	)
 	switch {
 	case err == nil:
-		return 200
+		return 200, ""
 	case errors.As(err, &hm):
-		return http.StatusMisdirectedRequest
+		return http.StatusMisdirectedRequest, ruleHostMismatch
 	case errors.As(err, &be):
-		return 403
+		return 403, be.Rule
 	case errors.As(err, &ae):
-		return 407
+		return 407, ruleProxyAuth
 	case errors.As(err, &ue):
 		if ue.Kind == kindTimeout {
-			return 504
+			return 504, ""
 		}
-		return 502
+		return 502, ""
 	case errors.As(err, &br):
-		return 400
+		return 400, ruleBadRequest
 	case errors.As(err, &oe):
-		return 503
+		return 503, ruleOverload
 	case errors.Is(err, errClientGone):
-		return statusClientGone
+		return statusClientGone, ""
 	default:
-		return 500
+		return 500, ""
 	}
 }
+
+// statusOf is the HTTP status of an outcome.
+func statusOf(err error) int {
+	status, _ := outcomeOf(err)
+	return status
+}
+
+// Rules of the proxy's own refusals.
+const (
+	ruleProxyAuth  = "proxy_auth"
+	ruleBadRequest = "bad_request"
+	ruleOverload   = "overload"
+)
 
 // deniedDestError is returned by the dialer's guard for an address the
 // proxy must never connect to.

@@ -537,34 +537,23 @@ func (p *Proxy) decide(st *request, host, path string) error {
 // the named rule.
 func (p *Proxy) recordOutcome(st *request, err error) {
 	st.err = err
-	st.status = statusOf(err)
-	var (
-		be *BlockedError
-		ae *AuthError
-		ue *UpstreamError
-		br *BadRequestError
-		oe *OverloadError
-		hm *HostMismatchError
-	)
-	switch {
-	case errors.As(err, &hm):
-		st.verdict, st.rule = policy.Block, ruleHostMismatch
-	case errors.As(err, &be):
-		st.verdict, st.rule = policy.Block, be.Rule
-		if be.Rule == policy.RuleDenyDestinations {
-			p.m.upstreamError(kindDenied)
-		}
-	case errors.As(err, &ae):
-		st.verdict, st.rule = policy.Block, "proxy_auth"
+	var rule string
+	st.status, rule = outcomeOf(err)
+	if rule != "" {
+		st.verdict, st.rule = policy.Block, rule
+	}
+	switch rule {
+	case policy.RuleDenyDestinations:
+		p.m.upstreamError(kindDenied)
+	case ruleProxyAuth:
 		p.m.authFailures.Inc()
-	case errors.As(err, &ue):
+	case ruleOverload:
+		p.m.refusedOverload.Inc()
+	}
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
 		p.m.upstreamError(ue.Kind)
 		p.logger.Debug("upstream failure", zap.String("host", st.host), zap.Error(err))
-	case errors.As(err, &br):
-		st.verdict, st.rule = policy.Block, "bad_request"
-	case errors.As(err, &oe):
-		st.verdict, st.rule = policy.Block, "overload"
-		p.m.refusedOverload.Inc()
 	}
 }
 
@@ -576,10 +565,7 @@ func (p *Proxy) fail(w http.ResponseWriter, st *request, err error) {
 	}
 	body := p.page(st, err)
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	setPageHeaders(h, len(body))
 	if st.status == http.StatusProxyAuthRequired {
 		h.Set("Proxy-Authenticate", `Basic realm="schoolgate"`)
 	}
@@ -670,14 +656,20 @@ func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.
 	return pageResponse(req, st.status, body), nil
 }
 
+// setPageHeaders sets the headers of one of our pages of n bytes: never
+// cached, never sniffed as anything but HTML.
+func setPageHeaders(h http.Header, n int) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(n))
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
 // pageResponse wraps one of our HTML pages (block, 502, 504) as the
 // response to req, for outcomes decided inside goproxy's round trip.
 func pageResponse(req *http.Request, status int, body []byte) *http.Response {
 	h := make(http.Header, 4)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	setPageHeaders(h, len(body))
 	return &http.Response{
 		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
 		StatusCode:    status,

@@ -10,20 +10,16 @@ import (
 	"github.com/schoolgate/schoolgate/policy"
 )
 
-// ruleParser is the rule of a request net/http refused before any handler
-// saw it: a malformed request line or CONNECT authority, a control byte in
-// the target, headers over MaxHeaderBytes (431), a protocol version other
-// than HTTP/1.x (505).
-const ruleParser = "bad_request"
-
-// logRefused writes the access-log line for a request the HTTP parser
-// refused: every answer the proxy gives is one line, and a malformed
+// logRefused writes the access-log line for a request net/http refused
+// before any handler saw it (a malformed request line or CONNECT
+// authority, a control byte in the target, headers over MaxHeaderBytes:
+// 431, a protocol version other than HTTP/1.x: 505): every answer the proxy gives is one line, and a malformed
 // request that names a blocked host is evidence too. head is what the
 // client sent (its first bytes); the line names the method, the target and
 // the host as far as they can be read, with the host's categories.
 func (p *Proxy) logRefused(ip netip.Addr, head []byte, status int) {
 	st := &request{start: p.now(), snap: p.engine.Snapshot(), ip: ip, status: status,
-		verdict: policy.Block, rule: ruleParser}
+		verdict: policy.Block, rule: ruleBadRequest} // as any request the proxy cannot make sense of
 	method, target, hostRaw := parseRefused(head)
 	st.method = truncate(method, 32)
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
