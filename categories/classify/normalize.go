@@ -19,6 +19,8 @@ import (
 //   - leetspeak inside a word that has letters: 0→o 1→i 3→e 4→a 5→s 7→t
 //     @→a $→s ("p0rn", "c4sino", "$ex"); a number alone stays a number;
 //   - runs of three or more of one letter collapse to one ("caaasino");
+//   - homoglyphs: Cyrillic and Greek letters that look Latin → Latin, in
+//     a word that has Latin letters too ("саsinо", "рокеr");
 //   - spacing tricks: three or more one-letter words in a row are one word
 //     ("c a s i n o", "p.o.r.n", "s-e-x").
 
@@ -81,6 +83,18 @@ func arabicFold(r rune) (rune, bool) {
 	return r, true
 }
 
+// homoglyph maps the Cyrillic and Greek letters that look like Latin
+// ones to those, in a word that also has Latin letters ("саsinо" with
+// Cyrillic а and о reads casino). A word all in Cyrillic or Greek stays
+// as it is.
+var homoglyph = map[rune]byte{
+	'а': 'a', 'в': 'b', 'е': 'e', 'к': 'k', 'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p', 'с': 'c',
+	'т': 't', 'у': 'y', 'х': 'x', 'і': 'i', 'ј': 'j', 'ѕ': 's', 'һ': 'h', 'ԁ': 'd', 'ԛ': 'q',
+	'ԝ': 'w', 'ӏ': 'l', 'ѵ': 'v',
+	'α': 'a', 'β': 'b', 'ε': 'e', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't',
+	'υ': 'u', 'χ': 'x', 'ζ': 'z', 'η': 'n',
+}
+
 // asciiLower maps ASCII letters to lower case, every other byte to 0.
 var asciiLower = func() (t [256]byte) {
 	for c := byte('a'); c <= 'z'; c++ {
@@ -114,6 +128,8 @@ type tokenizer struct {
 	letters  int  // letters in word
 	leetable bool // word holds a digit, @ or $
 	runes    int
+	nonASCII int  // letters in word outside ASCII
+	homo     bool // word holds a letter of homoglyph
 
 	// a multi-byte rune cut by the end of a write
 	pend  [utf8.UTFMax]byte
@@ -126,8 +142,8 @@ type tokenizer struct {
 
 func (t *tokenizer) reset(emit func([]byte)) {
 	t.emit = emit
-	t.n, t.letters, t.runes, t.nsingles, t.npend = 0, 0, 0, 0, 0
-	t.leetable = false
+	t.n, t.letters, t.runes, t.nsingles, t.npend, t.nonASCII = 0, 0, 0, 0, 0, 0
+	t.leetable, t.homo = false, false
 	t.sc = nil
 	t.h = fnvOffset
 }
@@ -284,7 +300,11 @@ func (t *tokenizer) addRune(r rune) {
 			t.addLetter(byte(unicode.ToLower(r - 0xFF21 + 'A')))
 			return
 		}
-		t.addRuneBytes(unicode.ToLower(r))
+		lr := unicode.ToLower(r)
+		if _, ok := homoglyph[lr]; ok {
+			t.homo = true
+		}
+		t.addRuneBytes(lr)
 	case unicode.IsDigit(r):
 		t.endWord()
 	default:
@@ -308,6 +328,7 @@ func (t *tokenizer) addByte(c byte) {
 
 func (t *tokenizer) addRuneBytes(r rune) {
 	t.letters++
+	t.nonASCII++
 	t.runes++
 	if t.n+utf8.RuneLen(r) <= maxWordBytes {
 		k := utf8.EncodeRune(t.word[t.n:], r)
@@ -325,7 +346,11 @@ func (t *tokenizer) endWord() {
 	}
 	w := t.word[:t.n]
 	runes, letters, h := t.runes, t.letters, t.h
-	t.n, t.letters, t.runes, t.h = 0, 0, 0, fnvOffset
+	if t.homo && t.nonASCII < letters {
+		w, runes = foldHomoglyphs(w), len(w)
+		h = hashWord(w)
+	}
+	t.n, t.letters, t.runes, t.h, t.nonASCII, t.homo = 0, 0, 0, fnvOffset, 0, false
 	if t.leetable {
 		t.leetable = false
 		if letters == 0 {
@@ -369,6 +394,23 @@ func (t *tokenizer) endWord() {
 		t.flushSingles()
 	}
 	t.out(w, h)
+}
+
+// foldHomoglyphs rewrites the homoglyphs of w to their Latin letters, in
+// place (each is shorter in UTF-8 than the rune it replaces).
+func foldHomoglyphs(w []byte) []byte {
+	k := 0
+	for i := 0; i < len(w); {
+		r, size := utf8.DecodeRune(w[i:])
+		if c, ok := homoglyph[r]; ok {
+			w[k] = c
+			k++
+		} else {
+			k += copy(w[k:], w[i:i+size])
+		}
+		i += size
+	}
+	return w[:k]
 }
 
 // out hands a word and its hash on.

@@ -24,6 +24,8 @@ func TestWords(t *testing.T) {
 		{"apostrophes join", "don't jeux d'argent", "dont jeux dargent"},
 		{"zero width and soft hyphen", "ca\u200bsi\u00adno", "casino"},
 		{"fullwidth", "ＣＡＳＩＮＯ", "casino"},
+		{"cyrillic homoglyphs", "саsinо ѕеx рокеr казино", "casino sex poker казино"},
+		{"greek homoglyphs", "cαsinο", "casino"},
 		{"arabic variants", "أإآا ى ی ک ة ـكـازيـنو", "اااا ي ي ك ه كازينو"},
 		{"arabic harakat", "القِمَار", "القمار"},
 		{"arabic digits", "١٨", "18"},
