@@ -242,7 +242,8 @@ func hostOf(name string) string {
 }
 
 // clientSubnet returns the EDNS Client Subnet option of a query (RFC
-// 7871), or the zero Prefix when it has none or a malformed one.
+// 7871), or the zero Prefix when it has none, a malformed one, or one
+// with source prefix 0 (a client opting out names nobody).
 func clientSubnet(opt *dns.OPT) netip.Prefix {
 	for _, o := range opt.Option {
 		e, ok := o.(*dns.EDNS0_SUBNET)
@@ -261,7 +262,7 @@ func clientSubnet(opt *dns.OPT) netip.Prefix {
 			return netip.Prefix{}
 		}
 		p, err := a.Prefix(int(e.SourceNetmask))
-		if err != nil || int(e.SourceNetmask) > a.BitLen() {
+		if err != nil || e.SourceNetmask == 0 || int(e.SourceNetmask) > a.BitLen() {
 			return netip.Prefix{}
 		}
 		return p
@@ -528,10 +529,12 @@ func (s *Server) anyQuery(r *request) action {
 	case len(tm.Answer) > 0 && tm.Answer[0].Header().Rrtype == dns.TypeCNAME && strings.EqualFold(tm.Answer[0].Header().Name, key.name):
 		c := tm.Answer[0].(*dns.CNAME)
 		// An alias of a blocked name is blocked (CNAME cloaking).
-		if d := s.engine.Decide(policy.Args{IP: r.who, Host: hostOf(c.Target), Time: r.start}); r.fwd == nil && d.Verdict == policy.Block {
-			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
-			s.writeBlocked(r)
-			return done
+		if r.fwd == nil {
+			if d := s.engine.Decide(policy.Args{IP: r.who, Host: hostOf(c.Target), Time: r.start}); d.Verdict == policy.Block {
+				r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
+				s.writeBlocked(r)
+				return done
+			}
 		}
 		c.Hdr.Name = r.question.Name
 		m.Answer = []dns.RR{c}

@@ -151,6 +151,11 @@ func TestTrustedForwarderECS(t *testing.T) {
 	if r := e.askECS(studentIP, "videos.example", staffIP+"/32"); r.Rcode != dns.RcodeNameError {
 		t.Errorf("pupil claiming a staff address by ECS: %s, want blocked", rcodeOf(r))
 	}
+	// A /0 source prefix opts out: it names nobody, the DC's own
+	// address decides (default profile: student).
+	if r := e.askECS(dcIP, "videos.example", "0.0.0.0/0"); r.Rcode != dns.RcodeNameError {
+		t.Errorf("ECS /0 via the DC: %s, want the DC's own (student) profile", rcodeOf(r))
+	}
 	// Without ECS the DC's own address decides (default profile: student).
 	if r := e.ask(dcIP, "casino.example", dns.TypeA, false, true); r.Rcode != dns.RcodeNameError {
 		t.Errorf("DC without ECS: %s", rcodeOf(r))
