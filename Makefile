@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/schoolgate
 
-.PHONY: all build run test test-short bench soak fuzz lint clean deb
+.PHONY: all build run test test-short bench bench-search soak fuzz lint clean deb
 
 all: build
 
@@ -37,6 +37,12 @@ bench:
 # (RSS across 20 refreshes of all the public lists, ...).
 soak:
 	SCHOOLGATE_SOAK=1 $(GO) test -count=1 -timeout 60m -run '^TestSoak' -v ./...
+
+# logs search over 30 days of a million lines (one user), after the days
+# were closed and indexed once; prepares ~10 GB in a temp folder (or in
+# SCHOOLGATE_BENCH_DIR, kept for the next run) and takes a few minutes.
+bench-search:
+	SCHOOLGATE_BENCH_SEARCH=1 $(GO) test -run '^$$' -bench BenchmarkSearch30Days -benchtime 5x -timeout 60m ./logging
 
 # A short fuzzing campaign over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s

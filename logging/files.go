@@ -71,7 +71,8 @@ func logFileOf(name string) string {
 	}
 	base, rest := name[:i+len(fileSuffix)], name[i+len(fileSuffix):]
 	switch {
-	case rest == "", rest == TipSuffix, rest == TipSuffix+".tmp", strings.HasPrefix(rest, ".damaged-"):
+	case rest == "", rest == TipSuffix, rest == TipSuffix+".tmp", strings.HasPrefix(rest, ".damaged-"),
+		rest == gzSuffix, rest == gzSuffix+".tmp", rest == IndexSuffix, rest == IndexSuffix+".tmp", rest == ".idxsrc.tmp":
 		return base
 	}
 	return ""

@@ -157,6 +157,12 @@ type Writer struct {
 	lastCP    *Checkpoint
 	cpDue     time.Time
 
+	// Compression of days older than a week runs beside the writer, at
+	// Open and once a day; Close stops it and waits.
+	compressing  bool // owned by the writer goroutine (and Open)
+	compressDone chan struct{}
+	stopCompress chan struct{}
+
 	// fsync is slow when the disk is busy, so the syncer goroutine does it
 	// (and rewrites the sidecar), not the writer goroutine that must keep
 	// draining the queue. syncMu is held while a file is synced; the
@@ -253,8 +259,9 @@ func Open(o Options) (*Writer, error) {
 		le:     newLineEncoder(),
 		syncc:  make(chan syncReq, 1),
 
-		sessions:  make(map[uint64]*Session),
-		cpPending: make(map[string]head),
+		sessions:     make(map[uint64]*Session),
+		stopCompress: make(chan struct{}),
+		cpPending:    make(map[string]head),
 
 		syncerDone: make(chan struct{}),
 	}
@@ -753,6 +760,10 @@ func (w *Writer) switchTo(d time.Time) {
 // shutdown runs once the queue is closed and drained.
 func (w *Writer) shutdown() error {
 	var errs []error
+	close(w.stopCompress)
+	if w.compressDone != nil {
+		<-w.compressDone
+	}
 	w.closeSessions()
 	files := append(w.stuck, w.cur)
 	w.stuck, w.cur = nil, nil
@@ -801,10 +812,15 @@ func (w *Writer) shutdown() error {
 // retention deletes expired files once per local day.
 func (w *Writer) retention(now time.Time) {
 	today := day(now, w.o.Location)
-	if w.o.RetentionDays == 0 || today.Equal(w.retentionDone) {
+	if today.Equal(w.retentionDone) {
 		return
 	}
 	w.retentionDone = today
+	// Compression reads what retention leaves: it starts after.
+	defer w.compressLater(today)
+	if w.o.RetentionDays == 0 {
+		return
+	}
 	removed, err := removeExpired(w.o.Dir, today, w.o.RetentionDays, w.o.Location)
 	if len(removed) > 0 {
 		w.log.Info("access log: deleted files past retention",

@@ -106,6 +106,12 @@ func VerifyFile(path string) (VerifyResult, error) {
 // verifyFile is VerifyFile that also records in res.at the hashes of the
 // lines want names.
 func verifyFile(path string, want map[int64]string) (VerifyResult, error) {
+	return verifyWithTip(path, TipPath(strings.TrimSuffix(path, gzSuffix)), want)
+}
+
+// verifyWithTip is verifyFile with the sidecar at tipPath (an index built
+// from a decompressed copy uses the day's own).
+func verifyWithTip(path, tipPath string, want map[int64]string) (VerifyResult, error) {
 	var res VerifyResult
 	f, err := OpenDay(path)
 	if err != nil {
@@ -115,12 +121,12 @@ func verifyFile(path string, want map[int64]string) (VerifyResult, error) {
 	// The sidecar first: the writer rewrites it only after the lines it
 	// names are on disk, so read in this order it never runs ahead of the
 	// file, even while the gateway is writing.
-	tip, tipErr := readTip(TipPath(strings.TrimSuffix(path, gzSuffix)))
+	tip, tipErr := readTip(tipPath)
 	switch {
 	case errors.Is(tipErr, os.ErrNotExist):
 		tip.seq = -1
 	case tipErr != nil:
-		return res, &VerifyError{Msg: fmt.Sprintf("the sidecar %s is unreadable: %v", TipPath(path), tipErr)}
+		return res, &VerifyError{Msg: fmt.Sprintf("the sidecar %s is unreadable: %v", tipPath, tipErr)}
 	}
 
 	br := bufio.NewReaderSize(f, 256<<10)

@@ -135,6 +135,9 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		Organisation: bp.Organisation,
 		Contact:      strings.TrimSpace(bp.Contact),
 	}
+	if _, ok := err.(*AuthError); ok {
+		d.User = "" // the name tried is logged, but nobody is signed in
+	}
 	// The contact text is shown as written ("Contact: ..."); without one
 	// the page names who to ask in a sentence.
 	review := "ask " + defaultContact + " to review it"

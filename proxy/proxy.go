@@ -507,6 +507,11 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 		user, err := p.auth.verifyHeader(r.Context(), snap, st.ip, v)
 		if err != nil {
 			st.profile = snap.Profile("", st.ip)
+			// The line of a failed sign-in names the account tried, so
+			// that `logs search -user` finds guessing at it.
+			if tried, _, ok := parseBasic(v); ok {
+				st.user = truncate(tried, 128)
+			}
 			return err
 		}
 		st.user = user

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -189,9 +188,10 @@ func Run(o Options) (*Report, error) {
 	return r, nil
 }
 
-// ReadFile feeds one log file to the aggregator.
+// ReadFile feeds one log file to the aggregator (its .gz when the day
+// was compressed).
 func (a *Aggregator) ReadFile(path string) error {
-	f, err := os.Open(path)
+	f, err := logging.OpenDay(path)
 	if err != nil {
 		return err
 	}

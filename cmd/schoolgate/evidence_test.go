@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // evidenceServer is one run of the binary on a config in dir.
@@ -514,5 +516,97 @@ func TestCheckpointsCatchTampering(t *testing.T) {
 	code, out = runBin(t, bin, "logs", "verify", "-config", cfg)
 	if code != 1 || !strings.Contains(out, "checkpoint mismatch") {
 		t.Fatalf("logs verify after the restart: exit %d\n%s", code, out)
+	}
+}
+
+// `logs search`: everything a user did, failed sign-ins under the name
+// tried, sorted by time, with a last line saying whether each day verifies.
+func TestLogsSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	bin := e2eBinary(t)
+	up := e2eUpstream(t)
+	dir := t.TempDir()
+	h, err := bcrypt.GenerateFromPassword([]byte("alicepw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte("user,profile,password_hash\nalice,student,"+string(h)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proxyAddr, adminAddr := e2eFreeAddr(t), e2eFreeAddr(t)
+	cfg := evidenceConfig(t, dir, proxyAddr, adminAddr, "users: {file: users.csv, require_auth: true}\n")
+	s := startEvidence(t, bin, cfg, adminAddr)
+	as := func(user, pass string) *http.Client {
+		return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+			Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxyAddr, User: url.UserPassword(user, pass)}),
+		}}
+	}
+	for _, c := range []struct {
+		user, pass string
+		path       string
+		want       int
+	}{
+		{"alice", "alicepw", "/hello?first", 200},
+		{"mallory", "guess", "/hello?guess", 407},
+		{"alice", "wrong", "/hello?wrong", 407},
+		{"alice", "alicepw", "/hello?last", 200},
+	} {
+		resp, err := as(c.user, c.pass).Get(up + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Fatalf("%s %s: %s", c.user, c.path, resp.Status)
+		}
+		time.Sleep(20 * time.Millisecond) // distinct timestamps
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("stop exited %d", code)
+	}
+	today := time.Now().UTC().Format("2006-01-02")
+
+	code, out := runBin(t, bin, "logs", "search", "-config", cfg, "-user", "mallory")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, "mallory") || !strings.Contains(out, " 407 proxy_auth") ||
+		!strings.Contains(out, "verified: 1 matching lines; "+today+" intact") {
+		t.Fatalf("search for the name tried: exit %d\n%s", code, out)
+	}
+
+	code, out = runBin(t, bin, "logs", "search", "-config", cfg, "-user", "alice", "-from", today, "-to", today, "-json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 4 {
+		t.Fatalf("alice -json: exit %d\n%s", code, out)
+	}
+	for i, want := range []string{"first", "wrong", "last"} {
+		var l struct {
+			User, URL string
+			Seq       int64
+			Hash      string
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil || l.User != "alice" || !strings.HasSuffix(l.URL, want) || l.Hash == "" {
+			t.Fatalf("line %d = %s (%v), want alice's %s request as logged", i, lines[i], err, want)
+		}
+	}
+	if !strings.Contains(lines[3], `"verified":[{"date":"`+today+`"`) || !strings.Contains(lines[3], `"ok":true`) {
+		t.Fatalf("last line = %s", lines[3])
+	}
+
+	code, out = runBin(t, bin, "logs", "search", "-config", cfg, "-user", "alice", "-verdict", "block", "-csv")
+	if code != 0 || !strings.HasPrefix(out, "ts,user,ip,") || strings.Count(out, "\n") != 3 || !strings.Contains(out, "# verified: 1 matching lines") {
+		t.Fatalf("alice -verdict block -csv: exit %d\n%s", code, out)
+	}
+
+	// An edited day: the lines still come, and the last line says so (exit 1).
+	day := filepath.Join(dir, "logs", "access-"+today+".jsonl")
+	b, _ := os.ReadFile(day)
+	os.WriteFile(day, []byte(strings.Replace(string(b), "mallory", "mallorz", 1)), 0o640) //nolint:errcheck
+	code, out = runBin(t, bin, "logs", "search", "-config", cfg, "-user", "alice")
+	if code != 1 || !strings.Contains(out, "NOT INTACT") {
+		t.Fatalf("search over an edited day: exit %d\n%s", code, out)
+	}
+	if code, out := runBin(t, bin, "logs", "search", "-config", cfg, "-verdict", "maybe"); code != 2 {
+		t.Fatalf("bad -verdict: exit %d\n%s", code, out)
 	}
 }
