@@ -138,7 +138,8 @@ func TestAuth(t *testing.T) {
 					t.Errorf("407 page: %q", body)
 				}
 				l := e.lastLog(t, upstreamIP)
-				if statusNum(l.Status) != 407 || l.Verdict != "block" || l.User != "" {
+				// A failed sign-in is logged under the name tried (issue 17).
+				if statusNum(l.Status) != 407 || l.Verdict != "block" || l.User != c.user {
 					t.Errorf("log line %+v", l)
 				}
 			}
