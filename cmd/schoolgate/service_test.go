@@ -23,6 +23,43 @@ import (
 	"time"
 )
 
+// openTempDir is a temporary folder any user may enter: what a test
+// serve reads or writes stays reachable after a run_as switch.
+func openTempDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runAsSetup skips unless the test can switch users (root, a user
+// nobody), and builds serve into an open folder.
+func runAsSetup(t *testing.T) (nobody *user.User, dir, bin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs root to switch users; run the tests as root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	dir = openTempDir(t, "sg-runas")
+	bin = filepath.Join(dir, "schoolgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return nobody, dir, bin
+}
+
 // notifySocket is a fake systemd: a unixgram socket that collects the
 // messages serve sends.
 type notifySocket struct {
@@ -34,15 +71,9 @@ type notifySocket struct {
 func newNotifySocket(t *testing.T) *notifySocket {
 	t.Helper()
 	// Unix socket paths are short (108 bytes): not under t.TempDir().
-	dir, err := os.MkdirTemp("", "sg-notify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // reachable after a run_as switch
-		t.Fatal(err)
-	}
+	dir := openTempDir(t, "sg-notify")
 	ns := &notifySocket{path: filepath.Join(dir, "notify"), msgs: make(chan string, 256)}
+	var err error
 	ns.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: ns.path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -252,29 +283,7 @@ func TestServeNotReadyWhenBindFails(t *testing.T) {
 // Started as root with run_as, serve binds a privileged port, then runs
 // as that user with no capabilities left, and still serves and logs.
 func TestServeRunAsDropsRoot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("run_as needs root to switch users; run the tests as root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	// The config and logs must be reachable by nobody after the switch.
-	dir, err := os.MkdirTemp("", "sg-runas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "schoolgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	nobody, dir, bin := runAsSetup(t)
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "hello") //nolint:errcheck
 	}))
@@ -442,31 +451,10 @@ func TestCgroupMemoryLimit(t *testing.T) {
 
 // run_as that cannot be honoured stops the start with the reason.
 func TestServeRunAsRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("starting serve as another user needs root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
 	if _, err := user.Lookup("daemon"); err != nil {
 		t.Skipf("no user daemon: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "sg-runas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "schoolgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	nobody, dir, bin := runAsSetup(t)
 	uid, _ := strconv.Atoi(nobody.Uid)
 	gid, _ := strconv.Atoi(nobody.Gid)
 	tests := []struct {
@@ -494,8 +482,11 @@ func TestServeRunAsRefused(t *testing.T) {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 			}
 			done := make(chan struct{})
-			var out []byte
-			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			var (
+				out    []byte
+				runErr error
+			)
+			go func() { out, runErr = cmd.CombinedOutput(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
@@ -503,8 +494,8 @@ func TestServeRunAsRefused(t *testing.T) {
 				<-done
 				t.Fatalf("serve started with run_as %q:\n%s", tt.runAs, out)
 			}
-			if err == nil || !strings.Contains(string(out), tt.want) {
-				t.Errorf("exit %v, want a failure saying %q:\n%s", err, tt.want, out)
+			if runErr == nil || !strings.Contains(string(out), tt.want) {
+				t.Errorf("exit %v, want a failure saying %q:\n%s", runErr, tt.want, out)
 			}
 		})
 	}
