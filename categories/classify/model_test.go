@@ -127,3 +127,32 @@ func TestExtractSignals(t *testing.T) {
 		t.Errorf("signals from a plain page: %v", none)
 	}
 }
+
+// TestNgramExperiment runs the n-gram experiment of the train command on
+// a few pages: it trains and reports both variants.
+func TestNgramExperiment(t *testing.T) {
+	read := func(part string, n int) []TrainPage {
+		var out []TrainPage
+		for i, p := range loadPart(t, filepath.Join("testdata", part)) {
+			if i%n != 0 {
+				continue
+			}
+			b, err := os.ReadFile(p.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, TrainPage{Name: filepath.Base(p.file), Label: p.label, HTML: b})
+		}
+		return out
+	}
+	rep, err := Default().NgramExperiment(read("train", 8), read("heldout", 8), 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cross-validated, page features", "cross-validated, + n-grams", "held-out, model in use", "held-out, + n-grams"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	t.Log(rep)
+}

@@ -8,6 +8,11 @@
 // logistic regression per category (the strength chosen by 5-fold
 // cross-validation) and prints the cross-validated figures. Training is
 // deterministic: the same pages and lists give the same file.
+//
+//	go run ./categories/classify/train -ngrams 0.01
+//
+// runs the n-gram experiment instead (see docs/classifier.md) and writes
+// nothing.
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 func main() {
 	dir := flag.String("dir", "categories/classify", "the classify package's folder")
 	out := flag.String("out", "", "where to write the model (default DIR/model.txt)")
+	ngrams := flag.Float64("ngrams", 0, "run the n-gram experiment with this L2 strength instead (e.g. 0.01): train a model that also weighs hashed word n-grams, print its figures beside the model in use, write nothing")
 	flag.Parse()
 	if *out == "" {
 		*out = filepath.Join(*dir, "model.txt")
@@ -42,6 +48,20 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(1)
+	}
+	if *ngrams > 0 {
+		held, err := readPart(filepath.Join(*dir, "testdata", "heldout"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "train:", err)
+			os.Exit(1)
+		}
+		rep, err := c.NgramExperiment(pages, held, *ngrams)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "train:", err)
+			os.Exit(1)
+		}
+		fmt.Print(rep)
+		return
 	}
 	model, rep, err := c.Train(pages, classify.TrainOptions{})
 	if err != nil {
