@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -106,7 +107,10 @@ func TestBlockPageFitsASmallLaptop(t *testing.T) {
 			}
 			// 768 minus a browser's own bars (about 130 px of tabs, address
 			// bar and task bar) is what the page gets.
-			out, err := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,638",
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,638",
+				"--user-data-dir="+t.TempDir(),
 				"--virtual-time-budget=2000", "--dump-dom", "file://"+path).CombinedOutput()
 			if err != nil {
 				t.Skipf("chromium could not run here: %v\n%s", err, out)
