@@ -200,3 +200,35 @@ func TestTrustedForwarderRateLimit(t *testing.T) {
 		t.Errorf("another client via the same DC: %s, want its own bucket", rcodeOf(r))
 	}
 }
+
+func TestClientSubnet(t *testing.T) {
+	ip := net.ParseIP
+	cases := []struct {
+		family uint16
+		bits   uint8
+		addr   net.IP
+		want   string // "" for none
+	}{
+		{1, 32, ip("10.1.2.3").To4(), "10.1.2.3/32"},
+		{1, 24, ip("10.1.2.0").To4(), "10.1.2.0/24"},
+		{1, 24, ip("10.1.2.77").To4(), "10.1.2.0/24"}, // host bits beyond the prefix are ignored
+		{2, 128, ip("2001:db8::5"), "2001:db8::5/128"},
+		{2, 56, ip("2001:db8:0:ab00::"), "2001:db8:0:ab00::/56"},
+		{1, 0, ip("0.0.0.0").To4(), ""},   // opt-out
+		{1, 33, ip("10.1.2.3").To4(), ""}, // longer than the family
+		{2, 24, ip("10.1.2.3").To4(), ""}, // family and address disagree
+		{1, 24, ip("2001:db8::1"), ""},    // likewise
+		{3, 24, ip("10.1.2.3").To4(), ""}, // no such family
+	}
+	for _, c := range cases {
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: c.family, SourceNetmask: c.bits, Address: c.addr}}
+		got := ""
+		if p := clientSubnet(opt); p.IsValid() {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("family %d %v/%d: %q, want %q", c.family, c.addr, c.bits, got, c.want)
+		}
+	}
+}
