@@ -108,6 +108,10 @@ func reportFor(cfg *config.Config, f reportFlags, now time.Time, stdout, stderr 
 	fmt.Fprintf(stdout, "%s\n%s\n", htmlPath, csvPath)
 	fmt.Fprintf(stdout, "%d requests, %d blocked, %d incident attempts on serious categories\n",
 		r.Requests, r.Blocked, r.IncidentAttempts)
+	if r.SignInPrompts+r.OnPurpose+r.Tunnels > 0 {
+		fmt.Fprintf(stdout, "counted apart: %d sign-in prompts, %d DNS answers given on purpose, %d intercepted tunnels\n",
+			r.SignInPrompts, r.OnPurpose, r.Tunnels)
+	}
 	if r.Malformed > 0 {
 		fmt.Fprintf(stderr, "schoolgate report: skipped %d malformed lines (first at %s); run `schoolgate logs verify`\n",
 			r.Malformed, r.MalformedAt[0])

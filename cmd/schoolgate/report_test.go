@@ -126,13 +126,17 @@ func TestReportDefaultFolder(t *testing.T) {
 	if err := os.Mkdir("logs", 0o750); err != nil {
 		t.Fatal(err)
 	}
-	line := `{"ts":"2026-11-20T10:00:00.000Z","src":"proxy","user":"alice","ip":"10.10.1.5","profile":"student","method":"CONNECT","host":"www.bbc.co.uk","url":"","categories":[],"verdict":"allow","rule":"student#default","status":200,"bytes":0,"ms":1,"seq":1,"hash":"aa"}` + "\n"
+	line := `{"ts":"2026-11-20T09:59:59.000Z","src":"proxy","user":"","ip":"10.10.1.5","profile":"student","method":"CONNECT","host":"www.bbc.co.uk","url":"","categories":[],"verdict":"block","rule":"proxy_auth","status":407,"bytes":0,"ms":1,"seq":1,"hash":"a0"}` + "\n" +
+		`{"ts":"2026-11-20T10:00:00.000Z","src":"proxy","user":"alice","ip":"10.10.1.5","profile":"student","method":"CONNECT","host":"www.bbc.co.uk","url":"","categories":[],"verdict":"allow","rule":"student#default","status":200,"bytes":0,"ms":1,"seq":2,"hash":"aa"}` + "\n"
 	if err := os.WriteFile(filepath.Join("logs", "access-2026-11-20.jsonl"), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"report", "-date", "2026-11-20"}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "1 requests, 0 blocked") || !strings.Contains(stdout.String(), "counted apart: 1 sign-in prompts") {
+		t.Errorf("stdout %q", stdout.String())
 	}
 	for _, ext := range []string{".html", ".csv"} {
 		if _, err := os.Stat(filepath.Join(dir, "reports", "report-2026-11-20"+ext)); err != nil {
