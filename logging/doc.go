@@ -84,6 +84,17 @@
 // sidecar's seq and hash, so the gap stays visible to Verify at the first
 // new line instead of being papered over (and the program log says so).
 //
+// # Old days, indexes and search
+//
+// At Open and at each local day change, a goroutine beside the writer
+// compresses the days older than a week (access-DATE.jsonl.gz, built
+// whole then renamed into place; the .tip stays), indexing each first
+// (index.go: access-DATE.jsonl.idx, each user's lines as logged and the
+// day's verification when built). OpenDay, Verify and the report read a
+// compressed day as they read a plain one; Search reads closed days
+// through their index (building it on first use) and today's file whole.
+// Retention deletes a day's .gz and index with it.
+//
 // # Checkpoints
 //
 // With Options.StateDir or OnCheckpoint set, the head (file, seq, hash) of

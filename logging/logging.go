@@ -279,12 +279,12 @@ func Open(o Options) (*Writer, error) {
 	w.retention(now)
 	df := newDayFile(o.Dir, day(now, o.Location))
 	if err := w.open(df); err != nil {
-		w.unlock()
+		w.abandon()
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
 	if err := w.m.register(o.Registerer); err != nil {
 		_ = df.f.Close()
-		w.unlock()
+		w.abandon()
 		return nil, err
 	}
 	w.cur = df
@@ -404,6 +404,16 @@ func (w *Writer) Close() error {
 	<-w.done
 	w.unlock()
 	return w.err
+}
+
+// abandon undoes a failed Open: stops the compression it started and
+// lets the folder go.
+func (w *Writer) abandon() {
+	close(w.stopCompress)
+	if w.compressDone != nil {
+		<-w.compressDone
+	}
+	w.unlock()
 }
 
 // unlock lets another process write to the folder.
