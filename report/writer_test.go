@@ -54,3 +54,33 @@ func TestReadsTheRealWriter(t *testing.T) {
 		t.Errorf("hostile host not read back exactly: %+v", r.TopAllowed)
 	}
 }
+
+// A day older than a week is compressed by the writer; the report reads
+// the .gz as it read the plain file.
+func TestReadsACompressedDay(t *testing.T) {
+	dir := t.TempDir()
+	day := at("2026-11-20", "00:00:00")
+	now := at("2026-11-20", "10:00:00")
+	w, err := logging.Open(logging.Options{Dir: dir, Location: london, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		w.Log(&logging.Entry{Time: now, Src: "proxy", User: "alice", IP: "10.10.1.5", Profile: "student", Method: "GET",
+			Host: "www.bet365.com", Categories: categories.SetOf(categories.Gambling), Verdict: "block", Rule: "student#2", HTTPStatus: 403})
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := logging.CompressOld(dir, london, day.AddDate(0, 0, 8), nil)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("compressed %v, %v", names, err)
+	}
+	r, err := Run(Options{Dir: dir, From: day, To: day, Location: london})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 3 || r.Blocked != 3 || len(r.MissingDays) != 0 {
+		t.Fatalf("requests %d, blocked %d, missing %v; want 3, 3, none", r.Requests, r.Blocked, r.MissingDays)
+	}
+}
