@@ -368,6 +368,7 @@ func runAsUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`run_as: schoolgate
+state_dir: /var/lib/schoolgate
 timezone: UTC
 listen: {proxy: "%[1]s:443", dns: "%[1]s:53", admin: ""}
 clients: [127.0.0.0/8]

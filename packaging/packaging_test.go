@@ -26,8 +26,13 @@ func TestShippedConfig(t *testing.T) {
 	if cfg.RunAs != "schoolgate" {
 		t.Errorf("run_as = %q, want schoolgate", cfg.RunAs)
 	}
+	// ProtectSystem=strict: the unit may write only in its
+	// StateDirectory= and LogsDirectory=.
 	if cfg.Log.Dir != "/var/log/schoolgate" {
-		t.Errorf("log.dir = %q, want /var/log/schoolgate (the unit can write nowhere else)", cfg.Log.Dir)
+		t.Errorf("log.dir = %q, want /var/log/schoolgate", cfg.Log.Dir)
+	}
+	if cfg.StateDir != "/var/lib/schoolgate" {
+		t.Errorf("state_dir = %q, want /var/lib/schoolgate", cfg.StateDir)
 	}
 }
 

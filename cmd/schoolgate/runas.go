@@ -27,8 +27,9 @@ type runAs struct {
 
 // prepareRunAs checks run_as before anything is opened. It returns nil when
 // there is nothing to switch (not root, or already that user). Started as
-// root without run_as it warns; with run_as it hands the access-log folder
-// to that user, who writes the next day's file there after the switch.
+// root without run_as it warns; with run_as it hands the access-log and
+// state folders to that user, who writes there after the switch (the next
+// day's log, checkpoints, downloaded lists).
 func prepareRunAs(cfg *config.Config, logger *zap.Logger) (*runAs, error) {
 	root := os.Geteuid() == 0
 	if cfg.RunAs == "" {
@@ -51,8 +52,10 @@ func prepareRunAs(cfg *config.Config, logger *zap.Logger) (*runAs, error) {
 		return nil, fmt.Errorf("run_as %q: only root can switch users, and this is uid %d; start as root or as %s",
 			ra.name, os.Geteuid(), ra.name)
 	}
-	if err := ra.own(cfg.Log.Dir); err != nil {
-		return nil, err
+	for _, dir := range []string{cfg.Log.Dir, cfg.StateDir} {
+		if err := ra.own(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := ra.own(cfg.StateDir); err != nil { // the last log checkpoint sent
 		return nil, err
@@ -86,7 +89,7 @@ func lookupRunAs(name string) (*runAs, error) {
 // own creates dir if needed and gives it, and what is in it, to the user.
 func (ra *runAs) own(dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("creating the log folder for run_as %q: %w", ra.name, err)
+		return fmt.Errorf("creating %s for run_as %q: %w", dir, ra.name, err)
 	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -98,7 +101,7 @@ func (ra *runAs) own(dir string) error {
 		return os.Lchown(path, ra.uid, ra.gid)
 	})
 	if err != nil {
-		return fmt.Errorf("giving the log folder to run_as %q: %w", ra.name, err)
+		return fmt.Errorf("giving %s to run_as %q: %w", dir, ra.name, err)
 	}
 	return nil
 }

@@ -335,12 +335,15 @@ func TestServeRunAsDropsRoot(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "hello" {
 		t.Fatalf("through the proxy: %d %q", resp.StatusCode, body)
 	}
-	fi, err := os.Stat(filepath.Join(dir, "logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if uid := fi.Sys().(*syscall.Stat_t).Uid; strconv.Itoa(int(uid)) != nobody.Uid {
-		t.Errorf("log folder owned by uid %d, want nobody (%s)", uid, nobody.Uid)
+	// The folders it writes to after the switch are the user's.
+	for _, sub := range []string{"logs", "state"} {
+		fi, err := os.Stat(filepath.Join(dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; strconv.Itoa(int(uid)) != nobody.Uid {
+			t.Errorf("%s folder owned by uid %d, want nobody (%s)", sub, uid, nobody.Uid)
+		}
 	}
 	if !strings.Contains(stderr.String(), `"switched user"`) {
 		t.Errorf("no \"switched user\" line in the log")
