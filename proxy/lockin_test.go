@@ -159,6 +159,8 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 		{"bing", alice, hp("www.bing.com") + "/search?q=cats&adlt=off", nil, "safe query=q=cats&adlt=strict restrict="},
 		{"duckduckgo", alice, hp("duckduckgo.com") + "/?q=cats&kp=-2", nil, "safe query=q=cats&kp=1 restrict="},
 		{"youtube header replaced", alice, hp("www.youtube.com") + "/watch?v=x", off, "safe query=v=x restrict=Strict"},
+		{"youtube header named hop-by-hop", alice, hp("www.youtube.com") + "/watch?v=x",
+			http.Header{"Connection": {"YouTube-Restrict"}}, "safe query=v=x restrict=Strict"},
 		{"staff google untouched", bob, hp("www.google.com") + "/search?q=cats&safe=off", nil, "normal query=q=cats&safe=off restrict="},
 		{"staff youtube untouched", bob, hp("www.youtube.com") + "/watch?v=x", off, "normal query=v=x restrict=Off"},
 	})

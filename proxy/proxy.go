@@ -470,8 +470,10 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 		return
 	}
 
-	lockSafeSearch(r, st)
 	cleanRequestHeaders(r.Header)
+	// After the hop-by-hop headers are gone: a Connection header naming
+	// the lock's header must not take it off again.
+	lockSafeSearch(r, st)
 	addVia(r.Header)
 	st.cw = countingWriter{ResponseWriter: w, writeIdle: p.o.WriteIdleTimeout}
 	p.beginSession(st)
