@@ -49,7 +49,7 @@ const (
 	sigMagnet                 // a magnet: link
 	sigRTA                    // the RTA adult label (meta rating)
 	sigForm                   // a form
-	sigPrice                  // a price (currency symbol by a number)
+	sigPrice                  // a price (currency sign by a number; found by the tokenizer)
 	numSignals
 )
 
@@ -64,26 +64,27 @@ func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) 
 	z.SetMaxBuf(limit)
 	skip := 0 // depth inside elements whose text is not shown
 	// depth inside title, headings, links and form controls; counters,
-	// not a stack, so that broken nesting cannot grow anything.
-	var inTitle, inHead, inLink, inForm int
-	cur := func() zone {
-		switch {
-		case inTitle > 0:
-			return zoneTitle
-		case inHead > 0:
-			return zoneHeading
-		case inForm > 0:
-			return zoneForm
-		case inLink > 0:
-			return zoneLink
-		}
-		return zoneBody
-	}
-	count := func(n *int, start bool) {
+	// not a stack, so that broken nesting cannot grow anything. zn is the
+	// zone they make, worked out again only when one changes.
+	var depth [numZones]int
+	zn := zoneBody
+	rezone := func(z zone, start bool) {
 		if start {
-			*n++
-		} else if *n > 0 {
-			*n--
+			depth[z]++
+		} else if depth[z] > 0 {
+			depth[z]--
+		}
+		switch {
+		case depth[zoneTitle] > 0:
+			zn = zoneTitle
+		case depth[zoneHeading] > 0:
+			zn = zoneHeading
+		case depth[zoneForm] > 0:
+			zn = zoneForm
+		case depth[zoneLink] > 0:
+			zn = zoneLink
+		default:
+			zn = zoneBody
 		}
 	}
 	for {
@@ -97,11 +98,7 @@ func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) 
 			if skip > 0 {
 				continue
 			}
-			t := text(z)
-			if sig != nil && hasPrice(t) {
-				sig(sigPrice)
-			}
-			emit(cur(), t)
+			emit(zn, text(z))
 		case html.StartTagToken, html.SelfClosingTagToken:
 			raw := z.Raw()
 			a := tagAtom(raw)
@@ -111,33 +108,33 @@ func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) 
 				if start {
 					skip++
 				}
+				continue
 			case atom.Meta:
 				metaText(z, emit, sig)
+				continue
 			case atom.Input:
 				if sig != nil {
-					inputText(z, raw, emit, sig)
+					inputText(z, emit, sig)
 				}
-			default:
-				switch a {
-				case atom.Title:
-					count(&inTitle, start)
-				case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
-					count(&inHead, start)
-				case atom.A:
-					count(&inLink, start)
-					if sig != nil && bytes.Contains(raw, []byte("magnet:?")) {
-						sig(sigMagnet)
-					}
-				case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
-					count(&inForm, start)
-				case atom.Form:
-					if sig != nil {
-						sig(sigForm)
-					}
+				continue
+			case atom.Title:
+				rezone(zoneTitle, start)
+			case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+				rezone(zoneHeading, start)
+			case atom.A:
+				rezone(zoneLink, start)
+				if sig != nil && bytes.Contains(raw, []byte("magnet:?")) {
+					sig(sigMagnet)
 				}
-				if !inline(a) {
-					emit(cur(), sep)
+			case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
+				rezone(zoneForm, start)
+			case atom.Form:
+				if sig != nil {
+					sig(sigForm)
 				}
+			}
+			if !inline(a) {
+				emit(zn, sep)
 			}
 		case html.EndTagToken:
 			switch a := tagAtom(z.Raw()); a {
@@ -147,81 +144,26 @@ func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) 
 				}
 			default:
 				if !inline(a) {
-					emit(cur(), sep)
+					emit(zn, sep)
 				}
 				switch a {
 				case atom.Title:
-					count(&inTitle, false)
+					rezone(zoneTitle, false)
 				case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
-					count(&inHead, false)
+					rezone(zoneHeading, false)
 				case atom.A:
-					count(&inLink, false)
+					rezone(zoneLink, false)
 				case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
-					count(&inForm, false)
+					rezone(zoneForm, false)
 				}
 			}
 		}
 	}
-}
-
-// hasPrice reports whether t holds a currency symbol next to a digit
-// ("£29.99", "49 €", "$10", "25 zł", "₺"): the price list of a shop or a
-// service. The symbols are found by their lead byte (SIMD IndexByte):
-// this runs over every piece of text of every page.
-func hasPrice(t []byte) bool {
-	for _, lead := range [...]byte{'$', 0xC2, 0xE2, 0xC5} {
-		for off := 0; off < len(t); {
-			k := bytes.IndexByte(t[off:], lead)
-			if k < 0 {
-				break
-			}
-			i := off + k
-			off = i + 1
-			n := 0 // the symbol's length
-			switch {
-			case lead == '$':
-				n = 1
-			case bytes.HasPrefix(t[i:], pound), bytes.HasPrefix(t[i:], zloty[1:]):
-				n = 2
-			case bytes.HasPrefix(t[i:], euro), bytes.HasPrefix(t[i:], lira):
-				n = 3
-			default:
-				continue
-			}
-			if digitNear(t, i, i+n) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-var (
-	pound = []byte("£")
-	euro  = []byte("€")
-	lira  = []byte("₺")
-	zloty = []byte("zł")
-)
-
-// digitNear reports whether a digit stands just before t[i:] or just
-// after t[:j], a space apart at most.
-func digitNear(t []byte, i, j int) bool {
-	if j < len(t) && t[j] == ' ' {
-		j++
-	}
-	if j < len(t) && t[j] >= '0' && t[j] <= '9' {
-		return true
-	}
-	i--
-	if i >= 0 && t[i] == ' ' {
-		i--
-	}
-	return i >= 0 && t[i] >= '0' && t[i] <= '9'
 }
 
 // inputText reads an input: a password field is a signal; the
 // placeholder and the label of a button are form text.
-func inputText(z *html.Tokenizer, raw []byte, emit func(zone, []byte), sig func(signal)) {
+func inputText(z *html.Tokenizer, emit func(zone, []byte), sig func(signal)) {
 	var typ, val, ph []byte
 	for {
 		k, v, more := z.TagAttr()

@@ -53,6 +53,7 @@ type evidence struct {
 // scan's per-phrase state for the next page.
 func (c *Classifier) pageFeatures(s *scan) *evidence {
 	ev := &evidence{words: s.n, shape: s.sigs}
+	ev.shape[sigPrice] = ev.shape[sigPrice] || s.tok.price
 	for _, pi := range s.hit {
 		p := &c.phrases[pi]
 		if int(p.cat) < maxCats && p.weight > 0 && !p.support {

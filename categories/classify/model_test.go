@@ -117,7 +117,7 @@ func TestExtractSignals(t *testing.T) {
 		}
 	}
 	for s := signal(0); s < numSignals; s++ {
-		if !sigs[s] {
+		if !sigs[s] && s != sigPrice {
 			t.Errorf("signal %d not seen", s)
 		}
 	}
@@ -125,6 +125,25 @@ func TestExtractSignals(t *testing.T) {
 	extract(strings.NewReader("<p>Price: 30 apples, $ signs and a <a href=/x>link</a></p>"), 0, func(zone, []byte) {}, func(s signal) { none[s] = true })
 	if none != [numSignals]bool{} {
 		t.Errorf("signals from a plain page: %v", none)
+	}
+}
+
+// TestPrices: the tokenizer finds a currency sign by a number.
+func TestPrices(t *testing.T) {
+	c := Default()
+	for text, want := range map[string]bool{
+		"Only £29.99 today": true, "49,90 € pro Monat": true, "$10 a month": true, "from 10$": true,
+		"R$ 300": true, "25 zł": true, "€ 5": true, "500 ₺": true, "US$ 20": true,
+		"30 apples and $ signs": false, "the € rose": false, "2024": false, "zł alone": false,
+		"cost: 10 euros": false,
+	} {
+		ev, err := c.evidenceOf(strings.NewReader("<p>" + text + "</p>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.shape[sigPrice]; got != want {
+			t.Errorf("%q: price %v, want %v", text, got, want)
+		}
 	}
 }
 

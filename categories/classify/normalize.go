@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 
@@ -131,6 +132,12 @@ type tokenizer struct {
 	nonASCII int  // letters in word outside ASCII
 	homo     bool // word holds a letter of homoglyph
 
+	// prices: a currency sign ($ £ € ₺ zł) next to a number, seen while
+	// reading the words (the extractor gives it as the page's price
+	// signal): curr, a sign since the last word; lastNum, the last word
+	// was a number.
+	curr, lastNum, price bool
+
 	// a multi-byte rune cut by the end of a write
 	pend  [utf8.UTFMax]byte
 	npend int
@@ -144,6 +151,7 @@ func (t *tokenizer) reset(emit func([]byte)) {
 	t.emit = emit
 	t.n, t.letters, t.runes, t.nsingles, t.npend, t.nonASCII = 0, 0, 0, 0, 0, 0
 	t.leetable, t.homo = false, false
+	t.curr, t.lastNum, t.price = false, false, false
 	t.sc = nil
 	t.h = fnvOffset
 }
@@ -200,6 +208,7 @@ func (t *tokenizer) write(p []byte) {
 				if t.nsingles > 0 {
 					t.flushSingles()
 				}
+				t.curr, t.lastNum = false, false
 				if sc := t.sc; sc != nil {
 					// sc.word, by hand: the compiler does not inline it
 					sc.ring[uint(sc.n)%maxPhraseWords] = h
@@ -268,6 +277,12 @@ func (t *tokenizer) write(p []byte) {
 
 func (t *tokenizer) addRune(r rune) {
 	switch {
+	case r == 0xA3 || r == 0x20AC || r == 0x20BA: // £ € ₺
+		t.endWord()
+		if t.lastNum {
+			t.price = true
+		}
+		t.curr = true
 	case r == 0x2019 || r == 0x00AD || r == 0x200B || r == 0x200C || r == 0x200D || r == 0x2060 || r == 0xFEFF:
 		// right single quote joins like an apostrophe; soft hyphen and
 		// zero-width characters are invisible tricks: skip them.
@@ -356,20 +371,36 @@ func (t *tokenizer) endWord() {
 		if letters == 0 {
 			// a number (or "$", "@" alone): numbers stay, symbols go
 			k := 0
+			dollar := false
 			for _, c := range w {
 				if c >= '0' && c <= '9' {
 					w[k] = c
 					k++
+				} else if c == '$' {
+					dollar = true
 				}
 			}
 			if k == 0 {
+				if dollar {
+					if t.lastNum {
+						t.price = true
+					}
+					t.curr = true
+				}
 				return
 			}
+			if dollar || t.curr {
+				t.price = true
+			}
+			t.curr, t.lastNum = false, true
 			if t.nsingles > 0 {
 				t.flushSingles()
 			}
 			t.out(w[:k], hashWord(w[:k]))
 			return
+		}
+		if bytes.IndexByte(w, '$') >= 0 { // R$, US$
+			t.curr = true
 		}
 		for j, c := range w {
 			if c < 128 && leet[c] != 0 {
@@ -377,7 +408,13 @@ func (t *tokenizer) endWord() {
 			}
 		}
 		h = hashWord(w)
+	} else {
+		if t.lastNum && len(w) == 2 && w[0] == 'z' && w[1] == 'l' { // 25 zł
+			t.price = true
+		}
+		t.curr = false
 	}
+	t.lastNum = false
 	if len(w) >= 3 {
 		if cw := collapseRuns(w); len(cw) != len(w) {
 			w, h = cw, hashWord(cw)
