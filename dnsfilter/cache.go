@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
-	"sync"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
+
+	"github.com/schoolgate/schoolgate/internal/shardlru"
 )
 
 // How long answers are kept. Clients always get the TTL the upstream gave
@@ -20,7 +20,11 @@ const (
 	maxTTL = 3600
 )
 
-const cacheShards = 16 // a power of two
+// The answer cache's shards: as many as keep 64 entries each, at most 64.
+const (
+	cacheMaxShards   = 64
+	cacheMinPerShard = 64
+)
 
 // cacheKey identifies a cached answer. The name is lower case with its
 // trailing dot. DO and CD change what an upstream returns, so they are
@@ -44,16 +48,12 @@ type entry struct {
 	cnames  []string // normalised CNAME targets in the answer, for the policy
 }
 
-// cache is a sharded LRU of entries: simplelru behind a mutex per shard,
-// so that concurrent hits on different names do not queue on one lock.
+// cache is the sharded LRU of entries (internal/shardlru, as the verdict
+// cache), so that concurrent hits on different names do not queue on one
+// lock. A nil *cache holds nothing.
 type cache struct {
-	seed   maphash.Seed
-	shards [cacheShards]cacheShard
-}
-
-type cacheShard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[cacheKey, *entry]
+	seed maphash.Seed
+	lru  *shardlru.Cache[cacheKey, *entry, struct{}]
 }
 
 // newCache returns a cache of about size entries; size <= 0 gives nil,
@@ -62,18 +62,11 @@ func newCache(size int) *cache {
 	if size <= 0 {
 		return nil
 	}
-	c := &cache{seed: maphash.MakeSeed()}
-	per := max(size/cacheShards, 1)
-	for i := range c.shards {
-		l, _ := simplelru.NewLRU[cacheKey, *entry](per, nil) // only fails for size <= 0
-		c.shards[i].lru = l
-	}
-	return c
+	return &cache{seed: maphash.MakeSeed(), lru: shardlru.New[cacheKey, *entry, struct{}](size, cacheMaxShards, cacheMinPerShard)}
 }
 
-func (c *cache) shard(k *cacheKey) *cacheShard {
-	h := maphash.String(c.seed, k.name) ^ uint64(k.qtype)
-	return &c.shards[h&(cacheShards-1)]
+func (c *cache) hash(k *cacheKey) uint64 {
+	return maphash.String(c.seed, k.name) ^ uint64(k.qtype)
 }
 
 // get returns a live entry for k; now is unix seconds.
@@ -81,14 +74,14 @@ func (c *cache) get(k cacheKey, now int64) *entry {
 	if c == nil {
 		return nil
 	}
-	s := c.shard(&k)
-	s.mu.Lock()
-	e, ok := s.lru.Get(k)
+	s := c.lru.Shard(c.hash(&k))
+	s.Lock()
+	e, ok := s.LRU.Get(k)
 	if ok && now >= e.expires {
-		s.lru.Remove(k)
+		s.LRU.Remove(k)
 		e, ok = nil, false
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	if !ok {
 		return nil
 	}
@@ -99,52 +92,29 @@ func (c *cache) put(k cacheKey, e *entry) {
 	if c == nil {
 		return
 	}
-	s := c.shard(&k)
-	s.mu.Lock()
-	s.lru.Add(k, e)
-	s.mu.Unlock()
+	s := c.lru.Shard(c.hash(&k))
+	s.Lock()
+	s.LRU.Add(k, e)
+	s.Unlock()
 }
 
 func (c *cache) len() int {
 	if c == nil {
 		return 0
 	}
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += s.lru.Len()
-		s.mu.Unlock()
-	}
-	return n
+	return c.lru.Len()
 }
 
 func (c *cache) purge() {
-	if c == nil {
-		return
-	}
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.lru.Purge()
-		s.mu.Unlock()
+	if c != nil {
+		c.lru.Purge()
 	}
 }
 
 // resize changes the capacity; it reports false when c is nil (the
 // caller must then build a new cache).
 func (c *cache) resize(size int) bool {
-	if c == nil || size <= 0 {
-		return false
-	}
-	per := max(size/cacheShards, 1)
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.lru.Resize(per)
-		s.mu.Unlock()
-	}
-	return true
+	return c != nil && c.lru.Resize(size)
 }
 
 // newEntry packs an upstream answer m (a message this package owns) for

@@ -4,13 +4,12 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"strings"
-	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/internal/shardlru"
 )
 
 // maxShards bounds the verdict cache's shards: enough that two requests on
@@ -21,12 +20,18 @@ const maxShards = 64
 // minShardEntries keeps tiny caches from being cut into useless slivers.
 const minShardEntries = 64
 
+// verdictCache is keyed on the 64-bit hash of a cacheKey; each shard counts
+// what it served under its own lock.
+type verdictCache = shardlru.Cache[uint64, cacheEntry, shardStats]
+
+type shardStats struct{ hits, misses, allow, block uint64 }
+
 // Engine serves decisions from the current snapshot through a sharded
 // verdict cache. Swap installs a new snapshot atomically on reload.
 type Engine struct {
-	snap   atomic.Pointer[Snapshot]
-	seed   maphash.Seed
-	shards []shard // len is a power of two; nil: no cache
+	snap  atomic.Pointer[Snapshot]
+	seed  maphash.Seed
+	cache *verdictCache // nil: no cache
 
 	// Decisions made outside the shards (no cache, or a system rule).
 	allow, block atomic.Uint64
@@ -58,31 +63,12 @@ type cacheEntry struct {
 	d   Decision
 }
 
-type shard struct {
-	mu                         sync.Mutex
-	lru                        *simplelru.LRU[uint64, cacheEntry]
-	hits, misses, allow, block uint64 // guarded by mu
-	_                          [64]byte
-}
-
 // NewEngine returns an engine serving s, with a verdict cache of size
 // entries (0: no cache), its metrics registered on reg (may be nil).
 // Registering two engines on one registry keeps the first one's metrics.
 func NewEngine(s *Snapshot, size int, reg prometheus.Registerer) *Engine {
-	e := &Engine{seed: maphash.MakeSeed()}
+	e := &Engine{seed: maphash.MakeSeed(), cache: shardlru.New[uint64, cacheEntry, shardStats](size, maxShards, minShardEntries)}
 	e.snap.Store(s)
-	if size > 0 {
-		n := 1
-		for n < maxShards && size/(n*2) >= minShardEntries {
-			n *= 2
-		}
-		per := (size + n - 1) / n
-		e.shards = make([]shard, n)
-		for i := range e.shards {
-			// NewLRU fails only for a size <= 0, which per never is.
-			e.shards[i].lru, _ = simplelru.NewLRU[uint64, cacheEntry](per, nil)
-		}
-	}
 	if reg != nil {
 		e.register(reg)
 	}
@@ -90,39 +76,35 @@ func NewEngine(s *Snapshot, size int, reg prometheus.Registerer) *Engine {
 }
 
 func (e *Engine) register(reg prometheus.Registerer) {
-	sum := func(f func(*shard) uint64) func() float64 {
+	sum := func(f func(*shardlru.Shard[uint64, cacheEntry, shardStats]) uint64) func() float64 {
 		return func() float64 {
 			var n uint64
-			for i := range e.shards {
-				sh := &e.shards[i]
-				sh.mu.Lock()
-				n += f(sh)
-				sh.mu.Unlock()
-			}
+			e.cache.Each(func(sh *shardlru.Shard[uint64, cacheEntry, shardStats]) { n += f(sh) })
 			return float64(n)
 		}
 	}
+	type shard = shardlru.Shard[uint64, cacheEntry, shardStats]
 	cs := []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "schoolgate_policy_verdict_cache_hits_total",
 			Help: "Policy decisions served from the verdict cache.",
-		}, sum(func(sh *shard) uint64 { return sh.hits })),
+		}, sum(func(sh *shard) uint64 { return sh.Data.hits })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "schoolgate_policy_verdict_cache_misses_total",
 			Help: "Policy decisions computed and added to the verdict cache.",
-		}, sum(func(sh *shard) uint64 { return sh.misses })),
+		}, sum(func(sh *shard) uint64 { return sh.Data.misses })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "schoolgate_policy_verdict_cache_entries",
 			Help: "Entries in the verdict cache.",
-		}, sum(func(sh *shard) uint64 { return uint64(sh.lru.Len()) })),
+		}, sum(func(sh *shard) uint64 { return uint64(sh.LRU.Len()) })),
 	}
 	for _, v := range []struct {
 		name  string
 		extra *atomic.Uint64
 		f     func(*shard) uint64
 	}{
-		{"allow", &e.allow, func(sh *shard) uint64 { return sh.allow }},
-		{"block", &e.block, func(sh *shard) uint64 { return sh.block }},
+		{"allow", &e.allow, func(sh *shard) uint64 { return sh.Data.allow }},
+		{"block", &e.block, func(sh *shard) uint64 { return sh.Data.block }},
 	} {
 		inShards := sum(v.f)
 		extra := v.extra
@@ -147,12 +129,7 @@ func (e *Engine) Swap(s *Snapshot) {
 		return
 	}
 	e.snap.Store(s)
-	for i := range e.shards {
-		sh := &e.shards[i]
-		sh.mu.Lock()
-		sh.lru.Purge()
-		sh.mu.Unlock()
-	}
+	e.cache.Purge()
 }
 
 // Decide decides with the current snapshot, from the cache when it can.
@@ -173,7 +150,7 @@ func (e *Engine) Decide(a Args) Decision {
 		e.countOutside(d.Verdict)
 		return d
 	}
-	if e.shards == nil {
+	if e.cache == nil {
 		d := s.Decide(a)
 		e.countOutside(d.Verdict)
 		return d
@@ -197,15 +174,15 @@ func (e *Engine) Decide(a Args) Decision {
 		key.path = a.Path
 	}
 	h := e.hash(&key)
-	sh := &e.shards[h&uint64(len(e.shards)-1)]
-	sh.mu.Lock()
-	if ent, ok := sh.lru.Get(h); ok && ent.key == key {
-		sh.hits++
-		sh.count(ent.d.Verdict)
-		sh.mu.Unlock()
+	sh := e.cache.Shard(h)
+	sh.Lock()
+	if ent, ok := sh.LRU.Get(h); ok && ent.key == key {
+		sh.Data.hits++
+		sh.Data.count(ent.d.Verdict)
+		sh.Unlock()
 		return ent.d
 	}
-	sh.mu.Unlock()
+	sh.Unlock()
 
 	d := s.decide(pi, key.mask, key.host, key.path, key.seen)
 
@@ -213,11 +190,11 @@ func (e *Engine) Decide(a Args) Decision {
 	// never pins a caller's larger buffer (a host sliced from a request).
 	key.host = strings.Clone(key.host)
 	key.path = strings.Clone(key.path)
-	sh.mu.Lock()
-	sh.misses++
-	sh.count(d.Verdict)
-	sh.lru.Add(h, cacheEntry{key: key, d: d})
-	sh.mu.Unlock()
+	sh.Lock()
+	sh.Data.misses++
+	sh.Data.count(d.Verdict)
+	sh.LRU.Add(h, cacheEntry{key: key, d: d})
+	sh.Unlock()
 	return d
 }
 
@@ -243,11 +220,11 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-func (sh *shard) count(v Verdict) {
+func (st *shardStats) count(v Verdict) {
 	if v == Block {
-		sh.block++
+		st.block++
 	} else {
-		sh.allow++
+		st.allow++
 	}
 }
 
@@ -261,13 +238,10 @@ func (e *Engine) countOutside(v Verdict) {
 
 // CacheStats reports the verdict cache's hits, misses and entries so far.
 func (e *Engine) CacheStats() (hits, misses uint64, entries int) {
-	for i := range e.shards {
-		sh := &e.shards[i]
-		sh.mu.Lock()
-		hits += sh.hits
-		misses += sh.misses
-		entries += sh.lru.Len()
-		sh.mu.Unlock()
-	}
+	e.cache.Each(func(sh *shardlru.Shard[uint64, cacheEntry, shardStats]) {
+		hits += sh.Data.hits
+		misses += sh.Data.misses
+		entries += sh.LRU.Len()
+	})
 	return hits, misses, entries
 }

@@ -286,8 +286,10 @@ func TestEngineHashCollision(t *testing.T) {
 	other := key
 	other.host = "khanacademy.org"
 	bogus := Decision{Profile: "student", Verdict: Allow, Rule: "student#1", Reason: "planted"}
-	sh := &e.shards[h&uint64(len(e.shards)-1)]
-	sh.lru.Add(h, cacheEntry{key: other, d: bogus})
+	sh := e.cache.Shard(h)
+	sh.Lock()
+	sh.LRU.Add(h, cacheEntry{key: other, d: bogus})
+	sh.Unlock()
 	if d := e.Decide(a); d != s.Decide(a) {
 		t.Errorf("Decide = %+v, want %+v (the colliding entry was served)", d, s.Decide(a))
 	}
