@@ -108,7 +108,7 @@
 //	schoolgate_proxy_auth_failures_total                    407s
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
-//	schoolgate_proxy_connections_refused_total{reason}      connections answered 503: max_connections, per_client
+//	schoolgate_proxy_connections_refused_total{reason}      connections answered 503: max_connections, per_client, non_client
 //	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, unsure, blocked, classified, unscorable, sampled_out
 //	schoolgate_proxy_classified_pages_not_remembered_total  pages with clear evidence not remembered: a query, or the category in the request's input
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page

@@ -21,6 +21,15 @@ import (
 const (
 	refusedMaxConns  = "max_connections"
 	refusedPerClient = "per_client"
+	refusedNonClient = "non_client"
+)
+
+// Connections from addresses outside `clients` are only ever answered
+// 403 not_a_client and closed; they are counted apart, in a small pool of
+// their own, so that strangers cannot take the clients' slots.
+const (
+	maxNonClientConns      = 64
+	maxNonClientConnsPerIP = 4
 )
 
 // limitListener caps the client connections open at once, in all and per
@@ -35,14 +44,18 @@ type limitListener struct {
 	refusedBy map[string]prometheus.Counter
 	logger    *zap.Logger
 	bodyIdle  time.Duration
+	// isClient reports whether an address is one of `clients`; others go
+	// to the non-client pool. nil: everyone is a client.
+	isClient func(netip.Addr) bool
 	// onRefused is told of each answer net/http gives before any handler
 	// runs (a request it cannot parse): what the client sent, and the
 	// status (see clientConn.Write).
 	onRefused func(ip netip.Addr, head []byte, status int)
 
-	mu   sync.Mutex
-	open int
-	byIP map[netip.Addr]int
+	mu         sync.Mutex
+	open       int
+	byIP       map[netip.Addr]int
+	nonClients int // open connections from non-clients, counted in byIP too
 
 	// refusing bounds the goroutines answering refused connections; past
 	// it a refused connection is just closed.
@@ -87,19 +100,28 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			ip = ta.AddrPort().Addr().Unmap()
 		}
-		if reason := l.admit(ip); reason != "" {
+		nonClient := l.isClient != nil && !l.isClient(ip)
+		if reason := l.admit(ip, nonClient); reason != "" {
 			l.refuse(c, ip, reason)
 			continue
 		}
 		l.gauge.Inc()
-		return &clientConn{Conn: c, l: l, ip: ip}, nil
+		return &clientConn{Conn: c, l: l, ip: ip, nonClient: nonClient}, nil
 	}
 }
 
 // admit takes a slot for a connection from ip, or says which cap is full.
-func (l *limitListener) admit(ip netip.Addr) string {
+func (l *limitListener) admit(ip netip.Addr, nonClient bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if nonClient {
+		if l.nonClients >= maxNonClientConns || l.byIP[ip] >= maxNonClientConnsPerIP {
+			return refusedNonClient
+		}
+		l.nonClients++
+		l.byIP[ip]++
+		return ""
+	}
 	set := l.set()
 	if l.open >= set.maxConns {
 		return refusedMaxConns
@@ -112,9 +134,13 @@ func (l *limitListener) admit(ip netip.Addr) string {
 	return ""
 }
 
-func (l *limitListener) release(ip netip.Addr) {
+func (l *limitListener) release(ip netip.Addr, nonClient bool) {
 	l.mu.Lock()
-	l.open--
+	if nonClient {
+		l.nonClients--
+	} else {
+		l.open--
+	}
 	if n := l.byIP[ip] - 1; n > 0 {
 		l.byIP[ip] = n
 	} else {
@@ -131,8 +157,11 @@ func (l *limitListener) refuse(c net.Conn, ip netip.Addr, reason string) {
 	if last := l.refusedLast.Load(); time.Since(time.Unix(0, last)) >= refuseLogEvery &&
 		l.refusedLast.CompareAndSwap(last, time.Now().UnixNano()) {
 		msg := "refusing client connections: proxy.max_connections reached"
-		if reason == refusedPerClient {
+		switch reason {
+		case refusedPerClient:
 			msg = "refusing client connections: too many from one address"
+		case refusedNonClient:
+			msg = "refusing connections from addresses outside clients: their small pool is full"
 		}
 		set := l.set()
 		l.logger.Warn(msg, zap.String("reason", reason), zap.Stringer("ip", ip),
@@ -175,12 +204,13 @@ func (l *limitListener) refuse(c net.Conn, ip netip.Addr, reason string) {
 // slow upload that progresses is never cut.
 type clientConn struct {
 	net.Conn
-	l        *limitListener
-	ip       netip.Addr
-	closed   atomic.Bool
-	lastRead atomic.Int64 // unix ns of the last read that brought bytes
-	armed    atomic.Bool
-	stalled  atomic.Bool // closed by the body watch
+	l         *limitListener
+	ip        netip.Addr
+	nonClient bool // in the non-client pool
+	closed    atomic.Bool
+	lastRead  atomic.Int64 // unix ns of the last read that brought bytes
+	armed     atomic.Bool
+	stalled   atomic.Bool // closed by the body watch
 
 	wmu   sync.Mutex
 	watch *time.Timer
@@ -262,7 +292,7 @@ func (c *clientConn) Close() error {
 			c.watch.Stop()
 		}
 		c.wmu.Unlock()
-		c.l.release(c.ip)
+		c.l.release(c.ip, c.nonClient)
 	}
 	return err
 }

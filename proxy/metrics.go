@@ -102,7 +102,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		upstreamByKind: make(map[string]prometheus.Counter, len(upstreamKinds)),
 		requestsByKey:  make(map[reqKey]prometheus.Counter),
 	}
-	for _, r := range []string{refusedMaxConns, refusedPerClient} {
+	for _, r := range []string{refusedMaxConns, refusedPerClient, refusedNonClient} {
 		m.connsRefusedBy[r] = m.connsRefused.WithLabelValues(r)
 	}
 	m.relayedUp = m.relayed.WithLabelValues("upstream")

@@ -303,6 +303,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	p.serving.Store(true)
 	ll := newLimitListener(ln, p.settings, &p.o, p.m, p.logger)
 	ll.onRefused = p.logRefused
+	ll.isClient = func(ip netip.Addr) bool { return p.engine.Snapshot().IsClient(ip) }
 	err := p.srv.Serve(ll)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -575,6 +576,11 @@ func (p *Proxy) fail(w http.ResponseWriter, st *request, err error) {
 	setPageHeaders(h, len(body))
 	if st.status == http.StatusProxyAuthRequired {
 		h.Set("Proxy-Authenticate", `Basic realm="schoolgate"`)
+	}
+	if st.rule == policy.RuleNotAClient {
+		// Nothing more will be served on it: a refused non-client must
+		// not keep a connection slot with keep-alive.
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(st.status)
 	n, _ := w.Write(body)
