@@ -70,6 +70,25 @@
 // ClientHello's name is decided on, and refused if intercepted). Plain
 // HTTP is decided on the absolute URL, whose host net/http puts in r.Host.
 //
+// SafeSearch (safesearch.go): when the decision carries an engine's lock
+// (policy.Decision.SafeSearch: a profile with safe_search, a Google, Bing,
+// DuckDuckGo or YouTube host), a CONNECT is dialled to the engine's
+// SafeSearch name instead of the host, and a readable request (plain HTTP,
+// or inside a terminated tunnel) goes through a transport that dials that
+// name (pooled apart from the ordinary one) with the engine's parameter or
+// header put on after the client's are removed. The log line says
+// "safe_search":true.
+//
+// What a ClientHello hides is decided too (hello.go): a relayed tunnel to an
+// IP address whose hello names no server resolving to it is decided with
+// the pseudo-category ip-literal, a hello whose ECH extension can hide the
+// name with ech (policy.Hidden; a browser's GREASE ECH naming the host is
+// not); an intercepted tunnel to an address without SNI decides each
+// request inside as ip-literal. A tunnel to an address whose hello names a
+// SafeSearch engine is cut (rule safe_search). Paths are decided on every
+// reading an origin may serve (policy: %2F decoded as well as kept), and
+// the log's url shows the reading decided on.
+//
 // A logged or shown URL never carries credentials (http://user:pw@host/:
 // dropped, and not forwarded either) nor the scheme's default port.
 //
@@ -109,6 +128,7 @@
 //	schoolgate_proxy_upstream_errors_total{kind}            refused, dns, timeout, tls, denied, reset, other
 //	schoolgate_proxy_overload_refusals_total                CONNECTs refused at the tunnel cap
 //	schoolgate_proxy_connections_refused_total{reason}      connections answered 503: max_connections, per_client, non_client
+//	schoolgate_proxy_safesearch_total{engine}               sent to an engine's SafeSearch servers: google, bing, duckduckgo, youtube
 //	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, unsure, blocked, classified, unscorable, sampled_out
 //	schoolgate_proxy_classified_pages_not_remembered_total  pages with clear evidence not remembered: a query, or the category in the request's input
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page

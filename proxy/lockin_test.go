@@ -164,6 +164,17 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 		{"staff google untouched", bob, hp("www.google.com") + "/search?q=cats&safe=off", nil, "normal query=q=cats&safe=off restrict="},
 		{"staff youtube untouched", bob, hp("www.youtube.com") + "/watch?v=x", off, "normal query=v=x restrict=Off"},
 	})
+	// Each request is counted as it ends, just after its answer.
+	for engine, want := range map[string]float64{"google": 2, "bing": 1, "duckduckgo": 1, "youtube": 2} {
+		got := metricValue(e.p.m.safeSearchBy[engine])
+		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			got = metricValue(e.p.m.safeSearchBy[engine])
+		}
+		if got != want {
+			t.Errorf("schoolgate_proxy_safesearch_total{engine=%q} = %v, want %v", engine, got, want)
+		}
+	}
 	if l := e.lastLog(t, "www.google.co.uk"); !l.SafeSearch || !strings.Contains(l.URL, "safe=active") || strings.Contains(l.URL, "safe=off") {
 		t.Errorf("log line %+v: want safe_search true and the locked URL", l)
 	}

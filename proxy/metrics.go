@@ -36,6 +36,8 @@ type metrics struct {
 	refusedOverload prometheus.Counter
 	connsRefused    *prometheus.CounterVec // reason
 	connsRefusedBy  map[string]prometheus.Counter
+	safeSearch      *prometheus.CounterVec // engine
+	safeSearchBy    map[string]prometheus.Counter
 	blockedCat      [32]prometheus.Counter // by category index, resolved once
 	reqCat          [32]prometheus.Counter
 	allCats         []categories.Category
@@ -99,11 +101,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Client connections answered 503 and closed at once, by the cap that was full (max_connections, per_client).",
 		}, []string{"reason"}),
 		connsRefusedBy: make(map[string]prometheus.Counter, 2),
+		safeSearch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schoolgate_proxy_safesearch_total",
+			Help: "Requests and CONNECTs sent to an engine's SafeSearch servers (with its lock where readable), by engine.",
+		}, []string{"engine"}),
+		safeSearchBy:   make(map[string]prometheus.Counter, 4),
 		upstreamByKind: make(map[string]prometheus.Counter, len(upstreamKinds)),
 		requestsByKey:  make(map[reqKey]prometheus.Counter),
 	}
 	for _, r := range []string{refusedMaxConns, refusedPerClient, refusedNonClient} {
 		m.connsRefusedBy[r] = m.connsRefused.WithLabelValues(r)
+	}
+	for _, e := range policy.SafeSearchEngines() {
+		m.safeSearchBy[e] = m.safeSearch.WithLabelValues(e)
 	}
 	m.relayedUp = m.relayed.WithLabelValues("upstream")
 	m.relayedDown = m.relayed.WithLabelValues("downstream")
@@ -117,7 +127,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.requestsCategory, m.blockedByCat, m.duration, m.activeConns,
-			m.activeTunnels, m.relayed, m.authFailures, m.upstreamErrors, m.refusedOverload, m.connsRefused)
+			m.activeTunnels, m.relayed, m.authFailures, m.upstreamErrors, m.refusedOverload, m.connsRefused, m.safeSearch)
 	}
 	return m
 }
@@ -137,6 +147,11 @@ func (m *metrics) observe(st *request) {
 	}
 	c.Inc()
 	m.duration.Observe(st.elapsed.Seconds())
+	if st.safeSearch && st.ss != nil {
+		if c, ok := m.safeSearchBy[st.ss.Engine]; ok {
+			c.Inc()
+		}
+	}
 	cats := st.cats
 	if cats.Empty() {
 		cats = categories.SetOf(categories.Unclassified)
