@@ -149,6 +149,7 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	if err != nil {
 		return err
 	}
+	warnOpenCAKey(cfg, logger)
 	g := &gateway{cfgPath: cfgPath, cfg: cfg, logger: logger, errc: make(chan error, 3)}
 	reg := g.registry()
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/config"
 )
 
 // openTempDir is a temporary folder any user may enter: what a test
@@ -597,6 +600,30 @@ func TestServeMemoryLimitFromCgroup(t *testing.T) {
 				t.Errorf("with %s serve still set its limit from the cgroup: %s", tt.env, line)
 			case tt.want != "" && !strings.Contains(line, tt.want):
 				t.Errorf("want a \"memory limit from the cgroup\" line with %s; log:\n%s", tt.want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestWarnOpenCAKey(t *testing.T) {
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o604, true}, {0o640, false}, {0o600, false}} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			key := filepath.Join(t.TempDir(), "ca.key")
+			if err := os.WriteFile(key, []byte("not read"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(key, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg := config.Default()
+			cfg.Proxy.Intercept = &config.Intercept{CACert: "ca.pem", CAKey: key}
+			var buf bytes.Buffer
+			warnOpenCAKey(cfg, newProgramLogger(&buf))
+			if got := strings.Contains(buf.String(), "readable by every local user"); got != tt.warn {
+				t.Errorf("mode %v: warned %v, want %v: %s", tt.mode, got, tt.warn, buf.String())
 			}
 		})
 	}
