@@ -610,3 +610,34 @@ func TestChromiumGreaseECH(t *testing.T) {
 		return l.Method == "CONNECT" && l.Host == upstreamIP && l.Verdict == "block" && l.Rule == "student#1"
 	})
 }
+
+// TestEncodedPathsIntercepted: inside an intercepted tunnel a path is
+// decided on the same readings as plain HTTP.
+func TestEncodedPathsIntercepted(t *testing.T) {
+	e := lockinEnv(t)
+	ca, caKey := testCA(t, e.dir)
+	port := tlsUpstream(t, ca, caKey, decodingOrigin(""), "bbc.test")
+	addr := interceptProxyCA(t, e, ca, "domains: [bbc.test]", port)
+	get := func(user, pass, path string) (int, string) {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			Proxy:           http.ProxyURL(&url.URL{Scheme: "http", Host: addr, User: url.UserPassword(user, pass)}),
+			TLSClientConfig: &tls.Config{RootCAs: poolOf(ca)},
+		}}
+		return getBody(t, c, "https://"+net.JoinHostPort("bbc.test", strconv.Itoa(port))+path, nil)
+	}
+	for _, path := range []string{"/%2Fiplayer", "/bitesize%2F..%2Fiplayer"} {
+		if status, _ := get("alice", "alicepw", path); status != 403 {
+			t.Errorf("student GET https://bbc.test%s: %d, want 403", path, status)
+		}
+		if status, body := get("bob", "bobpw", path); status != 200 || body != "IPLAYER" {
+			t.Errorf("staff GET https://bbc.test%s: %d %q, want 200 IPLAYER (the origin decodes)", path, status, body)
+		}
+	}
+	if status, body := get("alice", "alicepw", "/bitesize%2Fmaths"); status != 200 || body != "BITESIZE" {
+		t.Errorf("student GET https://bbc.test/bitesize%%2Fmaths: %d %q, want 200 BITESIZE", status, body)
+	}
+	waitLog(t, e, func(l logLine) bool {
+		return l.User == "alice" && l.Verdict == "block" && l.Rule == "student#3" &&
+			l.URL == "https://bbc.test:"+strconv.Itoa(port)+"/iplayer"
+	})
+}
