@@ -40,11 +40,14 @@ type TrainReport struct {
 	// categories: pages to block caught in their category, must-allow
 	// pages put in any category.
 	CVCaught, CVBlock, CVOverBlocked, CVAllow int
+	// CVOver names the must-allow pages cross-validation put in a
+	// category, and CVMissed the pages to block it did not.
+	CVOver, CVMissed []string
 }
 
 func (r *TrainReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cross-validated on the training pages: caught %d/%d pages to block, over-blocked %d/%d must-allow pages\n",
+	fmt.Fprintf(&b, "cross-validated on the training pages (learned model alone): caught %d/%d pages to block, over-blocked %d/%d must-allow pages\n",
 		r.CVCaught, r.CVBlock, r.CVOverBlocked, r.CVAllow)
 	cats := make([]categories.Category, 0, len(r.Lambda))
 	for c := range r.Lambda {
@@ -53,6 +56,12 @@ func (r *TrainReport) String() string {
 	sort.Slice(cats, func(i, j int) bool { return cats[i] < cats[j] })
 	for _, c := range cats {
 		fmt.Fprintf(&b, "  %-16s lambda %g\n", c, r.Lambda[c])
+	}
+	if len(r.CVOver) > 0 {
+		fmt.Fprintf(&b, "  cross-validation over-blocked: %s\n", strings.Join(r.CVOver, " "))
+	}
+	if len(r.CVMissed) > 0 {
+		fmt.Fprintf(&b, "  cross-validation missed: %s\n", strings.Join(r.CVMissed, " "))
 	}
 	return b.String()
 }
@@ -146,6 +155,7 @@ func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainR
 			rep.CVAllow++
 			if over {
 				rep.CVOverBlocked++
+				rep.CVOver = append(rep.CVOver, pages[i].Name)
 			}
 			continue
 		}
@@ -153,6 +163,8 @@ func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainR
 		cat, _ := categories.Parse(ex.label)
 		if cvScores[i][cat] >= DefaultThreshold {
 			rep.CVCaught++
+		} else {
+			rep.CVMissed = append(rep.CVMissed, pages[i].Name)
 		}
 	}
 	header := "# The content classifier's model: weights per category for the features of\n" +
