@@ -54,7 +54,8 @@
 // (intercept.go), HTTP/2 or HTTP/1.1 to the browser and HTTP/2 to upstreams
 // that offer it; and, when that CA is loaded, any other blocked CONNECT, only
 // to answer each request with the block page (a browser never shows a
-// CONNECT's answer). An intercepted or port-80 CONNECT is logged as allowed
+// CONNECT's answer). A relayed tunnel on a port that need not be TLS whose
+// first line is an HTTP request is detached and read as port 80's is. An intercepted or port-80 CONNECT is logged as allowed
 // with rule "intercept" (the tunnel is not a visit; the report leaves it
 // out of the sites), the requests inside with their own rules; a
 // block-page tunnel is one line, the CONNECT's, blocked with status 403 and

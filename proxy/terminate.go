@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -195,7 +196,12 @@ func (p *Proxy) serveTerminated(w http.ResponseWriter, r *http.Request, st *requ
 		h2 = tconn.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS
 	}
 	client.SetDeadline(time.Time{}) //nolint:errcheck
+	p.serveHTTPConn(conn, client, t, h2)
+}
 
+// serveHTTPConn serves the requests of t read from conn (client's, or
+// the TLS on it) until the client is done.
+func (p *Proxy) serveHTTPConn(conn, client net.Conn, t *innerTunnel, h2 bool) {
 	// The TLS records of request bodies arrive through the client's
 	// connection: its body watch cuts a stalled HTTP/1 upload here too.
 	// HTTP/2 multiplexes bodies on the connection, so a stream gets a read
@@ -404,4 +410,72 @@ func (c *notifyConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { close(c.done) })
 	return err
+}
+
+// errDetached ends a relay's copy when its tunnel is read as HTTP instead.
+var errDetached = errors.New("tunnel detached to be read as HTTP")
+
+// detachHTTP stops relaying tc, whose client's first bytes (first) are an
+// HTTP request, closes the upstream connection (no byte was sent to it)
+// and serves the requests as in a tunnel to port 80: each one decided
+// on its Host and path. downExited closes when the relay's
+// server-to-client copy has stopped.
+func (p *Proxy) detachHTTP(st *request, tc *tunnelConns, first []byte, port int, downExited <-chan struct{}) {
+	tc.detached.Store(true)
+	tc.up.SetReadDeadline(time.Now()) //nolint:errcheck // wakes the copy, which sees detached
+	<-downExited
+	tc.up.Close()
+	p.logger.Debug("tunnel carries HTTP: read as HTTP", zap.String("host", st.host), zap.Int("port", port))
+	t := newInnerTunnel(tunnelHTTP, st, port, nil, nil)
+	p.serveHTTPConn(&prefixConn{Conn: tc.client, prefix: first}, tc.client, t, false)
+}
+
+// maxRequestLine bounds how much of a tunnel's first line is read to see
+// whether it is an HTTP request.
+const maxRequestLine = 8 << 10
+
+// readHTTPStart reads c's first line (buf holds the bytes already read),
+// for up to timeout, and reports whether it is an HTTP/1 request line
+// ("GET /path HTTP/1.1"). It returns every byte read, to be relayed when
+// it is not. A line of another text protocol ("NICK x", "SSH-2.0-...")
+// is not HTTP.
+func readHTTPStart(c net.Conn, buf []byte, timeout time.Duration) ([]byte, bool) {
+	if len(buf) == 0 || buf[0] < 'A' || buf[0] > 'Z' {
+		return buf, false
+	}
+	c.SetReadDeadline(time.Now().Add(timeout)) //nolint:errcheck // a closed conn fails the read
+	defer c.SetReadDeadline(time.Time{})       //nolint:errcheck
+	for {
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			return buf, isRequestLine(buf[:i])
+		}
+		if len(buf) >= maxRequestLine {
+			return buf, false
+		}
+		if cap(buf)-len(buf) < 512 {
+			buf = append(buf[:len(buf):len(buf)], make([]byte, 4096)...)[:len(buf)]
+		}
+		n, err := c.Read(buf[len(buf):min(cap(buf), maxRequestLine)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, false
+		}
+	}
+}
+
+// isRequestLine reports whether line (without its LF) is
+// "METHOD SP target SP HTTP/1.x", the method upper-case letters.
+func isRequestLine(line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	method, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(method) == 0 || len(method) > 16 {
+		return false
+	}
+	for _, b := range method {
+		if b < 'A' || b > 'Z' {
+			return false
+		}
+	}
+	target, version, ok := bytes.Cut(rest, []byte(" "))
+	return ok && len(target) > 0 && (string(version) == "HTTP/1.1" || string(version) == "HTTP/1.0")
 }

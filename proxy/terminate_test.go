@@ -479,3 +479,55 @@ func TestInterceptHTTP2(t *testing.T) {
 		}
 	})
 }
+
+// A tunnel to another port the school opened (connect_ports) that carries
+// HTTP is read as HTTP, as on port 80, not relayed blind: each request is
+// decided on its Host and path. Other protocols are still relayed.
+func TestConnectOtherPortHTTP(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	tcpAddr, tcpPort := tcpUpstream(t)
+	upPort := e.up.Listener.Addr().(*net.TCPAddr).Port
+	// Both ports opened by the school (a reload: the proxy reads
+	// connect_ports from the snapshot).
+	cfg := strings.Replace(readFile(t, e.cfgPath), "connect_ports: [", fmt.Sprintf("connect_ports: [%d, %d, ", upPort, tcpPort), 1)
+	writeFile(t, e.cfgPath, cfg)
+	e.engine.Swap(e.build())
+	authority := "www.allowed.test:" + strconv.Itoa(upPort)
+
+	st, c := rawConnect(t, e.addr, authority, "")
+	if st != 200 {
+		t.Fatalf("CONNECT: status %d", st)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	br := bufio.NewReader(c)
+	resp, body := exchange(t, c, br, "GET /hello HTTP/1.1\r\nHost: "+authority+"\r\n\r\n")
+	if resp.StatusCode != 200 || body != "hello from upstream" {
+		t.Fatalf("allowed request: %d %q", resp.StatusCode, body)
+	}
+	resp, body = exchange(t, c, br, "GET /hello HTTP/1.1\r\nHost: www.casino.test\r\n\r\n")
+	if resp.StatusCode != 421 || !strings.Contains(body, "host_mismatch") {
+		t.Fatalf("another Host: %d %q", resp.StatusCode, body)
+	}
+	resp, body = exchange(t, c, br, "GET /forbidden/x HTTP/1.1\r\nHost: "+authority+"\r\n\r\n")
+	if resp.StatusCode != 403 || !strings.Contains(body, "adult") {
+		t.Fatalf("blocked URL: %d %q", resp.StatusCode, body)
+	}
+	if l := e.logFor(t, "www.casino.test", "GET"); l.Rule != "host_mismatch" || statusNum(l.Status) != 421 {
+		t.Errorf("log line %+v", l)
+	}
+
+	t.Run("another protocol is relayed", func(t *testing.T) {
+		st, c := rawConnect(t, e.addr, tcpAddr, "")
+		if st != 200 {
+			t.Fatalf("CONNECT: status %d", st)
+		}
+		defer c.Close()
+		io.WriteString(c, "NICK pupil\r\nUSER a b c d\r\n") //nolint:errcheck
+		c.(*net.TCPConn).CloseWrite()                       //nolint:errcheck
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))  //nolint:errcheck
+		if b, _ := io.ReadAll(c); string(b) != "got 26 bytes" {
+			t.Fatalf("the upstream answered %q", b)
+		}
+	})
+}

@@ -112,7 +112,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	client.SetWriteDeadline(time.Time{}) //nolint:errcheck
 	st.status = http.StatusOK
 	p.beginSession(st)
-	p.relay(st, tc, first, slices.Contains(p.o.TLSPorts, port))
+	p.relay(st, tc, first, port, slices.Contains(p.o.TLSPorts, port))
 }
 
 // statusCut is logged for a tunnel the proxy cut after its 200 (the
@@ -138,6 +138,9 @@ func mustPeek(b []byte, _ error) []byte { return b }
 type tunnelConns struct {
 	client, up net.Conn
 	once       sync.Once
+	// detached stops the relay without closing the client: its tunnel
+	// turned out to carry HTTP, which the proxy reads itself.
+	detached atomic.Bool
 }
 
 func (t *tunnelConns) close() {
@@ -158,7 +161,7 @@ func (t *tunnelConns) close() {
 // The client already has its "200 Connection established" when the check
 // cuts the tunnel, so the log line keeps status 200 (what the client got,
 // CONTRACT §4) with verdict block and the rule that cut it.
-func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, tlsOnly bool) {
+func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, port int, tlsOnly bool) {
 	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
 	// becomes splice(2) and the kernel moves the bytes.
 	var client net.Conn = tc.client
@@ -210,7 +213,14 @@ func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, tlsOnly bool) 
 			return
 		}
 	case errors.Is(err, errNotTLS) && !tlsOnly:
-		// Not TLS, on a port the school opened for other protocols.
+		// Not TLS, on a port the school opened for other protocols. HTTP
+		// is read as HTTP, as on port 80: relayed unread, it would take
+		// any Host to the allowed host's address.
+		var isHTTP bool
+		if buf, isHTTP = readHTTPStart(tc.client, buf, p.o.HelloTimeout); isHTTP && down.Load() == 0 {
+			p.detachHTTP(st, tc, buf, port, downExited)
+			return
+		}
 	case errors.Is(err, errNotTLS):
 		st.verdict, st.rule, st.status = policy.Block, ruleTLSRequired, statusCut
 		p.logger.Info("tunnel cut: not TLS on an HTTPS port", zap.String("host", st.host), zap.Stringer("ip", st.ip),
@@ -293,6 +303,9 @@ func (p *Proxy) pump(dst, src net.Conn, tc *tunnelConns, lastActive, count *atom
 		}
 		if err == nil {
 			return nil
+		}
+		if tc.detached.Load() {
+			return errDetached
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, lastActive.Load())) < idle {
 			continue
