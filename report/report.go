@@ -271,30 +271,7 @@ func (a *Aggregator) add(l *line) {
 	} else {
 		r.Proxy++
 	}
-	// Counted apart, never as requests, blocks or over-blocking: a sign-in
-	// prompt is the proxy asking who is there, the DoH canary is answered
-	// on purpose, and an intercepted tunnel's requests have lines of their
-	// own (a blocked host's tunnel would otherwise top the allowed sites).
-	switch string(l.rule) {
-	case ruleSignIn:
-		r.SignInPrompts++
-		return
-	case ruleCanary:
-		if string(l.src) == "dns" {
-			r.OnPurpose++
-			return
-		}
-	case ruleIntercept:
-		if string(l.method) == "CONNECT" {
-			r.Tunnels++
-			return
-		}
-	}
-	// A statutory list's contents never appear in the report: its blocks
-	// are counted, with no site, address or search (the access log keeps
-	// them for whoever investigates).
-	if bytes.HasPrefix(l.rule, []byte(policy.RuleStatutoryPrefix)) {
-		r.Statutory++
+	if a.countedApart(l) {
 		return
 	}
 	lt := l.ts.In(a.loc)
@@ -305,6 +282,53 @@ func (a *Aggregator) add(l *line) {
 			cats = cats.Add(k)
 		}
 	}
+	ooh := !a.inSchoolHours(lt)
+	dayKey := a.addTotals(lt, cats, blocked, ooh)
+	a.addDevice(l.ip)
+	u := a.user(l, lt)
+	u.add(l, lt, cats, blocked, ooh)
+	a.addOutcome(l, lt, dayKey, u, cats, blocked, ooh)
+	if len(l.url) > 0 {
+		a.search(l, lt, u, blocked)
+	}
+}
+
+// countedApart counts the lines that are not requests, blocks or
+// over-blocking, and reports whether l was one: a sign-in prompt is the
+// proxy asking who is there, the DoH canary is answered on purpose, an
+// intercepted tunnel's requests have lines of their own (a blocked host's
+// tunnel would otherwise top the allowed sites), and a statutory list's
+// contents never appear in the report (its blocks are counted, with no
+// site, address or search; the access log keeps them for whoever
+// investigates).
+func (a *Aggregator) countedApart(l *line) bool {
+	r := &a.r
+	switch string(l.rule) {
+	case ruleSignIn:
+		r.SignInPrompts++
+		return true
+	case ruleCanary:
+		if string(l.src) == "dns" {
+			r.OnPurpose++
+			return true
+		}
+	case ruleIntercept:
+		if string(l.method) == "CONNECT" {
+			r.Tunnels++
+			return true
+		}
+	}
+	if bytes.HasPrefix(l.rule, []byte(policy.RuleStatutoryPrefix)) {
+		r.Statutory++
+		return true
+	}
+	return false
+}
+
+// addTotals counts a request in the report's totals, its hour and its day,
+// and returns the day's key.
+func (a *Aggregator) addTotals(lt time.Time, cats categories.Set, blocked, ooh bool) string {
+	r := &a.r
 	r.Requests++
 	h := lt.Hour()
 	if blocked {
@@ -337,25 +361,30 @@ func (a *Aggregator) add(l *line) {
 			a.days[a.lastDay] = a.lastDC
 		}
 	}
-	dayKey, dc := a.lastDay, a.lastDC
-	dc.Requests++
+	a.lastDC.Requests++
 	if blocked {
-		dc.Blocked++
+		a.lastDC.Blocked++
 	}
-	ooh := !a.inSchoolHours(lt)
 	if ooh {
 		r.OutOfHours++
 	}
+	return a.lastDay
+}
 
-	if _, ok := a.devices[string(l.ip)]; !ok {
+// addDevice counts a device address, up to maxAllDevices.
+func (a *Aggregator) addDevice(ip []byte) {
+	if _, ok := a.devices[string(ip)]; !ok {
 		if len(a.devices) < maxAllDevices {
-			a.devices[string(l.ip)] = struct{}{}
+			a.devices[string(ip)] = struct{}{}
 		} else {
-			r.DevicesCapped = true
+			a.r.DevicesCapped = true
 		}
 	}
+}
 
-	// Per user; an unknown user is one row per device address.
+// user returns l's row: per user, and for a line without one per device
+// address; past maxUsers rows, one row for the others.
+func (a *Aggregator) user(l *line, lt time.Time) *UserSummary {
 	key := a.internal[:0]
 	if len(l.user) > 0 {
 		key = append(key, 'u')
@@ -383,6 +412,11 @@ func (a *Aggregator) add(l *line) {
 			a.users[string(key)] = u
 		}
 	}
+	return u
+}
+
+// add counts a request in the user's row.
+func (u *UserSummary) add(l *line, lt time.Time, cats categories.Set, blocked, ooh bool) {
 	u.sawProfile(l.profile)
 	u.Requests++
 	if lt.Before(u.First) {
@@ -415,37 +449,40 @@ func (a *Aggregator) add(l *line) {
 			u.catBlocked[categories.Unclassified]++
 		}
 	}
-
-	// A block the content classifier made (no list names the site) may be
-	// an over-block; one from its memory of the host was not even what
-	// this person asked for, so it is never their incident.
-	byClassifier := bytes.HasPrefix(l.rule, []byte("classifier"))
-	fromMemory := classify.FromMemory(string(l.rule))
 	if blocked {
 		u.Blocked++
-		a.blocked.add(l.host, cats)
-		// Only a profile's rule can over-block; the gateway's own refusals
-		// (not_a_client, bad_request, tls_required, ...) are not about the
-		// site's category.
-		if ((cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified)) && profileRule(l.rule)) || byClassifier {
-			a.overblk.add(l.host, cats)
-		}
-		if fromMemory {
-			r.MemoryBlocks++
-		}
-		if cats.Intersects(a.serious) && !fromMemory {
-			u.Incidents++
-			r.IncidentAttempts++
-			a.incident(l, lt, dayKey, cats, ooh)
-		}
-	} else {
+	}
+}
+
+// addOutcome puts the site among the blocked or allowed ones, with what a
+// block may mean: a possible over-block, an incident, a near miss. A block
+// the content classifier made (no list names the site) may be an
+// over-block; one from its memory of the host was not even what this
+// person asked for, so it is never their incident.
+func (a *Aggregator) addOutcome(l *line, lt time.Time, dayKey string, u *UserSummary, cats categories.Set, blocked, ooh bool) {
+	if !blocked {
 		a.allowed.add(l.host, cats)
 		if bytes.HasPrefix(l.classified, []byte(unsurePrefix)) {
 			a.nearMiss(l)
 		}
+		return
 	}
-	if len(l.url) > 0 {
-		a.search(l, lt, u, blocked)
+	byClassifier := bytes.HasPrefix(l.rule, []byte("classifier"))
+	fromMemory := classify.FromMemory(string(l.rule))
+	a.blocked.add(l.host, cats)
+	// Only a profile's rule can over-block; the gateway's own refusals
+	// (not_a_client, bad_request, tls_required, ...) are not about the
+	// site's category.
+	if ((cats.Empty() || cats.Has(categories.Education) || cats.Has(categories.Unclassified)) && profileRule(l.rule)) || byClassifier {
+		a.overblk.add(l.host, cats)
+	}
+	if fromMemory {
+		a.r.MemoryBlocks++
+	}
+	if cats.Intersects(a.serious) && !fromMemory {
+		u.Incidents++
+		a.r.IncidentAttempts++
+		a.incident(l, lt, dayKey, cats, ooh)
 	}
 }
 
