@@ -37,16 +37,15 @@ var errMalformed = errors.New("malformed line")
 type parser struct {
 	buf  []byte // unescaped strings for this line
 	cats [][]byte
+	// fixups are offsets into buf for unescaped strings, resolved after
+	// the line because appending may move buf.
+	fixups []fixup
 }
 
 func (p *parser) parse(b []byte, l *line) error {
 	*l = line{categories: p.cats[:0]}
 	p.buf = p.buf[:0]
-	// Offsets into p.buf for unescaped strings are resolved after the loop,
-	// because appending may move p.buf.
-	var fixups []fixup
-	var fixArr [8]fixup
-	fixups = fixArr[:0]
+	p.fixups = p.fixups[:0]
 
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -89,125 +88,146 @@ func (p *parser) parse(b []byte, l *line) error {
 		if i >= len(b) {
 			return errMalformed
 		}
-		var dst *[]byte
-		switch string(key) {
-		case "src":
-			dst = &l.src
-		case "user":
-			dst = &l.user
-		case "ip":
-			dst = &l.ip
-		case "profile":
-			dst = &l.profile
-		case "method":
-			dst = &l.method
-		case "host":
-			dst = &l.host
-		case "url":
-			dst = &l.url
-		case "verdict":
-			dst = &l.verdict
-			haveVerdict = true
-		case "rule":
-			dst = &l.rule
-		case "classified":
-			dst = &l.classified
-		case "status":
-			dst = &l.status
+		haveVerdict = haveVerdict || string(key) == "verdict"
+		ts, next, err := p.value(b, i, key, l)
+		if err != nil {
+			return err
 		}
-		switch c := b[i]; {
-		case c == '"':
-			s, esc, next, err := p.str(b, i)
-			if err != nil {
-				return err
-			}
-			i = next
-			if string(key) == "ts" {
-				if esc >= 0 {
-					s = p.buf[esc:]
-				}
-				t, ok := parseTS(s)
-				if !ok {
-					return errMalformed
-				}
-				l.ts = t
-				haveTS = true
-			} else if dst != nil {
-				if esc >= 0 {
-					fixups = append(fixups, fixup{dst, esc, len(p.buf)})
-				} else {
-					*dst = s
-				}
-			}
-		case c == '[':
-			i = skipWS(b, i+1)
-			firstElem := true
-			for {
-				if i >= len(b) {
-					return errMalformed
-				}
-				if b[i] == ']' {
-					i++
-					break
-				}
-				if !firstElem {
-					if b[i] != ',' {
-						return errMalformed
-					}
-					i = skipWS(b, i+1)
-				}
-				firstElem = false
-				if i >= len(b) || b[i] != '"' {
-					return errMalformed
-				}
-				s, esc, next, err := p.str(b, i)
-				if err != nil {
-					return err
-				}
-				if string(key) == "categories" {
-					if esc >= 0 {
-						s = append([]byte(nil), p.buf[esc:]...)
-					}
-					l.categories = append(l.categories, s)
-				}
-				i = skipWS(b, next)
-			}
-		case c == '-' || (c >= '0' && c <= '9'):
-			j := scanNumber(b, i)
-			if j < 0 {
-				return errMalformed
-			}
-			num := b[i:j]
-			i = j
-			switch string(key) {
-			case "bytes":
-				n, err := strconv.ParseInt(string(num), 10, 64)
-				if err != nil {
-					return errMalformed
-				}
-				l.bytes = n
-			case "status":
-				l.status = num
-			}
-		case hasPrefix(b[i:], "true"):
-			i += 4
-		case hasPrefix(b[i:], "false"):
-			i += 5
-		case hasPrefix(b[i:], "null"):
-			i += 4
-		default:
-			return errMalformed
-		}
-		i = skipWS(b, i)
+		haveTS = haveTS || ts
+		i = skipWS(b, next)
 	}
 	if skipWS(b, i) != len(b) || !haveTS || !haveVerdict {
 		return errMalformed
 	}
-	for _, f := range fixups {
+	for _, f := range p.fixups {
 		*f.dst = p.buf[f.from:f.to]
 	}
 	p.cats = l.categories
 	return nil
+}
+
+// field is where the value of key goes in l (nil: a key the report does
+// not read).
+func (l *line) field(key []byte) *[]byte {
+	switch string(key) {
+	case "src":
+		return &l.src
+	case "user":
+		return &l.user
+	case "ip":
+		return &l.ip
+	case "profile":
+		return &l.profile
+	case "method":
+		return &l.method
+	case "host":
+		return &l.host
+	case "url":
+		return &l.url
+	case "verdict":
+		return &l.verdict
+	case "rule":
+		return &l.rule
+	case "classified":
+		return &l.classified
+	case "status":
+		return &l.status
+	}
+	return nil
+}
+
+// value reads the value of key at b[i:] into l; ts says it was the time
+// stamp. It returns the offset after the value.
+func (p *parser) value(b []byte, i int, key []byte, l *line) (ts bool, next int, err error) {
+	switch c := b[i]; {
+	case c == '"':
+		s, esc, next, err := p.str(b, i)
+		if err != nil {
+			return false, 0, err
+		}
+		if string(key) == "ts" {
+			if esc >= 0 {
+				s = p.buf[esc:]
+			}
+			t, ok := parseTS(s)
+			if !ok {
+				return false, 0, errMalformed
+			}
+			l.ts = t
+			return true, next, nil
+		}
+		if dst := l.field(key); dst != nil {
+			if esc >= 0 {
+				p.fixups = append(p.fixups, fixup{dst, esc, len(p.buf)})
+			} else {
+				*dst = s
+			}
+		}
+		return false, next, nil
+	case c == '[':
+		next, err := p.strings(b, i, string(key) == "categories", l)
+		return false, next, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		j := scanNumber(b, i)
+		if j < 0 {
+			return false, 0, errMalformed
+		}
+		num := b[i:j]
+		switch string(key) {
+		case "bytes":
+			n, err := strconv.ParseInt(string(num), 10, 64)
+			if err != nil {
+				return false, 0, errMalformed
+			}
+			l.bytes = n
+		case "status":
+			l.status = num
+		}
+		return false, j, nil
+	case hasPrefix(b[i:], "true"):
+		return false, i + 4, nil
+	case hasPrefix(b[i:], "false"):
+		return false, i + 5, nil
+	case hasPrefix(b[i:], "null"):
+		return false, i + 4, nil
+	}
+	return false, 0, errMalformed
+}
+
+// strings reads the array of strings at b[i:], keeping its elements as
+// l's categories when keep. It returns the offset after the array.
+func (p *parser) strings(b []byte, i int, keep bool, l *line) (int, error) {
+	i = skipWS(b, i+1)
+	first := true
+	for {
+		if i >= len(b) {
+			return 0, errMalformed
+		}
+		if b[i] == ']' {
+			return i + 1, nil
+		}
+		if !first {
+			if b[i] != ',' {
+				return 0, errMalformed
+			}
+			i = skipWS(b, i+1)
+		}
+		first = false
+		if i >= len(b) || b[i] != '"' {
+			return 0, errMalformed
+		}
+		s, esc, next, err := p.str(b, i)
+		if err != nil {
+			return 0, err
+		}
+		if keep {
+			if esc >= 0 {
+				s = append([]byte(nil), p.buf[esc:]...)
+			}
+			l.categories = append(l.categories, s)
+		}
+		i = skipWS(b, next)
+	}
 }
 
 type fixup struct {
