@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,6 +36,8 @@ type Options struct {
 	// host is a wildcard (or empty), the PAC file names the host the PAC
 	// was requested from, with the proxy's port.
 	ProxyAddr string
+	// IdleTimeout closes idle connections (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Handler returns the admin listener's handler.

@@ -30,6 +30,7 @@ type Config struct {
 	Location *time.Location `yaml:"-"` // from Timezone
 
 	Listen         Listen              `yaml:"listen"`
+	Admin          Admin               `yaml:"admin"`
 	Clients        []netip.Prefix      `yaml:"clients"`
 	Proxy          Proxy               `yaml:"proxy"`
 	DNS            DNS                 `yaml:"dns"`
@@ -57,6 +58,14 @@ type Listen struct {
 	Proxy string `yaml:"proxy"`
 	DNS   string `yaml:"dns"`
 	Admin string `yaml:"admin"`
+}
+
+// Admin guards the admin listener.
+type Admin struct {
+	// Allow lists who may use the admin listener (/metrics, /healthz);
+	// the PAC file (/proxy.pac, /wpad.dat) is served to anyone, as
+	// browsers fetch it.
+	Allow []netip.Prefix `yaml:"allow"`
 }
 
 // Proxy holds the web proxy's guards.

@@ -28,6 +28,12 @@ func Default() *Config {
 			DNS:   "127.0.0.1:5300",
 			Admin: "127.0.0.1:9090",
 		},
+		// The admin listener answers /metrics and /healthz to loopback
+		// only unless admin.allow says otherwise; the PAC file to anyone.
+		Admin: Admin{Allow: []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.0/8"),
+			netip.MustParsePrefix("::1/128"),
+		}},
 		// Loopback only: a config that forgets `clients` must not make an
 		// open proxy or resolver.
 		Clients: []netip.Prefix{

@@ -45,6 +45,11 @@ func (d *decoder) top(n *yaml.Node) {
 			}
 		}},
 		{"listen", func(_, v *yaml.Node) { d.listen(v) }},
+		{"admin", func(_, v *yaml.Node) {
+			d.mapping(v, "admin", []field{
+				{"allow", func(_, v *yaml.Node) { c.Admin.Allow = d.prefixes(v, "admin.allow") }},
+			})
+		}},
 		{"clients", func(_, v *yaml.Node) {
 			c.Clients = d.prefixes(v, "clients")
 			if isEmptyList(v) {

@@ -251,16 +251,17 @@ func (g *gateway) registry() *prometheus.Registry {
 // in use fails the start with a clear message, and serves on them.
 func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) error {
 	cfg, logger := g.cfg, g.logger
+	checkFDBudget(cfg, logger)
 	recent := policy.NewRecentUsers(15 * time.Minute)
 	if cfg.Listen.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Admin)
 		if err != nil {
 			return &listenError{"listen.admin", cfg.Listen.Admin, err}
 		}
-		g.adminSrv = &http.Server{
-			Handler:           admin.Handler(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
+		// Idle timeout, a connection cap and admin.allow: the admin
+		// listener cannot take the descriptors the proxy and DNS need.
+		g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy})
+		ln = admin.Listen(ln, admin.DefaultMaxConns)
 		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	}
