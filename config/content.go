@@ -35,7 +35,7 @@ func (d *decoder) content(n *yaml.Node) {
 				return
 			}
 			if n < 1 || n > 24*31 {
-				d.addf(resolve(v).Line, "content.remember_hours %d out of range (1 to 744)", n)
+				d.addf(deref(v).Line, "content.remember_hours %d out of range (1 to 744)", n)
 				return
 			}
 			c.RememberHours = n

@@ -132,8 +132,8 @@ func lineOfTab(data []byte) int {
 	return 1
 }
 
-// resolve follows aliases to the node they name.
-func resolve(n *yaml.Node) *yaml.Node {
+// deref follows aliases to the node they name.
+func deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
 	}
@@ -169,7 +169,7 @@ type field struct {
 // duplicate keys are problems. A null value (a key with nothing after it)
 // is an empty mapping.
 func (d *decoder) mapping(n *yaml.Node, where string, fields []field) {
-	n = resolve(n)
+	n = deref(n)
 	if isNull(n) {
 		return
 	}
@@ -219,7 +219,7 @@ func (d *decoder) entries(n *yaml.Node) []keyValue {
 	seen := make(map[string]int)
 	out := make([]keyValue, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
+		k, v := deref(n.Content[i]), n.Content[i+1]
 		if k == nil || k.Kind != yaml.ScalarNode {
 			line := n.Line
 			if k != nil {
@@ -245,7 +245,7 @@ func (d *decoder) entries(n *yaml.Node) []keyValue {
 // namedMapping decodes a mapping whose keys are names the user chose
 // (schedules, profiles, networks).
 func (d *decoder) namedMapping(n *yaml.Node, where string) []keyValue {
-	n = resolve(n)
+	n = deref(n)
 	if isNull(n) {
 		return nil
 	}
@@ -258,7 +258,7 @@ func (d *decoder) namedMapping(n *yaml.Node, where string) []keyValue {
 
 // str decodes a scalar as a string; null is "".
 func (d *decoder) str(n *yaml.Node, where string) (string, bool) {
-	n = resolve(n)
+	n = deref(n)
 	if isNull(n) {
 		return "", true
 	}
@@ -271,7 +271,7 @@ func (d *decoder) str(n *yaml.Node, where string) (string, bool) {
 
 // integer decodes a whole number.
 func (d *decoder) integer(n *yaml.Node, where string) (int, bool) {
-	n = resolve(n)
+	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		line := 0
 		if n != nil {
@@ -297,10 +297,10 @@ func (d *decoder) nonNegative(n *yaml.Node, where string, positive bool) (int, b
 	}
 	switch {
 	case v < 0:
-		d.addf(resolve(n).Line, "%s must not be negative, got %d", where, v)
+		d.addf(deref(n).Line, "%s must not be negative, got %d", where, v)
 		return 0, false
 	case v == 0 && positive:
-		d.addf(resolve(n).Line, "%s must be at least 1, got 0", where)
+		d.addf(deref(n).Line, "%s must be at least 1, got 0", where)
 		return 0, false
 	}
 	return v, true
@@ -308,7 +308,7 @@ func (d *decoder) nonNegative(n *yaml.Node, where string, positive bool) (int, b
 
 // boolean decodes true or false.
 func (d *decoder) boolean(n *yaml.Node, where string) (bool, bool) {
-	n = resolve(n)
+	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 		line := 0
 		if n != nil {
@@ -327,7 +327,7 @@ func (d *decoder) boolean(n *yaml.Node, where string) (bool, bool) {
 
 // number decodes a number, whole or not.
 func (d *decoder) number(n *yaml.Node, where string) (float64, bool) {
-	n = resolve(n)
+	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
 		line := 0
 		if n != nil {
@@ -352,7 +352,7 @@ type item struct {
 
 // list decodes a list of nodes; null is the empty list.
 func (d *decoder) list(n *yaml.Node, where string) ([]*yaml.Node, bool) {
-	n = resolve(n)
+	n = deref(n)
 	if isNull(n) {
 		return nil, true
 	}
@@ -373,7 +373,7 @@ func (d *decoder) list(n *yaml.Node, where string) ([]*yaml.Node, bool) {
 	}
 	out := make([]*yaml.Node, 0, len(n.Content))
 	for _, c := range n.Content {
-		out = append(out, resolve(c))
+		out = append(out, deref(c))
 	}
 	return out, true
 }

@@ -96,7 +96,7 @@ func parse(data []byte, name, dir string) (*Config, Problems) {
 		return d.cfg, d.probs
 	}
 	if root != nil {
-		if r := resolve(root); r.Kind != yaml.MappingNode && !isNull(r) {
+		if r := deref(root); r.Kind != yaml.MappingNode && !isNull(r) {
 			d.addf(r.Line, "the config: expected a mapping of keys (timezone, listen, ...), got %s", describe(r))
 			return d.cfg, d.probs
 		}

@@ -59,7 +59,7 @@ func (l *Statutory) CopyPath(stateDir string) string {
 func (d *decoder) refresh(k, v *yaml.Node) {
 	r := &d.cfg.ListsRefresh
 	r.Line = k.Line
-	if resolve(v).Kind == yaml.ScalarNode {
+	if deref(v).Kind == yaml.ScalarNode {
 		if dur, ok := d.duration(v, "lists_refresh", time.Second); ok {
 			r.Every = dur
 		}
@@ -89,7 +89,7 @@ func (d *decoder) duration(v *yaml.Node, where string, min time.Duration) (time.
 	}
 	dur, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil || dur < min {
-		d.addf(resolve(v).Line, "%s %q: want a duration of at least %s (30m, 24h)", where, s, min)
+		d.addf(deref(v).Line, "%s %q: want a duration of at least %s (30m, 24h)", where, s, min)
 		return 0, false
 	}
 	return dur, true
@@ -104,7 +104,7 @@ func (d *decoder) downloadURL(v *yaml.Node, where string) string {
 	s = strings.TrimSpace(s)
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		d.addf(resolve(v).Line, "%s %q is not an http or https URL", where, s)
+		d.addf(deref(v).Line, "%s %q is not an http or https URL", where, s)
 		return ""
 	}
 	return s

@@ -18,7 +18,7 @@ func (d *decoder) top(n *yaml.Node) {
 	c := d.cfg
 	d.mapping(n, "", []field{
 		{"timezone", func(_, v *yaml.Node) {
-			d.line.timezone = resolve(v).Line
+			d.line.timezone = deref(v).Line
 			if s, ok := d.str(v, "timezone"); ok {
 				c.Timezone = strings.TrimSpace(s)
 			}
@@ -28,7 +28,7 @@ func (d *decoder) top(n *yaml.Node) {
 			if s, ok := d.str(v, "run_as"); ok {
 				s = strings.TrimSpace(s)
 				if s != "" && !userNameRE.MatchString(s) {
-					d.addf(resolve(v).Line, "run_as: %q is not a user name", s)
+					d.addf(deref(v).Line, "run_as: %q is not a user name", s)
 					return
 				}
 				c.RunAs = s
@@ -38,7 +38,7 @@ func (d *decoder) top(n *yaml.Node) {
 			c.StateDirLine = k.Line
 			if s, ok := d.str(v, "state_dir"); ok {
 				if strings.TrimSpace(s) == "" {
-					d.addf(resolve(v).Line, "state_dir is empty")
+					d.addf(deref(v).Line, "state_dir is empty")
 					return
 				}
 				c.StateDir = strings.TrimSpace(s)
@@ -53,7 +53,7 @@ func (d *decoder) top(n *yaml.Node) {
 		{"clients", func(_, v *yaml.Node) {
 			c.Clients = d.prefixes(v, "clients")
 			if isEmptyList(v) {
-				d.addf(resolve(v).Line, "clients is empty: no client could use the proxy or the DNS")
+				d.addf(deref(v).Line, "clients is empty: no client could use the proxy or the DNS")
 			}
 		}},
 		{"proxy", func(_, v *yaml.Node) { d.proxy(v) }},
@@ -72,7 +72,7 @@ func (d *decoder) top(n *yaml.Node) {
 		}},
 		{"networks", func(_, v *yaml.Node) { d.networks(v) }},
 		{"default_profile", func(_, v *yaml.Node) {
-			d.line.defaultProfile = resolve(v).Line
+			d.line.defaultProfile = deref(v).Line
 			if s, ok := d.str(v, "default_profile"); ok {
 				c.DefaultProfile = strings.TrimSpace(s)
 			}
@@ -88,11 +88,11 @@ func (d *decoder) top(n *yaml.Node) {
 				{"dir", func(_, v *yaml.Node) {
 					if s, ok := d.str(v, "log.dir"); ok {
 						if strings.TrimSpace(s) == "" {
-							d.addf(resolve(v).Line, "log.dir is empty")
+							d.addf(deref(v).Line, "log.dir is empty")
 							return
 						}
 						c.Log.Dir = s
-						c.Log.DirLine = resolve(v).Line
+						c.Log.DirLine = deref(v).Line
 					}
 				}},
 				{"retention_days", func(_, v *yaml.Node) {
@@ -143,12 +143,12 @@ func (d *decoder) listen(n *yaml.Node) {
 			s = strings.TrimSpace(s)
 			if s != "" {
 				if err := checkListen(s); err != nil {
-					d.addf(resolve(v).Line, "%s: %v", where, err)
+					d.addf(deref(v).Line, "%s: %v", where, err)
 					return
 				}
 			}
 			*dst = s
-			d.line.listen[name] = resolve(v).Line
+			d.line.listen[name] = deref(v).Line
 		}}
 	}
 	d.mapping(n, "listen", []field{
@@ -206,7 +206,7 @@ func (d *decoder) proxy(n *yaml.Node) {
 			})
 		}},
 		{"intercept", func(k, v *yaml.Node) {
-			if isNull(resolve(v)) {
+			if isNull(deref(v)) {
 				return
 			}
 			ic := &Intercept{}
@@ -249,7 +249,7 @@ func (d *decoder) dns(n *yaml.Node) {
 				c.Upstreams = append(c.Upstreams, u)
 			}
 			if isEmptyList(v) {
-				d.addf(resolve(v).Line, "dns.upstreams is empty: the DNS filter needs at least one upstream")
+				d.addf(deref(v).Line, "dns.upstreams is empty: the DNS filter needs at least one upstream")
 			}
 		}},
 		{"blocked_answer", func(_, v *yaml.Node) {
@@ -257,14 +257,14 @@ func (d *decoder) dns(n *yaml.Node) {
 			if !ok {
 				return
 			}
-			if r := resolve(v); isNull(r) && strings.EqualFold(r.Value, "null") {
+			if r := deref(v); isNull(r) && strings.EqualFold(r.Value, "null") {
 				s = "null" // YAML reads a bare null as no value; the school meant the answer
 			}
 			switch a := strings.ToLower(strings.TrimSpace(s)); a {
 			case "nxdomain", "null":
 				c.BlockedAnswer = a
 			default:
-				d.addf(resolve(v).Line, "bad blocked_answer %q (want nxdomain or null)", s)
+				d.addf(deref(v).Line, "bad blocked_answer %q (want nxdomain or null)", s)
 			}
 		}},
 		{"rate_limit", func(_, v *yaml.Node) {
@@ -275,7 +275,7 @@ func (d *decoder) dns(n *yaml.Node) {
 		{"forward", func(_, v *yaml.Node) { d.dnsForward(v) }},
 		{"trusted_forwarders", func(_, v *yaml.Node) {
 			c.TrustedForwarders = d.prefixes(v, "dns.trusted_forwarders")
-			c.TrustedForwardersLine = resolve(v).Line
+			c.TrustedForwardersLine = deref(v).Line
 		}},
 	})
 }
@@ -334,7 +334,7 @@ func (d *decoder) networks(n *yaml.Node) {
 			continue
 		}
 		name = strings.TrimSpace(name)
-		line := resolve(kv.v).Line
+		line := deref(kv.v).Line
 		d.later = append(d.later, func() { d.checkProfileRef(name, line) })
 		d.cfg.Networks = append(d.cfg.Networks, Network{Prefix: p, Profile: name, Line: kv.k.Line})
 	}
@@ -347,7 +347,7 @@ const MaxSchedules = 64
 func (d *decoder) schedules(n *yaml.Node) {
 	kvs := d.namedMapping(n, "schedules")
 	if len(kvs) > MaxSchedules {
-		d.addf(resolve(n).Line, "%d schedules defined; at most %d are supported", len(kvs), MaxSchedules)
+		d.addf(deref(n).Line, "%d schedules defined; at most %d are supported", len(kvs), MaxSchedules)
 		return
 	}
 	for _, kv := range kvs {
@@ -363,7 +363,7 @@ func (d *decoder) schedules(n *yaml.Node) {
 			{"days", func(_, v *yaml.Node) {
 				hasDays = true
 				if isEmptyList(v) {
-					d.addf(resolve(v).Line, "schedule %q has no days: it would never be open", name)
+					d.addf(deref(v).Line, "schedule %q has no days: it would never be open", name)
 				}
 				seen := make(map[time.Weekday]bool)
 				for _, it := range d.strList(v, where+".days") {
@@ -397,7 +397,7 @@ func (d *decoder) schedules(n *yaml.Node) {
 		if !hasTo {
 			missing = append(missing, "to")
 		}
-		if len(missing) > 0 && resolve(kv.v).Kind == yaml.MappingNode {
+		if len(missing) > 0 && deref(kv.v).Kind == yaml.MappingNode {
 			d.addf(kv.k.Line, "schedule %q needs %s", name, strings.Join(missing, ", "))
 		}
 		sort.Slice(s.Days, func(i, j int) bool { return s.Days[i] < s.Days[j] })
@@ -412,7 +412,7 @@ func (d *decoder) clock(v *yaml.Node, where string, end bool, dst *Clock) {
 	}
 	c, err := parseClock(s, end)
 	if err != nil {
-		d.addf(resolve(v).Line, "%v", err)
+		d.addf(deref(v).Line, "%v", err)
 		return
 	}
 	*dst = c
@@ -429,7 +429,7 @@ func (d *decoder) lists(n *yaml.Node) {
 		d.mapping(v, where, []field{
 			{"category", func(_, v *yaml.Node) {
 				hasCategory = true
-				catLine = resolve(v).Line
+				catLine = deref(v).Line
 				s, ok := d.str(v, where+".category")
 				if !ok {
 					return
@@ -466,7 +466,7 @@ func (d *decoder) lists(n *yaml.Node) {
 				if s, ok := d.str(v, where+".file"); ok {
 					l.File = strings.TrimSpace(s)
 					if l.File == "" {
-						d.addf(resolve(v).Line, "%s.file is empty", where)
+						d.addf(deref(v).Line, "%s.file is empty", where)
 					}
 				}
 			}},
@@ -481,7 +481,7 @@ func (d *decoder) lists(n *yaml.Node) {
 					l.Format = f
 				case "", "auto":
 				default:
-					d.addf(resolve(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
+					d.addf(deref(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
 				}
 			}},
 			{"url", func(_, v *yaml.Node) {
@@ -496,7 +496,7 @@ func (d *decoder) lists(n *yaml.Node) {
 			{"name", func(_, v *yaml.Node) {
 				if s, ok := d.str(v, where+".name"); ok {
 					if s = strings.TrimSpace(s); !listNameRE.MatchString(s) {
-						d.addf(resolve(v).Line, "%s.name %q: use lower-case letters, digits, '.', '_' and '-'", where, s)
+						d.addf(deref(v).Line, "%s.name %q: use lower-case letters, digits, '.', '_' and '-'", where, s)
 						return
 					}
 					l.Name = s
@@ -517,7 +517,7 @@ func (d *decoder) lists(n *yaml.Node) {
 				if s, ok := d.str(v, where+".ut1"); ok {
 					l.UT1 = strings.TrimSpace(s)
 					if l.UT1 == "" {
-						d.addf(resolve(v).Line, "%s.ut1 is empty", where)
+						d.addf(deref(v).Line, "%s.ut1 is empty", where)
 					}
 				}
 			}},
@@ -622,7 +622,7 @@ func (d *decoder) profiles(n *yaml.Node) {
 				case "strict", "moderate":
 					p.YouTubeRestrict = s
 				default:
-					d.addf(resolve(v).Line, "%s.youtube_restrict: bad value %q (want strict or moderate)", where, s)
+					d.addf(deref(v).Line, "%s.youtube_restrict: bad value %q (want strict or moderate)", where, s)
 				}
 			}},
 			{"rules", func(_, v *yaml.Node) {
@@ -640,7 +640,7 @@ func (d *decoder) profiles(n *yaml.Node) {
 				}
 				a, err := parseAction(s, "default")
 				if err != nil {
-					d.addf(resolve(v).Line, "%v", err)
+					d.addf(deref(v).Line, "%v", err)
 					return
 				}
 				p.Default = a
@@ -651,7 +651,7 @@ func (d *decoder) profiles(n *yaml.Node) {
 					return
 				}
 				if f < 0 || f > 1 {
-					d.addf(resolve(v).Line, "content_threshold %v out of range (0 to 1)", f)
+					d.addf(deref(v).Line, "content_threshold %v out of range (0 to 1)", f)
 					return
 				}
 				p.ContentThreshold = f
@@ -686,7 +686,7 @@ func (d *decoder) rule(n *yaml.Node, where string) (Rule, bool) {
 			}
 			a, err := parseAction(s, "action")
 			if err != nil {
-				d.addf(resolve(v).Line, "%v", err)
+				d.addf(deref(v).Line, "%v", err)
 				return
 			}
 			r.Action = a
@@ -714,7 +714,7 @@ func (d *decoder) alerts(n *yaml.Node) {
 			s = strings.TrimSpace(s)
 			if s != "" {
 				if err := checkWebhook(s); err != nil {
-					d.addf(resolve(v).Line, "%v", err)
+					d.addf(deref(v).Line, "%v", err)
 				}
 			}
 			a.Webhook = s
@@ -860,6 +860,6 @@ func (d *decoder) finish(dir string) {
 
 // isEmptyList reports whether v is null or a list with no items.
 func isEmptyList(v *yaml.Node) bool {
-	v = resolve(v)
+	v = deref(v)
 	return isNull(v) || (v.Kind == yaml.SequenceNode && len(v.Content) == 0)
 }

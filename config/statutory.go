@@ -54,21 +54,21 @@ func (d *decoder) statutory(n *yaml.Node) {
 				}
 				name = strings.TrimSpace(name)
 				if !statutoryNameRE.MatchString(name) {
-					d.addf(resolve(v).Line, "%s.name %q: use lower-case letters, digits and - (iwf, ctiru)", where, name)
+					d.addf(deref(v).Line, "%s.name %q: use lower-case letters, digits and - (iwf, ctiru)", where, name)
 					return
 				}
 				if first, dup := seen[name]; dup {
-					d.addf(resolve(v).Line, "statutory list %q is already named at line %d", name, first)
+					d.addf(deref(v).Line, "statutory list %q is already named at line %d", name, first)
 					return
 				}
-				seen[name] = resolve(v).Line
+				seen[name] = deref(v).Line
 				s.Name = name
 			}},
 			{"file", func(_, v *yaml.Node) {
 				if f, ok := d.str(v, where+".file"); ok {
 					s.File = strings.TrimSpace(f)
 					if s.File == "" {
-						d.addf(resolve(v).Line, "%s.file is empty", where)
+						d.addf(deref(v).Line, "%s.file is empty", where)
 					}
 				}
 			}},
@@ -85,7 +85,7 @@ func (d *decoder) statutory(n *yaml.Node) {
 				}
 				age, err := time.ParseDuration(strings.TrimSpace(str))
 				if err != nil || age < time.Minute {
-					d.addf(resolve(v).Line, "%s.max_age %q: want a duration of at least 1m (24h, 90m)", where, str)
+					d.addf(deref(v).Line, "%s.max_age %q: want a duration of at least 1m (24h, 90m)", where, str)
 					return
 				}
 				s.MaxAge = age
@@ -109,7 +109,7 @@ func (d *decoder) statutory(n *yaml.Node) {
 
 // hasKey reports whether the mapping n has the key name.
 func hasKey(n *yaml.Node, name string) bool {
-	n = resolve(n)
+	n = deref(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == name {
 			return true

@@ -21,7 +21,7 @@ func TestClassifiedHostBlocked(t *testing.T) {
 	}
 	mem := classify.NewMemory(0, time.Hour)
 	mem.Remember("luckyspins.example", []classify.CategoryScore{{Category: categories.Gambling, Score: 0.83}}, "", time.Now())
-	e.engine.SetClassified(mem)
+	e.engine.SetRemembered(mem)
 	if r := e.ask(studentIP, "luckyspins.example", dns.TypeAAAA, false, false); rcodeOf(r) != "NXDOMAIN" {
 		t.Fatalf("classified host: %s", rcodeOf(r))
 	}

@@ -36,8 +36,8 @@ type Engine struct {
 	// Decisions made outside the shards (no cache, or a system rule).
 	allow, block atomic.Uint64
 
-	// What the content classifier learned (classified.go); nil: nothing.
-	classified atomic.Pointer[ClassifiedHosts]
+	// What the content classifier learned (remembered.go); nil: nothing.
+	classified atomic.Pointer[RememberedPages]
 }
 
 // cacheKey is everything a cached verdict depends on besides the snapshot
@@ -146,7 +146,7 @@ func (e *Engine) Decide(a Args) Decision {
 			return d
 		}
 	}
-	if d, ok := e.decideClassified(s, a); ok {
+	if d, ok := e.decideRemembered(s, a); ok {
 		e.countOutside(d.Verdict)
 		return d
 	}

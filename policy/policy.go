@@ -62,7 +62,7 @@ type Decision struct {
 	Rule       string // "PROFILE#N", "PROFILE#default" or a system rule
 	Reason     string // for a person: "category gambling is blocked for staff"
 	// Classified is the content classifier's note when Categories came
-	// from it rather than from a list ("gambling=0.83"); see classified.go.
+	// from it rather than from a list ("gambling=0.83"); see remembered.go.
 	Classified string
 	// SafeSearch is the engine lock to apply to an allowed request when
 	// the profile has safe_search and the host is a search engine's or
@@ -95,7 +95,7 @@ type Snapshot struct {
 	// ListStats has one element per entry of cfg.Lists (Build only).
 	ListStats []ListStat
 	// Classifier scores pages with the embedded phrase lists and the
-	// config's content.phrase_files (Build only; see classified.go).
+	// config's content.phrase_files (Build only; see remembered.go).
 	Classifier *classify.Classifier
 	// hostNames reads the words of host names no list knows (Build only,
 	// with content.host_names): a name that reads confidently as a category

@@ -127,8 +127,8 @@ func (e *deniedDestError) Error() string {
 	return fmt.Sprintf("destination %s is not allowed", e.addr)
 }
 
-// classifyUpstream turns a transport or dial error into an outcome.
-func classifyUpstream(ctx context.Context, err error) error {
+// upstreamOutcome turns a transport or dial error into an outcome.
+func upstreamOutcome(ctx context.Context, err error) error {
 	var (
 		dd   *deniedDestError
 		dns  *net.DNSError

@@ -92,7 +92,7 @@ type Options struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
-	// Content configures the content classifier (classify.go).
+	// Content configures the content classifier (content.go).
 	Content ContentOptions
 }
 
@@ -427,7 +427,7 @@ func (p *Proxy) noteStall(cc *clientConn, st *request) {
 // servePlain handles an absolute-URI request: decided on the full URL.
 func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) {
 	if !r.URL.IsAbs() || r.URL.Host == "" {
-		st.host = truncate(r.Host, 253)
+		st.host = clip(r.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "this is a web proxy: requests must name a full http:// address"})
 		return
 	}
@@ -437,13 +437,13 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 	r.URL.User = nil
 	st.url = cleanURL(r.URL)
 	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
-		st.host = truncate(r.URL.Host, 253)
+		st.host = clip(r.URL.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "only http and https addresses can be fetched"})
 		return
 	}
 	host, ok := categories.NormalizeHost(r.URL.Host)
 	if !ok || !dialableHost(host) {
-		st.host = truncate(r.URL.Host, 253)
+		st.host = clip(r.URL.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "the address has no valid host name"})
 		return
 	}
@@ -513,7 +513,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			// The line of a failed sign-in names the account tried, so
 			// that `logs search -user` finds guessing at it.
 			if tried, _, ok := parseBasic(v); ok {
-				st.user = truncate(tried, 128)
+				st.user = clip(tried, 128)
 			}
 			return err
 		}
@@ -660,7 +660,7 @@ func (rt roundTripper) RoundTrip(req *http.Request, _ *goproxy.ProxyCtx) (*http.
 	if !ok {
 		return nil, err
 	}
-	out := classifyUpstream(req.Context(), err)
+	out := upstreamOutcome(req.Context(), err)
 	rt.p.recordOutcome(st, out)
 	body := []byte{}
 	if st.status != statusClientGone {
@@ -858,7 +858,9 @@ func (g goproxyLogger) Printf(format string, v ...any) {
 	g.l.Debug("goproxy", zap.String("msg", strings.TrimSpace(fmt.Sprintf(format, v...))))
 }
 
-func truncate(s string, n int) string {
+// clip cuts s to at most n bytes, bounding what a client's text (a
+// method, a URL) costs in a log line.
+func clip(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
 	}

@@ -21,11 +21,11 @@ func (p *Proxy) logRefused(ip netip.Addr, head []byte, status int) {
 	st := &request{start: p.now(), snap: p.engine.Snapshot(), ip: ip, status: status,
 		verdict: policy.Block, rule: ruleBadRequest} // as any request the proxy cannot make sense of
 	method, target, hostRaw := parseRefused(head)
-	st.method = truncate(method, 32)
+	st.method = clip(method, 32)
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
-		st.url = truncate(target, 2048)
+		st.url = clip(target, 2048)
 	}
-	st.host = truncate(hostRaw, 253)
+	st.host = clip(hostRaw, 253)
 	if h, ok := categories.NormalizeHost(hostRaw); ok {
 		st.host = h
 		d := p.engine.Decide(policy.Args{IP: ip, Host: h, Time: st.start})

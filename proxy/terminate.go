@@ -132,7 +132,7 @@ func (t *innerTunnel) agree(r *http.Request) error {
 		}
 		host, port, ok := splitAuthority(a, t.defaultPort())
 		if !ok || host != t.host || port != t.port {
-			return &HostMismatchError{Tunnel: t.authority, Asked: truncate(a, 260)}
+			return &HostMismatchError{Tunnel: t.authority, Asked: clip(a, 260)}
 		}
 	}
 	return nil
@@ -269,7 +269,7 @@ func (p *Proxy) terminateTLS(t *innerTunnel) *tls.Config {
 // a cut tunnel's 403.
 func (p *Proxy) sniMismatch(st *request, name, raw string) {
 	p.logger.Info("tunnel refused: the TLS server name (SNI) is not the CONNECT host; domain fronting",
-		zap.String("connect_host", st.host), zap.String("sni", truncate(raw, 260)), zap.Stringer("ip", st.ip),
+		zap.String("connect_host", st.host), zap.String("sni", clip(raw, 260)), zap.Stringer("ip", st.ip),
 		zap.String("user", st.user))
 	if name != "" {
 		d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: name, Time: st.start})
@@ -322,7 +322,7 @@ func (p *Proxy) refuseMismatch(w http.ResponseWriter, r *http.Request, t *innerT
 	if asked == "" {
 		asked = r.Host
 	}
-	inner.host = truncate(asked, 253)
+	inner.host = clip(asked, 253)
 	if h, _, ok := splitAuthority(asked, t.defaultPort()); ok {
 		inner.host = h
 		d := p.engine.Decide(policy.Args{User: inner.user, IP: inner.ip, Host: h, Time: inner.start})

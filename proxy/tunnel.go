@@ -31,13 +31,13 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	}
 	hostRaw, port, ok := splitHostPort(authority)
 	if !ok {
-		st.host = truncate(authority, 253)
+		st.host = clip(authority, 253)
 		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port, with a port from 1 to 65535"})
 		return
 	}
 	host, ok := categories.NormalizeHost(hostRaw)
 	if !ok || !dialableHost(host) {
-		st.host = truncate(hostRaw, 253)
+		st.host = clip(hostRaw, 253)
 		p.fail(w, st, &BadRequestError{Msg: "CONNECT names no valid host"})
 		return
 	}
@@ -73,7 +73,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	}
 	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(dialHost(st, host), strconv.Itoa(port)))
 	if err != nil {
-		p.fail(w, st, classifyUpstream(r.Context(), err))
+		p.fail(w, st, upstreamOutcome(r.Context(), err))
 		return
 	}
 	hj, ok := w.(http.Hijacker)

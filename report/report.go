@@ -521,7 +521,7 @@ func (a *Aggregator) nearMiss(l *line) {
 		return
 	}
 	if !seen || score > best.score {
-		a.nearBest[string(l.host)] = nearTop{score: score, note: note, url: truncate(string(l.url), 200)}
+		a.nearBest[string(l.host)] = nearTop{score: score, note: note, url: ellipsize(string(l.url), 200)}
 	}
 }
 
@@ -548,7 +548,7 @@ func (a *Aggregator) incident(l *line, lt time.Time, day string, cats categories
 	in.Count++
 	in.Categories |= cats & a.serious
 	if in.URL == "" && len(l.url) > 0 {
-		in.URL = truncate(string(l.url), 200)
+		in.URL = ellipsize(string(l.url), 200)
 	}
 	if string(l.src) == "dns" {
 		in.DNS++
@@ -614,7 +614,7 @@ func (a *Aggregator) search(l *line, lt time.Time, u *UserSummary, blocked bool)
 	if term == "" {
 		return
 	}
-	term = truncate(strings.Join(strings.Fields(strings.ToLower(term)), " "), 120)
+	term = ellipsize(strings.Join(strings.Fields(strings.ToLower(term)), " "), 120)
 	who := u.Name()
 	k := who + "\x00" + term
 	s := a.srchIdx[k]
@@ -635,7 +635,9 @@ func (a *Aggregator) search(l *line, lt time.Time, u *UserSummary, blocked bool)
 	}
 }
 
-func truncate(s string, n int) string {
+// ellipsize shortens s to n characters (runes) and an ellipsis, for
+// people reading the report.
+func ellipsize(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

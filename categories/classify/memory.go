@@ -466,7 +466,7 @@ type Recall struct {
 // with any query; "" for a host-only decision: a DNS query, a CONNECT) on
 // host, for a profile's content threshold (0: DefaultThreshold): the
 // page's own memory when the path (without a query) is remembered, else
-// the host's. It is what the policy engine asks (policy.ClassifiedHosts).
+// the host's. It is what the policy engine asks (policy.RememberedPages).
 func (m *Memory) Classified(host, path string, threshold float64, now time.Time) (Recall, bool) {
 	s, ok := m.live(host, now)
 	if !ok {

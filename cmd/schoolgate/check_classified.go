@@ -30,12 +30,12 @@ func loadClassified(cfg *config.Config, now time.Time, stderr io.Writer) *classi
 }
 
 // decide is the server's decision: the policy, with the classified hosts
-// the way the running engine has them (policy.Engine.SetClassified).
+// the way the running engine has them (policy.Engine.SetRemembered).
 func (c *checker) decide(a policy.Args) policy.Decision {
 	if c.classified == nil {
 		return c.snap.Decide(a)
 	}
 	e := policy.NewEngine(c.snap, 0, nil)
-	e.SetClassified(c.classified)
+	e.SetRemembered(c.classified)
 	return e.Decide(a)
 }

@@ -86,12 +86,13 @@ func TestEngineClassified(t *testing.T) {
 		if d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now}); d.Verdict != Allow || d.Classified != "" {
 			t.Fatalf("before: %+v", d)
 		}
-		e.SetClassified(fakeClassified{
+		e.SetRemembered(fakeClassified{
 			"luckyspins.example": {categories.Gambling, 0.8},
 			"maybe.example":      {categories.Gambling, 0.4},
 			"page.example":       {categories.Gambling, 0.9},
 			"listed.example":     {categories.Gambling, 0.99},
 		})
+
 		// the host's memory: the rule says the classifier remembered it
 		d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now})
 		if d.Verdict != Block || d.Rule != "classifier-memory:pages:gambling=x" || d.Classified != "pages:gambling=x" ||
@@ -123,9 +124,9 @@ func TestEngineClassified(t *testing.T) {
 		if d := e.Decide(Args{IP: netip.MustParseAddr("192.0.2.1"), Host: "luckyspins.example", Time: now}); d.Rule != RuleNotAClient {
 			t.Fatalf("non-client: %+v", d)
 		}
-		e.SetClassified(nil)
+		e.SetRemembered(nil)
 		if d := e.Decide(Args{IP: pupil, Host: "luckyspins.example", Time: now}); d.Verdict != Allow {
-			t.Fatalf("after SetClassified(nil): %+v", d)
+			t.Fatalf("after SetRemembered(nil): %+v", d)
 		}
 	}
 }

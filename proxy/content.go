@@ -104,7 +104,7 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 		c.limit = classify.DefaultSniffLimit
 	}
 	c.watch, _ = simplelru.NewLRU[string, *watched](8192, nil)
-	engine.SetClassified(c.mem)
+	engine.SetRemembered(c.mem)
 
 	c.pages = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "schoolgate_proxy_classified_pages_total",

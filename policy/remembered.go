@@ -9,11 +9,11 @@ import (
 	"github.com/schoolgate/schoolgate/config"
 )
 
-// ClassifiedHosts is what the content classifier learned about pages and
+// RememberedPages is what the content classifier learned about pages and
 // hosts no list names (categories/classify.Memory). The engine asks it
 // only about hosts the database leaves unclassified: a list entry always
 // wins.
-type ClassifiedHosts interface {
+type RememberedPages interface {
 	// Has reports whether anything is remembered about host at t (the
 	// cheap question asked on every decision).
 	Has(host string, t time.Time) bool
@@ -24,10 +24,10 @@ type ClassifiedHosts interface {
 	Classified(host, path string, threshold float64, t time.Time) (classify.Recall, bool)
 }
 
-// SetClassified makes Decide consult c for hosts the database leaves
+// SetRemembered makes Decide consult c for hosts the database leaves
 // unclassified; nil stops it. The proxy sets it; the DNS filter, sharing
 // the engine, then blocks what the proxy classified without rescoring.
-func (e *Engine) SetClassified(c ClassifiedHosts) {
+func (e *Engine) SetRemembered(c RememberedPages) {
 	if c == nil {
 		e.classified.Store(nil)
 		return
@@ -53,7 +53,7 @@ func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
 	return s.Config.Profiles[s.profiles[s.profileIndex(user, canonIP(ip))].name].ContentThreshold
 }
 
-// decideClassified decides a request for a host the classifier
+// decideRemembered decides a request for a host the classifier
 // remembers, outside the verdict cache: such hosts are few, and a
 // remembered host expires on its own clock, not the snapshot's.
 //
@@ -63,7 +63,7 @@ func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
 // do not make it the person's incident; a block from the page's own
 // memory is the person's request, as when the page was scored
 // ("classifier:" + note, the proxy's rule for a page blocked as served).
-func (e *Engine) decideClassified(s *Snapshot, a Args) (Decision, bool) {
+func (e *Engine) decideRemembered(s *Snapshot, a Args) (Decision, bool) {
 	p := e.classified.Load()
 	if p == nil || a.Host == "" || !(*p).Has(a.Host, a.Time) {
 		return Decision{}, false
