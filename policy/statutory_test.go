@@ -3,9 +3,11 @@ package policy
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
 )
 
@@ -81,5 +83,46 @@ func TestStatutoryMissingFile(t *testing.T) {
 	cfg.Statutory[0].File = filepath.Join(t.TempDir(), "gone.txt")
 	if _, err := Build(cfg); err == nil {
 		t.Fatal("Build with a missing statutory list succeeded")
+	}
+}
+
+// A downloaded list serves from its last good copy in state_dir, with no
+// network at all (a gateway that boots while the internet is down still
+// filters); before its first download it blocks nothing and says so.
+func TestDownloadedListFromCopy(t *testing.T) {
+	state := t.TempDir()
+	cfg := exampleConfig(t)
+	cfg.StateDir = state
+	cfg.Lists = append(cfg.Lists, config.List{Category: "gambling", URL: "http://192.0.2.1/unreachable.txt", Name: "remote", Line: 77},
+		config.List{Category: "gambling", URL: "http://192.0.2.1/never.txt", Name: "never", Line: 78})
+	cfg.Statutory = []config.Statutory{{Name: "iwf", URL: "http://192.0.2.1/iwf.txt", MaxAge: config.DefaultStatutoryMaxAge, Line: 79}}
+	if err := os.MkdirAll(filepath.Join(state, "lists"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.Lists[len(cfg.Lists)-2].CopyPath(state), []byte("copied-casino.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.Statutory[0].CopyPath(state), []byte("copied-iwf.example/a/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	if d := snap.Decide(Args{Host: "copied-casino.example", Time: at}); !d.Categories.Has(categories.Gambling) {
+		t.Errorf("the copy's entry: %+v, want gambling", d)
+	}
+	if d := snap.Decide(Args{Host: "copied-iwf.example", Path: "/a/b.jpg", Time: at}); d.Rule != "statutory:iwf" {
+		t.Errorf("the statutory copy's entry: %+v", d)
+	}
+	pending := 0
+	for _, st := range snap.ListStats {
+		if st.Pending {
+			pending++
+		}
+	}
+	if pending != 1 || !strings.Contains(strings.Join(snap.Warnings, "\n"), "has not been downloaded yet") {
+		t.Errorf("pending lists %d, warnings %q: want the never-downloaded list named", pending, snap.Warnings)
 	}
 }
