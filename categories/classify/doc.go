@@ -11,7 +11,7 @@
 // lists per category and signal lists (help, teaching, commerce, age
 // gate) in 13 languages (phrases/*.txt, project data, extendable with
 // extra files). Each phrase counts once, by its best zone (features.go).
-// A category's score is the lower of a hand formula and a logistic
+// A category's score is the geometric mean of a hand formula and a logistic
 // regression over the page's features (model.go), trained by
 // go run ./categories/classify/train into the embedded model.txt. Scores
 // are 0..1 per category; a profile's content_threshold (DefaultThreshold

@@ -275,8 +275,8 @@ func TestHeldOut(t *testing.T) {
 		evaluate(t, c, pages, th, nil).report(t.Logf, "held-out", th)
 	}
 	// How the scoring was chosen (docs/classifier.md): the hand formula
-	// alone, the learned model alone, and the lower of the two (what
-	// Default scores).
+	// alone and the learned model alone, beside their geometric mean
+	// (what Default scores, above).
 	hand, err := New()
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func TestClassifyCommand(t *testing.T) {
 func TestClassifyThresholdPerProfile(t *testing.T) {
 	cfg := classifyTestConfig(t)
 	// Some gambling words and no context: over a strict threshold, under a lenient one.
-	text := "<title>Online casino</title><h1>Free spins tonight</h1><p>Poker, roulette and blackjack at the casino. Sign up now.</p>"
+	text := "<title>Online casino</title><h1>Free spins tonight</h1><p>Poker, roulette and blackjack at the casino.</p>"
 	strict, _, _ := runClassifyJSON(t, text, "-config", cfg, "-json", "-")
 	lenient, _, _ := runClassifyJSON(t, text, "-config", cfg, "-profile", "sixth", "-json", "-")
 	if len(strict) != 1 || len(lenient) != 1 {
@@ -203,7 +203,7 @@ func TestClassifyConfigPhraseFiles(t *testing.T) {
 	dir := t.TempDir()
 	// two of the school's phrases, in the title and a heading: clear
 	// evidence over the default 0.6 (one phrase alone never decides)
-	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("6 zorblax arena\n6 zorblax league\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "games.txt"), []byte("5 zorblax arena\n5 zorblax league\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "s.yaml")
@@ -214,7 +214,7 @@ func TestClassifyConfigPhraseFiles(t *testing.T) {
 	if code != 0 || len(res) != 1 || res[0].Verdict != "block" || res[0].Clear != 0.75 {
 		t.Fatalf("exit %d %s %+v", code, stderr, res)
 	}
-	// the same phrases in the body only score 0.66: over the threshold,
+	// the same phrases in the body only score 0.72: over the threshold,
 	// short of clear evidence: allowed, and said to be unsure
 	res, stderr, code = runClassifyJSON(t, "<p>Zorblax arena and the zorblax league</p>", "-config", cfg, "-json", "-")
 	if code != 0 || len(res) != 1 || res[0].Verdict != "allow" || !reflect.DeepEqual(res[0].Categories, []string{"games"}) || !reflect.DeepEqual(res[0].Unsure, []string{"games"}) {
