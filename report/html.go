@@ -130,41 +130,7 @@ func (r *Report) view() view {
 	}
 	v.CatChart = catChart(r)
 
-	var cur *incUser
-	const maxIncidentRows = 1000 // a page that still opens and prints
-	for i, in := range r.Incidents {
-		if i == maxIncidentRows {
-			v.IncHidden = int64(len(r.Incidents) - i)
-			break
-		}
-		name := in.User
-		if name == "" {
-			name = "(unknown user) — device " + in.IP
-		}
-		if cur == nil || cur.Name != name {
-			v.IncUsers = append(v.IncUsers, incUser{Name: name, Unknown: in.User == ""})
-			v.NIncUsers++
-			cur = &v.IncUsers[len(v.IncUsers)-1]
-		}
-		cur.Attempts += in.Count
-		when := in.First.Format("Mon 2 Jan 15:04")
-		if in.Last.Sub(in.First) >= time.Minute {
-			if in.Last.Format(time.DateOnly) == in.First.Format(time.DateOnly) {
-				when += "–" + in.Last.Format("15:04")
-			} else {
-				when += " – " + in.Last.Format("Mon 2 Jan 15:04")
-			}
-		}
-		cur.Rows = append(cur.Rows, incRow{Incident: in, When: when, Cats: strings.Join(in.Categories.Names(), ", "),
-			Highlight: in.Repeated || in.OutOfHours > 0, Continuous: len(cur.Rows) > 0})
-		v.IncGroups++
-		if in.Repeated {
-			v.Repeated++
-		}
-		if in.OutOfHours > 0 {
-			v.OOHGroups++
-		}
-	}
+	v.incidents(r.Incidents)
 	// Users most worth a look first: incidents, then blocks, then volume.
 	users := append([]*UserSummary(nil), r.Users...)
 	sort.SliceStable(users, func(i, j int) bool {
@@ -196,6 +162,46 @@ func (r *Report) view() view {
 		v.MaxOver = max(v.MaxOver, h.Count)
 	}
 	return v
+}
+
+// incidents groups the incident rows by person for the page, at most
+// maxIncidentRows of them (a page that still opens and prints).
+func (v *view) incidents(incidents []*Incident) {
+	var cur *incUser
+	const maxIncidentRows = 1000
+	for i, in := range incidents {
+		if i == maxIncidentRows {
+			v.IncHidden = int64(len(incidents) - i)
+			break
+		}
+		name := in.User
+		if name == "" {
+			name = "(unknown user) — device " + in.IP
+		}
+		if cur == nil || cur.Name != name {
+			v.IncUsers = append(v.IncUsers, incUser{Name: name, Unknown: in.User == ""})
+			v.NIncUsers++
+			cur = &v.IncUsers[len(v.IncUsers)-1]
+		}
+		cur.Attempts += in.Count
+		when := in.First.Format("Mon 2 Jan 15:04")
+		if in.Last.Sub(in.First) >= time.Minute {
+			if in.Last.Format(time.DateOnly) == in.First.Format(time.DateOnly) {
+				when += "–" + in.Last.Format("15:04")
+			} else {
+				when += " – " + in.Last.Format("Mon 2 Jan 15:04")
+			}
+		}
+		cur.Rows = append(cur.Rows, incRow{Incident: in, When: when, Cats: strings.Join(in.Categories.Names(), ", "),
+			Highlight: in.Repeated || in.OutOfHours > 0, Continuous: len(cur.Rows) > 0})
+		v.IncGroups++
+		if in.Repeated {
+			v.Repeated++
+		}
+		if in.OutOfHours > 0 {
+			v.OOHGroups++
+		}
+	}
 }
 
 // Charts are drawn here as plain geometry; the template only places it.

@@ -695,82 +695,9 @@ func (a *Aggregator) Report() *Report {
 	r.Devices = len(a.devices)
 	r.SeriousCategories = a.serious.Names()
 	r.SchoolHours = a.hoursDesc()
-	for _, u := range a.users {
-		u.finish()
-		r.Users = append(r.Users, u)
-	}
-	r.DistinctUsers = 0
-	for _, u := range r.Users {
-		if u.User != "" {
-			r.DistinctUsers++
-		}
-	}
-	sort.Slice(r.Users, func(i, j int) bool {
-		ui, uj := r.Users[i], r.Users[j]
-		if (ui.User == "") != (uj.User == "") {
-			return ui.User != ""
-		}
-		if ui.User != uj.User {
-			return ui.User < uj.User
-		}
-		return ui.IP < uj.IP
-	})
-	for _, in := range a.incIdx {
-		r.Incidents = append(r.Incidents, in)
-	}
-	sort.Slice(r.Incidents, func(i, j int) bool {
-		x, y := r.Incidents[i], r.Incidents[j]
-		if x.User != y.User {
-			if (x.User == "") != (y.User == "") {
-				return x.User != ""
-			}
-			return x.User < y.User
-		}
-		if x.IP != y.IP {
-			return x.IP < y.IP
-		}
-		if !x.First.Equal(y.First) {
-			return x.First.Before(y.First)
-		}
-		return x.Host < y.Host
-	})
-	for _, s := range a.srchIdx {
-		r.Searches = append(r.Searches, s)
-	}
-	// Searches worth a look first: blocked ones, those by people with
-	// incidents, out-of-hours ones; then the most repeated.
-	incUser := map[string]bool{}
-	for _, u := range r.Users {
-		if u.Incidents > 0 {
-			incUser[u.Name()] = true
-		}
-	}
-	rank := func(s *Search) int {
-		n := 0
-		if s.Blocked {
-			n += 4
-		}
-		if incUser[s.Who] {
-			n += 2
-		}
-		if s.OutOfHours {
-			n++
-		}
-		return n
-	}
-	sort.Slice(r.Searches, func(i, j int) bool {
-		x, y := r.Searches[i], r.Searches[j]
-		if rx, ry := rank(x), rank(y); rx != ry {
-			return rx > ry
-		}
-		if x.Count != y.Count {
-			return x.Count > y.Count
-		}
-		if x.Who != y.Who {
-			return x.Who < y.Who
-		}
-		return x.Term < y.Term
-	})
+	r.Users, r.DistinctUsers = a.sortedUsers()
+	r.Incidents = a.sortedIncidents()
+	r.Searches = a.rankedSearches(r.Users)
 	r.TopBlocked = hostCounts(a.blocked.top(20))
 	r.TopAllowed = hostCounts(a.allowed.top(15))
 	r.OverBlocking = hostCounts(a.overblk.top(10))
@@ -789,6 +716,98 @@ func (a *Aggregator) Report() *Report {
 		}
 	}
 	return &r
+}
+
+// sortedUsers returns the rows, named users first by name, then devices by
+// address, and how many are named users.
+func (a *Aggregator) sortedUsers() (users []*UserSummary, named int) {
+	for _, u := range a.users {
+		u.finish()
+		users = append(users, u)
+		if u.User != "" {
+			named++
+		}
+	}
+	sort.Slice(users, func(i, j int) bool {
+		ui, uj := users[i], users[j]
+		if (ui.User == "") != (uj.User == "") {
+			return ui.User != ""
+		}
+		if ui.User != uj.User {
+			return ui.User < uj.User
+		}
+		return ui.IP < uj.IP
+	})
+	return users, named
+}
+
+// sortedIncidents returns the incidents by person (named first), device,
+// time and site.
+func (a *Aggregator) sortedIncidents() []*Incident {
+	var out []*Incident
+	for _, in := range a.incIdx {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		x, y := out[i], out[j]
+		if x.User != y.User {
+			if (x.User == "") != (y.User == "") {
+				return x.User != ""
+			}
+			return x.User < y.User
+		}
+		if x.IP != y.IP {
+			return x.IP < y.IP
+		}
+		if !x.First.Equal(y.First) {
+			return x.First.Before(y.First)
+		}
+		return x.Host < y.Host
+	})
+	return out
+}
+
+// rankedSearches returns the searches worth a look first: blocked ones,
+// those by people with incidents, out-of-hours ones; then the most
+// repeated.
+func (a *Aggregator) rankedSearches(users []*UserSummary) []*Search {
+	var out []*Search
+	for _, s := range a.srchIdx {
+		out = append(out, s)
+	}
+	incUser := map[string]bool{}
+	for _, u := range users {
+		if u.Incidents > 0 {
+			incUser[u.Name()] = true
+		}
+	}
+	rank := func(s *Search) int {
+		n := 0
+		if s.Blocked {
+			n += 4
+		}
+		if incUser[s.Who] {
+			n += 2
+		}
+		if s.OutOfHours {
+			n++
+		}
+		return n
+	}
+	sort.Slice(out, func(i, j int) bool {
+		x, y := out[i], out[j]
+		if rx, ry := rank(x), rank(y); rx != ry {
+			return rx > ry
+		}
+		if x.Count != y.Count {
+			return x.Count > y.Count
+		}
+		if x.Who != y.Who {
+			return x.Who < y.Who
+		}
+		return x.Term < y.Term
+	})
+	return out
 }
 
 func hostCounts(items []tkItem) []HostCount {
