@@ -96,6 +96,10 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 			}
 		}
 	}
+	if l := cfg.Users.LDAP; l != nil {
+		exists(l.Line, "users.ldap.bind_password_file", l.BindPasswordFile, false)
+		exists(l.Line, "users.ldap.ca_file", l.CAFile, false)
+	}
 	checkStatutory(cfg, addf)
 	if cfg.Users.File != "" {
 		var users []User

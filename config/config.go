@@ -123,6 +123,9 @@ type Users struct {
 	File        string `yaml:"file"`
 	RequireAuth bool   `yaml:"require_auth"`
 	FileLine    int    `yaml:"-"` // line of users.file, for problems with the file
+	// LDAP signs in names the users file does not hold against a
+	// directory (nil: none).
+	LDAP *LDAP `yaml:"-"`
 }
 
 // Network maps a source prefix to a profile.

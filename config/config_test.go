@@ -327,7 +327,7 @@ func TestProblems(t *testing.T) {
 		{"alerts nowhere", "alerts:\n  categories: [adult]\n", 1, "neither alerts.webhook nor alerts.file"},
 		{"alerts batch", "alerts:\n  batch_seconds: 0\n", 2, "alerts.batch_seconds must be at least 1"},
 		{"intercept without ca", "proxy:\n  intercept:\n    domains: [a.example]\n", 2, "proxy.intercept needs both ca_cert and ca_key"},
-		{"auth without users", "users:\n  require_auth: true\n", 2, "users.require_auth is true but no users.file"},
+		{"auth without users", "users:\n  require_auth: true\n", 2, "users.require_auth is true but neither users.file nor users.ldap"},
 		{"empty log dir", "log:\n  dir: \"\"\n", 2, "log.dir is empty"},
 		{"rule domain path", "profiles:\n  p:\n    rules:\n      - action: block\n        domains: [a.example/x]\ndefault_profile: p\n", 5, `domain "a.example/x" has a path`},
 		{"not a mapping", "- a\n- b\n", 1, "the config: expected a mapping of keys (timezone, listen, ...), got a list"},

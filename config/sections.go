@@ -68,6 +68,7 @@ func (d *decoder) top(n *yaml.Node) {
 					d.line.requireAuth = k.Line
 					c.Users.RequireAuth, _ = d.boolean(v, "users.require_auth")
 				}},
+				{"ldap", func(k, v *yaml.Node) { d.ldap(k, v) }},
 			})
 		}},
 		{"networks", func(_, v *yaml.Node) { d.networks(v) }},
@@ -806,8 +807,8 @@ func (d *decoder) finish(dir string) {
 		d.checkProfileRef(c.DefaultProfile, d.line.defaultProfile)
 	}
 
-	if c.Users.RequireAuth && strings.TrimSpace(c.Users.File) == "" {
-		d.addf(d.line.requireAuth, "users.require_auth is true but no users.file names the users")
+	if c.Users.RequireAuth && strings.TrimSpace(c.Users.File) == "" && c.Users.LDAP == nil {
+		d.addf(d.line.requireAuth, "users.require_auth is true but neither users.file nor users.ldap names the users")
 	}
 	if len(c.Alerts.Categories) > 0 && c.Alerts.Webhook == "" && c.Alerts.File == "" {
 		d.addf(d.line.alerts, "alerts.categories is set but neither alerts.webhook nor alerts.file says where to send alerts")
@@ -839,6 +840,9 @@ func (d *decoder) finish(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.Users.File = abs(c.Users.File)
+	if l := c.Users.LDAP; l != nil {
+		l.BindPasswordFile, l.CAFile = abs(l.BindPasswordFile), abs(l.CAFile)
+	}
 	c.Log.Dir = abs(c.Log.Dir)
 	c.StateDir = abs(c.StateDir)
 	c.Alerts.File = abs(c.Alerts.File)
