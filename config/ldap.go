@@ -69,7 +69,7 @@ func (d *decoder) ldap(k, n *yaml.Node) {
 	}
 	d.mapping(n, "users.ldap", []field{
 		{"url", func(_, v *yaml.Node) {
-			urlLine = resolve(v).Line
+			urlLine = deref(v).Line
 			str(&l.URL, "users.ldap.url")(nil, v)
 		}},
 		{"start_tls", func(k, v *yaml.Node) {
@@ -80,7 +80,7 @@ func (d *decoder) ldap(k, n *yaml.Node) {
 		{"bind_password_file", str(&l.BindPasswordFile, "users.ldap.bind_password_file")},
 		{"base_dn", str(&l.BaseDN, "users.ldap.base_dn")},
 		{"user_filter", func(_, v *yaml.Node) {
-			filterLine = resolve(v).Line
+			filterLine = deref(v).Line
 			str(&l.UserFilter, "users.ldap.user_filter")(nil, v)
 		}},
 		{"ca_file", str(&l.CAFile, "users.ldap.ca_file")},
