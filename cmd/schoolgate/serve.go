@@ -206,20 +206,26 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	// Background work, once the components are wired and as the user that
 	// serves; stopped before they shut down and the alerter closes (defers
 	// run in reverse).
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	defer stopBackground()
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		newStatutoryWatch(g.engine, logger.Named("statutory"), alerter, reg).run(bgCtx, time.Minute)
-	}()
-	g.refresher.SetSources(cfg)
-	go func() { defer bg.Done(); g.refresher.Run(bgCtx) }()
+	defer g.background(alerter, reg)()
 	g.sd = newService(logger)
 	logSnapshot(logger, snap)
 	return g.run()
+}
+
+// background starts what runs beside the listeners — the statutory lists'
+// age watch and the list refresher — and returns the function that stops
+// it and waits for it.
+func (g *gateway) background(alerter *alerts.Alerter, reg prometheus.Registerer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		newStatutoryWatch(g.engine, g.logger.Named("statutory"), alerter, reg).run(ctx, time.Minute)
+	}()
+	g.refresher.SetSources(g.cfg)
+	go func() { defer wg.Done(); g.refresher.Run(ctx) }()
+	return func() { cancel(); wg.Wait() }
 }
 
 // registry returns the process's metrics registry with the runtime's and

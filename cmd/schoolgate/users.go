@@ -284,56 +284,14 @@ func runUsersImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
 		return 1
 	}
-	type job struct {
-		i        int
-		password string
+	updates, generated, added, err := importUpdates(rows, existing)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+		return 1
 	}
-	updates := make([]config.UserUpdate, len(rows))
-	generated := make([]string, len(rows))
-	var jobs []job
-	added := 0
-	for i, r := range rows {
-		updates[i] = config.UserUpdate{Name: r.Name, Profile: r.Profile}
-		if !existing[r.Name] {
-			added++
-		}
-		switch {
-		case r.Password != "":
-			jobs = append(jobs, job{i, r.Password})
-		case !existing[r.Name]:
-			pw, err := generatePassword()
-			if err != nil {
-				fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
-				return 1
-			}
-			generated[i] = pw
-			jobs = append(jobs, job{i, pw})
-		}
-	}
-	// bcrypt is slow on purpose: hash on every core.
-	errs := make([]error, len(rows))
-	var wg sync.WaitGroup
-	next := make(chan job)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				h, err := bcrypt.GenerateFromPassword([]byte(j.password), usersBcryptCost)
-				updates[j.i].Hash, errs[j.i] = string(h), err
-			}
-		}()
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			fmt.Fprintf(stderr, "%s:%d: user %q: hashing the password: %v\n", src, rows[i].Line, rows[i].Name, err)
-			return 1
-		}
+	if i, err := hashPasswords(updates, rows, generated); err != nil {
+		fmt.Fprintf(stderr, "%s:%d: user %q: hashing the password: %v\n", src, rows[i].Line, rows[i].Name, err)
+		return 1
 	}
 	if err := config.UpdateUsers(file, updates); err != nil {
 		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
@@ -359,6 +317,62 @@ func runUsersImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "schoolgate users import: note: profiles were not checked against a config (give -config FILE to check them)")
 	}
 	return 0
+}
+
+// importUpdates turns the imported rows into updates of the users file,
+// with a password generated for each new user the CSV gives none (an
+// existing user without one keeps theirs); it counts the new users.
+func importUpdates(rows []config.ImportLine, existing map[string]bool) (updates []config.UserUpdate, generated []string, added int, err error) {
+	updates = make([]config.UserUpdate, len(rows))
+	generated = make([]string, len(rows))
+	for i, r := range rows {
+		updates[i] = config.UserUpdate{Name: r.Name, Profile: r.Profile}
+		if !existing[r.Name] {
+			added++
+			if r.Password == "" {
+				if generated[i], err = generatePassword(); err != nil {
+					return nil, nil, 0, err
+				}
+			}
+		}
+	}
+	return updates, generated, added, nil
+}
+
+// hashPasswords sets the hash of every update that has a password (from
+// the CSV, or generated), on every core: bcrypt is slow on purpose. It
+// returns the index of a row whose password could not be hashed.
+func hashPasswords(updates []config.UserUpdate, rows []config.ImportLine, generated []string) (int, error) {
+	errs := make([]error, len(rows))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				pw := rows[i].Password
+				if pw == "" {
+					pw = generated[i]
+				}
+				h, err := bcrypt.GenerateFromPassword([]byte(pw), usersBcryptCost)
+				updates[i].Hash, errs[i] = string(h), err
+			}
+		}()
+	}
+	for i := range rows {
+		if rows[i].Password != "" || generated[i] != "" {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
 }
 
 // passwordAlphabet leaves out letters and digits that read alike (l 1 I o 0 O).
