@@ -72,9 +72,13 @@ type Admin struct {
 type Proxy struct {
 	ConnectPorts     []int          `yaml:"connect_ports"`
 	DenyDestinations []netip.Prefix `yaml:"deny_destinations"`
-	MaxConnections   int            `yaml:"max_connections"` // concurrent client connections
-	BlockPage        BlockPage      `yaml:"block_page"`
-	Intercept        *Intercept     `yaml:"intercept"` // nil: HTTPS is filtered by host only
+	// DenyDestinationsSet is true when the config lists deny_destinations
+	// itself: then that list alone decides; absent, the gateway's own
+	// addresses are refused too.
+	DenyDestinationsSet bool       `yaml:"-"`
+	MaxConnections      int        `yaml:"max_connections"` // concurrent client connections
+	BlockPage           BlockPage  `yaml:"block_page"`
+	Intercept           *Intercept `yaml:"intercept"` // nil: HTTPS is filtered by host only
 }
 
 // BlockPage is what the block page tells a user about asking for a review.

@@ -43,8 +43,13 @@ func Default() *Config {
 		Proxy: Proxy{
 			ConnectPorts: []int{443},
 			// Link-local holds the cloud metadata endpoints
-			// (169.254.169.254); nothing a pupil needs lives there.
+			// (169.254.169.254); nothing a pupil needs lives there, nor on
+			// the gateway's own loopback (its admin listener, a database).
+			// With the key absent the proxy also refuses the gateway's own
+			// addresses (DenyDestinationsSet).
 			DenyDestinations: []netip.Prefix{
+				netip.MustParsePrefix("127.0.0.0/8"),
+				netip.MustParsePrefix("::1/128"),
 				netip.MustParsePrefix("169.254.0.0/16"),
 				netip.MustParsePrefix("fe80::/10"),
 			},

@@ -194,6 +194,7 @@ func (d *decoder) proxy(n *yaml.Node) {
 		}},
 		{"deny_destinations", func(_, v *yaml.Node) {
 			p.DenyDestinations = d.prefixes(v, "proxy.deny_destinations")
+			p.DenyDestinationsSet = true
 		}},
 		{"max_connections", func(_, v *yaml.Node) {
 			if n, ok := d.nonNegative(v, "proxy.max_connections", true); ok {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"syscall"
 )
@@ -83,7 +84,9 @@ func (p *Proxy) guardDial(_ context.Context, _, address string, _ syscall.RawCon
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	ip := ap.Addr()
-	if ip.IsUnspecified() || ip.IsMulticast() || p.engine.Snapshot().DeniedDestination(ip) ||
+	snap := p.engine.Snapshot()
+	if ip.IsUnspecified() || ip.IsMulticast() || snap.DeniedDestination(ip) ||
+		!snap.Config.Proxy.DenyDestinationsSet && slices.Contains(p.localIPs, ip) ||
 		p.adminAddr.matches(ap, p.localIPs) || p.selfAddr.Load().matches(ap, p.localIPs) {
 		return &deniedDestError{addr: ap}
 	}
