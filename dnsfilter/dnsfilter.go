@@ -274,7 +274,26 @@ func (s *Server) Start() error {
 		}
 	}
 
-	var servers []*dns.Server
+	servers, loops := s.udpServers(pcs, bound)
+	if err := s.startServers(servers); err != nil {
+		closeAll()
+		ln.Close()
+		return fmt.Errorf("serving dns on %s: %w", bound, err)
+	}
+	s.tcp = newTCPServer(s, ln)
+	s.tcp.wg.Add(1)
+	go s.tcp.serve()
+	s.servers, s.loops, s.addr = servers, loops, bound
+	for _, l := range loops {
+		s.loopWG.Add(1)
+		go l.run()
+	}
+	return nil
+}
+
+// udpServers puts each bound UDP socket to work: our own read loop
+// (udp.go) on an IPv4 address, miekg's server elsewhere.
+func (s *Server) udpServers(pcs []net.PacketConn, bound string) (servers []*dns.Server, loops []*udpLoop) {
 	// Bound to one address, answers leave from it anyway: hide the
 	// *net.UDPConn from miekg so that it uses plain recvfrom/sendto instead
 	// of control messages per packet, which it needs only on a wildcard
@@ -284,9 +303,8 @@ func (s *Server) Start() error {
 	if ap, err := netip.ParseAddrPort(bound); err == nil && !ap.Addr().IsUnspecified() {
 		specific = true
 	}
-	// On an IPv4 address, our own read loops (udp.go) do better still:
-	// no goroutine and no unpack for a cached answer, recvmmsg/sendmmsg.
-	var loops []*udpLoop
+	// On an IPv4 address, our own read loops do better still: no goroutine
+	// and no unpack for a cached answer, recvmmsg/sendmmsg.
 	for _, pc := range pcs {
 		if uc, ok := pc.(*net.UDPConn); ok && specific && ipv4Bound(uc) {
 			loops = append(loops, newUDPLoop(s, uc, &s.loopWG))
@@ -297,6 +315,13 @@ func (s *Server) Start() error {
 		}
 		servers = append(servers, s.newDNSServer(&dns.Server{PacketConn: pc}))
 	}
+	return servers, loops
+}
+
+// startServers starts miekg's servers and waits until each serves, or
+// shuts them all down and returns the first failure. A server that stops
+// later is logged.
+func (s *Server) startServers(servers []*dns.Server) error {
 	started := make(chan struct{}, len(servers))
 	errc := make(chan error, len(servers)) // buffered: a sender never blocks
 	var running atomic.Bool
@@ -320,20 +345,10 @@ func (s *Server) Start() error {
 			for _, srv := range servers {
 				srv.Shutdown() //nolint:errcheck // unwinding a failed start
 			}
-			closeAll()
-			ln.Close()
-			return fmt.Errorf("serving dns on %s: %w", bound, err)
+			return err
 		}
 	}
-	s.tcp = newTCPServer(s, ln)
-	s.tcp.wg.Add(1)
-	go s.tcp.serve()
-	s.servers, s.loops, s.addr = servers, loops, bound
 	running.Store(true)
-	for _, l := range loops {
-		s.loopWG.Add(1)
-		go l.run()
-	}
 	return nil
 }
 
