@@ -13,7 +13,10 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 )
 
-// top decodes the root mapping.
+// top decodes the root mapping. It is long on purpose: one table of the
+// top-level keys, each beside its decoder, read as the config reference
+// reads; the sections with more than a line or two have functions of
+// their own.
 func (d *decoder) top(n *yaml.Node) {
 	c := d.cfg
 	d.mapping(n, "", []field{
@@ -420,6 +423,9 @@ func (d *decoder) clock(v *yaml.Node, where string, end bool, dst *Clock) {
 	*dst = c
 }
 
+// lists decodes `lists:`. It is long on purpose: one table of a list
+// entry's keys, each beside its decoder; what holds across keys is
+// checked after it (checkListEntry).
 func (d *decoder) lists(n *yaml.Node) {
 	nodes, _ := d.list(n, "lists")
 	for i, v := range nodes {
@@ -527,32 +533,39 @@ func (d *decoder) lists(n *yaml.Node) {
 		if v.Kind != yaml.MappingNode {
 			continue
 		}
-		ut1 := len(sources) == 1 && (sources[0] == "ut1" || sources[0] == "ut1_url")
-		switch {
-		case len(sources) == 0:
-			d.addf(l.Line, "list entry has no source (give domains, urls, file, url, ut1 or ut1_url)")
-		case len(sources) > 1:
-			d.addf(l.Line, "list entry has %d sources (%s): use one entry for each", len(sources), strings.Join(sources, ", "))
-		case ut1 && hasCategory:
-			d.addf(catLine, "category is not used with %s: the tree's folders name their categories", sources[0])
-		case !ut1 && !hasCategory:
-			d.addf(l.Line, "list entry has no category")
-		}
-		if hasFormat && l.File == "" && l.URL == "" {
-			d.addf(l.Line, "format is only used with file or url")
-		}
-		if l.UT1MD5URL != "" && l.UT1URL == "" {
-			d.addf(l.Line, "ut1_md5_url is only used with ut1_url")
-		}
-		if (l.Name != "" || l.Refresh != 0 || l.AllowShrink) && !l.Downloaded() {
-			d.addf(l.Line, "name, refresh and allow_shrink are only used with url or ut1_url")
-		}
+		d.checkListEntry(&l, sources, hasCategory, hasFormat, catLine)
 		d.cfg.Lists = append(d.cfg.Lists, l)
 	}
 }
 
+// checkListEntry checks what holds across a list entry's keys: one
+// source, a category except for a UT1 tree, and the keys that go with
+// only some sources.
+func (d *decoder) checkListEntry(l *List, sources []string, hasCategory, hasFormat bool, catLine int) {
+	ut1 := len(sources) == 1 && (sources[0] == "ut1" || sources[0] == "ut1_url")
+	switch {
+	case len(sources) == 0:
+		d.addf(l.Line, "list entry has no source (give domains, urls, file, url, ut1 or ut1_url)")
+	case len(sources) > 1:
+		d.addf(l.Line, "list entry has %d sources (%s): use one entry for each", len(sources), strings.Join(sources, ", "))
+	case ut1 && hasCategory:
+		d.addf(catLine, "category is not used with %s: the tree's folders name their categories", sources[0])
+	case !ut1 && !hasCategory:
+		d.addf(l.Line, "list entry has no category")
+	}
+	if hasFormat && l.File == "" && l.URL == "" {
+		d.addf(l.Line, "format is only used with file or url")
+	}
+	if l.UT1MD5URL != "" && l.UT1URL == "" {
+		d.addf(l.Line, "ut1_md5_url is only used with ut1_url")
+	}
+	if (l.Name != "" || l.Refresh != 0 || l.AllowShrink) && !l.Downloaded() {
+		d.addf(l.Line, "name, refresh and allow_shrink are only used with url or ut1_url")
+	}
+}
+
 // domains decodes a list of domain entries. In a list (withPaths), an
-// entry with a path is a URL entry (CONTRACT §3: `example.com/path`
+// entry with a path is a URL entry (docs/policy.md: `example.com/path`
 // matches that path prefix), as under urls; rule and intercept domains are
 // host names only.
 func (d *decoder) domains(v *yaml.Node, where string, withPaths bool) []string {
