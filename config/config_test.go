@@ -451,7 +451,7 @@ func TestManyProblems(t *testing.T) {
 }
 
 // Review findings: a URL entry under a list's domains is a URL entry
-// (CONTRACT §3), a bare YAML null is the `null` blocked answer the example
+// (docs/contract.md §3), a bare YAML null is the `null` blocked answer the example
 // config's comment offers, and every problem has a line.
 func TestReviewedForms(t *testing.T) {
 	base := "default_profile: p\nprofiles:\n  p: {}\n"

@@ -160,7 +160,7 @@ func (t *tunnelConns) close() {
 //
 // The client already has its "200 Connection established" when the check
 // cuts the tunnel, so the log line keeps status 200 (what the client got,
-// CONTRACT §4) with verdict block and the rule that cut it.
+// docs/contract.md §4) with verdict block and the rule that cut it.
 func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, port int, tlsOnly bool) {
 	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
 	// becomes splice(2) and the kernel moves the bytes.

@@ -411,7 +411,7 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Errorf("metrics name %q", bad)
 			}
 		}
-		// CONTRACT §5: every series is prefixed schoolgate_, the Go
+		// docs/contract.md §5: every series is prefixed schoolgate_, the Go
 		// runtime's and the process's too.
 		for _, line := range strings.Split(string(metrics), "\n") {
 			if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "schoolgate_") {
