@@ -15,18 +15,8 @@ import (
 	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
-// specFile finds shared/spec/name above the package folder, or skips.
-func specFile(t *testing.T, name string) string {
-	t.Helper()
-	p := testenv.FindUp(t, filepath.Join("shared", "spec", name))
-	if p == "" {
-		t.Skipf("shared/spec/%s not found above the package folder", name)
-	}
-	return p
-}
-
 func TestExampleLoads(t *testing.T) {
-	path := specFile(t, "example.yaml")
+	path := testenv.ExampleConfig(t)
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("example.yaml must load with no problems, got:\n%v", err)
@@ -66,14 +56,15 @@ func TestExampleLoads(t *testing.T) {
 	if len(staff.Rules) != 4 || staff.Default != "allow" || staff.SafeSearch {
 		t.Fatalf("staff = %+v", staff)
 	}
-	if r := staff.Rules[1]; r.Action != "allow" || r.Line != 68 || !reflect.DeepEqual(r.When, []string{"lunch"}) || len(r.Categories) != 5 {
+	if r := staff.Rules[1]; r.Action != "allow" || r.Line != 70 || !reflect.DeepEqual(r.When, []string{"lunch"}) || len(r.Categories) != 5 {
 		t.Errorf("staff rule 2 = %+v", r)
 	}
-	if r := staff.Rules[2]; !reflect.DeepEqual(r.WhenNot, []string{"school-hours"}) || r.Line != 71 {
+	if r := staff.Rules[2]; !reflect.DeepEqual(r.WhenNot, []string{"school-hours"}) || r.Line != 73 {
 		t.Errorf("staff rule 3 = %+v", r)
 	}
 	student := cfg.Profiles["student"]
-	if len(student.Rules) != 2 || !student.SafeSearch || len(student.Rules[1].Categories) != 20 {
+	if len(student.Rules) != 3 || !student.SafeSearch || len(student.Rules[1].Categories) != 20 ||
+		!reflect.DeepEqual(student.Rules[2].Categories, []string{"ip-literal", "ech"}) {
 		t.Errorf("student = %+v", student)
 	}
 	if cfg.DefaultProfile != "student" || cfg.DNS.BlockedAnswer != "nxdomain" ||
@@ -125,7 +116,7 @@ func TestEmbedded(t *testing.T) {
 
 func mustLoadExample(t *testing.T) *Config {
 	t.Helper()
-	cfg, err := Load(specFile(t, "example.yaml"))
+	cfg, err := Load(testenv.ExampleConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +374,7 @@ func TestAliasBomb(t *testing.T) {
 }
 
 func BenchmarkParseExample(b *testing.B) {
-	data, err := os.ReadFile(specFileB(b, "example.yaml"))
+	data, err := os.ReadFile(testenv.ExampleConfig(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -391,19 +382,6 @@ func BenchmarkParseExample(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(data, "example.yaml", "/etc/schoolgate"); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func specFileB(b *testing.B, name string) string {
-	b.Helper()
-	for dir := "."; ; dir = filepath.Join(dir, "..") {
-		p := filepath.Join(dir, "shared", "spec", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		if abs, _ := filepath.Abs(dir); abs == "/" {
-			b.Skipf("shared/spec/%s not found", name)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func clock(t testing.TB, s string) config.Clock {
 
 var weekdays = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
 
-// exampleConfig is /work/shared/spec/example.yaml written in Go, so that
+// exampleConfig is docs/example.yaml written in Go, so that
 // the policy tests do not depend on the YAML loader.
 func exampleConfig(t testing.TB) *config.Config {
 	t.Helper()

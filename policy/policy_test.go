@@ -10,6 +10,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -530,12 +531,9 @@ func TestBuildUT1(t *testing.T) {
 	}
 }
 
-// The example config of the contract, through the real YAML loader.
+// The repository's example config (docs/example.yaml), through the real YAML loader.
 func TestExampleYAML(t *testing.T) {
-	path := findUp(t, filepath.Join("shared", "spec", "example.yaml"))
-	if path == "" {
-		t.Skip("shared/spec/example.yaml not found")
-	}
+	path := testenv.ExampleConfig(t)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

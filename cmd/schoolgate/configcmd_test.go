@@ -12,16 +12,6 @@ import (
 	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
-// findSpec returns shared/spec/name above the package folder, or skips.
-func findSpec(t *testing.T, name string) string {
-	t.Helper()
-	p := testenv.FindUp(t, filepath.Join("shared", "spec", name))
-	if p == "" {
-		t.Skipf("shared/spec/%s not found", name)
-	}
-	return p
-}
-
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -45,7 +35,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 
 	// The example, with a users file beside it: valid.
-	example, err := os.ReadFile(findSpec(t, "example.yaml"))
+	example, err := os.ReadFile(testenv.ExampleConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +89,7 @@ profiles:
 		errs != noUsers+":1: warning: users file "+filepath.Join(dir, "nobody.csv")+" does not exist yet: nobody can sign in to the proxy until it does (schoolgate users add creates it)\n" {
 		t.Errorf("missing users file: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	spec := findSpec(t, "example.yaml")
+	spec := testenv.ExampleConfig(t)
 	if code, out, errs := runCmd(t, "", "config", "check", spec); code != 0 || !strings.HasPrefix(out, spec+": ok") {
 		t.Errorf("example.yaml as it stands: exit %d, stdout %q, stderr %q", code, out, errs)
 	}

@@ -1,6 +1,7 @@
 // Package testenv holds what several packages' tests need from their
-// surroundings: the shared/ folder beside the repository (the contract's
-// example config, the public lists), found by walking up from the package.
+// surroundings: the repository's example config (docs/example.yaml) and
+// the shared/ folder beside the repository (the public lists), found by
+// walking up from the package.
 package testenv
 
 import (
@@ -28,4 +29,15 @@ func FindUp(tb testing.TB, rel string) string {
 		}
 		dir = parent
 	}
+}
+
+// ExampleConfig returns the path of the repository's example config
+// (docs/example.yaml), the one the reference documents.
+func ExampleConfig(tb testing.TB) string {
+	tb.Helper()
+	p := FindUp(tb, filepath.Join("docs", "example.yaml"))
+	if p == "" {
+		tb.Fatal("docs/example.yaml not found above the package folder")
+	}
+	return p
 }
