@@ -176,8 +176,9 @@ func (c *Classifier) NgramExperiment(train, heldout []TrainPage, lambda float64)
 		}
 		return t
 	}
+	// combined with the hand formula as the model in use is (scoreOf)
 	withRule := func(ev *evidence, cat categories.Category, s float64) float64 {
-		s = math.Min(s, handScore(ev, cat))
+		s = math.Sqrt(s * handScore(ev, cat))
 		if ev.distinct[cat] == 1 {
 			s = math.Min(s, singlePhraseCap)
 		}
