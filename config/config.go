@@ -58,6 +58,10 @@ type Listen struct {
 	Proxy string `yaml:"proxy"`
 	DNS   string `yaml:"dns"`
 	Admin string `yaml:"admin"`
+	// TransparentHTTP and TransparentHTTPS receive the TCP port 80 and
+	// 443 traffic the gateway's firewall redirects (schoolgate firewall).
+	TransparentHTTP  string `yaml:"transparent_http"`
+	TransparentHTTPS string `yaml:"transparent_https"`
 }
 
 // Admin guards the admin listener.

@@ -159,6 +159,8 @@ func (d *decoder) listen(n *yaml.Node) {
 		one("proxy", &l.Proxy),
 		one("dns", &l.DNS),
 		one("admin", &l.Admin),
+		one("transparent_http", &l.TransparentHTTP),
+		one("transparent_https", &l.TransparentHTTPS),
 	})
 }
 
@@ -831,8 +833,9 @@ func (d *decoder) finish(dir string) {
 	// Two listeners on one address: the DNS listens on TCP too, so any
 	// two of them would collide.
 	addrs := map[string]string{}
-	for _, name := range []string{"proxy", "dns", "admin"} {
-		a := map[string]string{"proxy": c.Listen.Proxy, "dns": c.Listen.DNS, "admin": c.Listen.Admin}[name]
+	for _, name := range []string{"proxy", "dns", "admin", "transparent_http", "transparent_https"} {
+		a := map[string]string{"proxy": c.Listen.Proxy, "dns": c.Listen.DNS, "admin": c.Listen.Admin,
+			"transparent_http": c.Listen.TransparentHTTP, "transparent_https": c.Listen.TransparentHTTPS}[name]
 		if a == "" || strings.HasSuffix(a, ":0") {
 			continue
 		}

@@ -26,7 +26,8 @@
 // and the DNS rcode name as a string for src dns; ms has at most 3 decimals.
 // An optional "classified" string (the content classifier's note) comes
 // after ms when set, then an optional "safe_search":true when an engine's
-// SafeSearch lock was applied; seq and hash are always last.
+// SafeSearch lock was applied, then an optional "mode":"transparent" for
+// traffic the gateway's firewall redirected; seq and hash are always last.
 // The line is encoded by zap's JSON encoder (typed fields, no level, caller,
 // message or stack), which escapes quotes, control characters and invalid
 // UTF-8 in attacker-chosen fields (host, url, user), so a field can never

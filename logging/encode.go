@@ -133,6 +133,9 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	if e.SafeSearch {
 		f = append(f, zap.Bool("safe_search", true))
 	}
+	if e.Mode != "" {
+		f = append(f, zap.String("mode", e.Mode))
+	}
 	if e.Ended != "" {
 		f = append(f, zap.String("ended", e.Ended))
 	}

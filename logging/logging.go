@@ -47,6 +47,11 @@ type Entry struct {
 	// (policy.SafeSearch): written as `"safe_search":true` after
 	// `classified` (and `ended`), only when set.
 	SafeSearch bool
+	// Mode is how the request reached the proxy when not as an explicit
+	// proxy request: "transparent" for traffic the gateway's firewall
+	// redirected (proxy.ServeTransparentHTTP/HTTPS). Written as `mode`
+	// after `safe_search`, only when set.
+	Mode string
 	// Lost and Note are set on the writer's own records (Src "log"): a gap
 	// record (Rule "gap") names how many lines could not be written, and
 	// a checkpoint mismatch (Rule "checkpoint_mismatch") says how the

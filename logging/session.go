@@ -120,6 +120,7 @@ type journalRecord struct {
 	Bytes      int64     `json:"bytes"`
 	Classified string    `json:"classified,omitempty"`
 	SafeSearch bool      `json:"safe_search,omitempty"`
+	Mode       string    `json:"mode,omitempty"`
 	Alive      time.Time `json:"alive"` // last seen open
 }
 
@@ -146,7 +147,7 @@ func (w *Writer) journal(now time.Time) ([]byte, bool) {
 		_ = enc.Encode(journalRecord{
 			TS: e.Time, Src: e.Src, User: e.User, IP: e.IP, Profile: e.Profile, Method: e.Method,
 			Host: e.Host, URL: e.URL, Categories: e.Categories.Names(), Verdict: e.Verdict, Rule: e.Rule,
-			Status: int(s.status.Load()), Bytes: s.bytes.Load(), Classified: e.Classified, SafeSearch: e.SafeSearch, Alive: now,
+			Status: int(s.status.Load()), Bytes: s.bytes.Load(), Classified: e.Classified, SafeSearch: e.SafeSearch, Mode: e.Mode, Alive: now,
 		})
 	}
 	if b.Len() == 0 {
@@ -210,7 +211,7 @@ func (w *Writer) replayJournal() {
 		}
 		e := Entry{Time: r.TS, Src: r.Src, User: r.User, IP: r.IP, Profile: r.Profile, Method: r.Method,
 			Host: r.Host, URL: r.URL, Verdict: r.Verdict, Rule: r.Rule, Bytes: r.Bytes,
-			Duration: r.Alive.Sub(r.TS), Classified: r.Classified, SafeSearch: r.SafeSearch, Ended: "crash"}
+			Duration: r.Alive.Sub(r.TS), Classified: r.Classified, SafeSearch: r.SafeSearch, Mode: r.Mode, Ended: "crash"}
 		for _, n := range r.Categories {
 			if c, ok := categories.Parse(n); ok {
 				e.Categories = e.Categories.Add(c)

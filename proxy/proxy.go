@@ -118,6 +118,9 @@ type Proxy struct {
 
 	content *content // nil when content classification is off
 
+	tp transparent         // the transparent listeners (transparent.go)
+	tm *transparentMetrics // their counters
+
 	adminAddr guardAddr
 	selfAddr  atomic.Pointer[guardAddr]
 	localIPs  []netip.Addr
@@ -161,6 +164,10 @@ type request struct {
 	// seen is what the tunnel a request came through hid of its
 	// destination (innerTunnel.seen), decided on with the request.
 	seen categories.Set
+	// mode is "transparent" for traffic the firewall redirected
+	// (transparent.go), whose original destination is dst.
+	mode string
+	dst  netip.AddrPort
 }
 
 type stateKey struct{}
@@ -200,6 +207,7 @@ func New(o Options) (*Proxy, error) {
 		recent:  o.RecentUsers,
 		logger:  o.Logger,
 		m:       newMetrics(o.Registerer),
+		tm:      newTransparentMetrics(),
 		auth:    newAuthCache(4096, runtime.GOMAXPROCS(0)),
 		now:     o.Now,
 		tunnels: make(map[*tunnelConns]struct{}),
@@ -210,6 +218,9 @@ func New(o Options) (*Proxy, error) {
 			return nil, fmt.Errorf("parsing the admin address %q: %w", o.AdminAddr, err)
 		}
 		p.adminAddr = ga
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(p.tm.collectors()...)
 	}
 	p.localIPs = localAddrs()
 	p.content = newContent(o.Content, o.Engine, o.Registerer, cfg, p.logger)
@@ -229,7 +240,7 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.tr = &http.Transport{
 		Proxy:                  nil, // never the environment's proxy
-		DialContext:            p.dialer.DialContext,
+		DialContext:            p.dialContext, // a redirected request's original destination (transparent.go)
 		TLSClientConfig:        newTLSConfig(o.RootCAs),
 		TLSHandshakeTimeout:    10 * time.Second,
 		ResponseHeaderTimeout:  o.ResponseHeaderTimeout,
@@ -315,7 +326,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // Tunnels still open when ctx ends are closed.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.serving.Store(false)
-	err := p.srv.Shutdown(ctx)
+	err := errors.Join(p.srv.Shutdown(ctx), p.closeTransparent(ctx))
 	// Hijacked connections (tunnels, WebSockets) are not the server's to
 	// wait for; wait for them here.
 	t := time.NewTicker(20 * time.Millisecond)
@@ -469,6 +480,13 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 	if err := p.decide(st, host, path); err != nil {
 		p.fail(w, st, err)
 		return
+	}
+	if st.dst.IsValid() { // redirected: the destination must be the Host's
+		if err := p.checkDestination(st, host); err != nil {
+			p.fail(w, st, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), origDstKey{}, st.dst))
 	}
 
 	cleanRequestHeaders(r.Header)
@@ -632,6 +650,7 @@ func (p *Proxy) entry(st *request) logging.Entry {
 		Duration:   st.elapsed,
 		Classified: st.classified,
 		SafeSearch: st.safeSearch,
+		Mode:       st.mode,
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // change, since "address already in use" alone does not say which of the
 // three listeners, nor where its address comes from.
 type listenError struct {
-	setting string // listen.proxy, listen.dns or listen.admin
+	setting string // listen.proxy, listen.dns, listen.admin, listen.transparent_*
 	addr    string
 	err     error
 }

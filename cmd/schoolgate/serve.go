@@ -271,10 +271,13 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	}
-	if cfg.Listen.Proxy != "" {
-		ln, err := net.Listen("tcp", cfg.Listen.Proxy)
-		if err != nil {
-			return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
+	if cfg.Listen.Proxy != "" || cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
+		var ln net.Listener
+		if cfg.Listen.Proxy != "" {
+			var err error
+			if ln, err = net.Listen("tcp", cfg.Listen.Proxy); err != nil {
+				return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
+			}
 		}
 		prox, err := proxy.New(proxy.Options{
 			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
@@ -282,12 +285,35 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			PAC: admin.PACHandler(g.engine, cfg.Listen.Proxy),
 		})
 		if err != nil {
-			ln.Close()
+			if ln != nil {
+				ln.Close()
+			}
 			return fmt.Errorf("starting the proxy: %w", err)
 		}
 		g.prox = prox
-		go func() { g.errc <- prox.Serve(ln) }()
-		logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
+		if ln != nil {
+			go func() { g.errc <- prox.Serve(ln) }()
+			logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
+		}
+		// Transparent gateway mode: what the firewall redirects
+		// (schoolgate firewall), decided by the same proxy.
+		for _, t := range []struct {
+			setting, addr string
+			serve         func(net.Listener) error
+		}{
+			{"listen.transparent_http", cfg.Listen.TransparentHTTP, prox.ServeTransparentHTTP},
+			{"listen.transparent_https", cfg.Listen.TransparentHTTPS, prox.ServeTransparentHTTPS},
+		} {
+			if t.addr == "" {
+				continue
+			}
+			tln, err := net.Listen("tcp", t.addr)
+			if err != nil {
+				return &listenError{t.setting, t.addr, err}
+			}
+			go func() { g.errc <- t.serve(tln) }()
+			logger.Info("transparent listening", zap.String("setting", t.setting), zap.String("addr", tln.Addr().String()))
+		}
 	}
 	if cfg.Listen.DNS != "" {
 		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
@@ -450,6 +476,8 @@ func needsRestart(running, reloaded *config.Config) []string {
 	add(running.Listen.Proxy != reloaded.Listen.Proxy, "listen.proxy")
 	add(running.Listen.DNS != reloaded.Listen.DNS, "listen.dns")
 	add(running.Listen.Admin != reloaded.Listen.Admin, "listen.admin")
+	add(running.Listen.TransparentHTTP != reloaded.Listen.TransparentHTTP, "listen.transparent_http")
+	add(running.Listen.TransparentHTTPS != reloaded.Listen.TransparentHTTPS, "listen.transparent_https")
 	add(running.Log.Dir != reloaded.Log.Dir, "log.dir")
 	add(running.Log.RetentionDays != reloaded.Log.RetentionDays, "log.retention_days")
 	add(running.Location.String() != reloaded.Location.String(), "timezone")

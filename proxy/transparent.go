@@ -1,0 +1,434 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// Transparent gateway mode: the school's gateway redirects its clients'
+// TCP port 80 and 443 traffic to two listeners (schoolgate firewall writes
+// the rules). The client never spoke to a proxy, so where it was going
+// comes from the socket (SO_ORIGINAL_DST, the address before the redirect);
+// what it names (Host, SNI) is decided on, and must belong to that address:
+// otherwise an allowed name could carry a connection to a blocked site's
+// address (host_mismatch).
+
+// modeTransparent is the access log's mode of redirected traffic.
+const modeTransparent = "transparent"
+
+// ruleNoOriginalDst refuses a connection to a transparent listener that
+// the firewall did not redirect (its destination is the listener itself).
+const ruleNoOriginalDst = "not_redirected"
+
+// ip6tSOOriginalDst is IP6T_SO_ORIGINAL_DST (linux/netfilter_ipv6/ip6_tables.h),
+// which x/sys/unix does not name.
+const ip6tSOOriginalDst = 80
+
+// origDstKey holds a transparent HTTP connection's original destination
+// (netip.AddrPort) in its requests' contexts; the dialer connects there.
+type origDstKey struct{}
+
+// originalDst returns where c was going before the firewall redirected it:
+// SO_ORIGINAL_DST for IPv4, IP6T_SO_ORIGINAL_DST for IPv6 (the address
+// conntrack recorded before NAT). A connection that was not redirected
+// has its own local address as the answer, or none.
+func originalDst(c *net.TCPConn) (netip.AddrPort, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	la, _ := c.LocalAddr().(*net.TCPAddr)
+	v6 := la != nil && la.IP.To4() == nil
+	var (
+		ap   netip.AddrPort
+		gerr error
+	)
+	err = rc.Control(func(fd uintptr) {
+		if !v6 {
+			// sockaddr_in is 16 bytes; IPv6Mreq (20) is the smallest
+			// fixed-size getsockopt struct x/sys offers that holds it.
+			m, err := unix.GetsockoptIPv6Mreq(int(fd), unix.SOL_IP, unix.SO_ORIGINAL_DST)
+			if err != nil {
+				gerr = err
+				return
+			}
+			b := m.Multiaddr[:]
+			ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4]))
+			return
+		}
+		// sockaddr_in6 is 28 bytes: IPv6MTUInfo (32) holds it.
+		m, err := unix.GetsockoptIPv6MTUInfo(int(fd), unix.SOL_IPV6, ip6tSOOriginalDst)
+		if err != nil {
+			gerr = err
+			return
+		}
+		// The port field holds the kernel's bytes, in network order.
+		var pb [2]byte
+		binary.NativeEndian.PutUint16(pb[:], m.Addr.Port)
+		ap = netip.AddrPortFrom(netip.AddrFrom16(m.Addr.Addr), binary.BigEndian.Uint16(pb[:]))
+	})
+	if err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("reading the original destination: %w", err)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// redirectedDst returns c's original destination, or an error when c was
+// not redirected (it came to the listener's own address).
+func redirectedDst(c net.Conn) (netip.AddrPort, error) {
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		if cc, isCC := c.(*clientConn); isCC {
+			tcp, ok = cc.tcp()
+		}
+	}
+	if !ok {
+		return netip.AddrPort{}, errors.New("not a TCP connection")
+	}
+	dst, err := originalDst(tcp)
+	if err != nil {
+		return dst, err
+	}
+	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		l := la.AddrPort()
+		if netip.AddrPortFrom(l.Addr().Unmap(), l.Port()) == dst {
+			return netip.AddrPort{}, errors.New("the connection was not redirected by the firewall")
+		}
+	}
+	return dst, nil
+}
+
+// transparentMetrics are the transparent listeners' counters.
+type transparentMetrics struct {
+	conns    *prometheus.CounterVec // verdict
+	allow    prometheus.Counter
+	block    prometheus.Counter
+	mismatch prometheus.Counter
+	noSNI    prometheus.Counter
+}
+
+func newTransparentMetrics() *transparentMetrics {
+	m := &transparentMetrics{
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schoolgate_transparent_connections_total",
+			Help: "Redirected connections (HTTPS) and requests (HTTP) on the transparent listeners, by verdict.",
+		}, []string{"verdict"}),
+		mismatch: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "schoolgate_transparent_host_mismatch_total",
+			Help: "Redirected connections refused because their destination address does not belong to the name they gave (Host or SNI).",
+		}),
+		noSNI: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "schoolgate_transparent_no_sni_total",
+			Help: "Redirected HTTPS connections whose ClientHello named no server (decided as ip-literal).",
+		}),
+	}
+	m.allow = m.conns.WithLabelValues(policy.Allow.String())
+	m.block = m.conns.WithLabelValues(policy.Block.String())
+	return m
+}
+
+func (m *transparentMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.conns, m.mismatch, m.noSNI}
+}
+
+func (m *transparentMetrics) count(st *request) {
+	if st.verdict == policy.Block {
+		m.block.Inc()
+	} else {
+		m.allow.Inc()
+	}
+}
+
+// transparent is the state of the transparent listeners.
+type transparent struct {
+	once sync.Once
+	srv  *http.Server // port 80's requests
+
+	mu  sync.Mutex
+	lns map[net.Listener]struct{} // port 443's listeners, closed by Shutdown
+}
+
+// ServeTransparentHTTP serves redirected port 80 traffic on ln until
+// Shutdown: each request is decided on its Host and path like an explicit
+// proxy request (with the block page), and sent to the connection's
+// original destination, which must belong to the Host.
+func (p *Proxy) ServeTransparentHTTP(ln net.Listener) error {
+	p.tp.once.Do(func() {
+		p.tp.srv = &http.Server{
+			Handler:           http.HandlerFunc(p.serveTransparentHTTP),
+			ReadHeaderTimeout: p.srv.ReadHeaderTimeout,
+			IdleTimeout:       p.srv.IdleTimeout,
+			MaxHeaderBytes:    p.srv.MaxHeaderBytes,
+			ErrorLog:          p.srv.ErrorLog,
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				ctx = p.srv.ConnContext(ctx, c)
+				if dst, err := redirectedDst(c); err == nil {
+					ctx = context.WithValue(ctx, origDstKey{}, dst)
+				}
+				return ctx
+			},
+			ConnState: p.srv.ConnState,
+		}
+	})
+	p.serving.Store(true)
+	ll := newLimitListener(ln, p.settings, &p.o, p.m, p.logger)
+	ll.onRefused = p.logRefused
+	err := p.tp.srv.Serve(ll)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// serveTransparentHTTP handles one redirected HTTP request: it becomes the
+// absolute-URI request an explicit proxy would get, with the original
+// destination as where it is sent.
+func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, mode: modeTransparent, authed: true}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		st.ip = ap.Addr().Unmap()
+	}
+	defer p.tm.count(st)
+	defer p.finish(st)
+	if d, ok := w.(writeDeadliner); ok {
+		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	}
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
+		cc.startRequest()
+		defer cc.endRequest()
+	}
+	st.user = p.recentUser(st)
+	dst, ok := r.Context().Value(origDstKey{}).(netip.AddrPort)
+	if !ok {
+		st.host = truncate(r.Host, 253)
+		p.fail(w, st, &BlockedError{Rule: ruleNoOriginalDst,
+			Reason: "this connection came to the filter's transparent listener without the firewall redirecting it"})
+		return
+	}
+	if r.Method == http.MethodConnect || r.URL.IsAbs() {
+		st.host = truncate(r.Host, 253)
+		p.fail(w, st, &BadRequestError{Msg: "a redirected connection carries ordinary requests, not proxy requests"})
+		return
+	}
+	host := r.Host
+	if host == "" { // HTTP/1.0 without Host: the address is all there is
+		host = dst.Addr().String()
+		if dst.Addr().Is6() {
+			host = "[" + host + "]"
+		}
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil && dst.Port() != 80 {
+		h := host
+		if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+			h = h[1 : len(h)-1]
+		}
+		host = net.JoinHostPort(h, strconv.Itoa(int(dst.Port())))
+	}
+	r.URL.Scheme, r.URL.Host = "http", host
+	st.dst = dst
+	watchBody(cc, r)
+	p.servePlain(w, r, st)
+	p.noteStall(cc, st)
+}
+
+// recentUser is the user the proxy last saw signed in from st's address,
+// if any: a redirected connection carries no credentials.
+func (p *Proxy) recentUser(st *request) string {
+	if p.recent == nil {
+		return ""
+	}
+	return p.recent.Lookup(st.ip, st.start)
+}
+
+// checkDestination refuses (host_mismatch) a redirected request or
+// connection whose original destination is not an address of host, the
+// name decided on: a literal address must be the destination itself, a
+// name must resolve to it through the proxy's resolver.
+func (p *Proxy) checkDestination(st *request, host string) error {
+	addr := st.dst.Addr()
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Unmap() == addr {
+			return nil
+		}
+	} else if p.resolvesTo(host, addr) {
+		return nil
+	}
+	p.tm.mismatch.Inc()
+	return &BlockedError{Rule: ruleHostMismatch,
+		Reason: fmt.Sprintf("this connection goes to %s, which is not an address of %s", addr, host)}
+}
+
+// dialContext is the transport's dialer: a redirected request is sent to
+// its original destination (checked against its Host), anything else to
+// the address the name resolves to.
+func (p *Proxy) dialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if dst, ok := ctx.Value(origDstKey{}).(netip.AddrPort); ok {
+		if _, port, err := net.SplitHostPort(address); err == nil && port == strconv.Itoa(int(dst.Port())) {
+			address = dst.String()
+		}
+	}
+	return p.dialer.DialContext(ctx, network, address)
+}
+
+// ServeTransparentHTTPS serves redirected port 443 traffic on ln until
+// Shutdown: each connection's ClientHello is read (reassembled across
+// segments and records), decided on its SNI (no SNI: as ip-literal; ECH
+// hiding the name: as ech), checked to go to an address of that name, and
+// then relayed to the original destination, the hello's bytes first. A
+// blocked connection is cut.
+func (p *Proxy) ServeTransparentHTTPS(ln net.Listener) error {
+	p.tp.mu.Lock()
+	if p.tp.lns == nil {
+		p.tp.lns = make(map[net.Listener]struct{})
+	}
+	p.tp.lns[ln] = struct{}{}
+	p.tp.mu.Unlock()
+	p.serving.Store(true)
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+				errors.Is(err, syscall.ECONNABORTED) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go p.serveTransparentTLS(c)
+	}
+}
+
+// closeTransparent closes the transparent HTTPS listeners and shuts the
+// HTTP one down.
+func (p *Proxy) closeTransparent(ctx context.Context) error {
+	p.tp.mu.Lock()
+	for ln := range p.tp.lns {
+		ln.Close()
+	}
+	p.tp.lns = nil
+	p.tp.mu.Unlock()
+	if p.tp.srv != nil {
+		return p.tp.srv.Shutdown(ctx)
+	}
+	return nil
+}
+
+// serveTransparentTLS handles one redirected HTTPS connection.
+func (p *Proxy) serveTransparentTLS(c net.Conn) {
+	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: http.MethodConnect, mode: modeTransparent}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		st.ip = ap.Addr().Unmap()
+	}
+	tc := &tunnelConns{client: c, up: nopConn{}}
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.Error("transparent connection panic", zap.Any("panic", r), zap.Stack("stack"))
+		}
+		tc.close()
+		p.finish(st)
+		p.tm.count(st)
+	}()
+	cut := func(err error) {
+		p.recordOutcome(st, err)
+		if st.status != statusClientGone {
+			st.status = statusCut
+		}
+	}
+	st.user = p.recentUser(st)
+	st.profile = st.snap.Profile(st.user, st.ip)
+	dst, err := redirectedDst(c)
+	if err != nil {
+		st.host = "-"
+		cut(&BlockedError{Rule: ruleNoOriginalDst, Reason: err.Error()})
+		return
+	}
+	st.dst = dst
+	st.host = dst.Addr().String()
+	buf, hello, err := peekClientHello(c, make([]byte, 0, 4096), p.o.HelloTimeout)
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotTLS):
+		cut(&BlockedError{Rule: ruleTLSRequired, Reason: "not TLS on a redirected HTTPS port"})
+		return
+	case errors.Is(err, errMalformed):
+		cut(&BlockedError{Rule: ruleTLSMalformed, Reason: "malformed TLS ClientHello"})
+		return
+	default:
+		p.recordOutcome(st, errClientGone)
+		return
+	}
+	name := ""
+	if hello.sni != "" {
+		n, ok := categories.NormalizeHost(hello.sni)
+		if !ok || !dialableHost(n) {
+			cut(&BlockedError{Rule: ruleTLSMalformed, Reason: "the TLS server name (SNI) is not a host name"})
+			return
+		}
+		name = n
+		st.host = name
+	} else {
+		p.tm.noSNI.Inc()
+	}
+	st.seen = policy.Hidden(st.host, policy.Hello{SNI: name, ECH: hello.ech})
+	if blocked := p.decide(st, st.host, ""); blocked != nil {
+		cut(blocked)
+		return
+	}
+	if name != "" {
+		if err := p.checkDestination(st, name); err != nil {
+			cut(err)
+			return
+		}
+	}
+	if n := p.tunnelsOpen.Add(1); n > int64(p.settings().maxTunnels) {
+		p.tunnelsOpen.Add(-1)
+		cut(&OverloadError{What: "too many tunnels open"})
+		return
+	}
+	defer p.tunnelsOpen.Add(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), p.o.DialTimeout)
+	up, err := p.dialer.DialContext(ctx, "tcp", dst.String())
+	cancel()
+	if err != nil {
+		p.recordOutcome(st, classifyUpstream(ctx, err))
+		return
+	}
+	tc = &tunnelConns{client: c, up: up}
+	defer p.trackTunnel(tc)()
+	st.status = http.StatusOK
+	p.beginSession(st)
+	p.relay(st, tc, buf, slices.Contains(p.o.TLSPorts, int(dst.Port())) || dst.Port() == 443)
+}
+
+// nopConn stands for a tunnel's upstream before it is dialled.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Close() error { return nil }
