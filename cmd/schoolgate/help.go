@@ -34,6 +34,7 @@ lines could not be written; 2 for bad usage.
   -config FILE  the config (default: the embedded default config)
 `,
 	"check":    checkUsage,
+	"firewall": firewallUsage,
 	"classify": classifyUsage,
 	"config": `usage: schoolgate config check FILE...
 

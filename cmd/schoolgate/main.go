@@ -25,6 +25,7 @@ var commands = []command{
 	{"report", "report [-config FILE] [-date YYYY-MM-DD [-week] | -from DATE -to DATE] [-out DIR]", runReport},
 	{"logs", "logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR] | FILE...", runLogs},
 	{"lists", "lists update|status [-config FILE]", runLists},
+	{"firewall", "firewall [-config FILE] [-apply]", runFirewall},
 	{"users", "users add|list|remove|import [-config FILE | -file users.csv] ...", runUsers},
 	{"version", "version", runVersion},
 }
