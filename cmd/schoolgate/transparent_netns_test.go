@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestTransparentNetns runs transparent gateway mode as a school would:
+// three network namespaces made here (a client, the gateway running
+// `schoolgate serve` behind the rules of `schoolgate firewall -apply`, an
+// origin with HTTP, HTTPS and UDP servers), joined by veth pairs with
+// addresses that exist only inside them. The client is plain curl with no
+// proxy settings, as on a phone.
+func TestTransparentNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("transparent gateway test: needs root (network namespaces, nftables)")
+	}
+	for _, bin := range []string{"ip", "nft", "curl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("transparent gateway test: needs %s (iproute2, nftables, curl)", bin)
+		}
+	}
+	if testing.Short() {
+		t.Skip("transparent gateway test: not in -short")
+	}
+	bin := e2eBinary(t)
+	sfx := fmt.Sprintf("%d", os.Getpid()%100000)
+	cli, gw, org := "sgc"+sfx, "sgg"+sfx, "sgo"+sfx
+	for _, ns := range []string{cli, gw, org} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Skipf("transparent gateway test: cannot make network namespaces here: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() }) //nolint:errcheck
+	}
+	// The gateway's names: ip netns exec puts /etc/netns/NS/hosts over
+	// /etc/hosts for what it runs.
+	etc := filepath.Join("/etc/netns", gw)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(etc) })
+	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test\n10.200.2.3 casino.test\n"
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	in := func(ns string, args ...string) {
+		t.Helper()
+		sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+	}
+	sh("ip", "link", "add", "c0", "netns", cli, "type", "veth", "peer", "g0", "netns", gw)
+	sh("ip", "link", "add", "g1", "netns", gw, "type", "veth", "peer", "o0", "netns", org)
+	in(cli, "ip", "addr", "add", "10.200.1.2/24", "dev", "c0")
+	in(gw, "ip", "addr", "add", "10.200.1.1/24", "dev", "g0")
+	in(gw, "ip", "addr", "add", "10.200.2.1/24", "dev", "g1")
+	in(org, "ip", "addr", "add", "10.200.2.2/24", "dev", "o0")
+	in(org, "ip", "addr", "add", "10.200.2.3/24", "dev", "o0")
+	for ns, links := range map[string][]string{cli: {"lo", "c0"}, gw: {"lo", "g0", "g1"}, org: {"lo", "o0"}} {
+		for _, l := range links {
+			in(ns, "ip", "link", "set", l, "up")
+		}
+	}
+	in(cli, "ip", "route", "add", "default", "via", "10.200.1.1")
+	in(org, "ip", "route", "add", "default", "via", "10.200.2.1")
+	in(gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// The origin: HTTP on 80, HTTPS on 443 (a certificate for both
+	// names; curl -k, the filter does not read it), UDP echo on 443 and
+	// 9999 (so that a rejected QUIC packet is the firewall's doing).
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin %s at %s\n", r.Host, r.Context().Value(http.LocalAddrContextKey))
+	})
+	cert := selfSigned(t, "allowed.test", "casino.test")
+	var lns []net.Listener
+	var udps []net.PacketConn
+	inNetns(t, org, func() error {
+		for _, a := range []string{":80", ":443"} {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				return err
+			}
+			lns = append(lns, ln)
+		}
+		for _, a := range []string{":443", ":9999"} {
+			pc, err := net.ListenPacket("udp", a)
+			if err != nil {
+				return err
+			}
+			udps = append(udps, pc)
+		}
+		return nil
+	})
+	srv := &http.Server{Handler: origin, ReadHeaderTimeout: 10 * time.Second}
+	tlsSrv := &http.Server{Handler: origin, ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go srv.Serve(lns[0])               //nolint:errcheck
+	go tlsSrv.ServeTLS(lns[1], "", "") //nolint:errcheck
+	t.Cleanup(func() { srv.Close(); tlsSrv.Close() })
+	for _, pc := range udps {
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(buf[:n], from) //nolint:errcheck
+			}
+		}()
+	}
+
+	// The gateway.
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "schoolgate.yaml")
+	if err := os.WriteFile(cfg, []byte(`timezone: UTC
+listen: {proxy: "", admin: "", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
+clients: [10.200.1.0/24]
+proxy:
+  deny_destinations: [169.254.0.0/16]
+  block_page: {organisation: "Netns School", contact: "the IT office"}
+dns: {upstreams: ["10.200.2.2:53"]}
+default_profile: student
+lists:
+  - category: gambling
+    domains: [casino.test]
+profiles:
+  student:
+    rules:
+      - action: block
+        categories: [gambling]
+      - action: block
+        categories: [ip-literal]
+    default: allow
+log: {dir: logs, retention_days: 0}
+state_dir: state
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in(gw, bin, "firewall", "-config", cfg, "-apply")
+	var stderr e2eBuffer
+	cmd := exec.Command("ip", "netns", "exec", gw, bin, "serve", "-config", cfg)
+	cmd.Dir, cmd.Stderr, cmd.Stdout = dir, &stderr, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill() //nolint:errcheck
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), `"serving"`) {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not serving after a minute:\n%s", stderr.String())
+		}
+	}
+
+	curl := func(args ...string) (string, error) {
+		c := exec.Command("ip", append([]string{"netns", "exec", cli, "curl", "-sS", "-m", "20", "--noproxy", "*"}, args...)...)
+		c.Env = []string{"PATH=" + os.Getenv("PATH")} // no proxy settings at all
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		want   string // in the output
+		failed bool   // curl fails (the connection is cut)
+	}{
+		{"allowed http", []string{"--resolve", "allowed.test:80:10.200.2.2", "http://allowed.test/"},
+			"origin allowed.test at 10.200.2.2:80", false},
+		{"allowed https", []string{"-k", "--resolve", "allowed.test:443:10.200.2.2", "https://allowed.test/"},
+			"origin allowed.test at 10.200.2.2:443", false},
+		{"blocked http gets the block page", []string{"-w", "%{http_code}", "--resolve", "casino.test:80:10.200.2.3", "http://casino.test/"},
+			"Netns School", false},
+		{"blocked https is cut", []string{"-k", "--resolve", "casino.test:443:10.200.2.3", "https://casino.test/"}, "", true},
+		{"https: allowed SNI to another host's address", []string{"-k", "--resolve", "allowed.test:443:10.200.2.3", "https://allowed.test/"}, "", true},
+		{"http: allowed Host to another host's address", []string{"-w", "%{http_code}", "--resolve", "allowed.test:80:10.200.2.3", "http://allowed.test/"},
+			"403", false},
+		{"https without SNI is ip-literal", []string{"-k", "https://10.200.2.2/"}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := curl(tc.args...)
+			if tc.failed != (err != nil) {
+				t.Fatalf("curl %v: err %v (want failure %v)\n%s", tc.args, err, tc.failed, out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("curl %v: %q lacks %q", tc.args, out, tc.want)
+			}
+			if tc.failed && strings.Contains(out, "origin ") {
+				t.Fatalf("curl %v reached the origin: %q", tc.args, out)
+			}
+		})
+	}
+
+	t.Run("quic rejected at once, other UDP forwarded", func(t *testing.T) {
+		inNetns(t, cli, func() error {
+			echo := func(port int) error {
+				c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(10, 200, 2, 2), Port: port})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				var last error
+				for range 5 { // UDP may lose a packet on a busy machine
+					if _, err := c.Write([]byte("ping")); err != nil {
+						last = err
+						if errors.Is(err, syscall.ECONNREFUSED) {
+							return err
+						}
+						continue
+					}
+					c.SetReadDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck
+					buf := make([]byte, 16)
+					n, err := c.Read(buf)
+					if err == nil && string(buf[:n]) == "ping" {
+						return nil
+					}
+					last = err
+					if errors.Is(err, syscall.ECONNREFUSED) {
+						return err
+					}
+				}
+				return last
+			}
+			if err := echo(9999); err != nil {
+				return fmt.Errorf("UDP 9999 through the gateway: %v", err)
+			}
+			if err := echo(443); !errors.Is(err, syscall.ECONNREFUSED) {
+				return fmt.Errorf("UDP 443 (QUIC): %v, want connection refused (ICMP port unreachable)", err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("dns to any resolver answered by the filter", func(t *testing.T) {
+		if _, err := exec.LookPath("dig"); err != nil {
+			t.Skip("dig not installed")
+		}
+		c := exec.Command("ip", "netns", "exec", cli, "dig", "+tries=2", "+time=5", "@10.200.2.2", "casino.test", "A")
+		out, err := c.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "status: NXDOMAIN") {
+			t.Fatalf("dig: %v\n%s", err, out)
+		}
+	})
+
+	// The log lines: each redirected request says mode transparent, and
+	// the refusals name their rule.
+	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 2)
+	for _, want := range []string{
+		`"host":"allowed.test","url":"http://allowed.test/"`,
+		`"host":"casino.test","url":"http://casino.test/","categories":["gambling"],"verdict":"block"`,
+		`"host":"10.200.2.2"`,
+		`"rule":"host_mismatch"`,
+	} {
+		found := false
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, want) {
+				found = true
+				if !strings.Contains(line, `"mode":"transparent"`) && !strings.Contains(line, `"src":"dns"`) {
+					t.Errorf("line without mode transparent: %s", line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no log line with %s:\n%s", want, logs)
+		}
+	}
+	if !strings.Contains(logs, `"method":"CONNECT","host":"allowed.test","url":"","categories":[],"verdict":"allow"`) {
+		t.Errorf("no allowed transparent HTTPS line:\n%s", logs)
+	}
+}
+
+// waitLog returns the access log's lines once want appears n times (the
+// log is written in batches), or fails after a while.
+func waitLog(t *testing.T, dir, want string, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var all bytes.Buffer
+		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			all.Write(b)
+		}
+		if strings.Count(all.String(), want) >= n || time.Now().After(deadline) {
+			return all.String()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// inNetns runs f on a thread moved into network namespace ns: sockets f
+// makes belong to ns for good. The thread is thrown away if it cannot
+// come back.
+func inNetns(t *testing.T, ns string, f func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer self.Close()
+		target, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		err = f()
+		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("network namespace work did not finish in a minute")
+	}
+}
+
+// selfSigned is a certificate for names, signed by itself.
+func selfSigned(t *testing.T, names ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
