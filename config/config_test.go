@@ -180,7 +180,9 @@ func TestValues(t *testing.T) {
 		{"listen off", "listen: {proxy: \"\", dns: \"\", admin: \":0\"}\n",
 			func(c *Config) bool { return c.Listen.Proxy == "" && c.Listen.DNS == "" && c.Listen.Admin == ":0" }},
 		{"transparent listeners", "listen: {transparent_http: \":8080\", transparent_https: \"[::]:8443\"}\n",
-			func(c *Config) bool { return c.Listen.TransparentHTTP == ":8080" && c.Listen.TransparentHTTPS == "[::]:8443" }},
+			func(c *Config) bool {
+				return c.Listen.TransparentHTTP == ":8080" && c.Listen.TransparentHTTPS == "[::]:8443"
+			}},
 		{"transparent listeners off by default", "timezone: UTC\n",
 			func(c *Config) bool { return c.Listen.TransparentHTTP == "" && c.Listen.TransparentHTTPS == "" }},
 		{"url scheme dropped", "lists: [{category: streaming, urls: [\"https://www.bbc.co.uk/iplayer\"]}]\n",

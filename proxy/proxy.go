@@ -239,7 +239,7 @@ func New(o Options) (*Proxy, error) {
 		ControlContext: p.guardDial,
 	}
 	p.tr = &http.Transport{
-		Proxy:                  nil, // never the environment's proxy
+		Proxy:                  nil,           // never the environment's proxy
 		DialContext:            p.dialContext, // a redirected request's original destination (transparent.go)
 		TLSClientConfig:        newTLSConfig(o.RootCAs),
 		TLSHandshakeTimeout:    10 * time.Second,
