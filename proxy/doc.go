@@ -116,6 +116,12 @@
 // (Host names are read by the policy, with content.host_names, so the
 // proxy, the DNS filter and `check` agree on them.)
 //
+// Transparent gateway mode (transparent.go) serves what the gateway's
+// firewall redirects (ServeTransparentHTTP, ServeTransparentHTTPS): the
+// original destination from SO_ORIGINAL_DST, HTTP through servePlain,
+// HTTPS decided on the ClientHello and relayed like a CONNECT; the
+// destination must be an address of the name decided on (host_mismatch).
+//
 // # Metrics
 //
 //	schoolgate_proxy_requests_total{verdict,profile}        requests and CONNECTs
@@ -133,6 +139,9 @@
 //	schoolgate_proxy_classified_pages_total{result}         HTML pages of unlisted hosts: clean, unsure, blocked, classified, unscorable, sampled_out
 //	schoolgate_proxy_classified_pages_not_remembered_total  pages with clear evidence not remembered: a query, or the category in the request's input
 //	schoolgate_proxy_classify_seconds                       histogram: sniffing and scoring a page
+//	schoolgate_transparent_connections_total{verdict}       redirected HTTPS connections and HTTP requests (transparent.go)
+//	schoolgate_transparent_host_mismatch_total              redirected, refused: the destination is not the name's
+//	schoolgate_transparent_no_sni_total                     redirected HTTPS without SNI (ip-literal)
 //
 // Verdict-cache hits and misses are the policy package's metrics.
 package proxy
