@@ -481,7 +481,9 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 		p.fail(w, st, err)
 		return
 	}
-	if st.dst.IsValid() { // redirected: the destination must be the Host's
+	// Redirected: the destination must be the Host's, except for a
+	// SafeSearch engine, sent to its SafeSearch servers (safesearch.go).
+	if st.dst.IsValid() && st.ss == nil {
 		if err := p.checkDestination(st, host); err != nil {
 			p.fail(w, st, err)
 			return

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -41,9 +40,14 @@ const ruleNoOriginalDst = "not_redirected"
 // which x/sys/unix does not name.
 const ip6tSOOriginalDst = 80
 
-// origDstKey holds a transparent HTTP connection's original destination
-// (netip.AddrPort) in its requests' contexts; the dialer connects there.
-type origDstKey struct{}
+// connDstKey holds a transparent HTTP connection's original destination
+// (netip.AddrPort) in its requests' contexts; origDstKey holds it in a
+// request's once the destination was checked to be the Host's: the
+// dialer connects there.
+type (
+	connDstKey struct{}
+	origDstKey struct{}
+)
 
 // originalDst returns where c was going before the firewall redirected it:
 // SO_ORIGINAL_DST for IPv4, IP6T_SO_ORIGINAL_DST for IPv6 (the address
@@ -183,7 +187,7 @@ func (p *Proxy) ServeTransparentHTTP(ln net.Listener) error {
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				ctx = p.srv.ConnContext(ctx, c)
 				if dst, err := redirectedDst(c); err == nil {
-					ctx = context.WithValue(ctx, origDstKey{}, dst)
+					ctx = context.WithValue(ctx, connDstKey{}, dst)
 				}
 				return ctx
 			},
@@ -219,7 +223,7 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cc.endRequest()
 	}
 	st.user = p.recentUser(st)
-	dst, ok := r.Context().Value(origDstKey{}).(netip.AddrPort)
+	dst, ok := r.Context().Value(connDstKey{}).(netip.AddrPort)
 	if !ok {
 		st.host = truncate(r.Host, 253)
 		p.fail(w, st, &BlockedError{Rule: ruleNoOriginalDst,
@@ -402,7 +406,13 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		cut(blocked)
 		return
 	}
-	if name != "" {
+	// A SafeSearch engine's name goes to its SafeSearch servers, whatever
+	// address the client chose (the DNS filter answers it with theirs);
+	// any other name only to an address of its own.
+	dial := dst.String()
+	if st.ss != nil {
+		dial = net.JoinHostPort(dialHost(st, name), strconv.Itoa(int(dst.Port())))
+	} else if name != "" {
 		if err := p.checkDestination(st, name); err != nil {
 			cut(err)
 			return
@@ -415,7 +425,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	}
 	defer p.tunnelsOpen.Add(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.DialTimeout)
-	up, err := p.dialer.DialContext(ctx, "tcp", dst.String())
+	up, err := p.dialer.DialContext(ctx, "tcp", dial)
 	cancel()
 	if err != nil {
 		p.recordOutcome(st, classifyUpstream(ctx, err))
@@ -425,7 +435,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	defer p.trackTunnel(tc)()
 	st.status = http.StatusOK
 	p.beginSession(st)
-	p.relay(st, tc, buf, slices.Contains(p.o.TLSPorts, int(dst.Port())) || dst.Port() == 443)
+	p.relay(st, tc, buf, int(dst.Port()), true) // redirected port 443: TLS only
 }
 
 // nopConn stands for a tunnel's upstream before it is dialled.
