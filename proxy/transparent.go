@@ -225,13 +225,13 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 	st.user = p.recentUser(st)
 	dst, ok := r.Context().Value(connDstKey{}).(netip.AddrPort)
 	if !ok {
-		st.host = truncate(r.Host, 253)
+		st.host = clip(r.Host, 253)
 		p.fail(w, st, &BlockedError{Rule: ruleNoOriginalDst,
 			Reason: "this connection came to the filter's transparent listener without the firewall redirecting it"})
 		return
 	}
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
-		st.host = truncate(r.Host, 253)
+		st.host = clip(r.Host, 253)
 		p.fail(w, st, &BadRequestError{Msg: "a redirected connection carries ordinary requests, not proxy requests"})
 		return
 	}
@@ -428,7 +428,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	up, err := p.dialer.DialContext(ctx, "tcp", dial)
 	cancel()
 	if err != nil {
-		p.recordOutcome(st, classifyUpstream(ctx, err))
+		p.recordOutcome(st, upstreamOutcome(ctx, err))
 		return
 	}
 	tc = &tunnelConns{client: c, up: up}
