@@ -95,6 +95,7 @@ type Alerter struct {
 	now       func() time.Time
 	in        chan attempt
 	notices   chan Alert // from Notice, sent by the loop as they come
+	signins   signInWatch
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: the batcher flushes and stops
 	loopWG    sync.WaitGroup
@@ -174,6 +175,12 @@ func newAlerter(cfg config.Alerts, loc *time.Location, logger *zap.Logger, reg p
 func (a *Alerter) Observe(e *logging.Entry) {
 	if a == nil || e == nil || e.Verdict != "block" || classify.FromMemory(e.Rule) {
 		return // a block from the classifier's memory of a host is not what the person asked for
+	}
+	if isFailedSignIn(e) {
+		if !a.closed.Load() {
+			a.signIn(e)
+		}
+		return
 	}
 	hit := e.Categories & a.cats
 	if e.Categories.Empty() && a.cats.Has(categories.Unclassified) {

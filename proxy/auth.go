@@ -52,6 +52,8 @@ type authCache struct {
 	ipMu   sync.Mutex
 	perIP  map[netip.Addr]*ipTurn
 	ipWait time.Duration
+
+	limit *signInLimit // failed sign-ins per account and address (signin.go)
 }
 
 // failure is a remembered wrong password: the hash it failed against, and when.
@@ -76,6 +78,7 @@ func newAuthCache(size, slots int) *authCache {
 	c := &authCache{
 		bcryptSlots: make(chan struct{}, max(slots, 1)),
 		perIP:       make(map[netip.Addr]*ipTurn),
+		limit:       newSignInLimit(),
 		ipWait:      defaultIPWait,
 	}
 	if _, err := rand.Read(c.secret[:]); err != nil {
@@ -127,18 +130,34 @@ func (c *authCache) verifyHeader(ctx context.Context, snap *policy.Snapshot, ip 
 // verify checks user and pass, from the client at ip, against snap's
 // users file, returning nil or an *AuthError.
 func (c *authCache) verify(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, user, pass string) error {
-	u, ok := snap.User(user)
-	if !ok || u.PasswordHash == "" {
-		return &AuthError{Reason: "unknown user"}
+	u, known := snap.User(user)
+	hash := u.PasswordHash
+	if !known || hash == "" {
+		// An unknown name is checked against a dummy hash of the users'
+		// cost, through the same turns: it costs what a known one does.
+		cost := int(lastCost.Load())
+		if cost == 0 {
+			cost = bcrypt.DefaultCost
+		}
+		hash, known = string(dummyHash(cost)), false
 	}
 	k := c.key(user, pass)
-	if known, err := c.cached(k, u.PasswordHash); known {
+	if hit, err := c.cached(k, hash); hit {
+		if !known {
+			return &AuthError{Reason: "unknown user"}
+		}
 		return err
 	}
 	// config refuses such a users file; a hash that got here anyway must
 	// not cost a core for hours.
-	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost > config.MaxBcryptCost {
+	if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > config.MaxBcryptCost {
 		return &AuthError{Reason: "unusable password hash"}
+	} else if known {
+		lastCost.Store(int64(cost))
+	}
+	wait, ok := c.limit.reserve(user, ip, time.Now())
+	if !ok || !waitSlot(ctx, wait) {
+		return &AuthError{Reason: "too many failed sign-ins for this account or from this address: wait a second and try again"}
 	}
 	release, ok := c.ipTurn(ctx, ip)
 	if !ok {
@@ -147,7 +166,10 @@ func (c *authCache) verify(ctx context.Context, snap *policy.Snapshot, ip netip.
 	defer release()
 	// The request that had the turn before may have checked the same
 	// credentials (a browser opens several connections at once).
-	if known, err := c.cached(k, u.PasswordHash); known {
+	if hit, err := c.cached(k, hash); hit {
+		if !known {
+			return &AuthError{Reason: "unknown user"}
+		}
 		return err
 	}
 	select {
@@ -156,12 +178,17 @@ func (c *authCache) verify(ctx context.Context, snap *policy.Snapshot, ip netip.
 		return &AuthError{Reason: "client left"}
 	}
 	c.bcrypts.Add(1)
-	err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass))
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass))
 	<-c.bcryptSlots
-	if err != nil {
-		c.failed.Add(k, failure{hash: u.PasswordHash, at: time.Now()})
+	if err != nil || !known {
+		c.failed.Add(k, failure{hash: hash, at: time.Now()})
+		c.limit.record(user, ip, false, time.Now())
+		if !known {
+			return &AuthError{Reason: "unknown user"}
+		}
 		return &AuthError{Reason: "wrong password"}
 	}
+	c.limit.record(user, ip, true, time.Now())
 	c.lru.Add(k, u.PasswordHash)
 	c.failed.Remove(k)
 	return nil
