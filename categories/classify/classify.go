@@ -32,7 +32,16 @@ type Classifier struct {
 type lastIndex struct {
 	filter [filterBits / 64]uint64
 	slots  []lastSlot // power-of-two size, hash 0 = empty
-	cands  []int32
+	cands  []cand
+}
+
+// cand is a phrase ending with a word, with what the matcher checks
+// first: the word before the last (most candidates fail there, and this
+// way without touching the phrase) and the phrase's length in words.
+type cand struct {
+	prev uint64 // hash of the word before the last; 0 for one word
+	pi   int32
+	k    int32
 }
 
 const filterBits = 1 << 16
@@ -43,7 +52,7 @@ type lastSlot struct {
 	_, padded int32
 }
 
-func (x *lastIndex) build(byLast map[uint64][]int32) {
+func (x *lastIndex) build(byLast map[uint64][]int32, phrases []phrase) {
 	size := 1
 	for size < 2*len(byLast)+2 {
 		size *= 2
@@ -59,7 +68,14 @@ func (x *lastIndex) build(byLast map[uint64][]int32) {
 			i = (i + 1) & uint64(size-1)
 		}
 		x.slots[i] = lastSlot{hash: h, off: int32(len(x.cands)), n: int32(len(ps))}
-		x.cands = append(x.cands, ps...)
+		for _, pi := range ps {
+			p := &phrases[pi]
+			c := cand{pi: pi, k: int32(len(p.hashes))}
+			if len(p.hashes) > 1 {
+				c.prev = p.hashes[len(p.hashes)-2]
+			}
+			x.cands = append(x.cands, c)
+		}
 	}
 }
 
@@ -72,7 +88,7 @@ func (x *lastIndex) mayEnd(h uint64) bool {
 	return x.filter[(h>>5)%filterBits/64]&(1<<(h%64)) != 0
 }
 
-func (x *lastIndex) lookup(h uint64) []int32 {
+func (x *lastIndex) lookup(h uint64) []cand {
 	if h == 0 {
 		h = 1
 	}
@@ -151,7 +167,7 @@ func newClassifier(ps []phrase) *Classifier {
 		last := p.hashes[len(p.hashes)-1]
 		byLast[last] = append(byLast[last], int32(i))
 	}
-	c.last.build(byLast)
+	c.last.build(byLast, c.phrases)
 	c.pool.New = func() any {
 		return &scan{counts: make([]uint16, len(c.phrases)), zones: make([]uint8, len(c.phrases))}
 	}
@@ -241,22 +257,28 @@ func (s *scan) word(_ []byte, h uint64) {
 // match counts the phrases ending with the word just read.
 func (s *scan) match(h uint64) {
 	cands := s.c.last.lookup(h)
-	for _, pi := range cands {
-		p := &s.c.phrases[pi]
-		k := len(p.hashes)
+	for _, cd := range cands {
+		k := int(cd.k)
 		if k > s.n {
 			continue
 		}
-		match := true
-		for j := 0; j < k-1; j++ {
-			if s.ring[uint(s.n-k+j)%maxPhraseWords] != p.hashes[j] {
-				match = false
-				break
+		if k > 1 {
+			if s.ring[uint(s.n-2)%maxPhraseWords] != cd.prev {
+				continue
+			}
+			p := &s.c.phrases[cd.pi]
+			match := true
+			for j := 0; j < k-2; j++ {
+				if s.ring[uint(s.n-k+j)%maxPhraseWords] != p.hashes[j] {
+					match = false
+					break
+				}
+			}
+			if !match {
+				continue
 			}
 		}
-		if !match {
-			continue
-		}
+		pi := cd.pi
 		if s.counts[pi] == 0 {
 			s.hit = append(s.hit, pi)
 		}
