@@ -209,6 +209,16 @@ func TestInterceptHostMismatch(t *testing.T) {
 			t.Errorf("log line %+v", l)
 		}
 	})
+	t.Run("a bare address with the TLS server name of an intercepted host", func(t *testing.T) {
+		// Relayed, it would carry the intercepted host's URLs unread.
+		_, err := connectTLS(t, addr, upstreamIP+":"+strconv.Itoa(port), &tls.Config{RootCAs: pool, ServerName: "www.allowed.test"})
+		if err == nil {
+			t.Fatal("handshake succeeded: the tunnel was relayed")
+		}
+		if l := e.logFor(t, "www.allowed.test", "CONNECT"); l.Verdict != "block" || l.Rule != "host_mismatch" || statusNum(l.Status) != 403 {
+			t.Errorf("log line %+v", l)
+		}
+	})
 	t.Run("TLS server name of another site", func(t *testing.T) {
 		_, err := connectTLS(t, addr, authority, &tls.Config{RootCAs: pool, ServerName: "www.casino.test"})
 		if err == nil {
