@@ -300,6 +300,13 @@ func (p *Proxy) serveInner(w http.ResponseWriter, r *http.Request, t *innerTunne
 		return
 	}
 	defer p.finish(inner)
+	if r.Method == http.MethodConnect {
+		// Answered (goproxy would), it would open a blind tunnel inside
+		// this one, where another TLS could name any host.
+		inner.host = t.host
+		p.fail(w, inner, &BadRequestError{Msg: "CONNECT inside a tunnel is not allowed"})
+		return
+	}
 	if err := t.agree(r); err != nil {
 		p.refuseMismatch(w, r, t, inner, err)
 		return

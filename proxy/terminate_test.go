@@ -219,6 +219,18 @@ func TestInterceptHostMismatch(t *testing.T) {
 			t.Errorf("log line %+v", l)
 		}
 	})
+	t.Run("CONNECT inside the intercepted tunnel", func(t *testing.T) {
+		// Answered, it would be a blind tunnel to the allowed host, in
+		// which another TLS could name any host (fronting).
+		c, err := connectTLS(t, addr, authority, cfg)
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		resp, _ := exchange(t, c, bufio.NewReader(c), "CONNECT "+authority+" HTTP/1.1\r\nHost: "+authority+"\r\n\r\n")
+		if resp.StatusCode != 400 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
 	t.Run("TLS server name of another site", func(t *testing.T) {
 		_, err := connectTLS(t, addr, authority, &tls.Config{RootCAs: pool, ServerName: "www.casino.test"})
 		if err == nil {
@@ -369,6 +381,11 @@ func TestConnectPort80(t *testing.T) {
 		resp, body = exchange(t, c, br, "GET /forbidden/x HTTP/1.1\r\nHost: www.allowed.test:80\r\n\r\n")
 		if resp.StatusCode != 403 || !strings.Contains(body, "adult") {
 			t.Fatalf("blocked URL of the tunnel's host: %d %q", resp.StatusCode, body)
+		}
+		// A CONNECT inside would be a blind tunnel within the tunnel.
+		resp, _ = exchange(t, c, br, "CONNECT www.allowed.test:80 HTTP/1.1\r\nHost: www.allowed.test:80\r\n\r\n")
+		if resp.StatusCode != 400 {
+			t.Fatalf("CONNECT inside the tunnel: %d", resp.StatusCode)
 		}
 		for _, p := range []string{"/second", "/third", "/forbidden/x"} {
 			if got := seen.get(p); len(got) != 0 {
