@@ -124,120 +124,147 @@ func fitNgram(exs []ngramExample, idx []int, cat categories.Category, start [num
 	return m
 }
 
+// The experiment's fixed settings: the folds of the cross-validation and
+// the class weight of an allowed page (the same as Train's).
+const ngramFolds, ngramAllowW = 5, 3.0
+
 // NgramExperiment trains the n-gram variant on train and reports it
 // against the model in use, cross-validated on train and measured on
 // heldout (never trained on).
 func (c *Classifier) NgramExperiment(train, heldout []TrainPage, lambda float64) (string, error) {
-	prep := func(pages []TrainPage) ([]ngramExample, error) {
-		var out []ngramExample
-		for _, p := range pages {
-			ev, err := c.evidenceOf(bytes.NewReader(p.HTML))
-			if err != nil {
-				return nil, fmt.Errorf("page %s: %w", p.Name, err)
-			}
-			out = append(out, ngramExample{ev, ngramsOf(p.HTML), p.Label})
-		}
-		return out, nil
-	}
-	tr, err := prep(train)
+	tr, err := c.ngramExamplesOf(train)
 	if err != nil {
 		return "", err
 	}
-	ho, err := prep(heldout)
+	ho, err := c.ngramExamplesOf(heldout)
 	if err != nil {
 		return "", err
 	}
-	const folds, allowW = 5, 3.0
 	cats := ContentCategories()
-	// scores[variant][page][cat]: variant 0 the model in use (features
-	// only, min with the hand formula), 1 with n-grams (min with hand)
-	type tally struct{ caught, block, over, allow int }
-	count := func(exs []ngramExample, score func(i int, cat categories.Category) float64) tally {
-		var t tally
-		for i, ex := range exs {
-			over := false
-			for _, cat := range cats {
-				if score(i, cat) >= DefaultThreshold && ex.label == "allow" {
-					over = true
-				}
-			}
-			if ex.label == "allow" {
-				t.allow++
-				if over {
-					t.over++
-				}
-				continue
-			}
-			t.block++
-			cat, _ := categories.Parse(ex.label)
-			if score(i, cat) >= DefaultThreshold {
-				t.caught++
-			}
+	cvBase, cv := ngramCrossValidate(tr, cats, lambda)
+	hoScore := c.ngramHeldOut(tr, ho, cats, lambda)
+
+	var b strings.Builder
+	line := func(name string, t ngramTally) {
+		fmt.Fprintf(&b, "  %-44s caught %d/%d, over-blocked %d/%d\n", name, t.caught, t.block, t.over, t.allow)
+	}
+	fmt.Fprintf(&b, "n-gram experiment (2^%d hashed unigrams and bigrams, L2 %g), default threshold:\n", ngramBits, lambda)
+	line("training, cross-validated, page features", tallyNgram(tr, cats, func(i int, c categories.Category) float64 { return cvBase[i][c] }))
+	line("training, cross-validated, + n-grams", tallyNgram(tr, cats, func(i int, c categories.Category) float64 { return cv[i][c] }))
+	line("held-out, model in use", tallyNgram(ho, cats, func(i int, cat categories.Category) float64 {
+		return c.model.scoreOf(ho[i].ev, cat)
+	}))
+	line("held-out, + n-grams", tallyNgram(ho, cats, func(i int, c categories.Category) float64 { return hoScore[i][c] }))
+	return b.String(), nil
+}
+
+// ngramExamplesOf reads each page once into its evidence and n-grams, so
+// that the many fits that follow never parse HTML again.
+func (c *Classifier) ngramExamplesOf(pages []TrainPage) ([]ngramExample, error) {
+	var out []ngramExample
+	for _, p := range pages {
+		ev, err := c.evidenceOf(bytes.NewReader(p.HTML))
+		if err != nil {
+			return nil, fmt.Errorf("page %s: %w", p.Name, err)
 		}
-		return t
+		out = append(out, ngramExample{ev, ngramsOf(p.HTML), p.Label})
 	}
-	// combined with the hand formula as the model in use is (scoreOf)
-	withRule := func(ev *evidence, cat categories.Category, s float64) float64 {
-		s = math.Sqrt(s * handScore(ev, cat))
-		if ev.distinct[cat] == 1 {
-			s = math.Min(s, singlePhraseCap)
-		}
-		return s
+	return out, nil
+}
+
+// ngramScores is a score per page (by index) and category.
+type ngramScores []map[categories.Category]float64
+
+func newNgramScores(n int) ngramScores {
+	s := make(ngramScores, n)
+	for i := range s {
+		s[i] = map[categories.Category]float64{}
 	}
-	// cross-validation on train
-	cv := make([]map[categories.Category]float64, len(tr))
-	cvBase := make([]map[categories.Category]float64, len(tr))
-	for i := range cv {
-		cv[i], cvBase[i] = map[categories.Category]float64{}, map[categories.Category]float64{}
-	}
+	return s
+}
+
+// ngramCrossValidate scores every training page by models that did not
+// see it (ngramFolds folds), both the page-feature model (base) and the
+// n-gram one grown from it, so the two are compared on equal terms.
+func ngramCrossValidate(tr []ngramExample, cats []categories.Category, lambda float64) (base, withGrams ngramScores) {
+	base, withGrams = newNgramScores(len(tr)), newNgramScores(len(tr))
 	plain := make([]example, len(tr))
 	for i := range tr {
 		plain[i] = example{tr[i].ev, tr[i].label}
 	}
 	for _, cat := range cats {
-		for k := 0; k < folds; k++ {
+		for k := 0; k < ngramFolds; k++ {
 			var idx []int
 			for i := range tr {
-				if i%folds != k {
+				if i%ngramFolds != k {
 					idx = append(idx, i)
 				}
 			}
-			base := fit(plain, idx, cat, 0.1, allowW)
-			m := fitNgram(tr, idx, cat, base, lambda, allowW)
+			w := fit(plain, idx, cat, 0.1, ngramAllowW)
+			m := fitNgram(tr, idx, cat, w, lambda, ngramAllowW)
 			for i := range tr {
-				if i%folds == k {
-					cv[i][cat] = withRule(tr[i].ev, cat, m.score(&tr[i], cat))
-					cvBase[i][cat] = withRule(tr[i].ev, cat, predict(base, tr[i].ev, cat))
+				if i%ngramFolds == k {
+					withGrams[i][cat] = withHandRule(tr[i].ev, cat, m.score(&tr[i], cat))
+					base[i][cat] = withHandRule(tr[i].ev, cat, predict(w, tr[i].ev, cat))
 				}
 			}
 		}
 	}
-	// trained on all of train, measured on heldout
-	hoScore := make([]map[categories.Category]float64, len(ho))
-	for i := range hoScore {
-		hoScore[i] = map[categories.Category]float64{}
-	}
+	return base, withGrams
+}
+
+// ngramHeldOut trains the n-gram model on all of tr, starting from the
+// model in use, and scores the held-out pages with it.
+func (c *Classifier) ngramHeldOut(tr, ho []ngramExample, cats []categories.Category, lambda float64) ngramScores {
+	scores := newNgramScores(len(ho))
 	all := make([]int, len(tr))
 	for i := range all {
 		all[i] = i
 	}
 	for _, cat := range cats {
-		base := c.model.w[cat]
-		m := fitNgram(tr, all, cat, base, lambda, allowW)
+		m := fitNgram(tr, all, cat, c.model.w[cat], lambda, ngramAllowW)
 		for i := range ho {
-			hoScore[i][cat] = withRule(ho[i].ev, cat, m.score(&ho[i], cat))
+			scores[i][cat] = withHandRule(ho[i].ev, cat, m.score(&ho[i], cat))
 		}
 	}
-	var b strings.Builder
-	line := func(name string, t tally) {
-		fmt.Fprintf(&b, "  %-44s caught %d/%d, over-blocked %d/%d\n", name, t.caught, t.block, t.over, t.allow)
+	return scores
+}
+
+// withHandRule combines a learned score with the hand formula as the
+// model in use does (scoreOf), so the experiment measures what the
+// scorer would really answer.
+func withHandRule(ev *evidence, cat categories.Category, s float64) float64 {
+	s = math.Sqrt(s * handScore(ev, cat))
+	if ev.distinct[cat] == 1 {
+		s = math.Min(s, singlePhraseCap)
 	}
-	fmt.Fprintf(&b, "n-gram experiment (2^%d hashed unigrams and bigrams, L2 %g), default threshold:\n", ngramBits, lambda)
-	line("training, cross-validated, page features", count(tr, func(i int, c categories.Category) float64 { return cvBase[i][c] }))
-	line("training, cross-validated, + n-grams", count(tr, func(i int, c categories.Category) float64 { return cv[i][c] }))
-	line("held-out, model in use", count(ho, func(i int, cat categories.Category) float64 {
-		return c.model.scoreOf(ho[i].ev, cat)
-	}))
-	line("held-out, + n-grams", count(ho, func(i int, c categories.Category) float64 { return hoScore[i][c] }))
-	return b.String(), nil
+	return s
+}
+
+// ngramTally is what one variant caught and over-blocked at the default
+// threshold.
+type ngramTally struct{ caught, block, over, allow int }
+
+// tallyNgram counts, for one variant's scores, the blocked pages caught in
+// their own category and the allowed pages that any category would block.
+func tallyNgram(exs []ngramExample, cats []categories.Category, score func(i int, cat categories.Category) float64) ngramTally {
+	var t ngramTally
+	for i, ex := range exs {
+		if ex.label == "allow" {
+			t.allow++
+			for _, cat := range cats {
+				if score(i, cat) >= DefaultThreshold {
+					t.over++
+					break
+				}
+			}
+			continue
+		}
+		t.block++
+		cat, _ := categories.Parse(ex.label)
+		if score(i, cat) >= DefaultThreshold {
+			t.caught++
+		}
+	}
+	return t
 }
