@@ -194,12 +194,7 @@ func ngramCrossValidate(tr []ngramExample, cats []categories.Category, lambda fl
 	}
 	for _, cat := range cats {
 		for k := 0; k < ngramFolds; k++ {
-			var idx []int
-			for i := range tr {
-				if i%ngramFolds != k {
-					idx = append(idx, i)
-				}
-			}
+			idx := trainingFold(len(tr), ngramFolds, k)
 			w := fit(plain, idx, cat, 0.1, ngramAllowW)
 			m := fitNgram(tr, idx, cat, w, lambda, ngramAllowW)
 			for i := range tr {
@@ -217,10 +212,7 @@ func ngramCrossValidate(tr []ngramExample, cats []categories.Category, lambda fl
 // model in use, and scores the held-out pages with it.
 func (c *Classifier) ngramHeldOut(tr, ho []ngramExample, cats []categories.Category, lambda float64) ngramScores {
 	scores := newNgramScores(len(ho))
-	all := make([]int, len(tr))
-	for i := range all {
-		all[i] = i
-	}
+	all := allIndices(len(tr))
 	for _, cat := range cats {
 		m := fitNgram(tr, all, cat, c.model.w[cat], lambda, ngramAllowW)
 		for i := range ho {

@@ -76,6 +76,32 @@ type example struct {
 // phrase lists and returns model.txt's content. It is deterministic:
 // the same pages and lists give the same bytes.
 func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainReport, error) {
+	opt = opt.withDefaults()
+	exs, err := c.examplesOf(pages)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := &TrainReport{Lambda: map[categories.Category]float64{}}
+	m := &model{w: map[categories.Category][numFeatures]float64{}}
+	cvScores := make([]map[categories.Category]float64, len(exs))
+	for i := range cvScores {
+		cvScores[i] = map[categories.Category]float64{}
+	}
+	for _, cat := range ContentCategories() {
+		best, bestCV := chooseLambda(exs, cat, opt)
+		rep.Lambda[cat] = best
+		m.w[cat] = fit(exs, allIndices(len(exs)), cat, best, opt.AllowWeight)
+		for i := range exs {
+			cvScores[i][cat] = bestCV[i]
+		}
+	}
+	rep.tallyCV(exs, pages, cvScores)
+	return m.format(modelHeader(rep)), rep, nil
+}
+
+// withDefaults fills in what the zero value leaves out, in one place so
+// that TrainOptions' comments stay true.
+func (opt TrainOptions) withDefaults() TrainOptions {
 	if len(opt.Lambdas) == 0 {
 		opt.Lambdas = []float64{0.03, 0.1, 0.3, 1}
 	}
@@ -85,63 +111,80 @@ func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainR
 	if opt.Folds == 0 {
 		opt.Folds = 5
 	}
+	return opt
+}
+
+// examplesOf checks each page's label and reads its evidence once, so
+// that the many fits that follow never parse HTML again.
+func (c *Classifier) examplesOf(pages []TrainPage) ([]example, error) {
 	exs := make([]example, 0, len(pages))
 	for _, p := range pages {
 		if p.Label != "allow" {
 			if cat, ok := categories.Parse(p.Label); !ok || cat == categories.Unclassified {
-				return nil, nil, fmt.Errorf("page %s: unknown label %q", p.Name, p.Label)
+				return nil, fmt.Errorf("page %s: unknown label %q", p.Name, p.Label)
 			}
 		}
 		ev, err := c.evidenceOf(bytes.NewReader(p.HTML))
 		if err != nil {
-			return nil, nil, fmt.Errorf("page %s: %w", p.Name, err)
+			return nil, fmt.Errorf("page %s: %w", p.Name, err)
 		}
 		exs = append(exs, example{ev, p.Label})
 	}
-	rep := &TrainReport{Lambda: map[categories.Category]float64{}}
-	m := &model{w: map[categories.Category][numFeatures]float64{}}
-	cvScores := make([]map[categories.Category]float64, len(exs))
-	for i := range cvScores {
-		cvScores[i] = map[categories.Category]float64{}
-	}
-	for _, cat := range ContentCategories() {
-		// choose lambda by cross-validated weighted log loss
-		best, bestLoss := opt.Lambdas[0], math.Inf(1)
-		var bestCV []float64
-		for _, lam := range opt.Lambdas {
-			loss := 0.0
-			cv := make([]float64, len(exs))
-			for k := 0; k < opt.Folds; k++ {
-				var tr []int
-				for i := range exs {
-					if i%opt.Folds != k {
-						tr = append(tr, i)
-					}
+	return exs, nil
+}
+
+// chooseLambda picks cat's L2 strength by cross-validated weighted log
+// loss (the first of equals wins, so the choice is deterministic) and
+// returns the cross-validated scores of the pages under it, which the
+// report counts.
+func chooseLambda(exs []example, cat categories.Category, opt TrainOptions) (best float64, bestCV []float64) {
+	best, bestLoss := opt.Lambdas[0], math.Inf(1)
+	for _, lam := range opt.Lambdas {
+		loss := 0.0
+		cv := make([]float64, len(exs))
+		for k := 0; k < opt.Folds; k++ {
+			w := fit(exs, trainingFold(len(exs), opt.Folds, k), cat, lam, opt.AllowWeight)
+			for i := range exs {
+				if i%opt.Folds != k {
+					continue
 				}
-				w := fit(exs, tr, cat, lam, opt.AllowWeight)
-				for i := range exs {
-					if i%opt.Folds != k {
-						continue
-					}
-					p := predict(w, exs[i].ev, cat)
-					cv[i] = p
-					loss += exLoss(p, exs[i], cat, opt.AllowWeight)
-				}
-			}
-			if loss < bestLoss {
-				best, bestLoss, bestCV = lam, loss, cv
+				p := predict(w, exs[i].ev, cat)
+				cv[i] = p
+				loss += exLoss(p, exs[i], cat, opt.AllowWeight)
 			}
 		}
-		rep.Lambda[cat] = best
-		all := make([]int, len(exs))
-		for i := range all {
-			all[i] = i
-		}
-		m.w[cat] = fit(exs, all, cat, best, opt.AllowWeight)
-		for i := range exs {
-			cvScores[i][cat] = bestCV[i]
+		if loss < bestLoss {
+			best, bestLoss, bestCV = lam, loss, cv
 		}
 	}
+	return best, bestCV
+}
+
+// trainingFold is the pages (by index, of n) that fold k of folds trains
+// on: all but every folds-th one from k, which it is measured on.
+func trainingFold(n, folds, k int) []int {
+	var idx []int
+	for i := 0; i < n; i++ {
+		if i%folds != k {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// allIndices is 0..n-1: the final fit trains on every page.
+func allIndices(n int) []int {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// tallyCV counts the cross-validated scores at DefaultThreshold into the
+// report: pages to block caught in their own category, must-allow pages
+// put in any category, and the names of the misses either way.
+func (r *TrainReport) tallyCV(exs []example, pages []TrainPage, cvScores []map[categories.Category]float64) {
 	for i, ex := range exs {
 		over := false
 		for cat, p := range cvScores[i] {
@@ -152,21 +195,26 @@ func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainR
 			}
 		}
 		if ex.label == "allow" {
-			rep.CVAllow++
+			r.CVAllow++
 			if over {
-				rep.CVOverBlocked++
-				rep.CVOver = append(rep.CVOver, pages[i].Name)
+				r.CVOverBlocked++
+				r.CVOver = append(r.CVOver, pages[i].Name)
 			}
 			continue
 		}
-		rep.CVBlock++
+		r.CVBlock++
 		cat, _ := categories.Parse(ex.label)
 		if cvScores[i][cat] >= DefaultThreshold {
-			rep.CVCaught++
+			r.CVCaught++
 		} else {
-			rep.CVMissed = append(rep.CVMissed, pages[i].Name)
+			r.CVMissed = append(r.CVMissed, pages[i].Name)
 		}
 	}
+}
+
+// modelHeader is model.txt's comment: where the weights come from, and
+// the training report, so a change of model shows its figures in review.
+func modelHeader(rep *TrainReport) string {
 	header := "# The content classifier's model: weights per category for the features of\n" +
 		"# features.go. Generated by go run ./categories/classify/train from the\n" +
 		"# training part of the evaluation set (testdata/train, testdata/pages);\n" +
@@ -174,7 +222,7 @@ func (c *Classifier) Train(pages []TrainPage, opt TrainOptions) ([]byte, *TrainR
 	for _, line := range strings.Split(strings.TrimSpace(rep.String()), "\n") {
 		header += "# " + line + "\n"
 	}
-	return m.format(header), rep, nil
+	return header
 }
 
 // evidenceOf scans a page and keeps its evidence.
