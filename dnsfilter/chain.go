@@ -644,9 +644,32 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 	}
 	if e.expires > now {
 		set.cache.put(key, e)
+		s.remember(key, m, now, e.expires)
 	}
 	c.e = e
 	return e, nil, nil
+}
+
+// remember tells Options.Answers the addresses of an A or AAAA answer,
+// valid as long as its cache entry: clients are given them until then.
+func (s *Server) remember(key cacheKey, m *dns.Msg, now, expires int64) {
+	if s.o.Answers == nil || key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA || m.Rcode != dns.RcodeSuccess {
+		return
+	}
+	var addrs []netip.Addr
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
+				addrs = append(addrs, a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+	}
+	s.o.Answers.Saw(strings.TrimSuffix(key.name, "."), addrs, time.Unix(now, 0), time.Unix(expires, 0))
 }
 
 // flights deduplicates concurrent upstream queries for one key: a class

@@ -28,6 +28,9 @@ type Options struct {
 	Engine      *policy.Engine
 	Log         *logging.Writer
 	RecentUsers *policy.RecentUsers
+	// Answers, when set, is told the addresses of each upstream answer
+	// to an A or AAAA query, for transparent gateway mode (policy.Answers).
+	Answers    *policy.Answers
 	Registerer  prometheus.Registerer
 	Logger      *zap.Logger
 	// UDPListeners is the number of UDP sockets bound with SO_REUSEPORT

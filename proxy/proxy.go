@@ -89,6 +89,11 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// Resolver resolves upstream names (nil: the system's).
 	Resolver *net.Resolver
+	// Answers is what the DNS filter recently answered (nil: nothing):
+	// transparent mode accepts a destination the client was given for
+	// the name it names, and decides a hello without SNI on the names
+	// that led to its address.
+	Answers *policy.Answers
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -275,7 +276,7 @@ func (p *Proxy) checkDestination(st *request, host string) error {
 		if a.Unmap() == addr {
 			return nil
 		}
-	} else if p.resolvesTo(host, addr) {
+	} else if p.o.Answers.Has(host, addr, st.start) || p.resolvesTo(host, addr) {
 		return nil
 	}
 	p.tm.mismatch.Inc()
@@ -390,6 +391,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		return
 	}
 	name := ""
+	var dnsNames []string // the names the DNS filter gave for the address, for a hello without SNI
 	if hello.sni != "" {
 		n, ok := categories.NormalizeHost(hello.sni)
 		if !ok || !dialableHost(n) {
@@ -400,11 +402,25 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		st.host = name
 	} else {
 		p.tm.noSNI.Inc()
+		dnsNames = p.o.Answers.Names(dst.Addr(), st.start)
 	}
-	st.seen = policy.Hidden(st.host, policy.Hello{SNI: name, ECH: hello.ech})
-	if blocked := p.decide(st, st.host, ""); blocked != nil {
-		cut(blocked)
-		return
+	if len(dnsNames) > 0 {
+		// Decided on those names: each must be allowed (the log names
+		// the one that blocked, else the latest).
+		for _, n := range slices.Backward(dnsNames) {
+			st.host = n
+			if blocked := p.decide(st, n, ""); blocked != nil {
+				cut(blocked)
+				return
+			}
+		}
+		name = st.host
+	} else {
+		st.seen = policy.Hidden(st.host, policy.Hello{SNI: name, ECH: hello.ech})
+		if blocked := p.decide(st, st.host, ""); blocked != nil {
+			cut(blocked)
+			return
+		}
 	}
 	// A SafeSearch engine's name goes to its SafeSearch servers, whatever
 	// address the client chose (the DNS filter answers it with theirs);

@@ -259,6 +259,12 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	cfg, logger := g.cfg, g.logger
 	checkFDBudget(cfg, logger)
 	recent := policy.NewRecentUsers(15 * time.Minute)
+	// Transparent mode checks destinations against what the DNS filter
+	// answered (policy.Answers); without it nothing is remembered.
+	var answers *policy.Answers
+	if cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
+		answers = policy.NewAnswers(1 << 16)
+	}
 	if cfg.Listen.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Admin)
 		if err != nil {
@@ -280,7 +286,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			}
 		}
 		prox, err := proxy.New(proxy.Options{
-			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg,
+			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg, Answers: answers,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
 			PAC: admin.PACHandler(g.engine, cfg.Listen.Proxy),
 		})
@@ -317,7 +323,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	}
 	if cfg.Listen.DNS != "" {
 		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
-			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, RecentUsers: recent,
+			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, RecentUsers: recent, Answers: answers,
 			Registerer: reg, Logger: logger.Named("dns"),
 		})
 		if err != nil {

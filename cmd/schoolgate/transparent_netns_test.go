@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +60,9 @@ func TestTransparentNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(etc) })
-	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test\n10.200.2.3 casino.test\n"
+	// cdn.test is answered differently by the origin's DNS server (the
+	// filter's upstream) and the gateway's own resolver, as a CDN does.
+	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test cdn.test\n10.200.2.3 casino.test\n"
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +101,12 @@ func TestTransparentNetns(t *testing.T) {
 	cert := selfSigned(t, "allowed.test", "casino.test")
 	var lns []net.Listener
 	var udps []net.PacketConn
+	var dnsConn net.PacketConn
 	inNetns(t, org, func() error {
+		var err error
+		if dnsConn, err = net.ListenPacket("udp", ":53"); err != nil {
+			return err
+		}
 		for _, a := range []string{":80", ":443"} {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
@@ -121,6 +129,19 @@ func TestTransparentNetns(t *testing.T) {
 	go srv.Serve(lns[0])               //nolint:errcheck
 	go tlsSrv.ServeTLS(lns[1], "", "") //nolint:errcheck
 	t.Cleanup(func() { srv.Close(); tlsSrv.Close() })
+	dnsSrv := &dns.Server{PacketConn: dnsConn, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if len(q.Question) == 1 && q.Question[0].Name == "cdn.test." && q.Question[0].Qtype == dns.TypeA {
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "cdn.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+				A: net.IPv4(10, 200, 2, 3)}}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m) //nolint:errcheck
+	})}
+	go dnsSrv.ActivateAndServe()            //nolint:errcheck
+	t.Cleanup(func() { dnsSrv.Shutdown() }) //nolint:errcheck
 	for _, pc := range udps {
 		t.Cleanup(func() { pc.Close() })
 		go func() {
@@ -282,9 +303,27 @@ state_dir: state
 		}
 	})
 
+	// A name the DNS filter answered with an address the gateway's own
+	// resolver does not give (a CDN): refused before the client asked the
+	// filter, accepted after; and a hello without SNI to that address is
+	// decided on the name, not as ip-literal.
+	cdn := []string{"-k", "--resolve", "cdn.test:443:10.200.2.3", "https://cdn.test/"}
+	if out, err := curl(cdn...); err == nil {
+		t.Fatalf("cdn.test at an address nobody gave: %s", out)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", cli, "dig", "+short", "+tries=2", "+time=5", "@192.0.2.53", "cdn.test", "A").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "10.200.2.3" {
+		t.Fatalf("dig cdn.test through the filter: %v %s", err, out)
+	}
+	if out, err := curl(cdn...); err != nil || !strings.Contains(out, "origin cdn.test at 10.200.2.3:443") {
+		t.Fatalf("cdn.test at the address the filter gave: %v %s", err, out)
+	}
+	if out, err := curl("-k", "https://10.200.2.3/"); err != nil || !strings.Contains(out, "at 10.200.2.3:443") {
+		t.Fatalf("no SNI to an address the filter gave for an allowed name: %v %s", err, out)
+	}
+
 	// The log lines: each redirected request says mode transparent, and
 	// the refusals name their rule.
-	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 2)
+	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 3)
 	for _, want := range []string{
 		`"host":"allowed.test","url":"http://allowed.test/"`,
 		`"host":"casino.test","url":"http://casino.test/","categories":["gambling"],"verdict":"block"`,
