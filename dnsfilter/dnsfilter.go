@@ -31,8 +31,8 @@ type Options struct {
 	// Answers, when set, is told the addresses of each upstream answer
 	// to an A or AAAA query, for transparent gateway mode (policy.Answers).
 	Answers    *policy.Answers
-	Registerer  prometheus.Registerer
-	Logger      *zap.Logger
+	Registerer prometheus.Registerer
+	Logger     *zap.Logger
 	// UDPListeners is the number of UDP sockets bound with SO_REUSEPORT
 	// (Linux); 0 means one per usable CPU (GOMAXPROCS).
 	UDPListeners int
