@@ -160,7 +160,7 @@ func TestTransparentNetns(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "schoolgate.yaml")
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
-listen: {proxy: "", admin: "", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
+listen: {proxy: "", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
 clients: [10.200.1.0/24]
 proxy:
   deny_destinations: [169.254.0.0/16]
@@ -321,6 +321,22 @@ state_dir: state
 		t.Fatalf("no SNI to an address the filter gave for an allowed name: %v %s", err, out)
 	}
 
+	// The counters, read on the gateway's admin listener.
+	out, err := exec.Command("ip", "netns", "exec", gw, "curl", "-sS", "-m", "20", "--noproxy", "*", "http://127.0.0.1:9191/metrics").CombinedOutput()
+	if err != nil {
+		t.Fatalf("metrics: %v %s", err, out)
+	}
+	for _, want := range []string{
+		`schoolgate_transparent_connections_total{verdict="allow"}`,
+		`schoolgate_transparent_connections_total{verdict="block"}`,
+		"schoolgate_transparent_host_mismatch_total 3",
+		"schoolgate_transparent_no_sni_total 2",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(out), "schoolgate_transparent"))
+		}
+	}
+
 	// The log lines: each redirected request says mode transparent, and
 	// the refusals name their rule.
 	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 3)
@@ -421,4 +437,15 @@ func selfSigned(t *testing.T, names ...string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
