@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -312,13 +314,19 @@ func (p *Proxy) serveInner(w http.ResponseWriter, r *http.Request, t *innerTunne
 		return
 	}
 	r.URL.Scheme, r.URL.Host, r.Host = t.scheme, t.authority, t.authority
+	var sw *streamWatch
 	if cc != nil {
 		watchBody(cc, r)
 	} else {
-		p.streamBody(w, r)
+		sw = p.streamBody(w, r)
 	}
 	p.servePlain(w, r, inner)
 	p.noteStall(cc, inner)
+	if sw != nil && sw.stalled.Load() {
+		// The stream was reset: what the upstream failure page said never
+		// reached the client, who stopped sending.
+		p.recordOutcome(inner, errClientGone)
+	}
 }
 
 // refuseMismatch answers a request that names another host than its
@@ -347,27 +355,33 @@ func (p *Proxy) refuseMismatch(w http.ResponseWriter, r *http.Request, t *innerT
 // streamBody gives an HTTP/2 request body the body watch's idle limit as
 // a read deadline of its stream, renewed by every read that brings bytes:
 // a stalled upload is reset without cutting the other streams.
-func (p *Proxy) streamBody(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) streamBody(w http.ResponseWriter, r *http.Request) *streamWatch {
 	if r.Body == nil || r.Body == http.NoBody || p.o.BodyIdleTimeout <= 0 {
-		return
+		return nil
 	}
 	rc := http.NewResponseController(w)
 	if rc.SetReadDeadline(time.Now().Add(p.o.BodyIdleTimeout)) != nil {
-		return
+		return nil
 	}
-	r.Body = &streamWatch{ReadCloser: r.Body, rc: rc, idle: p.o.BodyIdleTimeout}
+	sw := &streamWatch{ReadCloser: r.Body, rc: rc, idle: p.o.BodyIdleTimeout}
+	r.Body = sw
+	return sw
 }
 
 type streamWatch struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
+	rc      *http.ResponseController
+	idle    time.Duration
+	stalled atomic.Bool // a read hit the deadline
 }
 
 func (s *streamWatch) Read(b []byte) (int, error) {
 	n, err := s.ReadCloser.Read(b)
 	if n > 0 && err == nil {
 		s.rc.SetReadDeadline(time.Now().Add(s.idle)) //nolint:errcheck // the stream is gone then
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.stalled.Store(true)
 	}
 	return n, err
 }

@@ -60,6 +60,9 @@ func (s *seenHosts) handler() http.Handler {
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.note(r)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
 		fmt.Fprintf(w, "host %s proto %d", r.Host, r.ProtoMajor)
 	})
 	return mux
@@ -556,5 +559,40 @@ func TestConnectOtherPortHTTP(t *testing.T) {
 		if b, _ := io.ReadAll(c); string(b) != "got 26 bytes" {
 			t.Fatalf("the upstream answered %q", b)
 		}
+	})
+}
+
+// A stalled upload on one HTTP/2 stream of an intercepted tunnel is cut
+// after BodyIdleTimeout (the stream's own read deadline), and logged as
+// the client gone; the connection's other streams keep working.
+func TestInterceptHTTP2StalledBody(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.BodyIdleTimeout = 300 * time.Millisecond }})
+	addr, pool, port, _ := interceptSeen(t, e, true)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:             http.ProxyURL(&url.URL{Scheme: "http", Host: addr}),
+		TLSClientConfig:   &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2: true,
+	}}
+	defer c.CloseIdleConnections()
+	base := "https://www.allowed.test:" + strconv.Itoa(port)
+	if resp, _ := get(t, c, base+"/first"); resp.ProtoMajor != 2 {
+		t.Fatalf("not HTTP/2: %s", resp.Proto)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("A")) //nolint:errcheck // then nothing more
+	start := time.Now()
+	resp, err := c.Post(base+"/upload", "text/plain", pr)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stalled upload answered after %v (%v), want about BodyIdleTimeout", took, err)
+	}
+	if resp, body := get(t, c, base+"/after"); resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("the connection's next stream: %s %d %q", resp.Proto, resp.StatusCode, body)
+	}
+	e.findLog(t, "the stalled upload", func(l logLine) bool {
+		return l.Method == "POST" && l.URL == base+"/upload" && statusNum(l.Status) == statusClientGone
 	})
 }
