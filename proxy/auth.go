@@ -54,6 +54,8 @@ type authCache struct {
 	ipWait time.Duration
 
 	limit *signInLimit // failed sign-ins per account and address (signin.go)
+
+	dirs dirHolder // users.ldap's directory, tried for names the users file lacks
 }
 
 // failure is a remembered wrong password: the hash it failed against, and when.
@@ -103,28 +105,60 @@ func (c *authCache) key(user, pass string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-type rawCred struct{ user, hash string }
+// rawCred is what a Proxy-Authorization value verified as: a user of
+// the users file with its hash, or (dir set) a directory sign-in.
+type rawCred struct {
+	user, hash string
+	dir        *directoryCred
+}
 
 // verifyHeader checks a Proxy-Authorization value from the client at ip
 // and returns the user.
 func (c *authCache) verifyHeader(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string) (string, error) {
+	user, _, err := c.verifyCred(ctx, snap, ip, v)
+	return user, err
+}
+
+// verifyCred is verifyHeader that also returns, for a directory user, the
+// profile the directory's groups give ("" for a user of the users file:
+// the policy knows theirs). The users file is tried first; a name it
+// does not hold goes to users.ldap.
+func (c *authCache) verifyCred(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string) (user, profile string, err error) {
 	k := c.key("\x00raw", v)
 	if rc, ok := c.raw.Get(k); ok {
-		if u, ok := snap.User(rc.user); ok && u.PasswordHash == rc.hash && rc.hash != "" {
-			return rc.user, nil
+		if rc.dir == nil {
+			if u, ok := snap.User(rc.user); ok && u.PasswordHash == rc.hash && rc.hash != "" {
+				return rc.user, "", nil
+			}
+		} else if d, _ := c.dirs.directory(snap); d == rc.dir.d && time.Now().Before(rc.dir.until) {
+			if _, local := snap.User(rc.user); !local {
+				return rc.user, rc.dir.profile, nil
+			}
 		}
 	}
 	user, pass, ok := parseBasic(v)
 	if !ok {
-		return "", &AuthError{Reason: "malformed credentials"}
+		return "", "", &AuthError{Reason: "malformed credentials"}
+	}
+	if _, local := snap.User(user); !local {
+		if d, err := c.dirs.directory(snap); d != nil || err != nil {
+			if err != nil {
+				return "", "", &AuthError{Reason: reasonDirectoryDown}
+			}
+			profile, err := c.verifyDirectory(ctx, d, snap, ip, k, user, pass)
+			if err != nil {
+				return "", "", err
+			}
+			return user, profile, nil
+		}
 	}
 	if err := c.verify(ctx, snap, ip, user, pass); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if u, ok := snap.User(user); ok {
 		c.raw.Add(k, rawCred{user: user, hash: u.PasswordHash})
 	}
-	return user, nil
+	return user, "", nil
 }
 
 // verify checks user and pass, from the client at ip, against snap's

@@ -224,6 +224,10 @@ func signInHelp(reason, tell string) (lead string, todo []string) {
 		return "The user name or password was not right, so you are not signed in.",
 			[]string{"Check the user name, and that Caps Lock is off. " + again,
 				"Forgotten your password? " + strings.ToUpper(tell[:1]) + tell[1:] + "."}
+	case reasonDirectoryDown:
+		return "The school's user directory cannot be reached, so the web filter cannot check your password.",
+			[]string{"Wait a few minutes, then reload this page (F5).",
+				"If this keeps happening, " + tell + ", with the time shown below."}
 	case "another sign-in from this address is being checked":
 		return "Another sign-in from this computer is being checked.",
 			[]string{"Wait a few seconds, then reload this page (F5)."}
