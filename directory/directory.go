@@ -85,7 +85,16 @@ type Directory struct {
 	// inChain: 0 not yet known, 1 the server takes the in-chain rule,
 	// 2 it does not (walk).
 	inChain atomic.Int32
+
+	// downUntil (unix nanoseconds): the directory could not be reached
+	// lately, so sign-ins until then are answered as unreachable without
+	// waiting for another connect timeout each.
+	downUntil atomic.Int64
 }
+
+// retryDown is how long after a failure to reach the directory it is
+// left alone.
+const retryDown = 15 * time.Second
 
 type entry struct {
 	profile string
@@ -109,7 +118,7 @@ func New(cfg config.LDAP) (*Directory, error) {
 		cfg:     cfg,
 		ldaps:   strings.EqualFold(u.Scheme, "ldaps"),
 		ttl:     time.Duration(max(cfg.CacheMinutes, 1)) * time.Minute,
-		timeout: 10 * time.Second,
+		timeout: 5 * time.Second,
 		now:     time.Now,
 		sf:      make(map[[32]byte]*call),
 	}
@@ -216,9 +225,22 @@ func (d *Directory) Authenticate(ctx context.Context, user, pass string) (Result
 		close(c.done)
 	}()
 
-	profile, err := d.ask(ctx, user, pass)
+	var (
+		profile string
+		err     error
+	)
+	if until := d.downUntil.Load(); until != 0 && now.UnixNano() < until {
+		err = &UnavailableError{Err: errors.New("it did not answer a moment ago")}
+	} else {
+		profile, err = d.ask(ctx, user, pass)
+	}
 	now = d.now()
 	var ue *UnavailableError
+	if errors.As(err, &ue) && ctx.Err() == nil {
+		d.downUntil.Store(now.Add(retryDown).UnixNano())
+	} else if err == nil {
+		d.downUntil.Store(0)
+	}
 	switch {
 	case err == nil:
 		d.cache.Add(k, entry{profile: profile, at: now})

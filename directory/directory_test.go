@@ -122,6 +122,12 @@ func TestSlapdDirectoryDown(t *testing.T) {
 		t.Fatalf("cached user more than 8 hours past the cache: %v, want UnavailableError", err)
 	}
 	srv.Restart()
+	// Failures are remembered for retryDown, so the next attempts do not
+	// each wait for a connect timeout.
+	if _, err := d.Authenticate(ctx, "tom", "tom-pw"); !errors.As(err, &ue) {
+		t.Fatalf("just after the directory failed: %v, want UnavailableError without asking", err)
+	}
+	clk.add(retryDown)
 	if r, err := d.Authenticate(ctx, "tom", "tom-pw"); err != nil || r.Profile != "staff" {
 		t.Fatalf("after the directory is back: %+v, %v", r, err)
 	}

@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,7 +61,8 @@ func (e *env) get(t *testing.T, user, pass, url string) (int, string) {
 
 func TestProxyLDAPSignIn(t *testing.T) {
 	e, srv := ldapEnv(t)
-	casino := "http://casino.test/" // gambling: blocked for student, allowed for staff
+	// gambling: blocked for student, allowed for staff
+	casino := "http://casino.test:" + strconv.Itoa(e.up.Listener.Addr().(*net.TCPAddr).Port) + "/hello"
 	tests := []struct {
 		name, user, pass string
 		status           int
