@@ -164,4 +164,3 @@ func BenchmarkAuthHeaderCached(b *testing.B) {
 		})
 	}
 }
-
