@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/directory"
 	"github.com/schoolgate/schoolgate/policy"
@@ -28,8 +30,9 @@ type dirState struct {
 // dirHolder keeps the directory of the snapshot in force. A reload with
 // the same users.ldap keeps the directory (and its cache of sign-ins).
 type dirHolder struct {
-	cur atomic.Pointer[dirState]
-	mu  sync.Mutex
+	cur    atomic.Pointer[dirState]
+	mu     sync.Mutex
+	logger *zap.Logger // says when users.ldap cannot be used (nil: quiet)
 }
 
 // directory returns the directory for snap's users.ldap (nil when none),
@@ -52,6 +55,9 @@ func (h *dirHolder) directory(snap *policy.Snapshot) (*directory.Directory, erro
 		next.d = s.d
 	default:
 		next.d, next.err = directory.New(*want)
+		if next.err != nil && h.logger != nil {
+			h.logger.Error("users.ldap cannot be used: directory users cannot sign in until it is fixed", zap.Error(next.err))
+		}
 	}
 	h.cur.Store(next)
 	return next.d, next.err

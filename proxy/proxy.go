@@ -227,6 +227,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(p.tm.collectors()...)
 	}
+	p.auth.dirs.logger = p.logger
 	p.localIPs = localAddrs()
 	p.content = newContent(o.Content, o.Engine, o.Registerer, cfg, p.logger)
 	set, err := p.buildSettings(o.Engine.Snapshot(), nil)
