@@ -160,7 +160,7 @@ func TestTransparentNetns(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "schoolgate.yaml")
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
-listen: {proxy: "", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
+listen: {proxy: "10.200.1.1:3128", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
 clients: [10.200.1.0/24]
 proxy:
   deny_destinations: [169.254.0.0/16]
@@ -337,6 +337,10 @@ state_dir: state
 		}
 	}
 
+	if os.Getenv("SCHOOLGATE_TRANSPARENT_BENCH") != "" {
+		benchTransparent(t, cli)
+	}
+
 	// The log lines: each redirected request says mode transparent, and
 	// the refusals name their rule.
 	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 3)
@@ -389,30 +393,7 @@ func waitLog(t *testing.T, dir, want string, n int) string {
 func inNetns(t *testing.T, ns string, f func() error) {
 	t.Helper()
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer self.Close()
-		target, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		err = f()
-		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
+	go func() { errc <- inNetnsRaw(ns, f) }()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -448,4 +429,92 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// benchTransparent measures new HTTPS connections per second from the
+// client namespace (8 at a time, each a full TLS handshake with the
+// origin): redirected (transparent) and through the explicit proxy
+// (CONNECT), in interleaved rounds. Run with SCHOOLGATE_TRANSPARENT_BENCH=1
+// (BENCH_SECONDS, default 5; BENCH_ROUNDS, default 3).
+func benchTransparent(t *testing.T, cli string) {
+	secs, rounds := 5, 3
+	fmt.Sscan(os.Getenv("BENCH_SECONDS"), &secs)                                //nolint:errcheck
+	fmt.Sscan(os.Getenv("BENCH_ROUNDS"), &rounds)                               //nolint:errcheck
+	tlsCfg := &tls.Config{ServerName: "allowed.test", InsecureSkipVerify: true} //nolint:gosec // the origin's own certificate
+	transparent := func() error {
+		c, err := net.DialTimeout("tcp", "10.200.2.2:443", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return tls.Client(c, tlsCfg).Handshake()
+	}
+	explicit := func() error {
+		c, err := net.DialTimeout("tcp", "10.200.1.1:3128", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n")); err != nil {
+			return err
+		}
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 200")) {
+			return fmt.Errorf("CONNECT: %q %v", buf[:n], err)
+		}
+		return tls.Client(c, tlsCfg).Handshake()
+	}
+	run := func(f func() error) float64 {
+		const workers = 8
+		counts := make(chan int, workers)
+		stop := time.Now().Add(time.Duration(secs) * time.Second)
+		for range workers {
+			go inNetnsRaw(cli, func() error {
+				n := 0
+				for time.Now().Before(stop) {
+					if err := f(); err != nil {
+						t.Errorf("bench connection: %v", err)
+						break
+					}
+					n++
+				}
+				counts <- n
+				return nil
+			})
+		}
+		total := 0
+		for range workers {
+			total += <-counts
+		}
+		return float64(total) / float64(secs)
+	}
+	for r := range rounds {
+		tr, ex := run(transparent), run(explicit)
+		t.Logf("round %d: transparent %.0f conn/s, explicit CONNECT %.0f conn/s, ratio %.2f", r+1, tr, ex, tr/ex)
+	}
+}
+
+// inNetnsRaw runs f on a thread in network namespace ns (see inNetns),
+// without a test to fail.
+func inNetnsRaw(ns string, f func() error) error {
+	runtime.LockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer self.Close()
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return err
+	}
+	err = f()
+	if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
 }
