@@ -84,27 +84,19 @@ type PhraseError struct {
 
 func (e *PhraseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// parsePhrases reads one phrase file. cat is the category its name gives
-// (ok=false when the name is not a category; then the file must name it).
+// parsePhrases reads one phrase file. Its category is the one its name
+// gives, or the one a "category: NAME" line before the first phrase gives
+// (the file must have one or the other). Every bad line is reported, each
+// with its FILE:LINE.
 func parsePhrases(name string, r io.Reader) ([]phrase, error) {
-	base := strings.TrimSuffix(path.Base(name), path.Ext(name))
-	cat, haveCat := categories.Parse(base)
-	if base == "context" {
-		cat, haveCat = allCategories, true
-	}
-	if sc, ok := signalNames[base]; ok {
-		cat, haveCat = sc, true
-	}
-	if haveCat && cat.Pseudo() {
-		haveCat = false
-	}
+	cat, haveCat := phraseCategory(strings.TrimSuffix(path.Base(name), path.Ext(name)))
 	var out []phrase
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
 	line := 0
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, &PhraseError{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
+	bad := func(msg string) {
+		errs = append(errs, &PhraseError{File: name, Line: line, Msg: msg})
 	}
 	for sc.Scan() {
 		line++
@@ -118,17 +110,9 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 				continue
 			}
 			name := strings.TrimSpace(rest)
-			if name == "context" {
-				cat, haveCat = allCategories, true
-				continue
-			}
-			if sc, ok := signalNames[name]; ok {
-				cat, haveCat = sc, true
-				continue
-			}
-			c, ok := categories.Parse(name)
-			if !ok || c.Pseudo() {
-				bad("unknown category %q", name)
+			c, ok := phraseCategory(name)
+			if !ok {
+				bad(fmt.Sprintf("unknown category %q", name))
 				continue
 			}
 			cat, haveCat = c, true
@@ -138,41 +122,10 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 			bad("no category: name the file after a category or start it with \"category: NAME\"")
 			break
 		}
-		ws, text, _ := strings.Cut(s, " ")
-		support := strings.HasPrefix(ws, "~")
-		w, err := strconv.ParseFloat(strings.TrimPrefix(ws, "~"), 64)
-		if err != nil || w != w || w == 0 || w > maxWeight || w < -maxWeight {
-			bad("want \"WEIGHT PHRASE\" with a weight from -%d to %d, not 0; got %q", maxWeight, maxWeight, ws)
+		p, msg := parsePhraseLine(s, cat)
+		if msg != "" {
+			bad(msg)
 			continue
-		}
-		if support && w < 0 {
-			bad("a supporting phrase (~) must have a positive weight")
-			continue
-		}
-		if cat == allCategories && w > 0 {
-			bad("context phrases count against every category: the weight must be negative")
-			continue
-		}
-		if isSignal(cat) && (w < 0 || support) {
-			bad("a signal phrase's weight is its strength: it must be positive")
-			continue
-		}
-		words := Words(text)
-		if len(words) == 0 {
-			bad("phrase %q has no words", strings.TrimSpace(text))
-			continue
-		}
-		if len(words) > maxPhraseWords {
-			bad("phrase %q has %d words; at most %d", strings.TrimSpace(text), len(words), maxPhraseWords)
-			continue
-		}
-		p := phrase{text: strings.Join(words, " "), cat: cat, weight: w, support: support}
-		if cat == allCategories {
-			// context.txt's phrases are teaching signals now
-			p.cat, p.weight = sigTeach, -w
-		}
-		for _, wd := range words {
-			p.hashes = append(p.hashes, hashWord([]byte(wd)))
 		}
 		out = append(out, p)
 	}
@@ -183,6 +136,59 @@ func parsePhrases(name string, r io.Reader) ([]phrase, error) {
 		return nil, joinErrors(errs)
 	}
 	return out, nil
+}
+
+// phraseCategory is what a phrase file's name (without ".txt") or its
+// "category:" line names: a content category, a word signal, or
+// "context". A pseudo-category is not one: no phrase can make a page
+// ip-literal.
+func phraseCategory(name string) (categories.Category, bool) {
+	if name == "context" {
+		return allCategories, true
+	}
+	if sc, ok := signalNames[name]; ok {
+		return sc, true
+	}
+	c, ok := categories.Parse(name)
+	if !ok || c.Pseudo() {
+		return 0, false
+	}
+	return c, true
+}
+
+// parsePhraseLine reads one "[~]WEIGHT PHRASE" line of a file of category
+// cat. It returns what is wrong with the line, or "" and the phrase with
+// its words normalised and hashed as the scanner will see them.
+func parsePhraseLine(s string, cat categories.Category) (phrase, string) {
+	ws, text, _ := strings.Cut(s, " ")
+	support := strings.HasPrefix(ws, "~")
+	w, err := strconv.ParseFloat(strings.TrimPrefix(ws, "~"), 64)
+	switch {
+	case err != nil || w != w || w == 0 || w > maxWeight || w < -maxWeight:
+		return phrase{}, fmt.Sprintf("want \"WEIGHT PHRASE\" with a weight from -%d to %d, not 0; got %q", maxWeight, maxWeight, ws)
+	case support && w < 0:
+		return phrase{}, "a supporting phrase (~) must have a positive weight"
+	case cat == allCategories && w > 0:
+		return phrase{}, "context phrases count against every category: the weight must be negative"
+	case isSignal(cat) && (w < 0 || support):
+		return phrase{}, "a signal phrase's weight is its strength: it must be positive"
+	}
+	words := Words(text)
+	if len(words) == 0 {
+		return phrase{}, fmt.Sprintf("phrase %q has no words", strings.TrimSpace(text))
+	}
+	if len(words) > maxPhraseWords {
+		return phrase{}, fmt.Sprintf("phrase %q has %d words; at most %d", strings.TrimSpace(text), len(words), maxPhraseWords)
+	}
+	p := phrase{text: strings.Join(words, " "), cat: cat, weight: w, support: support}
+	if cat == allCategories {
+		// context.txt's phrases are teaching signals now
+		p.cat, p.weight = sigTeach, -w
+	}
+	for _, wd := range words {
+		p.hashes = append(p.hashes, hashWord([]byte(wd)))
+	}
+	return p, ""
 }
 
 type multiError []error
