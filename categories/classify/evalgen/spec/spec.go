@@ -150,45 +150,69 @@ func hash(s string) uint32 {
 var esc = html.EscapeString
 
 // Render renders a page. The layout and the decorations depend only on
-// the page's name.
+// the page's name, so the generated files change only when a spec does.
 func Render(p Page) []byte {
 	h := hash(p.Name)
-	layout := h % 5
+	pp := partsOf(p)
 	var b bytes.Buffer
-	title := p.Name
-	var desc, nav []string
-	var body []Line
+	writeHead(&b, p.Lang, pp, h)
+	writeLayout(&b, h%5, pp.nav, pp.body, h)
+	writeTrailer(&b, h)
+	b.WriteString("</body>\n</html>\n")
+	return b.Bytes()
+}
+
+// pageParts is a page's lines sorted by where they go: the head's title
+// and descriptions, the navigation links, and the rest for the body.
+type pageParts struct {
+	title     string
+	desc, nav []string
+	body      []Line
+}
+
+// partsOf sorts a page's lines into its parts; a page without a title
+// line is titled by its name.
+func partsOf(p Page) pageParts {
+	pp := pageParts{title: p.Name}
 	for _, l := range p.Lines {
 		switch l.Kind {
 		case "t":
-			title = l.Text
+			pp.title = l.Text
 		case "d":
-			desc = append(desc, l.Text)
+			pp.desc = append(pp.desc, l.Text)
 		case "n":
-			nav = append(nav, splitTrim(l.Text, "|")...)
+			pp.nav = append(pp.nav, splitTrim(l.Text, "|")...)
 		default:
-			body = append(body, l)
+			pp.body = append(pp.body, l)
 		}
 	}
+	return pp
+}
+
+// writeHead writes everything up to </head>: the title, descriptions and
+// meta lines the classifier reads, among the trackers, styles and
+// structured data real pages carry (chosen by bits of h).
+func writeHead(b *bytes.Buffer, lang string, pp pageParts, h uint32) {
+	title, desc, body := pp.title, pp.desc, pp.body
 	dir := ""
-	if p.Lang == "ar" || p.Lang == "ur" {
+	if lang == "ar" || lang == "ur" {
 		dir = ` dir="rtl"`
 	}
-	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"%s\"%s>\n<head>\n<meta charset=\"utf-8\">\n", p.Lang, dir)
+	fmt.Fprintf(b, "<!DOCTYPE html>\n<html lang=\"%s\"%s>\n<head>\n<meta charset=\"utf-8\">\n", lang, dir)
 	if h>>3%2 == 0 {
 		b.WriteString(`<meta name="viewport" content="width=device-width, initial-scale=1">` + "\n")
 	}
-	fmt.Fprintf(&b, "<title>%s</title>\n", esc(title))
+	fmt.Fprintf(b, "<title>%s</title>\n", esc(title))
 	for _, d := range desc {
-		fmt.Fprintf(&b, "<meta name=\"description\" content=\"%s\">\n", esc(d))
+		fmt.Fprintf(b, "<meta name=\"description\" content=\"%s\">\n", esc(d))
 		if h>>4%2 == 0 {
-			fmt.Fprintf(&b, "<meta property=\"og:description\" content=\"%s\">\n", esc(d))
+			fmt.Fprintf(b, "<meta property=\"og:description\" content=\"%s\">\n", esc(d))
 		}
 	}
 	for _, l := range body {
 		if l.Kind == "meta" {
 			k, v, _ := strings.Cut(l.Text, "=")
-			fmt.Fprintf(&b, "<meta name=\"%s\" content=\"%s\">\n", esc(strings.TrimSpace(k)), esc(strings.TrimSpace(v)))
+			fmt.Fprintf(b, "<meta name=\"%s\" content=\"%s\">\n", esc(strings.TrimSpace(k)), esc(strings.TrimSpace(v)))
 		}
 	}
 	styles := []string{
@@ -196,57 +220,65 @@ func Render(p Page) []byte {
 		":root{--accent:#0a7}main{max-width:60rem;margin:auto}h1,h2{font-weight:600}",
 		".grid{display:grid;grid-template-columns:1fr 3fr}.card{border:1px solid #ddd}",
 	}
-	fmt.Fprintf(&b, "<style>%s</style>\n", styles[h>>5%3])
+	fmt.Fprintf(b, "<style>%s</style>\n", styles[h>>5%3])
 	if h>>7%2 == 0 {
-		fmt.Fprintf(&b, "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}gtag('js',new Date());gtag('config','G-%X');</script>\n", h&0xFFFFF)
+		fmt.Fprintf(b, "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}gtag('js',new Date());gtag('config','G-%X');</script>\n", h&0xFFFFF)
 	}
 	if h>>8%3 == 0 {
-		fmt.Fprintf(&b, "<script type=\"application/ld+json\">{\"@context\":\"https://schema.org\",\"@type\":\"WebPage\",\"name\":%q}</script>\n", title)
+		fmt.Fprintf(b, "<script type=\"application/ld+json\">{\"@context\":\"https://schema.org\",\"@type\":\"WebPage\",\"name\":%q}</script>\n", title)
 	}
 	b.WriteString("</head>\n")
+}
+
+// writeLayout writes the body in one of five layouts real sites use
+// (document, site with sidebar, table forum, landing page, article), so
+// the classifier is measured on markup it will meet.
+func writeLayout(b *bytes.Buffer, layout uint32, nav []string, body []Line, h uint32) {
 	switch layout {
 	case 0: // plain document
 		b.WriteString("<body>\n")
-		writeNav(&b, nav, "nav")
-		writeBody(&b, body, h)
+		writeNav(b, nav, "nav")
+		writeBody(b, body, h)
 	case 1: // site with header, sidebar
 		b.WriteString("<body class=\"site\">\n<header class=\"top\"><div class=\"logo\"><svg viewBox=\"0 0 10 10\"><circle cx=\"5\" cy=\"5\" r=\"4\"/></svg></div>\n")
-		writeNav(&b, nav, "ul")
+		writeNav(b, nav, "ul")
 		b.WriteString("</header>\n<div class=\"grid\"><aside class=\"side\">")
 		if len(nav) > 3 {
-			writeNav(&b, nav[len(nav)/2:], "div")
+			writeNav(b, nav[len(nav)/2:], "div")
 		}
 		b.WriteString("</aside>\n<main id=\"content\">\n")
-		writeBody(&b, body, h)
+		writeBody(b, body, h)
 		b.WriteString("</main></div>\n")
 	case 2: // forum / table layout
 		b.WriteString("<body bgcolor=\"#f4f4f4\">\n<table width=\"100%\" cellspacing=\"0\"><tr><td class=\"hdr\">")
-		writeNav(&b, nav, "span")
+		writeNav(b, nav, "span")
 		b.WriteString("</td></tr>\n<tr><td class=\"posts\">\n")
-		writeBody(&b, body, h)
+		writeBody(b, body, h)
 		b.WriteString("</td></tr></table>\n")
 	case 3: // landing page
 		b.WriteString("<body>\n<div id=\"app\"><div class=\"navbar\">")
-		writeNav(&b, nav, "div")
+		writeNav(b, nav, "div")
 		b.WriteString("</div>\n<section class=\"hero\">\n")
-		writeBody(&b, body, h)
+		writeBody(b, body, h)
 		b.WriteString("</section></div>\n")
 		b.WriteString("<noscript><img src=\"/px.gif?id=1\" alt=\"\"></noscript>\n")
 	default: // article
 		b.WriteString("<body>\n<a class=\"skip\" href=\"#main\">&#8203;</a>\n")
-		writeNav(&b, nav, "nav")
+		writeNav(b, nav, "nav")
 		b.WriteString("<article id=\"main\">\n")
-		writeBody(&b, body, h)
+		writeBody(b, body, h)
 		b.WriteString("</article>\n")
 	}
+}
+
+// writeTrailer writes the scripts that some pages end with.
+func writeTrailer(b *bytes.Buffer, h uint32) {
 	if h>>10%2 == 0 {
 		b.WriteString("<script src=\"/static/app.js\" defer></script>\n")
 	}
 	if h>>11%2 == 0 {
 		b.WriteString("<script>document.querySelectorAll('a[data-track]').forEach(function(a){a.addEventListener('click',function(){navigator.sendBeacon('/t',a.href)})});</script>\n")
 	}
-	b.WriteString("</body>\n</html>\n")
-	return b.Bytes()
 }
 
 func splitTrim(s, sep string) []string {
