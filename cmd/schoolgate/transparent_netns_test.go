@@ -62,7 +62,7 @@ func TestTransparentNetns(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(etc) })
 	// cdn.test is answered differently by the origin's DNS server (the
 	// filter's upstream) and the gateway's own resolver, as a CDN does.
-	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test cdn.test\n10.200.2.3 casino.test\n"
+	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test cdn.test\n10.200.2.3 casino.test\nfd00:200:2::2 allowed6.test\n"
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,10 @@ func TestTransparentNetns(t *testing.T) {
 	in(gw, "ip", "addr", "add", "10.200.2.1/24", "dev", "g1")
 	in(org, "ip", "addr", "add", "10.200.2.2/24", "dev", "o0")
 	in(org, "ip", "addr", "add", "10.200.2.3/24", "dev", "o0")
+	in(cli, "ip", "addr", "add", "fd00:200:1::2/64", "dev", "c0", "nodad")
+	in(gw, "ip", "addr", "add", "fd00:200:1::1/64", "dev", "g0", "nodad")
+	in(gw, "ip", "addr", "add", "fd00:200:2::1/64", "dev", "g1", "nodad")
+	in(org, "ip", "addr", "add", "fd00:200:2::2/64", "dev", "o0", "nodad")
 	for ns, links := range map[string][]string{cli: {"lo", "c0"}, gw: {"lo", "g0", "g1"}, org: {"lo", "o0"}} {
 		for _, l := range links {
 			in(ns, "ip", "link", "set", l, "up")
@@ -90,7 +94,10 @@ func TestTransparentNetns(t *testing.T) {
 	}
 	in(cli, "ip", "route", "add", "default", "via", "10.200.1.1")
 	in(org, "ip", "route", "add", "default", "via", "10.200.2.1")
+	in(cli, "ip", "-6", "route", "add", "default", "via", "fd00:200:1::1")
+	in(org, "ip", "-6", "route", "add", "default", "via", "fd00:200:2::1")
 	in(gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	in(gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
 	// The origin: HTTP on 80, HTTPS on 443 (a certificate for both
 	// names; curl -k, the filter does not read it), UDP echo on 443 and
@@ -161,7 +168,7 @@ func TestTransparentNetns(t *testing.T) {
 	cfg := filepath.Join(dir, "schoolgate.yaml")
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
 listen: {proxy: "10.200.1.1:3128", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
-clients: [10.200.1.0/24]
+clients: [10.200.1.0/24, "fd00:200:1::/64"]
 proxy:
   deny_destinations: [169.254.0.0/16]
   block_page: {organisation: "Netns School", contact: "the IT office"}
@@ -236,6 +243,10 @@ state_dir: state
 		{"https: allowed SNI to another host's address", []string{"-k", "--resolve", "allowed.test:443:10.200.2.3", "https://allowed.test/"}, "", true},
 		{"http: allowed Host to another host's address", []string{"-w", "%{http_code}", "--resolve", "allowed.test:80:10.200.2.3", "http://allowed.test/"},
 			"403", false},
+		{"allowed http over IPv6", []string{"--resolve", "allowed6.test:80:[fd00:200:2::2]", "http://allowed6.test/"},
+			"origin allowed6.test at [fd00:200:2::2]:80", false},
+		{"allowed https over IPv6", []string{"-k", "--resolve", "allowed6.test:443:[fd00:200:2::2]", "https://allowed6.test/"},
+			"origin allowed6.test at [fd00:200:2::2]:443", false},
 		{"https without SNI is ip-literal", []string{"-k", "https://10.200.2.2/"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
