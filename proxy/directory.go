@@ -33,6 +33,17 @@ type dirHolder struct {
 	cur    atomic.Pointer[dirState]
 	mu     sync.Mutex
 	logger *zap.Logger // says when users.ldap cannot be used (nil: quiet)
+	warned atomic.Int64 // unix seconds of the last "cannot be reached" line
+}
+
+// unreachable notes in the program log, at most once a minute, that the
+// directory could not be reached.
+func (h *dirHolder) unreachable(err error) {
+	now := time.Now().Unix()
+	if last := h.warned.Load(); h.logger == nil || now-last < 60 || !h.warned.CompareAndSwap(last, now) {
+		return
+	}
+	h.logger.Warn("users.ldap: the directory cannot be reached; users it accepted lately still sign in, others get 407", zap.Error(err))
 }
 
 // directory returns the directory for snap's users.ldap (nil when none),
@@ -109,6 +120,7 @@ func (c *authCache) verifyDirectory(ctx context.Context, d *directory.Directory,
 		}
 		return "", &AuthError{Reason: "unknown user"}
 	case errors.As(err, &ue):
+		c.dirs.unreachable(err)
 		return "", &AuthError{Reason: reasonDirectoryDown}
 	case err != nil:
 		return "", &AuthError{Reason: err.Error()}

@@ -28,7 +28,11 @@ func ldapEnv(t testing.TB) (*env, *slapdtest.Server) {
 		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return strings.Replace(cfg, "users: {file: users.csv, require_auth: true}\n", `users:
+		const users = "users: {file: users.csv, require_auth: true}\n"
+		if !strings.Contains(cfg, users) {
+			t.Fatalf("the test config has no line %q to put users.ldap in", users)
+		}
+		return strings.Replace(cfg, users, `users:
   file: users.csv
   require_auth: true
   ldap:
