@@ -62,102 +62,137 @@ func extract(r io.Reader, limit int, emit func(zone, []byte), sig func(signal)) 
 	lr := &errReader{r: io.LimitReader(r, int64(limit))}
 	z := html.NewTokenizer(lr)
 	z.SetMaxBuf(limit)
-	skip := 0 // depth inside elements whose text is not shown
-	// depth inside title, headings, links and form controls; counters,
-	// not a stack, so that broken nesting cannot grow anything. zn is the
-	// zone they make, worked out again only when one changes.
-	var depth [numZones]int
-	zn := zoneBody
-	rezone := func(z zone, start bool) {
-		if start {
-			depth[z]++
-		} else if depth[z] > 0 {
-			depth[z]--
-		}
-		switch {
-		case depth[zoneTitle] > 0:
-			zn = zoneTitle
-		case depth[zoneHeading] > 0:
-			zn = zoneHeading
-		case depth[zoneForm] > 0:
-			zn = zoneForm
-		case depth[zoneLink] > 0:
-			zn = zoneLink
-		default:
-			zn = zoneBody
-		}
-	}
+	e := extractor{z: z, emit: emit, sig: sig}
 	for {
-		tt := z.Next()
-		switch tt {
+		switch tt := z.Next(); tt {
 		case html.ErrorToken:
 			// EOF, the limit, or a token longer than the limit: the
 			// page's first part has been read either way.
 			return lr.err
 		case html.TextToken:
-			if skip > 0 {
-				continue
+			if e.skip == 0 {
+				emit(e.zn, text(z))
 			}
-			emit(zn, text(z))
 		case html.StartTagToken, html.SelfClosingTagToken:
-			raw := z.Raw()
-			a := tagAtom(raw)
-			start := tt == html.StartTagToken
-			switch a {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
-				if start {
-					skip++
-				}
-				continue
-			case atom.Meta:
-				metaText(z, emit, sig)
-				continue
-			case atom.Input:
-				if sig != nil {
-					inputText(z, emit, sig)
-				}
-				continue
-			case atom.Title:
-				rezone(zoneTitle, start)
-			case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
-				rezone(zoneHeading, start)
-			case atom.A:
-				rezone(zoneLink, start)
-				if sig != nil && bytes.Contains(raw, []byte("magnet:?")) {
-					sig(sigMagnet)
-				}
-			case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
-				rezone(zoneForm, start)
-			case atom.Form:
-				if sig != nil {
-					sig(sigForm)
-				}
-			}
-			if !inline(a) {
-				emit(zn, sep)
-			}
+			e.startTag(tt == html.StartTagToken)
 		case html.EndTagToken:
-			switch a := tagAtom(z.Raw()); a {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
-				if skip > 0 {
-					skip--
-				}
-			default:
-				if !inline(a) {
-					emit(zn, sep)
-				}
-				switch a {
-				case atom.Title:
-					rezone(zoneTitle, false)
-				case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
-					rezone(zoneHeading, false)
-				case atom.A:
-					rezone(zoneLink, false)
-				case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
-					rezone(zoneForm, false)
-				}
-			}
+			e.endTag()
 		}
+	}
+}
+
+// extractor is extract's state between tokens.
+type extractor struct {
+	z    *html.Tokenizer
+	emit func(zone, []byte)
+	sig  func(signal)
+
+	skip int // depth inside elements whose text is not shown
+	// depth inside title, headings, links and form controls; counters,
+	// not a stack, so that broken nesting cannot grow anything. zn is the
+	// zone they make, worked out again only when one changes.
+	depth [numZones]int
+	zn    zone
+}
+
+// startTag handles a start tag (start) or a self-closing one: it may hide
+// text, carry text or signals of its own (meta, input), change the zone,
+// or end a word (a block element).
+func (e *extractor) startTag(start bool) {
+	raw := e.z.Raw()
+	a := tagAtom(raw)
+	switch {
+	case hidesText(a):
+		if start {
+			e.skip++
+		}
+		return
+	case a == atom.Meta:
+		metaText(e.z, e.emit, e.sig)
+		return
+	case a == atom.Input:
+		if e.sig != nil {
+			inputText(e.z, e.emit, e.sig)
+		}
+		return
+	}
+	if zn, ok := zoneOf(a); ok {
+		e.rezone(zn, start)
+	}
+	if e.sig != nil {
+		switch {
+		case a == atom.A && bytes.Contains(raw, []byte("magnet:?")):
+			e.sig(sigMagnet)
+		case a == atom.Form:
+			e.sig(sigForm)
+		}
+	}
+	if !inline(a) {
+		e.emit(e.zn, sep)
+	}
+}
+
+// endTag handles an end tag: the end of hidden text, or of a block (which
+// ends a word, in the zone it ends) and of a zone.
+func (e *extractor) endTag() {
+	a := tagAtom(e.z.Raw())
+	if hidesText(a) {
+		if e.skip > 0 {
+			e.skip--
+		}
+		return
+	}
+	if !inline(a) {
+		e.emit(e.zn, sep)
+	}
+	if zn, ok := zoneOf(a); ok {
+		e.rezone(zn, false)
+	}
+}
+
+// hidesText reports the elements whose text a reader does not see.
+func hidesText(a atom.Atom) bool {
+	switch a {
+	case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg, atom.Math, atom.Object:
+		return true
+	}
+	return false
+}
+
+// zoneOf is the zone an element makes of the text inside it, if any.
+func zoneOf(a atom.Atom) (zone, bool) {
+	switch a {
+	case atom.Title:
+		return zoneTitle, true
+	case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
+		return zoneHeading, true
+	case atom.A:
+		return zoneLink, true
+	case atom.Button, atom.Label, atom.Option, atom.Select, atom.Legend, atom.Textarea:
+		return zoneForm, true
+	}
+	return zoneBody, false
+}
+
+// rezone counts an element of zone z opening (start) or closing, and works
+// out the zone again: title outranks heading, form and link, in that order.
+func (e *extractor) rezone(z zone, start bool) {
+	if start {
+		e.depth[z]++
+	} else if e.depth[z] > 0 {
+		e.depth[z]--
+	}
+	switch {
+	case e.depth[zoneTitle] > 0:
+		e.zn = zoneTitle
+	case e.depth[zoneHeading] > 0:
+		e.zn = zoneHeading
+	case e.depth[zoneForm] > 0:
+		e.zn = zoneForm
+	case e.depth[zoneLink] > 0:
+		e.zn = zoneLink
+	default:
+		e.zn = zoneBody
 	}
 }
 
