@@ -69,6 +69,22 @@ type site struct {
 	pages []pageMemory
 }
 
+// without is a copy of s (nil: an empty site) with the host kept and the
+// pages that keep accepts, less the one at path: a site in the LRU is
+// never changed in place, so a reader holding it sees it whole.
+func (s *site) without(path string, keep func(pageMemory) bool) *site {
+	ns := &site{}
+	if s != nil {
+		ns.host = s.host
+		for _, q := range s.pages {
+			if q.path != path && keep(q) {
+				ns.pages = append(ns.pages, q)
+			}
+		}
+	}
+	return ns
+}
+
 type pageMemory struct {
 	path    string
 	visitor string
@@ -232,15 +248,7 @@ func (m *Memory) addPage(host string, p pageMemory, now time.Time) (Remembered, 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, _ := m.sites.Get(host)
-	ns := &site{}
-	if s != nil {
-		ns.host = s.host
-		for _, q := range s.pages {
-			if q.path != p.path && now.Before(q.expires) {
-				ns.pages = append(ns.pages, q)
-			}
-		}
-	}
+	ns := s.without(p.path, func(q pageMemory) bool { return now.Before(q.expires) })
 	for len(ns.pages) >= maxSitePages {
 		ns.pages = dropOne(ns.pages)
 	}
@@ -359,15 +367,7 @@ func (m *Memory) loadPage(host string, p pageMemory) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, _ := m.sites.Get(host)
-	ns := &site{}
-	if s != nil {
-		ns.host = s.host
-		for _, q := range s.pages {
-			if q.path != p.path {
-				ns.pages = append(ns.pages, q)
-			}
-		}
-	}
+	ns := s.without(p.path, func(pageMemory) bool { return true })
 	if len(ns.pages) >= maxSitePages {
 		return
 	}
