@@ -79,6 +79,7 @@ type request struct {
 	mixedCase bool
 
 	user, profile string
+	named         string // the profile the identity table named for user, if any
 	cats          categories.Set
 	rule          string
 	classified    string // the content classifier's note (policy.Decision.Classified)
@@ -359,14 +360,21 @@ func (s *Server) sanity(r *request) action {
 }
 
 func (s *Server) identity(r *request) action {
-	if s.recent != nil && r.who == r.logIP {
-		r.user = s.recent.Lookup(r.who, r.start)
-	}
-	// The profile comes from the source address (networks, then
-	// default_profile): DNS carries no credentials. The user the proxy
-	// last saw at this address is only named in the log.
-	r.profile = r.snap.Profile("", r.who)
+	s.whoIs(r)
 	return next
+}
+
+// whoIs names the user signed in at the querying address (the identity
+// table: DNS carries no credentials) and the profile that applies to
+// them, the same as their web requests get. An address named by ECS is
+// only as a network is not looked up.
+func (s *Server) whoIs(r *request) {
+	if r.who == r.logIP {
+		if e, ok := s.ids.Lookup(r.who, r.start); ok {
+			r.user, r.named = e.User, e.Profile
+		}
+	}
+	r.profile = r.snap.ProfileOf(policy.Args{User: r.user, Profile: r.named, IP: r.who})
 }
 
 // forward notes the dns.forward zone the name is in, if any: the
@@ -398,7 +406,7 @@ func (s *Server) decide(r *request) action {
 	if r.fwd != nil {
 		return next
 	}
-	d := s.engine.Decide(policy.Args{IP: r.who, Host: r.host, Time: r.start})
+	d := s.engine.Decide(policy.Args{User: r.user, Profile: r.named, IP: r.who, Host: r.host, Time: r.start})
 	if d.Profile != "" {
 		r.profile = d.Profile
 	}
@@ -530,7 +538,7 @@ func (s *Server) anyQuery(r *request) action {
 		c := tm.Answer[0].(*dns.CNAME)
 		// An alias of a blocked name is blocked (CNAME cloaking).
 		if r.fwd == nil {
-			if d := s.engine.Decide(policy.Args{IP: r.who, Host: hostOf(c.Target), Time: r.start}); d.Verdict == policy.Block {
+			if d := s.engine.Decide(policy.Args{User: r.user, Profile: r.named, IP: r.who, Host: hostOf(c.Target), Time: r.start}); d.Verdict == policy.Block {
 				r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
 				s.writeBlocked(r)
 				return done
@@ -590,7 +598,7 @@ func (s *Server) answerEntry(r *request, e *entry, now int64) {
 		if r.fwd != nil {
 			break // the school's own zone: not filtered
 		}
-		d := s.engine.Decide(policy.Args{IP: r.who, Host: target, Time: r.start})
+		d := s.engine.Decide(policy.Args{User: r.user, Profile: r.named, IP: r.who, Host: target, Time: r.start})
 		if d.Verdict == policy.Block {
 			r.block, r.rule, r.cats, r.classified = true, d.Rule, d.Categories, d.Classified
 			s.writeBlocked(r)
@@ -754,10 +762,7 @@ func (s *Server) finish(r *request) {
 		if !r.who.IsValid() {
 			r.who, r.logIP = r.ip, r.ip
 		}
-		r.profile = r.snap.Profile("", r.who)
-		if s.recent != nil && r.who == r.logIP {
-			r.user = s.recent.Lookup(r.who, r.start)
-		}
+		s.whoIs(r)
 	}
 	s.m.countQuery(r.block, r.question.Qtype, r.rcode)
 	d := time.Since(r.began)

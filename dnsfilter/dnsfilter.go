@@ -18,16 +18,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
 // Options wires the DNS filter to the rest of schoolgate.
 type Options struct {
-	Addr        string // listen address, UDP and TCP
-	Engine      *policy.Engine
-	Log         *logging.Writer
-	RecentUsers *policy.RecentUsers
+	Addr   string // listen address, UDP and TCP
+	Engine *policy.Engine
+	Log    *logging.Writer
+	// Identity names the user signed in at a client's address (proxy
+	// sign-in, RADIUS, logon API); their profile decides (nil: the
+	// address's network's profile).
+	Identity *identity.Table
 	// Answers, when set, is told the addresses of each upstream answer
 	// to an A or AAAA query, for transparent gateway mode (policy.Answers).
 	Answers    *policy.Answers
@@ -46,7 +50,7 @@ type Server struct {
 	o       Options
 	engine  *policy.Engine
 	log     *logging.Writer
-	recent  *policy.RecentUsers
+	ids     *identity.Table
 	logger  *zap.Logger
 	now     func() time.Time
 	m       *metrics
@@ -140,7 +144,7 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("dnsfilter: no policy engine")
 	}
 	s := &Server{
-		o: o, engine: o.Engine, log: o.Log, recent: o.RecentUsers,
+		o: o, engine: o.Engine, log: o.Log, ids: o.Identity,
 		logger: o.Logger, now: o.Now, limiter: newLimiter(),
 	}
 	if s.logger == nil {

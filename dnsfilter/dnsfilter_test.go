@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -106,10 +107,44 @@ func TestBlockedAllowedPerProfileAndSource(t *testing.T) {
 	}
 }
 
+// TestIdentityDecides: the user the identity table holds for an address
+// is named in its DNS lines, and the profile its source named decides
+// (a staff member signed in at a student-network address gets staff's
+// rules, as their web requests do).
+func TestIdentityDecides(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	ip := netip.MustParseAddr(studentIP)
+	if r := e.ask(studentIP, "videos.example", dns.TypeA, false, false); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("videos.example for the student network = %s, want NXDOMAIN (streaming blocked)", rcodeOf(r))
+	}
+	now := e.clock.now()
+	e.ids.Set(ip, identity.Entry{User: "mr.smith", Profile: "staff", Source: identity.SourceRADIUS, Since: now, Until: now.Add(time.Hour)})
+	if r := e.ask(studentIP, "videos.example", dns.TypeAAAA, false, false); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("videos.example for mr.smith = %s, want NOERROR (staff allow streaming)", rcodeOf(r))
+	}
+	l := e.findLog("videos.example", "AAAA")
+	if l["user"] != "mr.smith" || l["profile"] != "staff" || l["verdict"] != "allow" {
+		t.Errorf("line user/profile/verdict = %v/%v/%v, want mr.smith/staff/allow", l["user"], l["profile"], l["verdict"])
+	}
+	// Signed out: the network's profile again.
+	e.ids.Remove(ip, "mr.smith")
+	if r := e.ask(studentIP, "videos.example", dns.TypeMX, false, false); r.Rcode != dns.RcodeNameError {
+		t.Errorf("videos.example after sign-out = %s, want NXDOMAIN", rcodeOf(r))
+	}
+	// An entry past its end names nobody.
+	e.ids.Set(ip, identity.Entry{User: "old", Source: identity.SourceAPI, Since: now, Until: e.clock.now()})
+	e.ask(studentIP, "school.example", dns.TypeA, false, false)
+	if l := e.findLog("school.example", "A"); l["user"] != "" || l["profile"] != "student" {
+		t.Errorf("expired entry: user/profile = %v/%v, want \"\"/student", l["user"], l["profile"])
+	}
+}
+
 func TestLogNamesRecentUser(t *testing.T) {
 	up := standardUpstream(t)
 	e := newEnv(t, testConfig(up.addr))
-	e.recent.Saw(netip.MustParseAddr(studentIP), "alice", e.clock.now())
+	now := e.clock.now()
+	e.ids.Saw(netip.MustParseAddr(studentIP), "alice", "", identity.SourceProxyAuth, 15*time.Minute, now)
 	e.ask(studentIP, "Casino.Example", dns.TypeA, false, false)
 	l := e.findLog("casino.example", "A")
 	if l["user"] != "alice" || l["profile"] != "student" {

@@ -19,10 +19,11 @@
 //	parse → acl → ratelimit → sanity → identity → canary → forward → policy → block
 //	→ safesearch → any → resolve (cache, else upstreams + ECH rewrite)
 //
-// Decisions: the profile comes from the source address (networks, then
-// default_profile), since DNS carries no credentials; the user the proxy
-// last authenticated from that address (policy.RecentUsers) is named in
-// the log line only. The verdict is policy.Engine.Decide on the
+// Decisions: DNS carries no credentials, so the user is the one the
+// identity table holds for the source address (a proxy sign-in, RADIUS,
+// the logon API), and their profile decides (policy.Snapshot.ProfileOf:
+// the users file's, the source's, the network's, default_profile). The
+// verdict is policy.Engine.Decide on the
 // normalised question name, the same call the proxy makes; an answer
 // whose CNAME chain leads to a blocked name is blocked too (CNAME
 // cloaking), with the target's rule and categories in the log line.

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -201,7 +202,7 @@ type env struct {
 	engine *policy.Engine
 	log    *logging.Writer
 	logDir string
-	recent *policy.RecentUsers
+	ids    *identity.Table
 	clock  *testClock
 	addr   string
 }
@@ -212,16 +213,19 @@ func newEnv(t testing.TB, cfg *config.Config) *env {
 	if err != nil {
 		t.Fatalf("policy.Build: %v", err)
 	}
-	e := &env{t: t, reg: prometheus.NewRegistry(), logDir: t.TempDir(), recent: policy.NewRecentUsers(15 * time.Minute),
-		clock: &testClock{}}
+	e := &env{t: t, reg: prometheus.NewRegistry(), logDir: t.TempDir(), clock: &testClock{}}
 	e.clock.ns.Store(time.Now().UnixNano())
+	if e.ids, err = identity.New(identity.Options{Now: e.clock.now}); err != nil {
+		t.Fatalf("identity.New: %v", err)
+	}
+	t.Cleanup(e.ids.Close)
 	e.engine = policy.NewEngine(snap, cfg.Cache.Verdicts, e.reg)
 	e.log, err = logging.Open(logging.Options{Dir: e.logDir, Location: time.UTC, Registerer: e.reg})
 	if err != nil {
 		t.Fatalf("logging.Open: %v", err)
 	}
 	t.Cleanup(func() { e.log.Close() }) //nolint:errcheck
-	e.srv, err = New(Options{Addr: "127.0.0.1:0", Engine: e.engine, Log: e.log, RecentUsers: e.recent,
+	e.srv, err = New(Options{Addr: "127.0.0.1:0", Engine: e.engine, Log: e.log, Identity: e.ids,
 		Registerer: e.reg, Now: e.clock.now})
 	if err != nil {
 		t.Fatalf("New: %v", err)

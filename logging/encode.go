@@ -136,6 +136,9 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	if e.Mode != "" {
 		f = append(f, zap.String("mode", e.Mode))
 	}
+	if e.AuthFailed {
+		f = append(f, zap.String("auth", "failed"))
+	}
 	if e.Ended != "" {
 		f = append(f, zap.String("ended", e.Ended))
 	}

@@ -52,6 +52,10 @@ type Entry struct {
 	// redirected (proxy.ServeTransparentHTTP/HTTPS). Written as `mode`
 	// after `safe_search`, only when set.
 	Mode string
+	// AuthFailed marks a refused proxy sign-in (credentials sent, wrong):
+	// written as `"auth":"failed"` after `mode`, only when set;
+	// User is then the name that was tried.
+	AuthFailed bool
 	// Lost and Note are set on the writer's own records (Src "log"): a gap
 	// record (Rule "gap") names how many lines could not be written, and
 	// a checkpoint mismatch (Rule "checkpoint_mismatch") says how the

@@ -141,7 +141,7 @@ func (e *Engine) Decide(a Args) Decision {
 	// path only under hosts with URL entries in the category database),
 	// while a statutory URL entry may sit under any host.
 	if len(s.statutory) > 0 {
-		if d, ok := s.statutoryDecision(s.profileIndex(a.User, canonIP(a.IP)), a.Host, a.Path); ok {
+		if d, ok := s.statutoryDecision(s.profileIndex(a.User, a.Profile, canonIP(a.IP)), a.Host, a.Path); ok {
 			e.countOutside(d.Verdict)
 			return d
 		}
@@ -156,7 +156,7 @@ func (e *Engine) Decide(a Args) Decision {
 		return d
 	}
 	ip := canonIP(a.IP)
-	pi := s.profileIndex(a.User, ip)
+	pi := s.profileIndex(a.User, a.Profile, ip)
 	// The system checks are cheap and depend on the client address, which
 	// the key leaves out: they run before the cache.
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {

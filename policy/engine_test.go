@@ -280,7 +280,7 @@ func TestEngineHashCollision(t *testing.T) {
 	s := mustCompile(t, exampleConfig(t), testDB(t), testUsers())
 	e := NewEngine(s, 1000, nil)
 	a := Args{User: "bob", Host: "bet365.com", Time: at(t, london(t), "2026-11-24 10:00")}
-	pi := s.profileIndex(a.User, a.IP)
+	pi := s.profileIndex(a.User, "", a.IP)
 	key := cacheKey{gen: s.Gen, mask: s.openMask(a.Time) & s.profiles[pi].schedMask, profile: pi, host: a.Host}
 	h := e.hash(&key)
 	other := key

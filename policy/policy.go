@@ -52,6 +52,10 @@ type Args struct {
 	// connection (ip-literal, ech: see Hidden); they join the host's
 	// categories.
 	Seen categories.Set
+	// Profile is the profile the user's identity source named (a
+	// directory group's; identity.Entry.Profile), "" when none. It applies
+	// when User is not in the users file, before the address's network.
+	Profile string
 }
 
 // Decision is the outcome of Decide.
@@ -466,7 +470,7 @@ func compileRule(name string, i int, r config.Rule, schedIdx map[string]int, sch
 // for everyone; then the system rules; then the profile's.
 func (s *Snapshot) Decide(a Args) Decision {
 	ip := canonIP(a.IP)
-	pi := s.profileIndex(a.User, ip)
+	pi := s.profileIndex(a.User, a.Profile, ip)
 	if d, ok := s.statutoryDecision(pi, a.Host, a.Path); ok {
 		return d
 	}
@@ -712,10 +716,13 @@ func (s *Snapshot) OpenSchedules(t time.Time) []string {
 
 // profileIndex picks the profile: the user's if the user is known, else
 // the most specific network holding ip, else default_profile.
-func (s *Snapshot) profileIndex(user string, ip netip.Addr) int {
+func (s *Snapshot) profileIndex(user, named string, ip netip.Addr) int {
 	if user != "" {
 		if u, ok := s.users[user]; ok {
 			return s.profileIdx[u.Profile]
+		}
+		if i, ok := s.profileIdx[named]; ok && named != "" {
+			return i
 		}
 	}
 	if ip.IsValid() {
@@ -731,7 +738,14 @@ func (s *Snapshot) profileIndex(user string, ip netip.Addr) int {
 // Profile returns the profile for a user (if known) else the source
 // address's network, else default_profile.
 func (s *Snapshot) Profile(user string, ip netip.Addr) string {
-	return s.profiles[s.profileIndex(user, canonIP(ip))].name
+	return s.profiles[s.profileIndex(user, "", canonIP(ip))].name
+}
+
+// ProfileOf returns the profile Decide gives a: the users file's for
+// a.User, else a.Profile (named by the identity source) when it exists,
+// else the address's network's, else default_profile.
+func (s *Snapshot) ProfileOf(a Args) string {
+	return s.profiles[s.profileIndex(a.User, a.Profile, canonIP(a.IP))].name
 }
 
 // HasProfile reports whether the config defines the named profile.

@@ -40,7 +40,7 @@ func (e *Engine) SetRemembered(c RememberedPages) {
 // and a rule naming the host in `domains` still matches.
 func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
 	ip := canonIP(a.IP)
-	pi := s.profileIndex(a.User, ip)
+	pi := s.profileIndex(a.User, a.Profile, ip)
 	if d, ok := s.systemDecision(pi, ip, a.Host); ok {
 		return d
 	}
@@ -50,7 +50,7 @@ func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
 // ContentThreshold returns the content_threshold of the profile that
 // applies to a user or address (0: the classifier's default).
 func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
-	return s.Config.Profiles[s.profiles[s.profileIndex(user, canonIP(ip))].name].ContentThreshold
+	return s.Config.Profiles[s.profiles[s.profileIndex(user, "", canonIP(ip))].name].ContentThreshold
 }
 
 // decideRemembered decides a request for a host the classifier

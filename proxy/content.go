@@ -136,7 +136,7 @@ func newContent(o ContentOptions, engine *policy.Engine, reg prometheus.Register
 // apply decides the request again as if its host had cats, recording the
 // classifier's note; a block becomes the request's outcome.
 func (c *content) apply(st *request, path string, cats categories.Set, note string) error {
-	d := st.snap.DecideAs(policy.Args{User: st.user, IP: st.ip, Host: st.host, Path: path, Time: st.start}, cats)
+	d := st.snap.DecideAs(policy.Args{User: st.user, Profile: st.named, IP: st.ip, Host: st.host, Path: path, Time: st.start}, cats)
 	st.cats, st.classified = cats, note
 	if d.Verdict != policy.Block {
 		return nil
@@ -268,7 +268,7 @@ func (c *content) nearMiss(st *request, unsure categories.Set, res *classify.Res
 	}
 	var blocked categories.Set
 	for cat := categories.Category(0); cat < categories.Unclassified; cat++ {
-		if unsure.Has(cat) && st.snap.DecideAs(policy.Args{User: st.user, IP: st.ip, Host: st.host, Time: st.start}, categories.SetOf(cat)).Verdict == policy.Block {
+		if unsure.Has(cat) && st.snap.DecideAs(policy.Args{User: st.user, Profile: st.named, IP: st.ip, Host: st.host, Time: st.start}, categories.SetOf(cat)).Verdict == policy.Block {
 			blocked = blocked.Add(cat)
 		}
 	}

@@ -66,7 +66,7 @@ func (p *Proxy) checkHello(st *request, h helloInfo) bool {
 	if other {
 		on = name
 	}
-	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: on, Time: st.start, Seen: seen})
+	d := p.engine.Decide(policy.Args{User: st.user, Profile: st.named, IP: st.ip, Host: on, Time: st.start, Seen: seen})
 	if other && p.shouldIntercept(&request{snap: st.snap, host: name, cats: d.Categories}) {
 		p.sniMismatch(st, name, h.sni)
 		return true

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -108,6 +109,7 @@ type env struct {
 	upURL    string // http://127.0.0.2:port
 	roots    *x509.CertPool
 	lastSeen sync.Map // path → request headers seen by the upstream
+	ids      *identity.Table
 }
 
 const testUsers = "user,profile,password_hash\n"
@@ -274,8 +276,9 @@ cache: {verdicts: 1000, dns: 100}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.alog.Close() }) //nolint:errcheck
+	e.ids = mustIdentity(t)
 	o := Options{
-		Engine: e.engine, Log: e.alog, RecentUsers: policy.NewRecentUsers(time.Minute), Registerer: e.reg,
+		Engine: e.engine, Log: e.alog, Identity: e.ids, Registerer: e.reg,
 		RootCAs: e.roots, Resolver: testDNS(t), AdminAddr: "127.0.0.1:9",
 		ResponseHeaderTimeout: 500 * time.Millisecond, DialTimeout: 2 * time.Second,
 		HelloTimeout: 2 * time.Second, TunnelIdleTimeout: 5 * time.Second,
@@ -350,6 +353,7 @@ type logLine struct {
 	Bytes      int64    `json:"bytes"`
 	MS         float64  `json:"ms"`
 	SafeSearch bool     `json:"safe_search"`
+	Auth       string   `json:"auth"`
 }
 
 // logLines flushes the access log and returns today's lines.
@@ -466,4 +470,15 @@ func startProxy(t testing.TB, o Options) string {
 		p.Shutdown(ctx) //nolint:errcheck
 	})
 	return ln.Addr().String()
+}
+
+// mustIdentity returns an in-memory identity table, closed at cleanup.
+func mustIdentity(t testing.TB) *identity.Table {
+	t.Helper()
+	ids, err := identity.New(identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ids.Close)
+	return ids
 }

@@ -307,7 +307,7 @@ func TestPoisoningEndToEnd(t *testing.T) {
 		// remembered comes back from the journal
 		engine := policy.NewEngine(e.build(), 1000, prometheus.NewRegistry())
 		addr := startProxy(t, Options{
-			Engine: engine, RecentUsers: policy.NewRecentUsers(time.Minute), Registerer: prometheus.NewRegistry(),
+			Engine: engine, Identity: mustIdentity(t), Registerer: prometheus.NewRegistry(),
 			RootCAs: e.roots, Resolver: testDNS(t), AdminAddr: "127.0.0.1:9",
 			ResponseHeaderTimeout: 500 * time.Millisecond, DialTimeout: 2 * time.Second,
 			HelloTimeout: 2 * time.Second, TunnelIdleTimeout: 5 * time.Second,

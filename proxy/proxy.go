@@ -23,17 +23,21 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
 // Options wires the proxy to the rest of schoolgate.
 type Options struct {
-	Engine      *policy.Engine
-	Log         *logging.Writer
-	RecentUsers *policy.RecentUsers
-	Registerer  prometheus.Registerer
-	Logger      *zap.Logger
+	Engine *policy.Engine
+	Log    *logging.Writer
+	// Identity is the table of who is signed in where: proxy sign-ins
+	// are recorded in it, and a request without credentials where none
+	// are required is named by it (nil: neither).
+	Identity   *identity.Table
+	Registerer prometheus.Registerer
+	Logger     *zap.Logger
 	// AdminAddr is the admin listener's address, never reachable through the proxy.
 	AdminAddr string
 	// PAC, when set, serves the proxy auto-config file to a GET for
@@ -108,7 +112,7 @@ type Proxy struct {
 	o      Options
 	engine *policy.Engine
 	alog   *logging.Writer
-	recent *policy.RecentUsers
+	ids    *identity.Table
 	logger *zap.Logger
 	m      *metrics
 	gp     *goproxy.ProxyHttpServer
@@ -146,6 +150,7 @@ type request struct {
 	snap    *policy.Snapshot
 	ip      netip.Addr
 	user    string
+	named   string // the profile the identity table named for user, if any
 	profile string
 	method  string
 	host    string
@@ -157,8 +162,11 @@ type request struct {
 	bytes   int64
 	err     error
 	authed  bool // identity already established (a request inside an intercepted tunnel)
-	cw      countingWriter
-	sess    *logging.Session // journaled while open (beginSession)
+	// authFailed: credentials were sent and refused; the line says
+	// "auth":"failed" beside the name tried.
+	authFailed bool
+	cw         countingWriter
+	sess       *logging.Session // journaled while open (beginSession)
 
 	// classified is the content classifier's note when it gave cats.
 	classified string
@@ -209,7 +217,7 @@ func New(o Options) (*Proxy, error) {
 		o:       o,
 		engine:  o.Engine,
 		alog:    o.Log,
-		recent:  o.RecentUsers,
+		ids:     o.Identity,
 		logger:  o.Logger,
 		m:       newMetrics(o.Registerer),
 		tm:      newTransparentMetrics(),
@@ -517,12 +525,16 @@ func (p *Proxy) servePlain(w http.ResponseWriter, r *http.Request, st *request) 
 	}
 }
 
+// proxyAuthTTL is how long a proxy sign-in names its address in the
+// identity table after the last request that carried it.
+const proxyAuthTTL = 15 * time.Minute
+
 // identify finds who is asking: the authenticated user when auth is
 // required, and the profile that applies.
 func (p *Proxy) identify(st *request, r *http.Request) error {
 	snap := st.snap
 	if st.authed {
-		st.profile = snap.Profile(st.user, st.ip)
+		st.profile = snap.ProfileOf(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
 		return nil
 	}
 	// A non-client is refused by the decision (not_a_client), never asked
@@ -541,20 +553,25 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			if tried, _, ok := parseBasic(v); ok {
 				st.user = clip(tried, 128)
 			}
+			st.authFailed = true
 			return err
 		}
 		st.user = user
-		if p.recent != nil {
-			p.recent.Saw(st.ip, user, st.start)
+		if p.ids != nil {
+			p.ids.Saw(st.ip, user, "", identity.SourceProxyAuth, proxyAuthTTL, st.start)
 		}
+	} else if e, ok := p.ids.Lookup(st.ip, st.start); ok && snap.IsClient(st.ip) {
+		// No credentials asked for: the name RADIUS, the logon API (or an
+		// earlier proxy sign-in) gave this address.
+		st.user, st.named = e.User, e.Profile
 	}
-	st.profile = snap.Profile(st.user, st.ip)
+	st.profile = snap.ProfileOf(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
 	return nil
 }
 
 // decide asks the policy, the one decision path.
 func (p *Proxy) decide(st *request, host, path string) error {
-	d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: host, Path: path, Time: st.start, Seen: st.seen})
+	d := p.engine.Decide(policy.Args{User: st.user, Profile: st.named, IP: st.ip, Host: host, Path: path, Time: st.start, Seen: st.seen})
 	st.profile, st.cats, st.verdict, st.rule = d.Profile, d.Categories, d.Verdict, d.Rule
 	st.classified, st.ss = d.Classified, d.SafeSearch
 	if d.Path != "" {
@@ -659,6 +676,7 @@ func (p *Proxy) entry(st *request) logging.Entry {
 		Classified: st.classified,
 		SafeSearch: st.safeSearch,
 		Mode:       st.mode,
+		AuthFailed: st.authFailed,
 	}
 }
 

@@ -142,6 +142,11 @@ func TestAuth(t *testing.T) {
 				if statusNum(l.Status) != 407 || l.Verdict != "block" || l.User != c.user {
 					t.Errorf("log line %+v", l)
 				}
+				// A refused password is a failed sign-in; no credentials
+				// at all is only the prompt.
+				if want := map[bool]string{true: "failed", false: ""}[c.user != ""]; l.Auth != want {
+					t.Errorf("auth = %q, want %q", l.Auth, want)
+				}
 			}
 		})
 	}

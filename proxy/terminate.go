@@ -274,7 +274,7 @@ func (p *Proxy) sniMismatch(st *request, name, raw string) {
 		zap.String("connect_host", st.host), zap.String("sni", clip(raw, 260)), zap.Stringer("ip", st.ip),
 		zap.String("user", st.user))
 	if name != "" {
-		d := p.engine.Decide(policy.Args{User: st.user, IP: st.ip, Host: name, Time: st.start})
+		d := p.engine.Decide(policy.Args{User: st.user, Profile: st.named, IP: st.ip, Host: name, Time: st.start})
 		st.host, st.cats = name, d.Categories
 	}
 	st.verdict, st.rule, st.status = policy.Block, ruleHostMismatch, statusCut
@@ -283,7 +283,7 @@ func (p *Proxy) sniMismatch(st *request, name, raw string) {
 // serveInner serves one request read inside the terminated tunnel t.
 func (p *Proxy) serveInner(w http.ResponseWriter, r *http.Request, t *innerTunnel, cc *clientConn) {
 	st := t.st
-	inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: st.user, authed: true,
+	inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: st.user, named: st.named, authed: true,
 		seen: t.seen}
 	r.URL.User = nil
 	if t.kind == tunnelBlockPage {
@@ -340,7 +340,7 @@ func (p *Proxy) refuseMismatch(w http.ResponseWriter, r *http.Request, t *innerT
 	inner.host = clip(asked, 253)
 	if h, _, ok := splitAuthority(asked, t.defaultPort()); ok {
 		inner.host = h
-		d := p.engine.Decide(policy.Args{User: inner.user, IP: inner.ip, Host: h, Time: inner.start})
+		d := p.engine.Decide(policy.Args{User: inner.user, Profile: inner.named, IP: inner.ip, Host: h, Time: inner.start})
 		inner.profile, inner.cats = d.Profile, d.Categories
 	}
 	u := *r.URL

@@ -223,7 +223,7 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 		cc.startRequest()
 		defer cc.endRequest()
 	}
-	st.user = p.recentUser(st)
+	p.signedIn(st)
 	dst, ok := r.Context().Value(connDstKey{}).(netip.AddrPort)
 	if !ok {
 		st.host = clip(r.Host, 253)
@@ -257,13 +257,13 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 	p.noteStall(cc, st)
 }
 
-// recentUser is the user the proxy last saw signed in from st's address,
-// if any: a redirected connection carries no credentials.
-func (p *Proxy) recentUser(st *request) string {
-	if p.recent == nil {
-		return ""
+// signedIn names st with the user the identity table holds for its
+// address (a proxy sign-in, RADIUS, the logon API), if any: a redirected
+// connection carries no credentials.
+func (p *Proxy) signedIn(st *request) {
+	if e, ok := p.ids.Lookup(st.ip, st.start); ok {
+		st.user, st.named = e.User, e.Profile
 	}
-	return p.recent.Lookup(st.ip, st.start)
 }
 
 // checkDestination refuses (host_mismatch) a redirected request or
@@ -367,7 +367,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 			st.status = statusCut
 		}
 	}
-	st.user = p.recentUser(st)
+	p.signedIn(st)
 	st.profile = st.snap.Profile(st.user, st.ip)
 	dst, err := redirectedDst(c)
 	if err != nil {

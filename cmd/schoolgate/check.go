@@ -2,17 +2,20 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -26,6 +29,11 @@ the profile, the categories, the verdict, the rule that decided and why.
                the profile when no -user is given, and an address outside
                'clients' is refused (not_a_client). -user and -ip may be combined,
                as for a user who signed in to the proxy from that address.
+               Without -user, the user the gateway's identity table holds for
+               the address (state_dir/identity.json: proxy sign-in, RADIUS, logon
+               API) applies, with their profile. With -ip and no TARGET, check
+               shows only that: the user, where the name came from, until when,
+               and the profile.
   -at TIME     RFC 3339 (2026-11-24T12:30:00Z) or 2026-11-24T12:30 in the
                config's timezone; default now
   -json        one JSON object per target, one per line
@@ -60,7 +68,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && *ipFlag == "" {
 		fmt.Fprintln(stderr, "schoolgate check: no TARGET given (a URL, a host name, or - for stdin)")
 		fmt.Fprint(stderr, checkUsage)
 		return 2
@@ -105,12 +113,31 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 
+	as := policy.Args{User: *user, IP: ip, Time: when}
+	// Who the running gateway's identity table holds for the address
+	// (state_dir/identity.json) is who its requests are decided as.
+	var signedIn *identity.Entry
+	if ip.IsValid() && *user == "" {
+		e, ok, err := identity.LookupFile(filepath.Join(cfg.StateDir, identity.FileName), ip, time.Now())
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "schoolgate check: warning: %v\n", err)
+		case ok:
+			signedIn = &e
+			as.User, as.Profile = e.User, e.Profile
+		}
+	}
+	if len(targets) == 0 {
+		// check -ip ADDR alone: who is signed in there, and their profile.
+		return showIdentity(stdout, snap, as, signedIn, *asJSON)
+	}
 	c := &checker{
-		snap:   snap,
-		args:   policy.Args{User: *user, IP: ip, Time: when},
-		json:   *asJSON,
-		out:    bufio.NewWriterSize(stdout, 64<<10),
-		stderr: stderr,
+		snap:     snap,
+		signedIn: signedIn,
+		args:     as,
+		json:     *asJSON,
+		out:      bufio.NewWriterSize(stdout, 64<<10),
+		stderr:   stderr,
 	}
 	c.classified = loadClassified(cfg, when, stderr)
 	if !c.json {
@@ -179,6 +206,10 @@ type checker struct {
 	stderr io.Writer
 	buf    []byte
 
+	// signedIn is the identity table's entry for -ip, nil when it holds
+	// nobody there (or -user was given).
+	signedIn *identity.Entry
+
 	// classified is what the server's content classifier learned
 	// (check_classified.go); nil when it learned nothing.
 	classified *classify.Memory
@@ -188,6 +219,8 @@ type checker struct {
 func (c *checker) header() {
 	who := "no user, no address"
 	switch {
+	case c.signedIn != nil:
+		who = "address " + c.args.IP.String() + ", signed in as " + c.args.User + " (" + c.signedIn.Source + ")"
 	case c.args.User != "" && c.args.IP.IsValid():
 		who = "user " + c.args.User + " from " + c.args.IP.String()
 	case c.args.User != "":
@@ -200,7 +233,7 @@ func (c *checker) header() {
 		open = "none"
 	}
 	fmt.Fprintf(c.out, "# %s: profile %s, at %s; schedules open: %s\n", who,
-		c.snap.Profile(c.args.User, c.args.IP),
+		c.snap.ProfileOf(c.args),
 		c.args.Time.In(c.snap.Location()).Format("Mon 2006-01-02 15:04 MST"), open)
 }
 
@@ -437,4 +470,34 @@ func appendHumanLine(b []byte, target, user string, d policy.Decision, note stri
 		b = append(b, user...)
 	}
 	return append(b, ")\n"...)
+}
+
+// showIdentity prints who the identity table holds for args.IP and the
+// profile their requests get (check -ip ADDR without a target).
+func showIdentity(w io.Writer, snap *policy.Snapshot, args policy.Args, e *identity.Entry, asJSON bool) int {
+	profile := snap.ProfileOf(args)
+	if asJSON {
+		v := struct {
+			IP      string     `json:"ip"`
+			User    string     `json:"user"`
+			Profile string     `json:"profile"`
+			Source  string     `json:"source,omitempty"`
+			Since   *time.Time `json:"since,omitempty"`
+			Until   *time.Time `json:"until,omitempty"`
+		}{IP: args.IP.String(), User: args.User, Profile: profile}
+		if e != nil {
+			v.Source, v.Since, v.Until = e.Source, &e.Since, &e.Until
+		}
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "%s\n", b)
+		return 0
+	}
+	if e == nil {
+		fmt.Fprintf(w, "%s: nobody signed in; profile %s\n", args.IP, profile)
+		return 0
+	}
+	loc := snap.Location()
+	fmt.Fprintf(w, "%s: user %s (%s, since %s, until %s); profile %s\n", args.IP, e.User, e.Source,
+		e.Since.In(loc).Format("2006-01-02 15:04"), e.Until.In(loc).Format("2006-01-02 15:04 MST"), profile)
+	return 0
 }

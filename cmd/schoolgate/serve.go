@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/schoolgate/schoolgate/alerts"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/dnsfilter"
+	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/lists"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
@@ -126,6 +128,7 @@ type gateway struct {
 	adminSrv *http.Server
 	prox     *proxy.Proxy
 	dnsSrv   *dnsfilter.Server
+	ids      *identity.Table // who is signed in where (state_dir/identity.json)
 	errc     chan error
 	sd       *service // systemd's notify socket
 
@@ -192,6 +195,13 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	}()
 
 	g.engine = policy.NewEngine(snap, cfg.Cache.Verdicts, reg)
+	// Who is signed in where survives a restart: the table is loaded from
+	// state_dir and written there as it changes (closed in shutdown).
+	if g.ids, err = identity.New(identity.Options{
+		Path: filepath.Join(cfg.StateDir, identity.FileName), Registerer: reg, Logger: logger.Named("identity"),
+	}); err != nil {
+		return err
+	}
 	g.refresher = lists.NewRefresher(&lists.Fetcher{}, lists.NewMetrics(reg), logger.Named("lists"), g.listsRefreshed)
 	defer g.shutdown()
 	if err := g.start(reg, accessLog); err != nil {
@@ -258,7 +268,6 @@ func (g *gateway) registry() *prometheus.Registry {
 func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) error {
 	cfg, logger := g.cfg, g.logger
 	checkFDBudget(cfg, logger)
-	recent := policy.NewRecentUsers(15 * time.Minute)
 	// Transparent mode checks destinations against what the DNS filter
 	// answered (policy.Answers); without it nothing is remembered.
 	var answers *policy.Answers
@@ -286,7 +295,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			}
 		}
 		prox, err := proxy.New(proxy.Options{
-			Engine: g.engine, Log: accessLog, RecentUsers: recent, Registerer: reg, Answers: answers,
+			Engine: g.engine, Log: accessLog, Identity: g.ids, Registerer: reg, Answers: answers,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
 			PAC: admin.PACHandler(g.engine, cfg.Listen.Proxy),
 		})
@@ -323,7 +332,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	}
 	if cfg.Listen.DNS != "" {
 		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
-			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, RecentUsers: recent, Answers: answers,
+			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, Identity: g.ids, Answers: answers,
 			Registerer: reg, Logger: logger.Named("dns"),
 		})
 		if err != nil {
@@ -466,6 +475,9 @@ func (g *gateway) shutdown() {
 	}
 	if g.adminSrv != nil {
 		g.adminSrv.Shutdown(ctx) //nolint:errcheck // best effort on the way out
+	}
+	if g.ids != nil {
+		g.ids.Close() // the last write of the table, once nothing changes it
 	}
 }
 
