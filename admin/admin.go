@@ -1,5 +1,6 @@
 // Package admin serves the admin listener: /metrics, /healthz, /proxy.pac
-// and /wpad.dat.
+// and /wpad.dat, and the logon API (POST /api/identity, identity.APIHandler)
+// when it is configured.
 //
 // The PAC file (served as both /proxy.pac and /wpad.dat, for WPAD
 // discovery) sends web traffic to the proxy listener and leaves plain host
@@ -38,6 +39,11 @@ type Options struct {
 	ProxyAddr string
 	// IdleTimeout closes idle connections (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// Identity, when set, serves the logon API at POST /api/identity
+	// (identity.APIHandler): reachable from `clients` as well as
+	// admin.allow, as every school machine's logon script calls it; its
+	// signature, not the address, is what authenticates it.
+	Identity http.Handler
 }
 
 // Handler returns the admin listener's handler.
@@ -58,6 +64,9 @@ func Handler(o Options) http.Handler {
 	pac := PACHandler(o.Engine, o.ProxyAddr)
 	mux.Handle("GET /proxy.pac", pac)
 	mux.Handle("GET /wpad.dat", pac)
+	if o.Identity != nil {
+		mux.Handle("POST "+apiIdentity, o.Identity)
+	}
 	return mux
 }
 

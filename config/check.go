@@ -69,6 +69,7 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 		}
 		return false
 	}
+	checkIdentity(cfg, addf)
 	for _, l := range cfg.Lists {
 		exists(l.Line, "list file", l.File, false)
 		exists(l.Line, "UT1 tree", l.UT1, true)

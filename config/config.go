@@ -31,6 +31,7 @@ type Config struct {
 
 	Listen         Listen              `yaml:"listen"`
 	Admin          Admin               `yaml:"admin"`
+	Identity       Identity            `yaml:"-"` // identity.go
 	Clients        []netip.Prefix      `yaml:"clients"`
 	Proxy          Proxy               `yaml:"proxy"`
 	DNS            DNS                 `yaml:"dns"`

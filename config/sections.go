@@ -132,6 +132,7 @@ func (d *decoder) top(n *yaml.Node) {
 		{"content", func(_, v *yaml.Node) { d.content(v) }},
 		{"statutory", func(_, v *yaml.Node) { d.statutory(v) }},
 		{"lists_refresh", func(k, v *yaml.Node) { d.refresh(k, v) }},
+		{"identity", func(_, v *yaml.Node) { d.identity(v) }},
 	})
 }
 
@@ -863,6 +864,8 @@ func (d *decoder) finish(dir string) {
 	c.Log.Dir = abs(c.Log.Dir)
 	c.StateDir = abs(c.StateDir)
 	c.Alerts.File = abs(c.Alerts.File)
+	c.Identity.APISecretFile = abs(c.Identity.APISecretFile)
+	c.Identity.RADIUS.SecretFile = abs(c.Identity.RADIUS.SecretFile)
 	for i, f := range c.Content.PhraseFiles {
 		c.Content.PhraseFiles[i] = abs(f)
 	}

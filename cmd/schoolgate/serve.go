@@ -281,7 +281,12 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		}
 		// Idle timeout, a connection cap and admin.allow: the admin
 		// listener cannot take the descriptors the proxy and DNS need.
-		g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy})
+		api, err := g.logonAPI(reg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy, Identity: api})
 		ln = admin.Listen(ln, admin.DefaultMaxConns)
 		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
@@ -503,6 +508,7 @@ func needsRestart(running, reloaded *config.Config) []string {
 	add(running.Cache.Verdicts != reloaded.Cache.Verdicts, "cache.verdicts")
 	add(running.Content.RememberHours != reloaded.Content.RememberHours, "content.remember_hours")
 	add(running.RunAs != reloaded.RunAs, "run_as")
+	add(running.Identity.APISecretFile != reloaded.Identity.APISecretFile, "identity.api_secret_file")
 	return keys
 }
 
