@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 )
 
 // Meta is what is kept beside a list's copy (PATH.meta.json): how to ask
@@ -50,11 +52,7 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, 0o640)
 }
 
 // hasCopy reports whether a last good copy exists at path.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 )
 
 // A hash chain cannot stop someone who rewrites it; a copy of its head
@@ -97,24 +99,7 @@ func saveCheckpoint(dir string, c *Checkpoint) error {
 		return err
 	}
 	b, _ := json.Marshal(c)
-	path := filepath.Join(dir, checkpointState)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(dir, checkpointState), append(b, '\n'), 0o640)
 }
 
 // checkpointsOn reports whether the writer sends checkpoints.

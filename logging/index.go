@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 )
 
 // A closed day's index (access-DATE.jsonl.idx) makes "everything user X
@@ -128,91 +130,58 @@ func buildIndexFrom(src, path string) error {
 	users := map[string]uint32{}
 	var names []string
 	var refs []ref
-	br := bufio.NewReaderSize(f, 1<<20)
-	var off int64
-	var long []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
+	err = eachLine(f, func(line []byte, off int64) {
+		u := lineUser(line)
+		id, ok := users[string(u)]
+		if !ok {
+			id = uint32(len(names))
+			users[string(u)] = id
+			names = append(names, string(u))
 		}
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			u := lineUser(line)
-			id, ok := users[string(u)]
-			if !ok {
-				id = uint32(len(names))
-				users[string(u)] = id
-				names = append(names, string(u))
-			}
-			refs = append(refs, ref{id, off, uint32(len(line))})
-		}
-		off += int64(len(line))
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-	}
-	sort.SliceStable(refs, func(i, j int) bool { return refs[i].user < refs[j].user })
-
-	tmp := IndexPath(path) + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		refs = append(refs, ref{id, off, uint32(len(line))})
+	})
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp) // after the rename, a no-op
-	bw := bufio.NewWriterSize(out, 1<<20)
-	hb, _ := json.Marshal(hdr)
-	bw.Write(append(hb, '\n')) //nolint:errcheck // bw.Flush reports
-	pos := int64(len(hb) + 1)
-	dir := make(map[string][3]int64, len(names))
-	cw := &countWriter{w: bw}
-	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
-	buf := make([]byte, 0, 64<<10)
-	for i := 0; i < len(refs); {
-		j := i
-		for j < len(refs) && refs[j].user == refs[i].user {
-			j++
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].user < refs[j].user })
+
+	return atomicfile.Write(IndexPath(path), 0o640, func(bw io.Writer) error {
+		hb, _ := json.Marshal(hdr)
+		if _, err := bw.Write(append(hb, '\n')); err != nil {
+			return err
 		}
-		cw.n = 0
-		zw.Reset(cw)
-		for _, r := range refs[i:j] {
-			buf = buf[:r.n]
-			if cap(buf) < int(r.n) {
-				buf = make([]byte, r.n)
+		pos := int64(len(hb) + 1)
+		dir := make(map[string][3]int64, len(names))
+		cw := &countWriter{w: bw}
+		zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+		buf := make([]byte, 0, 64<<10)
+		for i := 0; i < len(refs); {
+			j := i
+			for j < len(refs) && refs[j].user == refs[i].user {
+				j++
 			}
-			if _, err := f.ReadAt(buf, r.off); err != nil {
-				out.Close()
-				return fmt.Errorf("indexing %s: %w", src, err)
+			cw.n = 0
+			zw.Reset(cw)
+			for _, r := range refs[i:j] {
+				buf = buf[:r.n]
+				if cap(buf) < int(r.n) {
+					buf = make([]byte, r.n)
+				}
+				if _, err := f.ReadAt(buf, r.off); err != nil {
+					return fmt.Errorf("indexing %s: %w", src, err)
+				}
+				zw.Write(buf) //nolint:errcheck // to cw, whose errors the buffered writer keeps for Flush
 			}
-			zw.Write(buf) //nolint:errcheck // to cw, which cannot fail before Flush
+			zw.Close()
+			dir[names[refs[i].user]] = [3]int64{pos, cw.n, int64(j - i)}
+			pos += cw.n
+			i = j
 		}
-		zw.Close()
-		dir[names[refs[i].user]] = [3]int64{pos, cw.n, int64(j - i)}
-		pos += cw.n
-		i = j
-	}
-	db, _ := json.Marshal(dir)
-	bw.Write(db)                    //nolint:errcheck
-	fmt.Fprintf(bw, "\n%020d", pos) //nolint:errcheck
-	if err := bw.Flush(); err != nil {
-		out.Close()
+		db, _ := json.Marshal(dir)
+		bw.Write(db)                              //nolint:errcheck // Flush reports
+		_, err := fmt.Fprintf(bw, "\n%020d", pos) // Flush reports the buffered writer's errors
 		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, IndexPath(path))
+	})
 }
 
 type countWriter struct {

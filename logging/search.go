@@ -152,7 +152,15 @@ func scanDay(path string, fn func([]byte)) error {
 		return err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 1<<20)
+	return eachLine(rc, func(line []byte, _ int64) { fn(line[:len(line)-1]) })
+}
+
+// eachLine calls fn with every complete line of r (with its newline),
+// however long, and its offset in r; a last line without a newline is
+// not one.
+func eachLine(r io.Reader, fn func(line []byte, off int64)) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var off int64
 	var long []byte
 	for {
 		line, err := br.ReadSlice('\n')
@@ -165,8 +173,9 @@ func scanDay(path string, fn func([]byte)) error {
 			line = long
 		}
 		if len(line) > 0 && line[len(line)-1] == '\n' {
-			fn(line[:len(line)-1])
+			fn(line, off)
 		}
+		off += int64(len(line))
 		if err == io.EOF {
 			return nil
 		}

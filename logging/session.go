@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 )
 
 // A request's line is written when it ends, and tunnels, WebSockets and
@@ -164,24 +165,7 @@ var journalMu sync.Mutex
 func writeJournal(dir string, b []byte) error {
 	journalMu.Lock()
 	defer journalMu.Unlock()
-	path := filepath.Join(dir, JournalName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(dir, JournalName), b, 0o640)
 }
 
 // replayJournal writes a line, marked ended by the crash, for each session

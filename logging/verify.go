@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 )
 
 // maxLine bounds one line when reading a log back; the writer never
@@ -252,24 +254,7 @@ func writeTip(path string, seq int64, hash [hashHex]byte) error {
 	b = append(b, `,"hash":"`...)
 	b = append(b, hash[:]...)
 	b = append(b, "\"}\n"...)
-	tip := TipPath(path)
-	tmp := tip + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, tip)
+	return atomicfile.WriteFile(TipPath(path), b, 0o640)
 }
 
 // damagedError says the end of an existing log is not a line of ours.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/atomicfile"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/report"
 )
@@ -170,23 +171,7 @@ func reportPeriod(f reportFlags, now time.Time, loc *time.Location) (from, to ti
 // writeFileAtomic writes path through a temporary file in the same folder,
 // so a reader never sees half a report.
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o640); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, 0o640, write); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
