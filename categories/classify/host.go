@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"bufio"
 	_ "embed"
 	"fmt"
 	"math"
@@ -63,34 +62,30 @@ func DefaultHost() *HostClassifier {
 // the segmenter's dictionary if missing (as rare words).
 func NewHostClassifier(seg *Segmenter, vocab string) (*HostClassifier, error) {
 	h := &HostClassifier{seg: seg, vocab: make(map[string][]hostWord)}
-	sc := bufio.NewScanner(strings.NewReader(vocab))
-	line := 0
-	for sc.Scan() {
-		line++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		f := strings.Fields(s)
+	err := fieldLines(strings.NewReader(vocab), func(line int, f []string) error {
 		if len(f) != 3 {
-			return nil, fmt.Errorf("host vocabulary line %d: want CATEGORY WEIGHT WORD", line)
+			return fmt.Errorf("host vocabulary line %d: want CATEGORY WEIGHT WORD", line)
 		}
 		c, ok := categories.Parse(f[0])
 		if f[0] == "context" {
 			c, ok = allCategories, true
 		}
 		if !ok || c.Pseudo() {
-			return nil, fmt.Errorf("host vocabulary line %d: unknown category %q", line, f[0])
+			return fmt.Errorf("host vocabulary line %d: unknown category %q", line, f[0])
 		}
 		w, err := strconv.ParseFloat(f[1], 64)
 		if err != nil || w == 0 || w > maxWeight || w < -maxWeight || (w < 0) != (c == allCategories) {
-			return nil, fmt.Errorf("host vocabulary line %d: bad weight %q (context words negative, others positive)", line, f[1])
+			return fmt.Errorf("host vocabulary line %d: bad weight %q (context words negative, others positive)", line, f[1])
 		}
 		word := strings.ToLower(f[2])
 		h.vocab[word] = append(h.vocab[word], hostWord{c, w})
 		if !seg.Known(word) {
 			seg.cost[word] = tierCost[3]
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return h, nil
 }

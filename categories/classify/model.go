@@ -5,6 +5,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -63,44 +64,62 @@ var defaultModel, defaultModelErr = func() (*model, error) {
 // that must list featureNames in order, then "CATEGORY W..." lines.
 func parseModel(b []byte) (*model, error) {
 	m := &model{w: map[categories.Category][numFeatures]float64{}}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	line := 0
 	sawHeader := false
+	err := fieldLines(bytes.NewReader(b), func(line int, f []string) error {
+		if f[0] == "features:" {
+			if strings.Join(f[1:], " ") != strings.Join(featureNames[:], " ") {
+				return fmt.Errorf("line %d: features %v, want %v (retrain)", line, f[1:], featureNames)
+			}
+			sawHeader = true
+			return nil
+		}
+		if !sawHeader {
+			return fmt.Errorf("line %d: weights before the features: line", line)
+		}
+		cat, ok := categories.Parse(f[0])
+		if !ok {
+			return fmt.Errorf("line %d: unknown category %q", line, f[0])
+		}
+		if len(f) != numFeatures+1 {
+			return fmt.Errorf("line %d: %d weights, want %d", line, len(f)-1, numFeatures)
+		}
+		var w [numFeatures]float64
+		for i := range w {
+			v, err := strconv.ParseFloat(f[i+1], 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("line %d: bad weight %q", line, f[i+1])
+			}
+			w[i] = v
+		}
+		m.w[cat] = w
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fieldLines calls fn with the number and the fields of each line of r
+// that is not blank or a '#' comment, and stops at fn's first error or at
+// a line too long to read: the line format of model.txt and hostwords.txt.
+func fieldLines(r io.Reader, fn func(line int, f []string) error) error {
+	sc := bufio.NewScanner(r)
+	line := 0
 	for sc.Scan() {
 		line++
 		s := strings.TrimSpace(sc.Text())
 		if s == "" || s[0] == '#' {
 			continue
 		}
-		f := strings.Fields(s)
-		if f[0] == "features:" {
-			if strings.Join(f[1:], " ") != strings.Join(featureNames[:], " ") {
-				return nil, fmt.Errorf("line %d: features %v, want %v (retrain)", line, f[1:], featureNames)
-			}
-			sawHeader = true
-			continue
+		if err := fn(line, strings.Fields(s)); err != nil {
+			return err
 		}
-		if !sawHeader {
-			return nil, fmt.Errorf("line %d: weights before the features: line", line)
-		}
-		cat, ok := categories.Parse(f[0])
-		if !ok {
-			return nil, fmt.Errorf("line %d: unknown category %q", line, f[0])
-		}
-		if len(f) != numFeatures+1 {
-			return nil, fmt.Errorf("line %d: %d weights, want %d", line, len(f)-1, numFeatures)
-		}
-		var w [numFeatures]float64
-		for i := range w {
-			v, err := strconv.ParseFloat(f[i+1], 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("line %d: bad weight %q", line, f[i+1])
-			}
-			w[i] = v
-		}
-		m.w[cat] = w
 	}
-	return m, sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("line %d: %w", line+1, err)
+	}
+	return nil
 }
 
 // format writes the model as model.txt.

@@ -24,6 +24,7 @@ func TestModelEmbedded(t *testing.T) {
 		"features: bias\nadult 1\n",
 		"features: " + strings.Join(featureNames[:], " ") + "\nnosuch" + strings.Repeat(" 0", numFeatures) + "\n",
 		"features: " + strings.Join(featureNames[:], " ") + "\nadult" + strings.Repeat(" NaN", numFeatures) + "\n",
+		"features: " + strings.Join(featureNames[:], " ") + "\n# " + strings.Repeat("x", 70000) + "\n",
 	} {
 		if _, err := parseModel([]byte(bad)); err == nil {
 			t.Errorf("parseModel(%q) accepted", bad)

@@ -103,7 +103,8 @@ func TestHostClassify(t *testing.T) {
 }
 
 func TestHostVocabularyErrors(t *testing.T) {
-	for _, bad := range []string{"gambling casino", "nosuch 2 word", "gambling x word", "gambling -2 word", "context 2 help", "unclassified 1 x"} {
+	for _, bad := range []string{"gambling casino", "nosuch 2 word", "gambling x word", "gambling -2 word", "context 2 help", "unclassified 1 x",
+		"gambling 2 casino\n# " + strings.Repeat("x", 70000)} { // a line too long to read is an error, not the end
 		if _, err := NewHostClassifier(NewSegmenter("@1\nword"), bad); err == nil {
 			t.Errorf("NewHostClassifier(%q): no error", bad)
 		}
