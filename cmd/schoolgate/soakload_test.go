@@ -21,7 +21,8 @@ import (
 )
 
 // Issue 19's soak: mixed proxy, CONNECT and DNS load on loopback with a
-// reload every 30 s, for SCHOOLGATE_SOAK_DURATION (default 10m): no
+// reload every 30 s, for SCHOOLGATE_SOAK_DURATION (default 10m; or
+// SCHOOLGATE_SOAK_MINUTES): no
 // request fails, RSS, goroutines and open files stay flat after the
 // warm-up (a fifth of the run), and the day's log verifies. make soak.
 func TestSoakMixedLoad(t *testing.T) {
@@ -29,6 +30,14 @@ func TestSoakMixedLoad(t *testing.T) {
 	duration := 10 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("SCHOOLGATE_SOAK_DURATION")); err == nil && d > 0 {
 		duration = d
+	}
+	// SCHOOLGATE_SOAK_MINUTES=3 is the same as SCHOOLGATE_SOAK_DURATION=3m.
+	if v := os.Getenv("SCHOOLGATE_SOAK_MINUTES"); v != "" {
+		m, err := strconv.ParseFloat(v, 64)
+		if err != nil || m <= 0 {
+			t.Fatalf("SCHOOLGATE_SOAK_MINUTES=%q: want a number of minutes", v)
+		}
+		duration = time.Duration(m * float64(time.Minute))
 	}
 	bin := e2eBinary(t)
 	up := e2eUpstream(t)
