@@ -40,6 +40,9 @@ type Options struct {
 	// UDPListeners is the number of UDP sockets bound with SO_REUSEPORT
 	// (Linux); 0 means one per usable CPU (GOMAXPROCS).
 	UDPListeners int
+	// MaxTCPConns caps the open DNS-over-TCP connections (0: 1024); serve
+	// derives it from the file-descriptor budget.
+	MaxTCPConns int
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }

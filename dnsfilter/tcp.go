@@ -41,6 +41,13 @@ type tcpServer struct {
 	wg    sync.WaitGroup // the accept loop, connections and their queries
 }
 
+func (t *tcpServer) maxConns() int {
+	if n := t.s.o.MaxTCPConns; n > 0 {
+		return n
+	}
+	return tcpMaxConns
+}
+
 func newTCPServer(s *Server, ln net.Listener) *tcpServer {
 	return &tcpServer{s: s, ln: ln, conns: make(map[net.Conn]struct{})}
 }
@@ -58,7 +65,7 @@ func (t *tcpServer) serve() {
 			continue
 		}
 		t.mu.Lock()
-		if t.done || len(t.conns) >= tcpMaxConns {
+		if t.done || len(t.conns) >= t.maxConns() {
 			t.mu.Unlock()
 			c.Close()
 			continue

@@ -84,6 +84,11 @@ type Options struct {
 	// quarter of MaxConnections, at least 64 — a terminal server or a NAT
 	// is one address for many people — and at most MaxConnections).
 	MaxConnsPerClient int
+	// ConnectionBudget, when set, bounds max_connections from above: what
+	// the process's file descriptors allow the proxy (each connection may
+	// hold two, the client's and the upstream's). serve derives it from
+	// RLIMIT_NOFILE.
+	ConnectionBudget int
 	// BodyIdleTimeout closes a client connection when a request body
 	// being read brings no byte for this long (default 60s): a client that
 	// announces a body and stalls must not hold a connection slot. A slow

@@ -33,6 +33,9 @@ func (p *Proxy) buildSettings(snap *policy.Snapshot, old *settings) (*settings, 
 	if s.maxConns <= 0 {
 		s.maxConns = cfg.Proxy.MaxConnections
 	}
+	if b := p.o.ConnectionBudget; b > 0 && s.maxConns > b {
+		s.maxConns = b
+	}
 	if s.perClient <= 0 {
 		// A terminal server or a NAT is one address for many people.
 		s.perClient = max(s.maxConns/4, 64)

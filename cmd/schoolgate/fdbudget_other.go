@@ -2,10 +2,5 @@
 
 package main
 
-import (
-	"go.uber.org/zap"
-
-	"github.com/schoolgate/schoolgate/config"
-)
-
-func checkFDBudget(*config.Config, *zap.Logger) {}
+// processFDBudget: no RLIMIT_NOFILE read here; the shares of a large limit.
+func processFDBudget() fdBudget { return newFDBudget(1 << 20) }

@@ -267,7 +267,8 @@ func (g *gateway) registry() *prometheus.Registry {
 // in use fails the start with a clear message, and serves on them.
 func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) error {
 	cfg, logger := g.cfg, g.logger
-	checkFDBudget(cfg, logger)
+	fds := processFDBudget()
+	fds.log(cfg, logger)
 	// Transparent mode checks destinations against what the DNS filter
 	// answered (policy.Answers); without it nothing is remembered.
 	var answers *policy.Answers
@@ -287,7 +288,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			return err
 		}
 		g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy, Identity: api})
-		ln = admin.Listen(ln, admin.DefaultMaxConns)
+		ln = admin.Listen(ln, fds.admin)
 		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	}
@@ -302,7 +303,8 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		prox, err := proxy.New(proxy.Options{
 			Engine: g.engine, Log: accessLog, Identity: g.ids, Registerer: reg, Answers: answers,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
-			PAC: admin.PACHandler(g.engine, cfg.Listen.Proxy),
+			PAC:              admin.PACHandler(g.engine, cfg.Listen.Proxy),
+			ConnectionBudget: fds.proxy,
 		})
 		if err != nil {
 			if ln != nil {
@@ -338,7 +340,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	if cfg.Listen.DNS != "" {
 		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
 			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, Identity: g.ids, Answers: answers,
-			Registerer: reg, Logger: logger.Named("dns"),
+			Registerer: reg, Logger: logger.Named("dns"), MaxTCPConns: fds.dnsTCP,
 		})
 		if err != nil {
 			return fmt.Errorf("starting the DNS filter: %w", err)

@@ -74,6 +74,8 @@ type e2eServer struct {
 	proxyExtra, studentExtra string
 	// listsExtra are more entries under lists:, topExtra more top-level keys.
 	listsExtra, topExtra string
+	// wrap runs serve under a command (prlimit ...) that execs it.
+	wrap []string
 }
 
 // e2eConfig is the test config; extraGambling adds domains to the
@@ -183,6 +185,9 @@ func startE2EWith(t *testing.T, setup func(*e2eServer)) *e2eServer {
 	s.writeConfig("")
 
 	s.cmd = exec.Command(bin, "serve", "-config", s.cfgPath)
+	if len(s.wrap) > 0 {
+		s.cmd = exec.Command(s.wrap[0], append(s.wrap[1:], bin, "serve", "-config", s.cfgPath)...)
+	}
 	s.cmd.Stderr = s.stderr
 	s.cmd.Stdout = s.stderr
 	if err := s.cmd.Start(); err != nil {
