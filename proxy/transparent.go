@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
 	"github.com/schoolgate/schoolgate/categories"
@@ -418,6 +420,12 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	} else {
 		st.seen = policy.Hidden(st.host, policy.Hello{SNI: name, ECH: hello.ech})
 		if blocked := p.decide(st, st.host, ""); blocked != nil {
+			// With the school CA, a named host's block page, in TLS with a
+			// certificate minted for it, as for a blocked CONNECT.
+			if mitm := p.settings().mitm; mitm != nil && name != "" && st.seen.Empty() && !isSystemRule(st.rule) {
+				p.serveTransparentBlockPage(c, buf, newInnerTunnel(tunnelBlockPage, st, int(dst.Port()), blocked, mitm))
+				return
+			}
 			cut(blocked)
 			return
 		}
@@ -452,6 +460,24 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	st.status = http.StatusOK
 	p.beginSession(st)
 	p.relay(st, tc, buf, int(dst.Port()), true) // redirected port 443: TLS only
+}
+
+// serveTransparentBlockPage answers a blocked redirected connection with
+// the block page: TLS terminated with a certificate the school CA mints
+// for its SNI (the ClientHello already read is replayed to the TLS
+// server), then every request inside gets the page (terminate.go).
+func (p *Proxy) serveTransparentBlockPage(c net.Conn, hello []byte, t *innerTunnel) {
+	tc := &tunnelConns{client: c, up: c}
+	defer p.trackTunnel(tc)()
+	c.SetDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck // a failed handshake says it
+	p.beginSession(t.st)
+	tconn := tls.Server(&prefixConn{Conn: c, prefix: hello}, p.terminateTLS(t))
+	if err := tconn.Handshake(); err != nil {
+		p.logger.Debug("transparent block page: TLS handshake failed", zap.String("host", t.host), zap.Error(err))
+		return
+	}
+	c.SetDeadline(time.Time{}) //nolint:errcheck
+	p.serveHTTPConn(tconn, c, t, tconn.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS)
 }
 
 // nopConn stands for a tunnel's upstream before it is dialled.

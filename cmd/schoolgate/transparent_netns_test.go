@@ -166,12 +166,14 @@ func TestTransparentNetns(t *testing.T) {
 	// The gateway.
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "schoolgate.yaml")
+	e2eCA(t, dir, "ca") // ca.pem, ca.key: the block page of a blocked HTTPS site
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
 listen: {proxy: "10.200.1.1:3128", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
 clients: [10.200.1.0/24, "fd00:200:1::/64"]
 proxy:
   deny_destinations: [169.254.0.0/16]
   block_page: {organisation: "Netns School", contact: "the IT office"}
+  intercept: {ca_cert: ca.pem, ca_key: ca.key}
 dns: {upstreams: ["10.200.2.2:53"]}
 default_profile: student
 lists:
@@ -239,7 +241,8 @@ state_dir: state
 			"origin allowed.test at 10.200.2.2:443", false},
 		{"blocked http gets the block page", []string{"-w", "%{http_code}", "--resolve", "casino.test:80:10.200.2.3", "http://casino.test/"},
 			"Netns School", false},
-		{"blocked https is cut", []string{"-k", "--resolve", "casino.test:443:10.200.2.3", "https://casino.test/"}, "", true},
+		{"blocked https gets the block page with the school CA", []string{"--cacert", filepath.Join(dir, "ca.pem"), "-w", "%{http_code}",
+			"--resolve", "casino.test:443:10.200.2.3", "https://casino.test/"}, "Netns School", false},
 		{"https: allowed SNI to another host's address", []string{"-k", "--resolve", "allowed.test:443:10.200.2.3", "https://allowed.test/"}, "", true},
 		{"http: allowed Host to another host's address", []string{"-w", "%{http_code}", "--resolve", "allowed.test:80:10.200.2.3", "http://allowed.test/"},
 			"403", false},
