@@ -158,7 +158,13 @@ type Writer struct {
 	smu              sync.Mutex
 	sessions         map[uint64]*Session
 	nextSID          uint64
-	lastJournalEmpty bool // owned by the writer goroutine
+	lastJournalEmpty bool   // owned by the writer goroutine
+	journalGen       uint64 // the journal last computed; owned by the writer goroutine
+	// jmu serialises the journal's writes (the writer at a Flush, the
+	// syncer after a sync); journalWritten is the generation on disk, so
+	// that a journal computed earlier never replaces a newer one.
+	jmu            sync.Mutex
+	journalWritten uint64
 
 	// Checkpoints, owned by the writer goroutine: the heads of files
 	// closed since the last checkpoint, the last one sent, the next due.
@@ -608,7 +614,8 @@ type syncReq struct {
 	hash [hashHex]byte
 	// journal, if not nil, replaces the session journal once the file is
 	// synced: it never names a session whose line was not made durable.
-	journal []byte
+	journal    []byte
+	journalGen uint64
 }
 
 // syncer is the goroutine that fsyncs files and rewrites their sidecars.
@@ -619,7 +626,7 @@ func (w *Writer) syncer() {
 		err := w.syncLocked(r.df, r.f, r.seq, r.hash)
 		w.syncMu.Unlock()
 		if err == nil && r.journal != nil {
-			if err := writeJournal(w.o.Dir, r.journal); err != nil {
+			if err := w.writeJournal(r.journal, r.journalGen); err != nil {
 				w.writeError("writing the session journal in", w.o.Dir, err)
 			}
 		}
@@ -656,7 +663,7 @@ func (w *Writer) syncLater(df *dayFile, j []byte, jEmpty bool) {
 		return
 	}
 	select {
-	case w.syncc <- syncReq{df: df, f: df.f, seq: df.seq, hash: df.hash, journal: j}:
+	case w.syncc <- syncReq{df: df, f: df.f, seq: df.seq, hash: df.hash, journal: j, journalGen: w.journalGen}:
 		df.dirty, df.handed = false, df.seq
 		if j != nil {
 			w.lastJournalEmpty = jEmpty
@@ -710,7 +717,7 @@ func (w *Writer) tick(now bool) error {
 		case err != nil:
 		case now:
 			if err = w.syncNow(df); err == nil && j != nil {
-				if err = writeJournal(w.o.Dir, j); err != nil {
+				if err = w.writeJournal(j, w.journalGen); err != nil {
 					w.writeError("writing the session journal in", w.o.Dir, err)
 				} else {
 					w.lastJournalEmpty = jEmpty

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,21 +150,27 @@ func (w *Writer) journal(now time.Time) ([]byte, bool) {
 			Status: int(s.status.Load()), Bytes: s.bytes.Load(), Classified: e.Classified, SafeSearch: e.SafeSearch, Mode: e.Mode, Alive: now,
 		})
 	}
+	w.journalGen++
 	if b.Len() == 0 {
 		return []byte{}, true // non-nil: write the empty journal
 	}
 	return b.Bytes(), false
 }
 
-// journalMu serialises writeJournal: the writer (at a Flush) and the
-// syncer both write the journal, through the same temporary file.
-var journalMu sync.Mutex
-
-// writeJournal replaces the journal atomically and durably.
-func writeJournal(dir string, b []byte) error {
-	journalMu.Lock()
-	defer journalMu.Unlock()
-	return atomicfile.WriteFile(filepath.Join(dir, JournalName), b, 0o640)
+// writeJournal replaces the journal atomically and durably with b, the
+// journal of generation gen, unless a newer one was written already (the
+// syncer may write late what the writer computed before a later Flush).
+func (w *Writer) writeJournal(b []byte, gen uint64) error {
+	w.jmu.Lock()
+	defer w.jmu.Unlock()
+	if gen <= w.journalWritten {
+		return nil
+	}
+	if err := atomicfile.WriteFile(filepath.Join(w.o.Dir, JournalName), b, 0o640); err != nil {
+		return err
+	}
+	w.journalWritten = gen
+	return nil
 }
 
 // replayJournal writes a line, marked ended by the crash, for each session
