@@ -32,7 +32,7 @@ type dirState struct {
 type dirHolder struct {
 	cur    atomic.Pointer[dirState]
 	mu     sync.Mutex
-	logger *zap.Logger // says when users.ldap cannot be used (nil: quiet)
+	logger *zap.Logger  // says when users.ldap cannot be used (nil: quiet)
 	warned atomic.Int64 // unix seconds of the last "cannot be reached" line
 }
 

@@ -550,7 +550,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			st.profile = snap.Profile("", st.ip)
 			return &AuthError{Reason: "no credentials"}
 		}
-		user, err := p.auth.verifyHeader(r.Context(), snap, st.ip, v)
+		user, named, err := p.auth.verifyCred(r.Context(), snap, st.ip, v)
 		if err != nil {
 			st.profile = snap.Profile("", st.ip)
 			// The line of a failed sign-in names the account tried, so
@@ -561,9 +561,11 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			st.authFailed = true
 			return err
 		}
-		st.user = user
+		// named: the profile a directory user's groups give ("" for a
+		// user of the users file, whose profile the policy knows).
+		st.user, st.named = user, named
 		if p.ids != nil {
-			p.ids.Saw(st.ip, user, "", identity.SourceProxyAuth, proxyAuthTTL, st.start)
+			p.ids.Saw(st.ip, user, named, identity.SourceProxyAuth, proxyAuthTTL, st.start)
 		}
 	} else if e, ok := p.ids.Lookup(st.ip, st.start); ok && snap.IsClient(st.ip) {
 		// No credentials asked for: the name RADIUS, the logon API (or an
