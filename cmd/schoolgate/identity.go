@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
@@ -38,4 +39,45 @@ func prefixesContain(ps []netip.Prefix, ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// startRADIUS binds identity.radius.listen when it is set and serves
+// RADIUS accounting on it. Senders default to loopback and `clients`;
+// the secret and the senders take a restart.
+func (g *gateway) startRADIUS(reg prometheus.Registerer) error {
+	r := g.cfg.Identity.RADIUS
+	if r.Listen == "" {
+		return nil
+	}
+	secret, err := config.ReadSecret(r.SecretFile)
+	if err != nil {
+		return fmt.Errorf("identity.radius.secret_file: %w", err)
+	}
+	allowed := r.Clients
+	if len(allowed) == 0 {
+		allowed = append([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, g.cfg.Clients...)
+	}
+	srv, err := g.ids.ListenRADIUS(identity.RADIUSOptions{
+		Addr:       r.Listen,
+		Secret:     secret,
+		Allowed:    func(ip netip.Addr) bool { return prefixesContain(allowed, ip) },
+		IsClient:   func(ip netip.Addr) bool { return g.engine.Snapshot().IsClient(ip) },
+		Registerer: reg,
+		Logger:     g.logger.Named("radius"),
+	})
+	if err != nil {
+		return &listenError{"identity.radius.listen", r.Listen, err}
+	}
+	g.radius = srv
+	go func() {
+		// nil after Close, at the stop: nothing to report then.
+		if err := srv.Serve(); err != nil {
+			select {
+			case g.errc <- err:
+			default:
+			}
+		}
+	}()
+	g.logger.Info("radius accounting listening", zap.String("addr", srv.Addr().String()))
+	return nil
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,17 +20,20 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/crypto/bcrypt"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
 )
 
 // identityGateway runs the schoolgate binary with a proxy, a DNS filter
 // and the logon API, no proxy sign-in required.
 type identityGateway struct {
-	t                     *testing.T
-	bin, dir, cfg         string
-	proxy, dnsAddr, admin string
-	secret                []byte
-	cmd                   *exec.Cmd
-	stderr                *e2eBuffer
+	t                             *testing.T
+	bin, dir, cfg                 string
+	proxy, dnsAddr, admin, radius string
+	secret                        []byte
+	cmd                           *exec.Cmd
+	stderr                        *e2eBuffer
 }
 
 func newIdentityGateway(t *testing.T) *identityGateway {
@@ -37,7 +42,7 @@ func newIdentityGateway(t *testing.T) *identityGateway {
 		t.Skip("end-to-end test")
 	}
 	g := &identityGateway{t: t, bin: e2eBinary(t), dir: t.TempDir(), proxy: e2eFreeAddr(t), dnsAddr: e2eFreeAddr(t),
-		admin: e2eFreeAddr(t), secret: []byte("e2e-logon-secret")}
+		admin: e2eFreeAddr(t), radius: e2eFreeAddr(t), secret: []byte("e2e-logon-secret")}
 	h, err := bcrypt.GenerateFromPassword([]byte("x"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +50,7 @@ func newIdentityGateway(t *testing.T) *identityGateway {
 	files := map[string]string{
 		"users.csv":           "user,profile,password_hash\nbob,staff," + string(h) + "\n",
 		"identity-api.secret": string(g.secret) + "\n",
+		"radius.secret":       "e2e-radius-secret\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(g.dir, name), []byte(body), 0o600); err != nil {
@@ -61,6 +67,7 @@ networks:
 default_profile: student
 identity:
   api_secret_file: identity-api.secret
+  radius: {listen: %q, secret_file: radius.secret}
 dns:
   upstreams: ["127.0.0.1:9"]
 lists:
@@ -76,7 +83,7 @@ profiles:
       - {action: block, categories: [gambling]}
     default: allow
 log: {dir: logs, retention_days: 0}
-`, g.proxy, g.dnsAddr, g.admin)
+`, g.proxy, g.dnsAddr, g.admin, g.radius)
 	if err := os.WriteFile(g.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -254,5 +261,34 @@ func TestServeIdentityEndToEnd(t *testing.T) {
 	g.name(dns.TypeTXT)
 	if l := g.lines("dns", "TXT", 1); len(l) != 1 || l[0].User != "" || l[0].Profile != "student" {
 		t.Errorf("after logoff, dns line %+v, want no user, student", l)
+	}
+}
+
+// TestServeRADIUS: accounting sent to identity.radius.listen names the
+// address in the gateway's lines; a Stop ends it.
+func TestServeRADIUS(t *testing.T) {
+	g := newIdentityGateway(t)
+	send := func(status rfc2866.AcctStatusType) {
+		t.Helper()
+		p := radius.New(radius.CodeAccountingRequest, []byte("e2e-radius-secret"))
+		rfc2866.AcctStatusType_Set(p, status)                    //nolint:errcheck
+		rfc2865.UserName_SetString(p, "dora@school.example")     //nolint:errcheck
+		rfc2865.FramedIPAddress_Set(p, net.ParseIP("127.0.0.1")) //nolint:errcheck
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := radius.Exchange(ctx, p, g.radius)
+		if err != nil || r.Code != radius.CodeAccountingResponse {
+			t.Fatalf("accounting: %v %v", r, err)
+		}
+	}
+	send(rfc2866.AcctStatusType_Value_Start)
+	g.name(dns.TypeA)
+	if l := g.lines("dns", "A", 1); len(l) != 1 || l[0].User != "dora" || l[0].Profile != "student" {
+		t.Errorf("after Start, dns line %+v, want dora (not in the users file: the network's student)", l)
+	}
+	send(rfc2866.AcctStatusType_Value_Stop)
+	g.name(dns.TypeAAAA)
+	if l := g.lines("dns", "AAAA", 1); len(l) != 1 || l[0].User != "" {
+		t.Errorf("after Stop, dns line %+v, want no user", l)
 	}
 }

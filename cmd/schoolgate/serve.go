@@ -129,6 +129,7 @@ type gateway struct {
 	prox     *proxy.Proxy
 	dnsSrv   *dnsfilter.Server
 	ids      *identity.Table // who is signed in where (state_dir/identity.json)
+	radius   *identity.RADIUSServer
 	errc     chan error
 	sd       *service // systemd's notify socket
 
@@ -351,7 +352,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		g.dnsSrv = dnsSrv
 		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
 	}
-	return nil
+	return g.startRADIUS(reg)
 }
 
 // run serves until SIGINT or SIGTERM (nil) or a listener fails (its
@@ -483,6 +484,9 @@ func (g *gateway) shutdown() {
 	if g.adminSrv != nil {
 		g.adminSrv.Shutdown(ctx) //nolint:errcheck // best effort on the way out
 	}
+	if g.radius != nil {
+		g.radius.Close() //nolint:errcheck // on the way out
+	}
 	if g.ids != nil {
 		g.ids.Close() // the last write of the table, once nothing changes it
 	}
@@ -511,6 +515,9 @@ func needsRestart(running, reloaded *config.Config) []string {
 	add(running.Content.RememberHours != reloaded.Content.RememberHours, "content.remember_hours")
 	add(running.RunAs != reloaded.RunAs, "run_as")
 	add(running.Identity.APISecretFile != reloaded.Identity.APISecretFile, "identity.api_secret_file")
+	add(running.Identity.RADIUS.Listen != reloaded.Identity.RADIUS.Listen ||
+		running.Identity.RADIUS.SecretFile != reloaded.Identity.RADIUS.SecretFile ||
+		!slices.Equal(running.Identity.RADIUS.Clients, reloaded.Identity.RADIUS.Clients), "identity.radius")
 	return keys
 }
 
