@@ -507,3 +507,28 @@ func TestTooManySchedules(t *testing.T) {
 		t.Fatalf("Parse = %v, want one problem at line 4 naming the limit", err)
 	}
 }
+
+// The shipped configs leave deny_destinations out, so that the default
+// (loopback, link-local and the gateway's own addresses) holds: listing
+// it would drop the gateway's own addresses (issue 19 item 9).
+func TestShippedConfigsKeepTheDefaultDenyDestinations(t *testing.T) {
+	for _, path := range []string{"default.yaml", "../packaging/debian/schoolgate.yaml"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Parse(b, path, t.TempDir())
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		if cfg == nil {
+			continue
+		}
+		if cfg.Proxy.DenyDestinationsSet {
+			t.Errorf("%s lists proxy.deny_destinations: the gateway's own addresses would be reachable through the proxy", path)
+		}
+	}
+}
