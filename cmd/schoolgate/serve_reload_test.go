@@ -147,9 +147,15 @@ func TestServeReloadSwapsEverything(t *testing.T) {
 			conns = append(conns, c)
 		}
 		time.Sleep(200 * time.Millisecond) // the first ones are accepted and counted
+		// The last one asks for a page: a refused connection answers 503
+		// (after reading what the client sent), an accepted one 407.
 		last := conns[len(conns)-1]
-		last.SetReadDeadline(time.Now().Add(time.Second)) //nolint:errcheck
+		io.WriteString(last, "GET http://127.0.0.2/ HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n") //nolint:errcheck
+		last.SetReadDeadline(time.Now().Add(10 * time.Second))                            //nolint:errcheck
 		line, _ := bufio.NewReader(last).ReadString('\n')
+		if !strings.Contains(line, "503") && !strings.Contains(line, "407") {
+			t.Fatalf("the last connection answered %q, want 503 or 407", line)
+		}
 		return strings.Contains(line, "503")
 	}
 	reload := func(n int) {
