@@ -69,7 +69,7 @@ func TestExampleLoads(t *testing.T) {
 	}
 	if cfg.DefaultProfile != "student" || cfg.DNS.BlockedAnswer != "nxdomain" ||
 		!reflect.DeepEqual(cfg.DNS.Upstreams, []string{"9.9.9.9:53", "1.1.1.1:53"}) ||
-		!reflect.DeepEqual(cfg.Proxy.ConnectPorts, []int{443}) || len(cfg.Proxy.DenyDestinations) != 3 ||
+		!reflect.DeepEqual(cfg.Proxy.ConnectPorts, []int{443}) || cfg.Proxy.DenyDestinationsSet ||
 		cfg.Cache.Verdicts != 100000 || cfg.Cache.DNS != 50000 || cfg.Log.RetentionDays != 183 {
 		t.Errorf("cfg = %+v", cfg)
 	}
@@ -508,11 +508,11 @@ func TestTooManySchedules(t *testing.T) {
 	}
 }
 
-// The shipped configs leave deny_destinations out, so that the default
+// The shipped configs (and the documented example) leave deny_destinations out, so that the default
 // (loopback, link-local and the gateway's own addresses) holds: listing
 // it would drop the gateway's own addresses (issue 19 item 9).
 func TestShippedConfigsKeepTheDefaultDenyDestinations(t *testing.T) {
-	for _, path := range []string{"default.yaml", "../packaging/debian/schoolgate.yaml"} {
+	for _, path := range []string{"default.yaml", "../packaging/debian/schoolgate.yaml", "../docs/example.yaml"} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
