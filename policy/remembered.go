@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
@@ -48,9 +47,10 @@ func (s *Snapshot) DecideAs(a Args, cats categories.Set) Decision {
 }
 
 // ContentThreshold returns the content_threshold of the profile that
-// applies to a user or address (0: the classifier's default).
-func (s *Snapshot) ContentThreshold(user string, ip netip.Addr) float64 {
-	return s.Config.Profiles[s.profiles[s.profileIndex(user, "", canonIP(ip))].name].ContentThreshold
+// applies to a's user (and the profile their identity source named) or
+// address (0: the classifier's default).
+func (s *Snapshot) ContentThreshold(a Args) float64 {
+	return s.Config.Profiles[s.ProfileOf(a)].ContentThreshold
 }
 
 // decideRemembered decides a request for a host the classifier
@@ -71,7 +71,7 @@ func (e *Engine) decideRemembered(s *Snapshot, a Args) (Decision, bool) {
 	if !s.DB.Lookup(a.Host, a.Path).Empty() {
 		return Decision{}, false // listed since: the list decides
 	}
-	r, ok := (*p).Classified(a.Host, a.Path, s.ContentThreshold(a.User, a.IP), a.Time)
+	r, ok := (*p).Classified(a.Host, a.Path, s.ContentThreshold(a), a.Time)
 	if !ok || r.Categories.Empty() {
 		return Decision{}, false
 	}

@@ -140,7 +140,7 @@ func TestDecideAs(t *testing.T) {
 	if d := s.DecideAs(a, 0); d.Verdict != Allow || d.Rule != "pupil#default" {
 		t.Fatalf("no categories: %+v", d)
 	}
-	if got := s.ContentThreshold("", netip.MustParseAddr("10.1.2.3")); got != 0.3 {
+	if got := s.ContentThreshold(Args{IP: netip.MustParseAddr("10.1.2.3")}); got != 0.3 {
 		t.Fatalf("ContentThreshold = %v", got)
 	}
 }

@@ -219,7 +219,7 @@ func (c *content) inspect(p *Proxy, req *http.Request, resp *http.Response, st *
 		c.nUnscorable.Inc()
 		return resp
 	}
-	threshold := st.snap.ContentThreshold(st.user, st.ip)
+	threshold := st.snap.ContentThreshold(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
 	sure, unsure := res.Judge(threshold)
 	if sure.Empty() {
 		if c.nearMiss(st, unsure, res) {
