@@ -79,20 +79,8 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 	if *asJSON && *asCSV {
 		return fail("give -json or -csv, not both")
 	}
-	if q.Verdict != "" && q.Verdict != "allow" && q.Verdict != "block" {
-		return fail("-verdict %q: want allow or block", q.Verdict)
-	}
-	if q.Category != "" {
-		if _, ok := categories.Parse(q.Category); !ok {
-			return fail("-category %q: not a category", q.Category)
-		}
-	}
-	if q.Host != "" {
-		h, ok := categories.NormalizeHost(q.Host)
-		if !ok {
-			return fail("-host %q: not a host name", q.Host)
-		}
-		q.Host = h
+	if msg := checkQuery(&q); msg != "" {
+		return fail("%s", msg)
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -120,61 +108,106 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	defer bw.Flush()
-	var cw *csv.Writer
+	out := &searchOutput{w: bw, loc: loc, json: *asJSON}
 	if *asCSV {
-		cw = csv.NewWriter(bw)
-		cw.Write([]string{"ts", "user", "ip", "profile", "method", "host", "url", "categories", "verdict", "rule", "status", "bytes", "ms", "src", "seq"}) //nolint:errcheck
+		out.csv = csv.NewWriter(bw)
+		out.csv.Write([]string{"ts", "user", "ip", "profile", "method", "host", "url", "categories", "verdict", "rule", "status", "bytes", "ms", "src", "seq"}) //nolint:errcheck
 	}
-	n := 0
-	emit := func(l *logging.Line) {
-		n++
-		switch {
-		case *asJSON:
-			bw.Write(l.Raw)    //nolint:errcheck // bw.Flush reports
-			bw.WriteByte('\n') //nolint:errcheck
-		case cw != nil:
-			cw.Write([]string{l.TS.UTC().Format(time.RFC3339Nano), l.User, l.IP, l.Profile, l.Method, l.Host, l.URL, //nolint:errcheck
-				strings.Join(l.Categories, " "), l.Verdict, l.Rule, fmt.Sprint(l.Status), strconv.FormatInt(l.Bytes, 10),
-				strconv.FormatFloat(l.MS, 'f', -1, 64), l.Src, strconv.FormatInt(l.Seq, 10)})
-		default:
-			user := l.User
-			if user == "" {
-				user = "-"
-			}
-			target := l.URL
-			if target == "" {
-				target = l.Host
-			}
-			cats := strings.Join(l.Categories, ",")
-			if cats == "" {
-				cats = "-"
-			}
-			fmt.Fprintf(bw, "%s  %s %s %s %s %s %v %s %s\n", l.TS.In(loc).Format("2006-01-02 15:04:05.000"), user, l.IP,
-				l.Method, target, l.Verdict, l.Status, l.Rule, cats)
-		}
-	}
-	checks, err := logging.Search(dir, loc, q, time.Now(), emit)
-	if cw != nil {
-		cw.Flush()
+	checks, err := logging.Search(dir, loc, q, time.Now(), out.line)
+	if out.csv != nil {
+		out.csv.Flush()
 	}
 	if err != nil {
 		bw.Flush()
 		fmt.Fprintf(stderr, "schoolgate logs search: %v\n", err)
 		return 2
 	}
-	status := 0
-	type verified struct {
-		Date    string   `json:"date"`
-		File    string   `json:"file"`
-		Lines   int      `json:"lines"`
-		OK      bool     `json:"ok"`
-		Problem string   `json:"problem,omitempty"`
-		Checked string   `json:"checked"`
-		Gaps    []string `json:"gaps,omitempty"`
+	status := out.verified(checks)
+	if err := bw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "schoolgate logs search: %v\n", err)
+		return 2
 	}
-	var vs []verified
+	return status
+}
+
+// checkQuery checks and normalises what the flags ask for; it returns
+// what is wrong, or "".
+func checkQuery(q *logging.Query) string {
+	if q.Verdict != "" && q.Verdict != "allow" && q.Verdict != "block" {
+		return fmt.Sprintf("-verdict %q: want allow or block", q.Verdict)
+	}
+	if q.Category != "" {
+		if _, ok := categories.Parse(q.Category); !ok {
+			return fmt.Sprintf("-category %q: not a category", q.Category)
+		}
+	}
+	if q.Host != "" {
+		h, ok := categories.NormalizeHost(q.Host)
+		if !ok {
+			return fmt.Sprintf("-host %q: not a host name", q.Host)
+		}
+		q.Host = h
+	}
+	return ""
+}
+
+// searchOutput writes the matching lines as text, JSON lines or CSV, then
+// the last line saying whether each day searched verifies.
+type searchOutput struct {
+	w    *bufio.Writer
+	csv  *csv.Writer
+	loc  *time.Location
+	json bool
+	n    int // lines written
+}
+
+func (o *searchOutput) line(l *logging.Line) {
+	o.n++
+	switch {
+	case o.json:
+		o.w.Write(l.Raw)    //nolint:errcheck // the caller's Flush reports
+		o.w.WriteByte('\n') //nolint:errcheck
+	case o.csv != nil:
+		o.csv.Write([]string{l.TS.UTC().Format(time.RFC3339Nano), l.User, l.IP, l.Profile, l.Method, l.Host, l.URL, //nolint:errcheck
+			strings.Join(l.Categories, " "), l.Verdict, l.Rule, fmt.Sprint(l.Status), strconv.FormatInt(l.Bytes, 10),
+			strconv.FormatFloat(l.MS, 'f', -1, 64), l.Src, strconv.FormatInt(l.Seq, 10)})
+	default:
+		user := l.User
+		if user == "" {
+			user = "-"
+		}
+		target := l.URL
+		if target == "" {
+			target = l.Host
+		}
+		cats := strings.Join(l.Categories, ",")
+		if cats == "" {
+			cats = "-"
+		}
+		fmt.Fprintf(o.w, "%s  %s %s %s %s %s %v %s %s\n", l.TS.In(o.loc).Format("2006-01-02 15:04:05.000"), user, l.IP,
+			l.Method, target, l.Verdict, l.Status, l.Rule, cats)
+	}
+}
+
+// searchVerified is one day searched, and whether it verifies.
+type searchVerified struct {
+	Date    string   `json:"date"`
+	File    string   `json:"file"`
+	Lines   int      `json:"lines"`
+	OK      bool     `json:"ok"`
+	Problem string   `json:"problem,omitempty"`
+	Checked string   `json:"checked"`
+	Gaps    []string `json:"gaps,omitempty"`
+}
+
+// verified writes the last line: whether each day searched verifies
+// (the chain, its gaps, parts a restart set aside). It returns the exit
+// status: 1 when any day does not.
+func (o *searchOutput) verified(checks []logging.DayCheck) int {
+	status := 0
+	var vs []searchVerified
 	for _, c := range checks {
-		v := verified{Date: c.Date.Format("2006-01-02"), File: filepath.Base(c.Path), Lines: c.Lines, Problem: c.Problem,
+		v := searchVerified{Date: c.Date.Format("2006-01-02"), File: filepath.Base(c.Path), Lines: c.Lines, Problem: c.Problem,
 			Checked: "now"}
 		if c.Indexed != "" {
 			v.Checked = "when indexed at " + c.Indexed + ", unchanged since"
@@ -192,37 +225,32 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 		}
 		vs = append(vs, v)
 	}
-	switch {
-	case *asJSON:
+	if o.json {
 		b, _ := json.Marshal(struct {
-			Verified []verified `json:"verified"`
+			Verified []searchVerified `json:"verified"`
 		}{vs})
-		bw.Write(append(b, '\n')) //nolint:errcheck
-	default:
-		var parts []string
-		for _, v := range vs {
-			s := fmt.Sprintf("%s %s (%d lines, checked %s)", v.Date, map[bool]string{true: "intact", false: "NOT INTACT"}[v.OK], v.Lines, v.Checked)
-			if v.Problem != "" {
-				s += ": " + v.Problem
-			}
-			for _, g := range v.Gaps {
-				s += "; " + g
-			}
-			parts = append(parts, s)
-		}
-		if len(parts) == 0 {
-			parts = []string{"no access log for the period"}
-		}
-		prefix := ""
-		if *asCSV {
-			prefix = "# "
-		}
-		fmt.Fprintf(bw, "%sverified: %d matching lines; %s\n", prefix, n, strings.Join(parts, "; "))
+		o.w.Write(append(b, '\n')) //nolint:errcheck
+		return status
 	}
-	if err := bw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "schoolgate logs search: %v\n", err)
-		return 2
+	var parts []string
+	for _, v := range vs {
+		s := fmt.Sprintf("%s %s (%d lines, checked %s)", v.Date, map[bool]string{true: "intact", false: "NOT INTACT"}[v.OK], v.Lines, v.Checked)
+		if v.Problem != "" {
+			s += ": " + v.Problem
+		}
+		for _, g := range v.Gaps {
+			s += "; " + g
+		}
+		parts = append(parts, s)
 	}
+	if len(parts) == 0 {
+		parts = []string{"no access log for the period"}
+	}
+	prefix := ""
+	if o.csv != nil {
+		prefix = "# "
+	}
+	fmt.Fprintf(o.w, "%sverified: %d matching lines; %s\n", prefix, o.n, strings.Join(parts, "; "))
 	return status
 }
 
