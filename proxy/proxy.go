@@ -200,23 +200,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Engine == nil || o.Engine.Snapshot() == nil {
 		return nil, errors.New("proxy: no policy engine")
 	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	setDefault(&o.DialTimeout, 10*time.Second)
-	setDefault(&o.ResponseHeaderTimeout, 60*time.Second)
-	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
-	setDefault(&o.ClientIdleTimeout, 2*time.Minute)
-	setDefault(&o.WriteIdleTimeout, 2*time.Minute)
-	setDefault(&o.HelloTimeout, 30*time.Second)
-	setDefault(&o.TunnelIdleTimeout, 5*time.Minute)
-	if o.TLSPorts == nil {
-		o.TLSPorts = []int{443}
-	}
-	setDefault(&o.BodyIdleTimeout, 60*time.Second)
+	o.setDefaults()
 	cfg := o.Engine.Snapshot().Config
 	p := &Proxy{
 		o:       o,
@@ -248,7 +232,38 @@ func New(o Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.set.Store(set)
+	p.newTransport()
+	p.gp = p.newGoproxy()
+	p.srv = p.newServer()
+	return p, nil
+}
 
+// setDefaults fills what the caller left zero (the config's own settings
+// are the proxy's settings, settings.go).
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	setDefault(&o.DialTimeout, 10*time.Second)
+	setDefault(&o.ResponseHeaderTimeout, 60*time.Second)
+	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&o.ClientIdleTimeout, 2*time.Minute)
+	setDefault(&o.WriteIdleTimeout, 2*time.Minute)
+	setDefault(&o.HelloTimeout, 30*time.Second)
+	setDefault(&o.TunnelIdleTimeout, 5*time.Minute)
+	if o.TLSPorts == nil {
+		o.TLSPorts = []int{443}
+	}
+	setDefault(&o.BodyIdleTimeout, 60*time.Second)
+}
+
+// newTransport makes the dialer and the verifying upstream transport
+// (and the SafeSearch engines' own transports over it).
+func (p *Proxy) newTransport() {
+	o := &p.o
 	p.dialer = &net.Dialer{
 		Timeout:   o.DialTimeout,
 		KeepAlive: 30 * time.Second,
@@ -276,7 +291,11 @@ func New(o Options) (*Proxy, error) {
 		ForceAttemptHTTP2: true,
 	}
 	p.ssTr = p.safeSearchTransports(p.tr)
+}
 
+// newGoproxy is goproxy with our transport and round tripper, keeping
+// the client's Accept-Encoding and cleaning response headers.
+func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	gp := goproxy.NewProxyHttpServer()
 	gp.Tr = p.tr
 	gp.ConnectDial = nil
@@ -293,12 +312,16 @@ func New(o Options) (*Proxy, error) {
 		}
 		return resp
 	})
-	p.gp = gp
+	return gp
+}
 
-	p.srv = &http.Server{
+// newServer is the HTTP server for the client connections the listener
+// admits (listener.go).
+func (p *Proxy) newServer() *http.Server {
+	return &http.Server{
 		Handler:           p,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		IdleTimeout:       o.ClientIdleTimeout,
+		ReadHeaderTimeout: p.o.ReadHeaderTimeout,
+		IdleTimeout:       p.o.ClientIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(p.logger.Named("http")),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -316,7 +339,6 @@ func New(o Options) (*Proxy, error) {
 			}
 		},
 	}
-	return p, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
