@@ -15,6 +15,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -97,11 +98,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	if *user != "" {
 		if _, ok := snap.User(*user); !ok {
-			if cfg.Users.File == "" {
-				fmt.Fprintf(stderr, "schoolgate check: unknown user %q: the config names no users file\n", *user)
-			} else {
-				fmt.Fprintf(stderr, "schoolgate check: unknown user %q (not in %s)\n", *user, cfg.Users.File)
-			}
+			fmt.Fprintf(stderr, "schoolgate check: unknown user %q%s\n", *user, usersFileNote(cfg))
 			return 2
 		}
 	}
@@ -114,19 +111,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	as := policy.Args{User: *user, IP: ip, Time: when}
-	// Who the running gateway's identity table holds for the address
-	// (state_dir/identity.json) is who its requests are decided as.
-	var signedIn *identity.Entry
-	if ip.IsValid() && *user == "" {
-		e, ok, err := identity.LookupFile(filepath.Join(cfg.StateDir, identity.FileName), ip, time.Now())
-		switch {
-		case err != nil:
-			fmt.Fprintf(stderr, "schoolgate check: warning: %v\n", err)
-		case ok:
-			signedIn = &e
-			as.User, as.Profile = e.User, e.Profile
-		}
-	}
+	signedIn := signedInAt(cfg, &as, stderr)
 	if len(targets) == 0 {
 		// check -ip ADDR alone: who is signed in there, and their profile.
 		return showIdentity(stdout, snap, as, signedIn, *asJSON)
@@ -140,6 +125,38 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		stderr:   stderr,
 	}
 	c.classified = loadClassified(cfg, when, stderr)
+	return c.run(targets, stdin)
+}
+
+// usersFileNote says where a user was looked for.
+func usersFileNote(cfg *config.Config) string {
+	if cfg.Users.File == "" {
+		return ": the config names no users file"
+	}
+	return " (not in " + cfg.Users.File + ")"
+}
+
+// signedInAt is who the running gateway's identity table holds for the
+// address of as (state_dir/identity.json), when no -user was given: who
+// its requests are decided as. It sets as's user and profile from it.
+func signedInAt(cfg *config.Config, as *policy.Args, stderr io.Writer) *identity.Entry {
+	if !as.IP.IsValid() || as.User != "" {
+		return nil
+	}
+	e, ok, err := identity.LookupFile(filepath.Join(cfg.StateDir, identity.FileName), as.IP, time.Now())
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "schoolgate check: warning: %v\n", err)
+	case ok:
+		as.User, as.Profile = e.User, e.Profile
+		return &e
+	}
+	return nil
+}
+
+// run checks every target (- reads them from stdin) and returns the
+// exit status: 2 when a target could not be read as a URL or host.
+func (c *checker) run(targets []string, stdin io.Reader) int {
 	if !c.json {
 		c.header()
 	}
@@ -148,7 +165,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if t == "-" {
 			if err := c.stdin(stdin); err != nil {
 				c.out.Flush()
-				fmt.Fprintf(stderr, "schoolgate check: reading stdin: %v\n", err)
+				fmt.Fprintf(c.stderr, "schoolgate check: reading stdin: %v\n", err)
 				return 1
 			}
 			continue
@@ -158,7 +175,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if err := c.out.Flush(); err != nil {
-		fmt.Fprintf(stderr, "schoolgate check: writing output: %v\n", err)
+		fmt.Fprintf(c.stderr, "schoolgate check: writing output: %v\n", err)
 		return 1
 	}
 	return status
