@@ -92,27 +92,8 @@ func startEvidence(t *testing.T, bin, cfgPath, adminAddr string) *evidenceServer
 			t.Logf("schoolgate stderr:\n%s", s.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			// "serving" comes once the signals are handled too.
-			if resp.StatusCode == 200 && strings.Contains(s.stderr.String(), `"msg":"serving"`) {
-				return s
-			}
-		}
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-			t.Fatalf("schoolgate exited at start: %v\n%s", err, s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("schoolgate not healthy after 20s:\n%s", s.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitServing(t, adminAddr, s.exited, s.stderr)
+	return s
 }
 
 // stop sends SIGTERM and returns the exit code.
@@ -325,18 +306,8 @@ func TestKilledWithOpenSessionsLeavesTheirLines(t *testing.T) {
 	}
 	bin := e2eBinary(t)
 	up := e2eUpstream(t)
-	echo := e2eUpstreamListener(t)
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
-		}
-	}()
-	echoPort := echo.Addr().(*net.TCPAddr).Port
+	echoPort := e2eEcho(t)
+	echoAddr := net.JoinHostPort(e2eUpstreamIP, strconv.Itoa(echoPort))
 	dir := t.TempDir()
 	proxyAddr, adminAddr := e2eFreeAddr(t), e2eFreeAddr(t)
 	cfg := evidenceConfig(t, dir, proxyAddr, adminAddr, "", echoPort)
@@ -348,7 +319,7 @@ func TestKilledWithOpenSessionsLeavesTheirLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tun.Close()
-	fmt.Fprintf(tun, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", echo.Addr())
+	fmt.Fprintf(tun, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", echoAddr)
 	br := bufio.NewReader(tun)
 	status, err := br.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 200 ") {

@@ -202,26 +202,7 @@ func startE2EWith(t *testing.T, setup func(*e2eServer)) *e2eServer {
 			t.Logf("schoolgate stderr:\n%s", s.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-			t.Fatalf("schoolgate exited at start: %v\n%s", err, s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("schoolgate not healthy after 15s:\n%s", s.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitServing(t, s.admin, s.exited, s.stderr)
 	return s
 }
 
@@ -545,4 +526,49 @@ func TestServeGracefulStop(t *testing.T) {
 		c.Close()
 		t.Fatal("proxy still accepting after exit")
 	}
+}
+
+// waitServing waits until the serve started as a test's subprocess answers
+// /healthz on adminAddr and has said "serving" (its signals are handled
+// then too), or fails the test when it exits or takes over 20 s.
+func waitServing(t *testing.T, adminAddr string, exited chan error, stderr *e2eBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(stderr.String(), `"msg":"serving"`) {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("schoolgate exited at start: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schoolgate not serving after 20s:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// e2eEcho is a TCP echo server on the upstream address until the test
+// ends (a tunnel's far end); it returns its port.
+func e2eEcho(t *testing.T) int {
+	t.Helper()
+	ln := e2eUpstreamListener(t)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -41,17 +41,8 @@ func TestSoakMixedLoad(t *testing.T) {
 	}
 	bin := e2eBinary(t)
 	up := e2eUpstream(t)
-	echo := e2eUpstreamListener(t)
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
-		}
-	}()
+	echoPort := e2eEcho(t)
+	echoAddr := net.JoinHostPort(e2eUpstreamIP, strconv.Itoa(echoPort))
 	// A DNS upstream on 127.0.0.2 that answers every A query.
 	pc, err := net.ListenPacket("udp", e2eUpstreamIP+":0")
 	if err != nil {
@@ -90,7 +81,7 @@ profiles:
         categories: [gambling]
     default: allow
 log: {dir: logs, retention_days: 0}
-`, proxyAddr, dnsAddr, adminAddr, echo.Addr().(*net.TCPAddr).Port, pc.LocalAddr().String(), round)
+`, proxyAddr, dnsAddr, adminAddr, echoPort, pc.LocalAddr().String(), round)
 		path := filepath.Join(dir, "schoolgate.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
@@ -159,7 +150,7 @@ log: {dir: logs, retention_days: 0}
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
-			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", echo.Addr())
+			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", echoAddr)
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 			if err != nil || resp.StatusCode != 200 {
