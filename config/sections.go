@@ -13,10 +13,9 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 )
 
-// top decodes the root mapping. It is long on purpose: one table of the
-// top-level keys, each beside its decoder, read as the config reference
-// reads; the sections with more than a line or two have functions of
-// their own.
+// top decodes the root mapping: one table of the top-level keys, each
+// beside its decoder, read as the config reference reads; the sections
+// with more than a line or two have functions of their own.
 func (d *decoder) top(n *yaml.Node) {
 	c := d.cfg
 	d.mapping(n, "", []field{
@@ -61,19 +60,7 @@ func (d *decoder) top(n *yaml.Node) {
 		}},
 		{"proxy", func(_, v *yaml.Node) { d.proxy(v) }},
 		{"dns", func(_, v *yaml.Node) { d.dns(v) }},
-		{"users", func(_, v *yaml.Node) {
-			d.mapping(v, "users", []field{
-				{"file", func(k, v *yaml.Node) {
-					c.Users.File, _ = d.str(v, "users.file")
-					c.Users.FileLine = k.Line
-				}},
-				{"require_auth", func(k, v *yaml.Node) {
-					d.line.requireAuth = k.Line
-					c.Users.RequireAuth, _ = d.boolean(v, "users.require_auth")
-				}},
-				{"ldap", func(k, v *yaml.Node) { d.ldap(k, v) }},
-			})
-		}},
+		{"users", func(_, v *yaml.Node) { d.users(v) }},
 		{"networks", func(_, v *yaml.Node) { d.networks(v) }},
 		{"default_profile", func(_, v *yaml.Node) {
 			d.line.defaultProfile = deref(v).Line
@@ -87,44 +74,8 @@ func (d *decoder) top(n *yaml.Node) {
 			d.line.profiles = k.Line
 			d.profiles(v)
 		}},
-		{"log", func(_, v *yaml.Node) {
-			d.mapping(v, "log", []field{
-				{"dir", func(_, v *yaml.Node) {
-					if s, ok := d.str(v, "log.dir"); ok {
-						if strings.TrimSpace(s) == "" {
-							d.addf(deref(v).Line, "log.dir is empty")
-							return
-						}
-						c.Log.Dir = s
-						c.Log.DirLine = deref(v).Line
-					}
-				}},
-				{"retention_days", func(_, v *yaml.Node) {
-					if n, ok := d.nonNegative(v, "log.retention_days", false); ok {
-						c.Log.RetentionDays = n
-					}
-				}},
-				{"checkpoint_minutes", func(_, v *yaml.Node) {
-					if n, ok := d.nonNegative(v, "log.checkpoint_minutes", true); ok {
-						c.Log.CheckpointMinutes = n
-					}
-				}},
-			})
-		}},
-		{"cache", func(_, v *yaml.Node) {
-			d.mapping(v, "cache", []field{
-				{"verdicts", func(_, v *yaml.Node) {
-					if n, ok := d.nonNegative(v, "cache.verdicts", true); ok {
-						c.Cache.Verdicts = n
-					}
-				}},
-				{"dns", func(_, v *yaml.Node) {
-					if n, ok := d.nonNegative(v, "cache.dns", true); ok {
-						c.Cache.DNS = n
-					}
-				}},
-			})
-		}},
+		{"log", func(_, v *yaml.Node) { d.log(v) }},
+		{"cache", func(_, v *yaml.Node) { d.cache(v) }},
 		{"alerts", func(k, v *yaml.Node) {
 			d.line.alerts = k.Line
 			d.alerts(v)
@@ -133,6 +84,66 @@ func (d *decoder) top(n *yaml.Node) {
 		{"statutory", func(_, v *yaml.Node) { d.statutory(v) }},
 		{"lists_refresh", func(k, v *yaml.Node) { d.refresh(k, v) }},
 		{"identity", func(_, v *yaml.Node) { d.identity(v) }},
+	})
+}
+
+// users decodes `users:`.
+func (d *decoder) users(n *yaml.Node) {
+	c := d.cfg
+	d.mapping(n, "users", []field{
+		{"file", func(k, v *yaml.Node) {
+			c.Users.File, _ = d.str(v, "users.file")
+			c.Users.FileLine = k.Line
+		}},
+		{"require_auth", func(k, v *yaml.Node) {
+			d.line.requireAuth = k.Line
+			c.Users.RequireAuth, _ = d.boolean(v, "users.require_auth")
+		}},
+		{"ldap", func(k, v *yaml.Node) { d.ldap(k, v) }},
+	})
+}
+
+// log decodes `log:`.
+func (d *decoder) log(n *yaml.Node) {
+	c := d.cfg
+	d.mapping(n, "log", []field{
+		{"dir", func(_, v *yaml.Node) {
+			if s, ok := d.str(v, "log.dir"); ok {
+				if strings.TrimSpace(s) == "" {
+					d.addf(deref(v).Line, "log.dir is empty")
+					return
+				}
+				c.Log.Dir = s
+				c.Log.DirLine = deref(v).Line
+			}
+		}},
+		{"retention_days", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "log.retention_days", false); ok {
+				c.Log.RetentionDays = n
+			}
+		}},
+		{"checkpoint_minutes", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "log.checkpoint_minutes", true); ok {
+				c.Log.CheckpointMinutes = n
+			}
+		}},
+	})
+}
+
+// cache decodes `cache:`.
+func (d *decoder) cache(n *yaml.Node) {
+	c := d.cfg
+	d.mapping(n, "cache", []field{
+		{"verdicts", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "cache.verdicts", true); ok {
+				c.Cache.Verdicts = n
+			}
+		}},
+		{"dns", func(_, v *yaml.Node) {
+			if n, ok := d.nonNegative(v, "cache.dns", true); ok {
+				c.Cache.DNS = n
+			}
+		}},
 	})
 }
 
