@@ -437,119 +437,149 @@ func (d *decoder) clock(v *yaml.Node, where string, end bool, dst *Clock) {
 	*dst = c
 }
 
-// lists decodes `lists:`. It is long on purpose: one table of a list
-// entry's keys, each beside its decoder; what holds across keys is
-// checked after it (checkListEntry).
+// lists decodes `lists:`, one listItem for each entry.
 func (d *decoder) lists(n *yaml.Node) {
 	nodes, _ := d.list(n, "lists")
 	for i, v := range nodes {
-		where := fmt.Sprintf("lists[%d]", i+1)
-		l := List{Line: v.Line}
-		var sources []string
-		var hasCategory, hasFormat bool
-		catLine := v.Line
-		d.mapping(v, where, []field{
-			{"category", func(_, v *yaml.Node) {
-				hasCategory = true
-				catLine = deref(v).Line
-				s, ok := d.str(v, where+".category")
-				if !ok {
-					return
-				}
-				c, err := checkCategory(strings.TrimSpace(s), false)
-				if err != nil {
-					d.addf(catLine, "%v", err)
-					return
-				}
-				l.Category = c
-			}},
-			{"domains", func(_, v *yaml.Node) {
-				if len(sources) == 0 || sources[len(sources)-1] != "urls" {
-					sources = append(sources, "domains")
-				}
-				l.Domains = d.domains(v, where+".domains", true)
-			}},
-			{"urls", func(_, v *yaml.Node) {
-				if len(sources) == 0 || sources[len(sources)-1] != "domains" {
-					sources = append(sources, "urls")
-				}
-				for _, it := range d.strList(v, where+".urls") {
-					u, err := normURL(it.val)
-					if err != nil {
-						d.addf(it.line, "%v", err)
-						continue
-					}
-					d.listEntry(u, it.line)
-					l.URLs = append(l.URLs, u)
-				}
-			}},
-			{"file", func(_, v *yaml.Node) {
-				sources = append(sources, "file")
-				if s, ok := d.str(v, where+".file"); ok {
-					l.File = strings.TrimSpace(s)
-					if l.File == "" {
-						d.addf(deref(v).Line, "%s.file is empty", where)
-					}
-				}
-			}},
-			{"format", func(_, v *yaml.Node) {
-				hasFormat = true
-				s, ok := d.str(v, where+".format")
-				if !ok {
-					return
-				}
-				switch f := strings.ToLower(strings.TrimSpace(s)); f {
-				case "domains", "hosts", "adblock":
-					l.Format = f
-				case "", "auto":
-				default:
-					d.addf(deref(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
-				}
-			}},
-			{"url", func(_, v *yaml.Node) {
-				sources = append(sources, "url")
-				l.URL = d.downloadURL(v, where+".url")
-			}},
-			{"ut1_url", func(_, v *yaml.Node) {
-				sources = append(sources, "ut1_url")
-				l.UT1URL = d.downloadURL(v, where+".ut1_url")
-			}},
-			{"ut1_md5_url", func(_, v *yaml.Node) { l.UT1MD5URL = d.downloadURL(v, where+".ut1_md5_url") }},
-			{"name", func(_, v *yaml.Node) {
-				if s, ok := d.str(v, where+".name"); ok {
-					if s = strings.TrimSpace(s); !listNameRE.MatchString(s) {
-						d.addf(deref(v).Line, "%s.name %q: use lower-case letters, digits, '.', '_' and '-'", where, s)
-						return
-					}
-					l.Name = s
-				}
-			}},
-			{"refresh", func(_, v *yaml.Node) {
-				if dur, ok := d.duration(v, where+".refresh", time.Second); ok {
-					l.Refresh = dur
-				}
-			}},
-			{"allow_shrink", func(_, v *yaml.Node) {
-				if b, ok := d.boolean(v, where+".allow_shrink"); ok {
-					l.AllowShrink = b
-				}
-			}},
-			{"ut1", func(_, v *yaml.Node) {
-				sources = append(sources, "ut1")
-				if s, ok := d.str(v, where+".ut1"); ok {
-					l.UT1 = strings.TrimSpace(s)
-					if l.UT1 == "" {
-						d.addf(deref(v).Line, "%s.ut1 is empty", where)
-					}
-				}
-			}},
-		})
+		it := listItem{d: d, where: fmt.Sprintf("lists[%d]", i+1), l: List{Line: v.Line}, catLine: v.Line}
+		d.mapping(v, it.where, it.fields())
 		if v.Kind != yaml.MappingNode {
 			continue
 		}
-		d.checkListEntry(&l, sources, hasCategory, hasFormat, catLine)
-		d.cfg.Lists = append(d.cfg.Lists, l)
+		d.checkListEntry(&it.l, it.sources, it.hasCategory, it.hasFormat, it.catLine)
+		d.cfg.Lists = append(d.cfg.Lists, it.l)
 	}
+}
+
+// listItem is one entry of `lists:` while its keys are decoded: the
+// list, and what checkListEntry needs to check across the keys.
+type listItem struct {
+	d     *decoder
+	where string
+	l     List
+
+	sources                []string // the source keys, in order
+	hasCategory, hasFormat bool
+	catLine                int
+}
+
+// fields is the table of a list entry's keys, each beside its decoder.
+func (it *listItem) fields() []field {
+	d, where, l := it.d, it.where, &it.l
+	return []field{
+		{"category", it.category},
+		{"domains", func(_, v *yaml.Node) {
+			it.addSource("domains", "urls")
+			l.Domains = d.domains(v, where+".domains", true)
+		}},
+		{"urls", it.urls},
+		{"file", func(_, v *yaml.Node) {
+			it.addSource("file", "")
+			l.File = it.nonEmpty(v, "file")
+		}},
+		{"format", it.format},
+		{"url", func(_, v *yaml.Node) {
+			it.addSource("url", "")
+			l.URL = d.downloadURL(v, where+".url")
+		}},
+		{"ut1_url", func(_, v *yaml.Node) {
+			it.addSource("ut1_url", "")
+			l.UT1URL = d.downloadURL(v, where+".ut1_url")
+		}},
+		{"ut1_md5_url", func(_, v *yaml.Node) { l.UT1MD5URL = d.downloadURL(v, where+".ut1_md5_url") }},
+		{"name", it.name},
+		{"refresh", func(_, v *yaml.Node) {
+			if dur, ok := d.duration(v, where+".refresh", time.Second); ok {
+				l.Refresh = dur
+			}
+		}},
+		{"allow_shrink", func(_, v *yaml.Node) {
+			if b, ok := d.boolean(v, where+".allow_shrink"); ok {
+				l.AllowShrink = b
+			}
+		}},
+		{"ut1", func(_, v *yaml.Node) {
+			it.addSource("ut1", "")
+			l.UT1 = it.nonEmpty(v, "ut1")
+		}},
+	}
+}
+
+// addSource notes a source key. domains and urls given together are one
+// source (a list of both), so the second of them is not counted again.
+func (it *listItem) addSource(key, pairedWith string) {
+	if pairedWith != "" && len(it.sources) > 0 && it.sources[len(it.sources)-1] == pairedWith {
+		return
+	}
+	it.sources = append(it.sources, key)
+}
+
+// nonEmpty decodes a string key that must not be blank, trimmed.
+func (it *listItem) nonEmpty(v *yaml.Node, key string) string {
+	s, ok := it.d.str(v, it.where+"."+key)
+	if !ok {
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		it.d.addf(deref(v).Line, "%s.%s is empty", it.where, key)
+	}
+	return s
+}
+
+func (it *listItem) category(_, v *yaml.Node) {
+	it.hasCategory = true
+	it.catLine = deref(v).Line
+	s, ok := it.d.str(v, it.where+".category")
+	if !ok {
+		return
+	}
+	c, err := checkCategory(strings.TrimSpace(s), false)
+	if err != nil {
+		it.d.addf(it.catLine, "%v", err)
+		return
+	}
+	it.l.Category = c
+}
+
+func (it *listItem) urls(_, v *yaml.Node) {
+	it.addSource("urls", "domains")
+	for _, e := range it.d.strList(v, it.where+".urls") {
+		u, err := normURL(e.val)
+		if err != nil {
+			it.d.addf(e.line, "%v", err)
+			continue
+		}
+		it.d.listEntry(u, e.line)
+		it.l.URLs = append(it.l.URLs, u)
+	}
+}
+
+func (it *listItem) format(_, v *yaml.Node) {
+	it.hasFormat = true
+	s, ok := it.d.str(v, it.where+".format")
+	if !ok {
+		return
+	}
+	switch f := strings.ToLower(strings.TrimSpace(s)); f {
+	case "domains", "hosts", "adblock":
+		it.l.Format = f
+	case "", "auto":
+	default:
+		it.d.addf(deref(v).Line, "unknown list format %q (want domains, hosts or adblock; leave it out to detect it)", s)
+	}
+}
+
+func (it *listItem) name(_, v *yaml.Node) {
+	s, ok := it.d.str(v, it.where+".name")
+	if !ok {
+		return
+	}
+	if s = strings.TrimSpace(s); !listNameRE.MatchString(s) {
+		it.d.addf(deref(v).Line, "%s.name %q: use lower-case letters, digits, '.', '_' and '-'", it.where, s)
+		return
+	}
+	it.l.Name = s
 }
 
 // checkListEntry checks what holds across a list entry's keys: one
