@@ -836,13 +836,21 @@ func profileNames(c *Config) []string {
 // fields and resolves relative paths against dir ("" leaves them
 // relative to the working directory).
 func (d *decoder) finish(dir string) {
-	c := d.cfg
 	for _, f := range d.later {
 		f()
 	}
 	d.later = nil
 	d.nameLists()
+	d.location()
+	d.checkAcrossSections()
+	d.checkListenCollisions()
+	d.cfg.resolvePaths(dir)
+}
 
+// location checks timezone and sets Location from it (UTC when it is
+// missing or wrong, so the checks after it still run).
+func (d *decoder) location() {
+	c := d.cfg
 	if c.Timezone == "" {
 		c.Timezone = "UTC"
 	}
@@ -855,7 +863,13 @@ func (d *decoder) finish(dir string) {
 	} else {
 		c.Location = loc
 	}
+}
 
+// checkAcrossSections checks what one section needs of another: a
+// default profile that exists, users for require_auth, a destination
+// for alerts.
+func (d *decoder) checkAcrossSections() {
+	c := d.cfg
 	switch {
 	case len(c.Profiles) == 0:
 		d.addf(d.line.profiles, "no profiles: define at least one under profiles:")
@@ -871,9 +885,12 @@ func (d *decoder) finish(dir string) {
 	if len(c.Alerts.Categories) > 0 && c.Alerts.Webhook == "" && c.Alerts.File == "" {
 		d.addf(d.line.alerts, "alerts.categories is set but neither alerts.webhook nor alerts.file says where to send alerts")
 	}
+}
 
-	// Two listeners on one address: the DNS listens on TCP too, so any
-	// two of them would collide.
+// checkListenCollisions refuses two listeners on one address: the DNS
+// listens on TCP too, so any two of them would collide.
+func (d *decoder) checkListenCollisions() {
+	c := d.cfg
 	addrs := map[string]string{}
 	for _, name := range []string{"proxy", "dns", "admin", "transparent_http", "transparent_https"} {
 		a := map[string]string{"proxy": c.Listen.Proxy, "dns": c.Listen.DNS, "admin": c.Listen.Admin,
@@ -891,7 +908,12 @@ func (d *decoder) finish(dir string) {
 		}
 		addrs[a] = name
 	}
+}
 
+// resolvePaths makes the relative paths of the config relative to dir
+// ("" leaves them as they are). Every path the config names is here, so
+// they are resolved once.
+func (c *Config) resolvePaths(dir string) {
 	abs := func(p string) string {
 		if p == "" || dir == "" || filepath.IsAbs(p) {
 			return p
