@@ -125,30 +125,8 @@ var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // pageFor fills the page for the outcome err of request st.
 func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pageData {
-	d := pageData{
-		Status:       statusOf(err),
-		Host:         st.host,
-		URL:          st.url,
-		User:         st.user,
-		Profile:      st.profile,
-		Device:       deviceOf(st.ip),
-		Organisation: bp.Organisation,
-		Contact:      strings.TrimSpace(bp.Contact),
-	}
-	if _, ok := err.(*AuthError); ok {
-		d.User = "" // the name tried is logged, but nobody is signed in
-	}
-	// The contact text is shown as written ("Contact: ..."); without one
-	// the page names who to ask in a sentence.
-	review := "ask " + defaultContact + " to review it"
-	tell := "tell " + defaultContact
-	if d.Contact != "" {
-		review, tell = "ask for it to be reviewed", "tell the contact below"
-	}
-	if loc == nil {
-		loc = time.Local
-	}
-	d.Time = st.start.In(loc).Format("Monday 2 January 2006, 15:04:05 MST")
+	d := basePage(st, err, bp, loc)
+	review, tell := askWords(d.Contact)
 	var (
 		be *BlockedError
 		ae *AuthError
@@ -158,42 +136,11 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 	)
 	switch {
 	case errors.As(err, &hm):
-		d.Blocked = true
-		d.Title = "This request was refused"
-		d.Lead = "The request named another site than the secure connection it came through."
-		d.Categories = st.cats.String()
-		d.Rule = ruleHostMismatch
-		d.RuleWords = ruleWords(ruleHostMismatch)
-		d.Reason = "the connection was opened for " + hm.Tunnel + " but the request asked for " + hm.Asked
-		d.Todo = []string{
-			"Open the site by its own address instead.",
-			"If this keeps happening, " + tell + ", with the site and the time shown below.",
-		}
+		d.hostMismatch(st, hm, tell)
 	case errors.As(err, &be):
-		d.Blocked = true
-		d.Title = "This page is blocked"
-		d.Lead = "The school's web filter stopped this request."
-		d.Categories = st.cats.String()
-		d.Rule = be.Rule
-		d.RuleWords = ruleWords(be.Rule)
-		d.Reason = be.Reason
-		d.Todo = []string{
-			"If you need this page for your work, " + review + ".",
-			"Give them the site, the time and the rule shown below.",
-		}
+		d.blocked(st, be, review)
 	case errors.As(err, &ue):
-		if ue.Kind == kindTimeout {
-			d.Title = "The site took too long to answer"
-			d.Lead = "The web filter waited for the site, but it did not reply in time."
-		} else {
-			d.Title = "The site could not be reached"
-			d.Lead = "The web filter could not connect to the site. It may be down, or its name may be wrong."
-		}
-		d.Reason = upstreamReason(ue.Kind)
-		d.Todo = []string{
-			"Try again in a moment: reload the page (F5).",
-			"If this keeps happening, " + tell + ", with the site and the time shown below.",
-		}
+		d.upstream(ue, tell)
 	case errors.As(err, &ae):
 		d.Title = "Sign-in needed"
 		d.Lead, d.Todo = signInHelp(ae.Reason, tell)
@@ -208,6 +155,82 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		d.Todo = []string{"Please try again in a moment: reload the page (F5)."}
 	}
 	return d
+}
+
+// basePage fills what every page shows: the request's details, the
+// school's name and contact, and the time in loc (time.Local if nil).
+func basePage(st *request, err error, bp config.BlockPage, loc *time.Location) pageData {
+	d := pageData{
+		Status:       statusOf(err),
+		Host:         st.host,
+		URL:          st.url,
+		User:         st.user,
+		Profile:      st.profile,
+		Device:       deviceOf(st.ip),
+		Organisation: bp.Organisation,
+		Contact:      strings.TrimSpace(bp.Contact),
+	}
+	if _, ok := err.(*AuthError); ok {
+		d.User = "" // the name tried is logged, but nobody is signed in
+	}
+	if loc == nil {
+		loc = time.Local
+	}
+	d.Time = st.start.In(loc).Format("Monday 2 January 2006, 15:04:05 MST")
+	return d
+}
+
+// askWords says whom to ask for a review and whom to tell of a fault.
+// The contact text is shown as written ("Contact: ..."); without one the
+// page names who to ask in a sentence.
+func askWords(contact string) (review, tell string) {
+	if contact != "" {
+		return "ask for it to be reviewed", "tell the contact below"
+	}
+	return "ask " + defaultContact + " to review it", "tell " + defaultContact
+}
+
+func (d *pageData) hostMismatch(st *request, hm *HostMismatchError, tell string) {
+	d.Blocked = true
+	d.Title = "This request was refused"
+	d.Lead = "The request named another site than the secure connection it came through."
+	d.Categories = st.cats.String()
+	d.Rule = ruleHostMismatch
+	d.RuleWords = ruleWords(ruleHostMismatch)
+	d.Reason = "the connection was opened for " + hm.Tunnel + " but the request asked for " + hm.Asked
+	d.Todo = []string{
+		"Open the site by its own address instead.",
+		"If this keeps happening, " + tell + ", with the site and the time shown below.",
+	}
+}
+
+func (d *pageData) blocked(st *request, be *BlockedError, review string) {
+	d.Blocked = true
+	d.Title = "This page is blocked"
+	d.Lead = "The school's web filter stopped this request."
+	d.Categories = st.cats.String()
+	d.Rule = be.Rule
+	d.RuleWords = ruleWords(be.Rule)
+	d.Reason = be.Reason
+	d.Todo = []string{
+		"If you need this page for your work, " + review + ".",
+		"Give them the site, the time and the rule shown below.",
+	}
+}
+
+func (d *pageData) upstream(ue *UpstreamError, tell string) {
+	if ue.Kind == kindTimeout {
+		d.Title = "The site took too long to answer"
+		d.Lead = "The web filter waited for the site, but it did not reply in time."
+	} else {
+		d.Title = "The site could not be reached"
+		d.Lead = "The web filter could not connect to the site. It may be down, or its name may be wrong."
+	}
+	d.Reason = upstreamReason(ue.Kind)
+	d.Todo = []string{
+		"Try again in a moment: reload the page (F5).",
+		"If this keeps happening, " + tell + ", with the site and the time shown below.",
+	}
 }
 
 // signInHelp says what went wrong with a sign-in and how to try again. A
