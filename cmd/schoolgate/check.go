@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -53,10 +52,8 @@ bad usage (bad flags, an unknown user, a bad target on the command line);
 `
 
 func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
+	fs := newFlagSet("check", checkUsage, stderr)
+	cfgPath := configFlag(fs, configUsage)
 	user := fs.String("user", "", "user name")
 	ipFlag := fs.String("ip", "", "client address")
 	atFlag := fs.String("at", "", "time")
@@ -64,10 +61,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	targets, err := parseInterspersed(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseStatus(err)
 	}
 	if len(targets) == 0 && *ipFlag == "" {
 		fmt.Fprintln(stderr, "schoolgate check: no TARGET given (a URL, a host name, or - for stdin)")
@@ -179,27 +173,6 @@ func (c *checker) run(targets []string, stdin io.Reader) int {
 		return 1
 	}
 	return status
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// the targets (check gmail.com -user alice), as a technician types them;
-// "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var targets []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return targets, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(targets, rest...), nil
-		}
-		targets = append(targets, rest[0])
-		args = rest[1:]
-	}
 }
 
 // parseAt reads -at: RFC 3339, or a local time in the config's timezone.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -82,10 +80,8 @@ type classifyMatch struct {
 }
 
 func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, classifyUsage) }
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
+	fs := newFlagSet("classify", classifyUsage, stderr)
+	cfgPath := configFlag(fs, configUsage)
 	profile := fs.String("profile", "", "profile")
 	asJSON := fs.Bool("json", false, "JSON output")
 	var extra stringList
@@ -93,10 +89,7 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseStatus(err)
 	}
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "schoolgate classify: no FILE given (a saved page, or - for stdin)")

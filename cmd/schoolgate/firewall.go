@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os/exec"
@@ -32,9 +31,7 @@ it; 2 for bad usage.
 
 // runFirewall is `schoolgate firewall`.
 func runFirewall(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("firewall", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, firewallUsage) }
+	fs := newFlagSet("firewall", firewallUsage, stderr)
 	cfgPath := configFlag(fs, "the config")
 	apply := fs.Bool("apply", false, "load the ruleset with nft -f -")
 	if err := fs.Parse(args); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -58,10 +57,8 @@ func runLists(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate lists: unknown subcommand %q\n%s", args[0], listsUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("lists "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, helpTexts["lists "+args[0]]) }
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
+	fs := newFlagSet("lists "+args[0], helpTexts["lists "+args[0]], stderr)
+	cfgPath := configFlag(fs, configUsage)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

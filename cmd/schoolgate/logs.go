@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -59,19 +58,14 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, logsUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("logs verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, logsUsage) }
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default)")
+	fs := newFlagSet("logs verify", logsUsage, stderr)
+	cfgPath := configFlag(fs, configUsage)
 	dateFlag := fs.String("date", "", "the local `DATE` (YYYY-MM-DD) of the log to check (default today)")
 	dirFlag := fs.String("dir", "", "read the logs from `DIR` instead of the config's log.dir")
 	allFlag := fs.Bool("all", false, "check every day's log in the folder")
 	cpFlag := fs.String("checkpoints", "", "prove the days against the checkpoints in `FILE` (one JSON object a line)")
 	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseStatus(err)
 	}
 	files := fs.Args()
 	if len(files) > 0 && (*cfgPath != "" || *dateFlag != "" || *dirFlag != "" || *allFlag) {

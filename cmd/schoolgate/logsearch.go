@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -48,10 +46,8 @@ lines are printed all the same), 2 for bad usage.
 `
 
 func runLogsSearch(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("logs search", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, logsSearchUsage) }
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default)")
+	fs := newFlagSet("logs search", logsSearchUsage, stderr)
+	cfgPath := configFlag(fs, configUsage)
 	dirFlag := fs.String("dir", "", "read the logs from `DIR` instead of the config's log.dir")
 	var q logging.Query
 	fs.StringVar(&q.User, "user", "", "")
@@ -64,10 +60,7 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "")
 	asCSV := fs.Bool("csv", false, "")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseStatus(err)
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "schoolgate logs search: "+format+"\n", a...)

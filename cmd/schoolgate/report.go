@@ -25,7 +25,7 @@ type reportFlags struct {
 func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs, "config `FILE` (default: the embedded default config)")
+	cfgPath := configFlag(fs, configUsage)
 	var f reportFlags
 	fs.StringVar(&f.date, "date", "", "day to report on, YYYY-MM-DD (default: yesterday in the config's timezone)")
 	fs.BoolVar(&f.week, "week", false, "report on the 7 days ending with -date")
@@ -37,10 +37,7 @@ func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseStatus(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "schoolgate report: unexpected argument %q\n", fs.Arg(0))

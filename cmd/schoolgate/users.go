@@ -54,9 +54,7 @@ type usersFlags struct {
 }
 
 func newUsersFlags(sub string, stderr io.Writer) *usersFlags {
-	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, helpTexts["users "+sub]) }
+	fs := newFlagSet("users "+sub, helpTexts["users "+sub], stderr)
 	return &usersFlags{
 		sub:     sub,
 		stderr:  stderr,
