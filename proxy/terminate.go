@@ -156,30 +156,18 @@ func splitAuthority(a string, def int) (string, int, bool) {
 // serveTerminated answers the CONNECT st with 200, terminates TLS unless t
 // is plain HTTP, and serves the requests inside until the client is done.
 func (p *Proxy) serveTerminated(w http.ResponseWriter, r *http.Request, st *request, t *innerTunnel) {
-	hj, ok := w.(http.Hijacker)
+	client, first, ok := p.hijackConnect(w, st, 0)
 	if !ok {
-		p.fail(w, st, &BadRequestError{Msg: "CONNECT is only supported over HTTP/1.1"})
-		return
-	}
-	client, brw, err := hj.Hijack()
-	if err != nil {
-		p.recordOutcome(st, errClientGone)
 		return
 	}
 	tc := &tunnelConns{client: client, up: client}
 	defer p.trackTunnel(tc)()
 	var conn net.Conn = client
-	// Bytes the client sent right behind its CONNECT are already in the
-	// server's buffer: the tunnel's first bytes.
-	if n := brw.Reader.Buffered(); n > 0 {
-		conn = &prefixConn{Conn: client, prefix: append([]byte(nil), mustPeek(brw.Reader.Peek(n))...)}
+	if len(first) > 0 {
+		conn = &prefixConn{Conn: client, prefix: first}
 	}
 	client.SetDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck // a failed write says it
-	line := "HTTP/1.1 200 Connection established\r\n\r\n"
-	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
-		line = "HTTP/1.0 200 Connection established\r\n\r\n"
-	}
-	if _, err := io.WriteString(client, line); err != nil {
+	if _, err := io.WriteString(client, establishedLine(r)); err != nil {
 		p.recordOutcome(st, errClientGone)
 		return
 	}

@@ -25,23 +25,10 @@ import (
 // tunnel whose first bytes are checked for a TLS ClientHello naming another
 // host.
 func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request) {
-	authority := r.URL.Host
-	if authority == "" {
-		authority = r.Host
-	}
-	hostRaw, port, ok := splitHostPort(authority)
+	host, port, ok := p.connectTarget(w, r, st)
 	if !ok {
-		st.host = clip(authority, 253)
-		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port, with a port from 1 to 65535"})
 		return
 	}
-	host, ok := categories.NormalizeHost(hostRaw)
-	if !ok || !dialableHost(host) {
-		st.host = clip(hostRaw, 253)
-		p.fail(w, st, &BadRequestError{Msg: "CONNECT names no valid host"})
-		return
-	}
-	st.host = host
 	if err := p.identify(st, r); err != nil {
 		p.fail(w, st, err)
 		return
@@ -71,41 +58,51 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		p.serveTerminated(w, r, st, newInnerTunnel(kind, st, port, blocked, mitm))
 		return
 	}
+	p.serveRelayed(w, r, st, host, port)
+}
+
+// connectTarget reads the host and port a CONNECT names into st; on a
+// bad one it answers the client and returns false.
+func (p *Proxy) connectTarget(w http.ResponseWriter, r *http.Request, st *request) (host string, port int, ok bool) {
+	authority := r.URL.Host
+	if authority == "" {
+		authority = r.Host
+	}
+	hostRaw, port, ok := splitHostPort(authority)
+	if !ok {
+		st.host = clip(authority, 253)
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT needs host:port, with a port from 1 to 65535"})
+		return "", 0, false
+	}
+	host, ok = categories.NormalizeHost(hostRaw)
+	if !ok || !dialableHost(host) {
+		st.host = clip(hostRaw, 253)
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT names no valid host"})
+		return "", 0, false
+	}
+	st.host = host
+	return host, port, true
+}
+
+// serveRelayed dials host:port for the allowed CONNECT st, answers 200
+// and relays the tunnel.
+func (p *Proxy) serveRelayed(w http.ResponseWriter, r *http.Request, st *request, host string, port int) {
 	up, err := p.dialer.DialContext(r.Context(), "tcp", net.JoinHostPort(dialHost(st, host), strconv.Itoa(port)))
 	if err != nil {
 		p.fail(w, st, upstreamOutcome(r.Context(), err))
 		return
 	}
-	hj, ok := w.(http.Hijacker)
+	// room for a ClientHello behind the bytes already sent
+	client, first, ok := p.hijackConnect(w, st, 4096)
 	if !ok {
 		up.Close()
-		p.fail(w, st, &BadRequestError{Msg: "CONNECT is only supported over HTTP/1.1"})
 		return
-	}
-	client, brw, err := hj.Hijack()
-	if err != nil {
-		up.Close()
-		p.recordOutcome(st, errClientGone)
-		return
-	}
-	// Bytes the client sent right behind its CONNECT (before our 200) are
-	// already in the server's buffer: they are the tunnel's first bytes.
-	var first []byte
-	if n := brw.Reader.Buffered(); n > 0 {
-		first = make([]byte, n, max(n, 4096))
-		copy(first, mustPeek(brw.Reader.Peek(n)))
-	} else {
-		first = make([]byte, 0, 4096)
 	}
 	tc := &tunnelConns{client: client, up: up}
 	defer p.trackTunnel(tc)()
 
-	line := "HTTP/1.1 200 Connection established\r\n\r\n"
-	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
-		line = "HTTP/1.0 200 Connection established\r\n\r\n"
-	}
 	client.SetWriteDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck // a failed write says it
-	if _, err := io.WriteString(client, line); err != nil {
+	if _, err := io.WriteString(client, establishedLine(r)); err != nil {
 		p.recordOutcome(st, errClientGone)
 		return
 	}
@@ -113,6 +110,39 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 	st.status = http.StatusOK
 	p.beginSession(st)
 	p.relay(st, tc, first, port, slices.Contains(p.o.TLSPorts, port))
+}
+
+// hijackConnect takes the client's connection of the CONNECT st from the
+// HTTP server, with the bytes the client sent right behind its CONNECT
+// (before our 200): they are already in the server's buffer, and are the
+// tunnel's first bytes (first has room for at least room bytes). When it
+// cannot, it has recorded the outcome and returns false.
+func (p *Proxy) hijackConnect(w http.ResponseWriter, st *request, room int) (client net.Conn, first []byte, ok bool) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		p.fail(w, st, &BadRequestError{Msg: "CONNECT is only supported over HTTP/1.1"})
+		return nil, nil, false
+	}
+	client, brw, err := hj.Hijack()
+	if err != nil {
+		p.recordOutcome(st, errClientGone)
+		return nil, nil, false
+	}
+	n := brw.Reader.Buffered()
+	first = make([]byte, n, max(n, room))
+	if n > 0 {
+		copy(first, mustPeek(brw.Reader.Peek(n)))
+	}
+	return client, first, true
+}
+
+// establishedLine is the answer to a CONNECT that opens its tunnel, in
+// the client's HTTP version.
+func establishedLine(r *http.Request) string {
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		return "HTTP/1.0 200 Connection established\r\n\r\n"
+	}
+	return "HTTP/1.1 200 Connection established\r\n\r\n"
 }
 
 // statusCut is logged for a tunnel the proxy cut after its 200 (the
@@ -162,100 +192,137 @@ func (t *tunnelConns) close() {
 // cuts the tunnel, so the log line keeps status 200 (what the client got,
 // docs/contract.md §4) with verdict block and the rule that cut it.
 func (p *Proxy) relay(st *request, tc *tunnelConns, first []byte, port int, tlsOnly bool) {
-	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
-	// becomes splice(2) and the kernel moves the bytes.
-	var client net.Conn = tc.client
-	if cc, ok := tc.client.(*clientConn); ok {
-		if t, ok := cc.tcp(); ok {
-			client = t
-		}
-	}
-	up := tc.up
-
-	var (
-		lastActive atomic.Int64
-		down, upB  atomic.Int64
-		downDone   = make(chan struct{}) // the server-to-client copy ended
-		upDone     = make(chan struct{}) // the client-to-server copy ended
-		downExited = make(chan struct{})
-		upOnce     sync.Once
-		downOnce   sync.Once
-	)
-	markUpDone := func() { upOnce.Do(func() { close(upDone) }) }
-	markDownDone := func() { downOnce.Do(func() { close(downDone) }) }
-	lastActive.Store(time.Now().UnixNano())
+	rl := p.newRelaying(st, tc)
 	// Server to client starts at once (some protocols speak first); the
 	// client's bytes go upstream only after the ClientHello check.
-	go func() {
-		defer close(downExited)
-		defer markDownDone()
-		defer p.recoverTunnel(tc)
-		err := p.pump(client, up, tc, &lastActive, &down)
-		markDownDone()
-		p.m.relayedDown.Add(float64(down.Load()))
-		if err == nil {
-			closeWrite(client)
-			p.await(upDone, tc, &lastActive)
-		}
-	}()
-	defer func() {
-		markUpDone()
-		<-downExited
-		st.bytes = down.Load()
-	}()
+	go rl.copyDown()
+	defer rl.finish()
 	defer p.recoverTunnel(tc)
+	buf, ok := rl.checkFirstBytes(first, port, tlsOnly)
+	if !ok {
+		return
+	}
+	rl.copyUp(buf)
+}
 
+// relaying is one relayed tunnel: its two copies and what they share.
+type relaying struct {
+	p  *Proxy
+	st *request
+	tc *tunnelConns
+	// Both ends unwrapped to *net.TCPConn where possible, so io.Copy
+	// becomes splice(2) and the kernel moves the bytes.
+	client, up net.Conn
+
+	lastActive atomic.Int64
+	down, upB  atomic.Int64
+	downDone   chan struct{} // the server-to-client copy ended
+	upDone     chan struct{} // the client-to-server copy ended
+	downExited chan struct{}
+	upOnce     sync.Once
+	downOnce   sync.Once
+}
+
+func (p *Proxy) newRelaying(st *request, tc *tunnelConns) *relaying {
+	rl := &relaying{p: p, st: st, tc: tc, client: tc.client, up: tc.up,
+		downDone: make(chan struct{}), upDone: make(chan struct{}), downExited: make(chan struct{})}
+	if cc, ok := tc.client.(*clientConn); ok {
+		if t, ok := cc.tcp(); ok {
+			rl.client = t
+		}
+	}
+	rl.lastActive.Store(time.Now().UnixNano())
+	return rl
+}
+
+func (rl *relaying) markUpDone()   { rl.upOnce.Do(func() { close(rl.upDone) }) }
+func (rl *relaying) markDownDone() { rl.downOnce.Do(func() { close(rl.downDone) }) }
+
+// copyDown copies server to client, then waits for the client's side.
+func (rl *relaying) copyDown() {
+	p := rl.p
+	defer close(rl.downExited)
+	defer rl.markDownDone()
+	defer p.recoverTunnel(rl.tc)
+	err := p.pump(rl.client, rl.up, rl.tc, &rl.lastActive, &rl.down)
+	rl.markDownDone()
+	p.m.relayedDown.Add(float64(rl.down.Load()))
+	if err == nil {
+		closeWrite(rl.client)
+		p.await(rl.upDone, rl.tc, &rl.lastActive)
+	}
+}
+
+// finish waits for the server-to-client copy and logs the bytes it moved.
+func (rl *relaying) finish() {
+	rl.markUpDone()
+	<-rl.downExited
+	rl.st.bytes = rl.down.Load()
+}
+
+// checkFirstBytes reads and checks the client's first bytes (see relay)
+// and returns them to go upstream; false when the tunnel is cut, or
+// handed to the HTTP reader.
+func (rl *relaying) checkFirstBytes(first []byte, port int, tlsOnly bool) ([]byte, bool) {
+	p, st, tc := rl.p, rl.st, rl.tc
 	buf, hello, err := peekClientHello(tc.client, first, p.o.HelloTimeout)
 	switch {
 	case err == nil:
 		if cut := p.checkHello(st, hello); cut {
 			tc.close()
-			return
+			return nil, false
 		}
 	case errors.Is(err, errNotTLS) && !tlsOnly:
 		// Not TLS, on a port the school opened for other protocols. HTTP
 		// is read as HTTP, as on port 80: relayed unread, it would take
 		// any Host to the allowed host's address.
 		var isHTTP bool
-		if buf, isHTTP = readHTTPStart(tc.client, buf, p.o.HelloTimeout); isHTTP && down.Load() == 0 {
-			p.detachHTTP(st, tc, buf, port, downExited)
-			return
+		if buf, isHTTP = readHTTPStart(tc.client, buf, p.o.HelloTimeout); isHTTP && rl.down.Load() == 0 {
+			p.detachHTTP(st, tc, buf, port, rl.downExited)
+			return nil, false
 		}
 	case errors.Is(err, errNotTLS):
 		st.verdict, st.rule, st.status = policy.Block, ruleTLSRequired, statusCut
 		p.logger.Info("tunnel cut: not TLS on an HTTPS port", zap.String("host", st.host), zap.Stringer("ip", st.ip),
 			zap.String("user", st.user))
 		tc.close()
-		return
+		return nil, false
 	case errors.Is(err, errMalformed):
 		st.verdict, st.rule, st.status = policy.Block, ruleTLSMalformed, statusCut
 		p.logger.Info("tunnel cut: malformed TLS ClientHello, or other TLS records before it", zap.String("host", st.host),
 			zap.Stringer("ip", st.ip), zap.String("user", st.user))
 		tc.close()
-		return
+		return nil, false
 	default:
 		// The client said nothing in time, or left.
 		tc.close()
-		return
+		return nil, false
 	}
-	lastActive.Store(time.Now().UnixNano())
+	return buf, true
+}
+
+// copyUp sends the checked first bytes upstream, then copies client to
+// server and waits for the server's side.
+func (rl *relaying) copyUp(buf []byte) {
+	p, tc, up := rl.p, rl.tc, rl.up
+	rl.lastActive.Store(time.Now().UnixNano())
 	if len(buf) > 0 {
 		up.SetWriteDeadline(time.Now().Add(p.o.TunnelIdleTimeout)) //nolint:errcheck
 		n, err := up.Write(buf)
 		up.SetWriteDeadline(time.Time{}) //nolint:errcheck
-		upB.Add(int64(n))
+		rl.upB.Add(int64(n))
 		if err != nil {
 			p.m.relayedUp.Add(float64(n))
 			tc.close()
 			return
 		}
 	}
-	err = p.pump(up, client, tc, &lastActive, &upB)
-	markUpDone()
-	p.m.relayedUp.Add(float64(upB.Load()))
+	err := p.pump(up, rl.client, tc, &rl.lastActive, &rl.upB)
+	rl.markUpDone()
+	p.m.relayedUp.Add(float64(rl.upB.Load()))
 	if err == nil {
 		closeWrite(up)
-		p.await(downDone, tc, &lastActive)
+		p.await(rl.downDone, tc, &rl.lastActive)
 	}
 }
 
