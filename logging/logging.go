@@ -240,48 +240,10 @@ func (d *dayFile) prev() []byte {
 // Open opens (or continues) today's file in o.Dir, deletes files past
 // retention and starts the writer goroutine.
 func Open(o Options) (*Writer, error) {
-	if o.Dir == "" {
-		return nil, errors.New("opening access log: no log directory given")
+	if err := o.setDefaults(); err != nil {
+		return nil, err
 	}
-	if o.Location == nil {
-		o.Location = time.Local
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultQueueSize
-	}
-	if o.MaxBuffered <= 0 {
-		o.MaxBuffered = DefaultMaxBuffered
-	}
-	if o.FlushInterval <= 0 || o.FlushInterval > maxFlushInterval {
-		o.FlushInterval = maxFlushInterval
-	}
-	if o.RetentionDays < 0 {
-		return nil, fmt.Errorf("opening access log: retention days %d is negative", o.RetentionDays)
-	}
-	w := &Writer{
-		o:      o,
-		log:    o.Logger,
-		wakeAt: min(wakeBatch, o.QueueSize),
-		wake:   make(chan struct{}, 1),
-		flushc: make(chan chan error),
-		done:   make(chan struct{}),
-		le:     newLineEncoder(),
-		syncc:  make(chan syncReq, 1),
-
-		sessions:     make(map[uint64]*Session),
-		stopCompress: make(chan struct{}),
-		cpPending:    make(map[string]head),
-
-		syncerDone: make(chan struct{}),
-	}
-	w.room.L = &w.qmu
-	w.m = newMetrics(w.queueLen)
+	w := newWriter(o)
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("opening access log: %w", err)
 	}
@@ -303,6 +265,72 @@ func Open(o Options) (*Writer, error) {
 		return nil, err
 	}
 	w.cur = df
+	w.resume()
+	w.checkpoint(CheckpointStart, true)
+	w.cpDue = now.Add(o.CheckpointInterval)
+	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
+	go w.syncer()
+	go w.run()
+	return w, nil
+}
+
+// setDefaults fills the options left out and refuses the impossible.
+func (o *Options) setDefaults() error {
+	if o.Dir == "" {
+		return errors.New("opening access log: no log directory given")
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = DefaultMaxBuffered
+	}
+	if o.FlushInterval <= 0 || o.FlushInterval > maxFlushInterval {
+		o.FlushInterval = maxFlushInterval
+	}
+	if o.RetentionDays < 0 {
+		return fmt.Errorf("opening access log: retention days %d is negative", o.RetentionDays)
+	}
+	return nil
+}
+
+// newWriter is a Writer for o, with nothing opened yet.
+func newWriter(o Options) *Writer {
+	w := &Writer{
+		o:      o,
+		log:    o.Logger,
+		wakeAt: min(wakeBatch, o.QueueSize),
+		wake:   make(chan struct{}, 1),
+		flushc: make(chan chan error),
+		done:   make(chan struct{}),
+		le:     newLineEncoder(),
+		syncc:  make(chan syncReq, 1),
+
+		sessions:     make(map[uint64]*Session),
+		stopCompress: make(chan struct{}),
+		cpPending:    make(map[string]head),
+
+		syncerDone: make(chan struct{}),
+	}
+	w.room.L = &w.qmu
+	w.m = newMetrics(w.queueLen)
+	return w
+}
+
+// resume takes up what the previous run left: its last checkpoint (to
+// check the log's end against), the lines a full disk refused at its stop
+// (the gap marker), and the sessions it left open (the journal).
+func (w *Writer) resume() {
+	o := w.o
 	if o.StateDir != "" {
 		cp, err := loadCheckpoint(o.StateDir)
 		if err != nil {
@@ -319,12 +347,6 @@ func Open(o Options) (*Writer, error) {
 	}
 	w.replayMarker(mb)
 	w.replayJournal()
-	w.checkpoint(CheckpointStart, true)
-	w.cpDue = now.Add(o.CheckpointInterval)
-	w.log.Info("access log open", zap.String("file", df.path), zap.Int64("continuing_after_line", df.seq))
-	go w.syncer()
-	go w.run()
-	return w, nil
 }
 
 // Log records e. It copies e, so the caller may reuse it once Log
