@@ -101,9 +101,30 @@ func decompressTemp(path string) (string, error) {
 // buildIndexFrom indexes the plain log at src as the index of the day
 // whose file is at path (src itself, or the .gz made from it).
 func buildIndexFrom(src, path string) error {
-	fi, err := os.Stat(path)
+	hdr, err := indexHeaderFor(src, path)
 	if err != nil {
 		return err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ul, err := readUserLines(f)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(IndexPath(path), 0o640, func(bw io.Writer) error {
+		return ul.writeIndex(bw, hdr, f, src)
+	})
+}
+
+// indexHeaderFor is the index header of the day whose file is at path,
+// with what verifying its plain log at src found.
+func indexHeaderFor(src, path string) (indexHeader, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return indexHeader{}, err
 	}
 	hdr := indexHeader{Version: indexVersion, File: filepath.Base(path), Size: fi.Size(),
 		MtimeNS: fi.ModTime().UnixNano(), Indexed: time.Now().UTC().Format(time.RFC3339)}
@@ -113,75 +134,85 @@ func buildIndexFrom(src, path string) error {
 	case errors.As(verr, &ve):
 		hdr.Problem = ve.Error()
 	case verr != nil:
-		return verr
+		return indexHeader{}, verr
 	}
 	hdr.Lines, hdr.LastHash, hdr.Tip, hdr.Gaps = res.Lines, res.LastHash, res.Tip, res.Gaps
+	return hdr, nil
+}
 
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	type ref struct {
-		user uint32
-		off  int64
-		n    uint32
-	}
-	users := map[string]uint32{}
-	var names []string
-	var refs []ref
-	err = eachLine(f, func(line []byte, off int64) {
+// userLines is where each user's lines are in a day's log: refs sorted
+// by user, in the order of the file within a user.
+type userLines struct {
+	names []string // by user id
+	refs  []lineRef
+}
+
+type lineRef struct {
+	user uint32 // index in names
+	off  int64
+	n    uint32
+}
+
+func readUserLines(f *os.File) (*userLines, error) {
+	ul := &userLines{}
+	ids := map[string]uint32{}
+	err := eachLine(f, func(line []byte, off int64) {
 		u := lineUser(line)
-		id, ok := users[string(u)]
+		id, ok := ids[string(u)]
 		if !ok {
-			id = uint32(len(names))
-			users[string(u)] = id
-			names = append(names, string(u))
+			id = uint32(len(ul.names))
+			ids[string(u)] = id
+			ul.names = append(ul.names, string(u))
 		}
-		refs = append(refs, ref{id, off, uint32(len(line))})
+		ul.refs = append(ul.refs, lineRef{id, off, uint32(len(line))})
 	})
 	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(ul.refs, func(i, j int) bool { return ul.refs[i].user < ul.refs[j].user })
+	return ul, nil
+}
+
+// writeIndex writes the index to bw: the header line, each user's lines
+// (read from f, the log at src) as a gzip member of its own, the
+// directory of the members, and the directory's offset.
+func (ul *userLines) writeIndex(bw io.Writer, hdr indexHeader, f *os.File, src string) error {
+	refs := ul.refs
+	hb, _ := json.Marshal(hdr)
+	if _, err := bw.Write(append(hb, '\n')); err != nil {
 		return err
 	}
-	sort.SliceStable(refs, func(i, j int) bool { return refs[i].user < refs[j].user })
-
-	return atomicfile.Write(IndexPath(path), 0o640, func(bw io.Writer) error {
-		hb, _ := json.Marshal(hdr)
-		if _, err := bw.Write(append(hb, '\n')); err != nil {
-			return err
+	pos := int64(len(hb) + 1)
+	dir := make(map[string][3]int64, len(ul.names))
+	cw := &countWriter{w: bw}
+	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	buf := make([]byte, 0, 64<<10)
+	for i := 0; i < len(refs); {
+		j := i
+		for j < len(refs) && refs[j].user == refs[i].user {
+			j++
 		}
-		pos := int64(len(hb) + 1)
-		dir := make(map[string][3]int64, len(names))
-		cw := &countWriter{w: bw}
-		zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
-		buf := make([]byte, 0, 64<<10)
-		for i := 0; i < len(refs); {
-			j := i
-			for j < len(refs) && refs[j].user == refs[i].user {
-				j++
+		cw.n = 0
+		zw.Reset(cw)
+		for _, r := range refs[i:j] {
+			buf = buf[:r.n]
+			if cap(buf) < int(r.n) {
+				buf = make([]byte, r.n)
 			}
-			cw.n = 0
-			zw.Reset(cw)
-			for _, r := range refs[i:j] {
-				buf = buf[:r.n]
-				if cap(buf) < int(r.n) {
-					buf = make([]byte, r.n)
-				}
-				if _, err := f.ReadAt(buf, r.off); err != nil {
-					return fmt.Errorf("indexing %s: %w", src, err)
-				}
-				zw.Write(buf) //nolint:errcheck // to cw, whose errors the buffered writer keeps for Flush
+			if _, err := f.ReadAt(buf, r.off); err != nil {
+				return fmt.Errorf("indexing %s: %w", src, err)
 			}
-			zw.Close()
-			dir[names[refs[i].user]] = [3]int64{pos, cw.n, int64(j - i)}
-			pos += cw.n
-			i = j
+			zw.Write(buf) //nolint:errcheck // to cw, whose errors the buffered writer keeps for Flush
 		}
-		db, _ := json.Marshal(dir)
-		bw.Write(db)                              //nolint:errcheck // Flush reports
-		_, err := fmt.Fprintf(bw, "\n%020d", pos) // Flush reports the buffered writer's errors
-		return err
-	})
+		zw.Close()
+		dir[ul.names[refs[i].user]] = [3]int64{pos, cw.n, int64(j - i)}
+		pos += cw.n
+		i = j
+	}
+	db, _ := json.Marshal(dir)
+	bw.Write(db)                              //nolint:errcheck // Flush reports
+	_, err := fmt.Fprintf(bw, "\n%020d", pos) // Flush reports the buffered writer's errors
+	return err
 }
 
 type countWriter struct {
