@@ -85,7 +85,46 @@ func (t target) rules(b *strings.Builder, v4, v6 string, match string) {
 // forward hooks, and traffic to the gateway's own addresses is not
 // redirected (only DNS is, to the filter).
 func Ruleset(cfg *config.Config, source string) (string, error) {
-	var errs []error
+	s4, s6, errs := clientSets(cfg)
+	dns, web, terrs := redirects(cfg)
+	if errs = append(errs, terrs...); len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# schoolgate transparent gateway mode, from %s.\n", source)
+	b.WriteString("# Load with `schoolgate firewall -apply` (nft -f -): it replaces only this table.\n")
+	fmt.Fprintf(&b, "table %s\ndelete table %s\n", Table, Table)
+	fmt.Fprintf(&b, "table %s {\n", Table)
+	b.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
+	b.WriteString("\t\t# The gateway's own traffic (on loopback too) is not redirected.\n")
+	b.WriteString("\t\tiif lo return\n")
+	if dns != nil {
+		b.WriteString("\t\t# DNS to any resolver is answered by the filter.\n")
+		dns.t.rules(&b, s4, s6, dns.match)
+	}
+	b.WriteString("\t\t# The gateway's own addresses (its admin page, the explicit proxy) are not redirected.\n")
+	b.WriteString("\t\tfib daddr type local return\n")
+	for _, t := range web {
+		t.t.rules(&b, s4, s6, t.match)
+	}
+	b.WriteString("\t}\n")
+	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
+	b.WriteString("\t\t# QUIC and DNS over TLS/QUIC would pass the filter unread: refused at once, so clients fall back.\n")
+	for _, fam := range []struct{ match, set string }{{"ip saddr", s4}, {"ip6 saddr", s6}} {
+		if fam.set == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "\t\t%s %s udp dport { 80, 443, 853 } reject with icmpx type port-unreachable\n", fam.match, fam.set)
+		fmt.Fprintf(&b, "\t\t%s %s tcp dport 853 reject with tcp reset\n", fam.match, fam.set)
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String(), nil
+}
+
+// clientSets is clients as an nft set of IPv4 and one of IPv6 networks
+// ("" for a family with none).
+func clientSets(cfg *config.Config) (s4, s6 string, errs []error) {
 	var v4, v6 []string
 	for _, p := range cfg.Clients {
 		p = p.Masked()
@@ -107,66 +146,39 @@ func Ruleset(cfg *config.Config, source string) (string, error) {
 		}
 		return "{ " + strings.Join(s, ", ") + " }"
 	}
-	s4, s6 := set(v4), set(v6)
-	var targets []struct {
-		t     target
-		match string
-	}
-	add := func(setting, addr, match string) {
+	return set(v4), set(v6), errs
+}
+
+// redirect is where traffic that match selects goes.
+type redirect struct {
+	t     target
+	match string
+}
+
+// redirects is where DNS (nil if listen.dns is off) and web traffic go.
+func redirects(cfg *config.Config) (dns *redirect, web []redirect, errs []error) {
+	one := func(setting, addr, match string) *redirect {
 		if addr == "" {
-			return
+			return nil
 		}
 		t, err := parseTarget(setting, addr)
 		if err != nil {
 			errs = append(errs, err)
-			return
+			return nil
 		}
-		targets = append(targets, struct {
-			t     target
-			match string
-		}{t, match})
+		return &redirect{t, match}
 	}
-	add("listen.dns", cfg.Listen.DNS, "meta l4proto { tcp, udp } th dport 53")
-	add("listen.transparent_http", cfg.Listen.TransparentHTTP, "tcp dport 80")
-	add("listen.transparent_https", cfg.Listen.TransparentHTTPS, "tcp dport 443")
+	dns = one("listen.dns", cfg.Listen.DNS, "meta l4proto { tcp, udp } th dport 53")
+	for _, r := range []*redirect{
+		one("listen.transparent_http", cfg.Listen.TransparentHTTP, "tcp dport 80"),
+		one("listen.transparent_https", cfg.Listen.TransparentHTTPS, "tcp dport 443"),
+	} {
+		if r != nil {
+			web = append(web, *r)
+		}
+	}
 	if cfg.Listen.TransparentHTTP == "" && cfg.Listen.TransparentHTTPS == "" {
 		errs = append(errs, errors.New("neither listen.transparent_http nor listen.transparent_https is set: there is nothing to redirect web traffic to"))
 	}
-	if len(errs) > 0 {
-		return "", errors.Join(errs...)
-	}
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "# schoolgate transparent gateway mode, from %s.\n", source)
-	b.WriteString("# Load with `schoolgate firewall -apply` (nft -f -): it replaces only this table.\n")
-	fmt.Fprintf(&b, "table %s\ndelete table %s\n", Table, Table)
-	fmt.Fprintf(&b, "table %s {\n", Table)
-	b.WriteString("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n")
-	b.WriteString("\t\t# The gateway's own traffic (on loopback too) is not redirected.\n")
-	b.WriteString("\t\tiif lo return\n")
-	if cfg.Listen.DNS != "" {
-		b.WriteString("\t\t# DNS to any resolver is answered by the filter.\n")
-	}
-	web := targets
-	if cfg.Listen.DNS != "" { // added first
-		targets[0].t.rules(&b, s4, s6, targets[0].match)
-		web = targets[1:]
-	}
-	b.WriteString("\t\t# The gateway's own addresses (its admin page, the explicit proxy) are not redirected.\n")
-	b.WriteString("\t\tfib daddr type local return\n")
-	for _, t := range web {
-		t.t.rules(&b, s4, s6, t.match)
-	}
-	b.WriteString("\t}\n")
-	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
-	b.WriteString("\t\t# QUIC and DNS over TLS/QUIC would pass the filter unread: refused at once, so clients fall back.\n")
-	for _, fam := range []struct{ match, set string }{{"ip saddr", s4}, {"ip6 saddr", s6}} {
-		if fam.set == "" {
-			continue
-		}
-		fmt.Fprintf(&b, "\t\t%s %s udp dport { 80, 443, 853 } reject with icmpx type port-unreachable\n", fam.match, fam.set)
-		fmt.Fprintf(&b, "\t\t%s %s tcp dport 853 reject with tcp reset\n", fam.match, fam.set)
-	}
-	b.WriteString("\t}\n}\n")
-	return b.String(), nil
+	return dns, web, errs
 }
