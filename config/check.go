@@ -99,7 +99,11 @@ func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 	}
 	if l := cfg.Users.LDAP; l != nil {
 		exists(l.Line, "users.ldap.bind_password_file", l.BindPasswordFile, false)
-		exists(l.Line, "users.ldap.ca_file", l.CAFile, false)
+		if l.CAFile != "" && exists(l.Line, "users.ldap.ca_file", l.CAFile, false) {
+			if _, err := l.CAPool(); err != nil {
+				addf(l.Line, "%v", err)
+			}
+		}
 	}
 	checkStatutory(cfg, addf)
 	if cfg.Users.File != "" {

@@ -122,6 +122,9 @@ func New(cfg config.LDAP) (*Directory, error) {
 		now:     time.Now,
 		sf:      make(map[[32]byte]*call),
 	}
+	if d.ldaps && cfg.StartTLS {
+		return nil, fmt.Errorf("users.ldap.start_tls is for ldap:// URLs; %s is TLS already", cfg.URL)
+	}
 	if !d.ldaps && !cfg.StartTLS && !loopback(u.Hostname()) {
 		return nil, fmt.Errorf("users.ldap.url %s: a plain bind would send passwords unencrypted; use ldaps:// or start_tls", cfg.URL)
 	}
@@ -149,13 +152,9 @@ func New(cfg config.LDAP) (*Directory, error) {
 	}
 	d.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := cfg.CAPool()
 		if err != nil {
-			return nil, fmt.Errorf("reading users.ldap.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("users.ldap.ca_file %s holds no PEM certificate", cfg.CAFile)
+			return nil, err
 		}
 		d.tls.RootCAs = pool
 	}
@@ -258,25 +257,40 @@ func (d *Directory) Authenticate(ctx context.Context, user, pass string) (Result
 	return c.res, c.err
 }
 
-// dial opens a connection, with TLS as configured.
+// dial opens a connection, with TLS as configured: ldaps:// is TLS from
+// the first byte, start_tls upgrades a plain connection before anything
+// else is sent. Both verify the server's certificate against ca_file (or
+// the system's roots) for the host named in the URL. Connecting and the
+// TLS handshake together take at most d.timeout (go-ldap's own StartTLS
+// handshake has no deadline, so the connection carries one until it is
+// done).
 func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
-	dialer := &net.Dialer{Timeout: d.timeout}
-	var opts []ldap.DialOpt
-	opts = append(opts, ldap.DialWithDialer(dialer))
-	scheme := "ldap://"
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var (
+		raw net.Conn
+		err error
+	)
 	if d.ldaps {
-		scheme = "ldaps://"
-		opts = append(opts, ldap.DialWithTLSConfig(d.tls))
+		raw, err = (&tls.Dialer{Config: d.tls}).DialContext(ctx, "tcp", d.addr)
+	} else {
+		raw, err = (&net.Dialer{}).DialContext(ctx, "tcp", d.addr)
 	}
-	conn, err := ldap.DialURL(scheme+d.addr, opts...)
 	if err != nil {
-		return nil, &UnavailableError{Err: err}
+		return nil, &UnavailableError{Err: d.explain(err)}
 	}
+	conn := ldap.NewConn(raw, d.ldaps)
+	conn.Start()
 	conn.SetTimeout(d.timeout)
 	if d.cfg.StartTLS {
-		if err := conn.StartTLS(d.tls); err != nil {
+		if deadline, ok := ctx.Deadline(); ok {
+			raw.SetDeadline(deadline) //nolint:errcheck // a closed conn fails StartTLS below
+		}
+		err := conn.StartTLS(d.tls)
+		raw.SetDeadline(time.Time{}) //nolint:errcheck
+		if err != nil {
 			conn.Close()
-			return nil, &UnavailableError{Err: fmt.Errorf("start_tls: %w", err)}
+			return nil, &UnavailableError{Err: d.explain(fmt.Errorf("start_tls: %w", err))}
 		}
 	}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -285,6 +299,32 @@ func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
 		}
 	}
 	return conn, nil
+}
+
+// explain adds to a failed TLS connection what a technician should look
+// at. go-ldap reports a failed StartTLS handshake as text only, so the
+// certificate errors are recognised by their x509 wording as well as by
+// type.
+func (d *Directory) explain(err error) error {
+	var (
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		msg     = err.Error()
+	)
+	ca := "the system's roots (set users.ldap.ca_file to the CA that issued it, e.g. the school's AD CS root)"
+	if d.cfg.CAFile != "" {
+		ca = "users.ldap.ca_file " + d.cfg.CAFile + " (it must hold the CA that issued the server's certificate)"
+	}
+	switch {
+	case errors.As(err, &unknown) || strings.Contains(msg, "x509: certificate signed by unknown authority"):
+		return fmt.Errorf("%w: the server's certificate does not chain to %s", err, ca)
+	case errors.As(err, &host) || strings.Contains(msg, "x509: certificate is valid for") || strings.Contains(msg, "x509: cannot validate certificate for"):
+		return fmt.Errorf("%w: the certificate is not for the host in users.ldap.url %s (use the name the certificate is issued to)", err, d.cfg.URL)
+	case errors.As(err, &invalid) || strings.Contains(msg, "x509: "):
+		return fmt.Errorf("%w: the server's certificate was not accepted", err)
+	}
+	return err
 }
 
 // ask asks the directory about user and pass and returns the profile.

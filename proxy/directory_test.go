@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/schoolgate/schoolgate/internal/slapdtest"
 )
 
@@ -22,8 +24,16 @@ import (
 func ldapEnv(t testing.TB) (*env, *slapdtest.Server) {
 	t.Helper()
 	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
+	return ldapEnvOn(t, srv, "url: "+srv.URL, nil), srv
+}
+
+// ldapEnvOn is ldapEnv on a slapd of the caller's: conn is the YAML of
+// users.ldap's url (and start_tls, ca_file), one key a line; logger (if
+// not nil) receives the program log.
+func ldapEnvOn(t testing.TB, srv *slapdtest.Server, conn string, logger *zap.Logger) *env {
+	t.Helper()
 	var dir string
-	e := newEnv(t, envConfig{requireAuth: true, edit: func(cfg string) string {
+	ec := envConfig{requireAuth: true, edit: func(cfg string) string {
 		dir = t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -36,7 +46,7 @@ func ldapEnv(t testing.TB) (*env, *slapdtest.Server) {
   file: users.csv
   require_auth: true
   ldap:
-    url: `+srv.URL+`
+    `+strings.ReplaceAll(strings.TrimSpace(conn), "\n", "\n    ")+`
     bind_dn: cn=svc,`+slapdtest.Base+`
     bind_password_file: `+filepath.Join(dir, "bind.pw")+`
     base_dn: `+slapdtest.Base+`
@@ -46,8 +56,11 @@ func ldapEnv(t testing.TB) (*env, *slapdtest.Server) {
       - {group: "cn=AllStaff,ou=groups,`+slapdtest.Base+`", profile: staff}
       - {group: "cn=Pupils,ou=groups,`+slapdtest.Base+`", profile: student}
 `, 1)
-	}})
-	return e, srv
+	}}
+	if logger != nil {
+		ec.opts = func(o *Options) { o.Logger = logger }
+	}
+	return newEnv(t, ec)
 }
 
 // get fetches url through the proxy as user and returns the status and

@@ -1,7 +1,9 @@
 // Package slapdtest starts a real OpenLDAP server (Debian's slapd) for
 // tests: a temporary database under dc=school,dc=test with the memberof
 // overlay, on a loopback port, loaded with an LDIF through ldapadd (so the
-// overlay fills memberOf, nested groups included).
+// overlay fills memberOf, nested groups included). StartTLS gives it a
+// certificate from a test CA and an ldaps:// listener as well, and makes
+// it refuse every operation that is not under TLS.
 package slapdtest
 
 import (
@@ -29,14 +31,37 @@ const (
 type Server struct {
 	URL  string // ldap://127.0.0.1:PORT
 	Port int
-	dir  string
-	cmd  *exec.Cmd
-	t    testing.TB
+
+	// Set by StartTLS only.
+	LDAPSURL    string // ldaps://127.0.0.1:TLSPORT
+	TLSPort     int
+	CAFile      string // PEM: the CA that signed the server's certificate
+	OtherCAFile string // PEM: a CA that signed nothing the server has
+
+	dir   string
+	slapd string
+	cmd   *exec.Cmd
+	t     testing.TB
 }
 
 // Start starts slapd with the given LDIF loaded and stops it when the
 // test ends. It skips the test when slapd or ldapadd is missing.
 func Start(t testing.TB, ldif string) *Server {
+	t.Helper()
+	return start(t, ldif, false)
+}
+
+// StartTLS is Start with TLS: slapd gets a certificate for 127.0.0.1,
+// ::1 and localhost signed by a CA of the test's own (CAFile), listens on
+// ldaps:// (LDAPSURL) besides ldap:// (URL, where StartTLS works), and
+// refuses any operation, binds included, on a connection without TLS
+// (security tls=1), so a sign-in that works is one that was encrypted.
+func StartTLS(t testing.TB, ldif string) *Server {
+	t.Helper()
+	return start(t, ldif, true)
+}
+
+func start(t testing.TB, ldif string, withTLS bool) *Server {
 	t.Helper()
 	slapd := "/usr/sbin/slapd"
 	if p, err := exec.LookPath("slapd"); err == nil {
@@ -71,12 +96,24 @@ rootpw %s
 directory %s/db
 overlay memberof
 `, modules, dir, Base, Admin, AdminPassword, dir)
+	s := &Server{dir: dir, slapd: slapd, t: t}
+	s.Port = freePort(t)
+	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.Port)
+	if withTLS {
+		s.TLSPort = freePort(t)
+		s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", s.TLSPort)
+		certs := writePKI(t, dir)
+		s.CAFile, s.OtherCAFile = certs.ca, certs.otherCA
+		// Global directives (before "database"): slapd.conf's names for
+		// cn=config's olcTLSCACertificateFile, olcTLSCertificateFile,
+		// olcTLSCertificateKeyFile and olcSecurity.
+		conf = strings.Replace(conf, "database mdb\n", fmt.Sprintf(
+			"TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\nsecurity tls=1\ndatabase mdb\n",
+			certs.ca, certs.cert, certs.key), 1)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "slapd.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{dir: dir, t: t}
-	s.Port = freePort(t)
-	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.Port)
 	s.start()
 	t.Cleanup(s.Stop)
 	s.Modify(ldif, "-a")
@@ -86,23 +123,34 @@ overlay memberof
 // start runs slapd in the foreground (-d 0) and waits until it answers.
 func (s *Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command("/usr/sbin/slapd", "-d", "0", "-f", filepath.Join(s.dir, "slapd.conf"), "-h", s.URL)
+	urls := s.URL
+	if s.LDAPSURL != "" {
+		urls += " " + s.LDAPSURL
+	}
+	s.cmd = exec.Command(s.slapd, "-d", "0", "-f", filepath.Join(s.dir, "slapd.conf"), "-h", urls)
 	var out bytes.Buffer
 	s.cmd.Stdout, s.cmd.Stderr = &out, &out
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting slapd: %v", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port), time.Second)
-		if err == nil {
-			c.Close()
-			return
+	ports := []int{s.Port}
+	if s.TLSPort != 0 {
+		ports = append(ports, s.TLSPort)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, port := range ports {
+		for {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				s.Stop()
+				s.t.Fatalf("slapd did not listen on %s: %s", urls, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			s.t.Fatalf("slapd did not listen on %s: %s", s.URL, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -132,6 +180,12 @@ func (s *Server) Modify(ldif, mode string) {
 		args = append(args, mode)
 	}
 	cmd := exec.Command("ldapmodify", args...)
+	if s.CAFile != "" {
+		// The server refuses operations without TLS: StartTLS, required
+		// (-ZZ), verifying with the test CA.
+		cmd.Args = append(cmd.Args, "-ZZ")
+		cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+s.CAFile, "LDAPTLS_REQCERT=demand")
+	}
 	cmd.Stdin = strings.NewReader(ldif)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		s.t.Fatalf("ldapmodify %s: %v\n%s", mode, err, out)
