@@ -4,11 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"math"
 	"strconv"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+	"unicode/utf8"
 
 	"github.com/schoolgate/schoolgate/categories"
 )
@@ -26,33 +25,23 @@ const (
 
 // lineEncoder turns an Entry into one chained line. It is not safe for
 // concurrent use: the writer goroutine owns one.
+//
+// The line is written by appendObject, byte for byte what zap's JSON
+// encoder wrote for the same typed fields (TestEncoderMatchesZap compares
+// the two over random and hostile values): zap's field plumbing was over
+// half of a DNS cache hit's access-log cost, most of it generic work
+// (a Field per value, an interface call and a separator check per key).
 type lineEncoder struct {
-	enc    zapcore.Encoder
-	fields []zapcore.Field
-	cats   catArray
-	ts     []byte // tsSecLayout of the second tsSec
-	tsSec  int64
-	h      hash.Hash
-	sum    [sha256.Size]byte
-}
-
-// catArray encodes a category set as a sorted JSON array of names. It is
-// held by pointer in the encoder so that passing it to zap.Array does not
-// allocate.
-type catArray struct{ set categories.Set }
-
-func (c *catArray) MarshalLogArray(enc zapcore.ArrayEncoder) error {
-	for _, n := range sortedNames {
-		if c.set.Has(n.cat) {
-			enc.AppendString(n.name)
-		}
-	}
-	return nil
+	ts    []byte // tsSecLayout of the second tsSec
+	tsSec int64
+	h     hash.Hash
+	sum   [sha256.Size]byte
 }
 
 type catName struct {
-	cat  categories.Category
-	name string
+	cat    categories.Category
+	name   string
+	quoted string // name as a JSON string
 }
 
 // sortedNames lists every category by name in byte order, as
@@ -60,7 +49,7 @@ type catName struct {
 var sortedNames = func() []catName {
 	var out []catName
 	for _, c := range categories.All() {
-		out = append(out, catName{c, c.String()})
+		out = append(out, catName{c, c.String(), string(appendJSONString(nil, c.String()))})
 	}
 	for i := 1; i < len(out); i++ {
 		for j := i; j > 0 && out[j].name < out[j-1].name; j-- {
@@ -71,90 +60,164 @@ var sortedNames = func() []catName {
 }()
 
 func newLineEncoder() *lineEncoder {
-	le := &lineEncoder{h: sha256.New(), fields: make([]zapcore.Field, 0, 16), ts: make([]byte, 0, 64)}
-	le.enc = zapcore.NewJSONEncoder(zapcore.EncoderConfig{
-		// Only the time key: no level, logger name, caller, message or
-		// stack trace. The line ending is added with the hash.
-		TimeKey:        "ts",
-		EncodeTime:     le.encodeTime,
-		EncodeDuration: zapcore.MillisDurationEncoder,
-		SkipLineEnding: true,
-	})
-	return le
+	return &lineEncoder{h: sha256.New(), ts: make([]byte, 0, 64)}
 }
 
-// encodeTime writes RFC 3339 UTC with milliseconds (tsLayout) without
-// allocating. Lines come many to a second, so the text up to the seconds
-// is formatted once per second and only the milliseconds per line:
-// formatting the whole layout was a quarter of a DNS line's encoding.
-func (le *lineEncoder) encodeTime(t time.Time, enc zapcore.PrimitiveArrayEncoder) {
+// appendTime appends t as a JSON string in tsLayout (RFC 3339 UTC with
+// milliseconds). Lines come many to a second, so the text up to the
+// seconds is formatted once per second and only the milliseconds per
+// line: formatting the whole layout was a quarter of a DNS line's
+// encoding.
+func (le *lineEncoder) appendTime(dst []byte, t time.Time) []byte {
 	if sec := t.Unix(); sec != le.tsSec || len(le.ts) == 0 {
 		le.ts = t.UTC().AppendFormat(le.ts[:0], tsSecLayout)
 		le.tsSec = sec
 	}
 	ms := t.Nanosecond() / 1e6 // truncated, as the layout's .000 is
-	n := len(le.ts)
-	le.ts = append(le.ts, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
-	enc.AppendByteString(le.ts)
-	le.ts = le.ts[:n]
+	dst = append(dst, '"')
+	dst = append(dst, le.ts...)
+	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+}
+
+// appendObject appends e's fields as a JSON object in contract order,
+// without its closing brace: `{"ts":…,"ms":0.42`. A zero Time has no ts
+// (the Writer stamps every entry; zap's encoder left it out).
+func (le *lineEncoder) appendObject(dst []byte, e *Entry) []byte {
+	if e.Time.IsZero() {
+		dst = append(dst, `{"src":`...)
+	} else {
+		dst = append(dst, `{"ts":`...)
+		dst = le.appendTime(dst, e.Time)
+		dst = append(dst, `,"src":`...)
+	}
+	dst = appendJSONString(dst, e.Src)
+	dst = appendJSONString(append(dst, `,"user":`...), e.User)
+	dst = appendJSONString(append(dst, `,"ip":`...), e.IP)
+	dst = appendJSONString(append(dst, `,"profile":`...), e.Profile)
+	dst = appendJSONString(append(dst, `,"method":`...), e.Method)
+	dst = appendJSONString(append(dst, `,"host":`...), e.Host)
+	dst = appendJSONString(append(dst, `,"url":`...), e.URL)
+	dst = append(dst, `,"categories":[`...)
+	if e.Categories != 0 {
+		first := true
+		for _, n := range sortedNames {
+			if e.Categories.Has(n.cat) {
+				if !first {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, n.quoted...)
+				first = false
+			}
+		}
+	}
+	dst = appendJSONString(append(dst, `],"verdict":`...), e.Verdict)
+	dst = appendJSONString(append(dst, `,"rule":`...), e.Rule)
+	if e.Rcode != "" {
+		dst = appendJSONString(append(dst, `,"status":`...), e.Rcode)
+	} else {
+		dst = strconv.AppendInt(append(dst, `,"status":`...), int64(e.HTTPStatus), 10)
+	}
+	dst = strconv.AppendInt(append(dst, `,"bytes":`...), e.Bytes, 10)
+	dst = appendJSONFloat(append(dst, `,"ms":`...), durationMS(e.Duration))
+	if e.Classified != "" {
+		dst = appendJSONString(append(dst, `,"classified":`...), e.Classified)
+	}
+	if e.SafeSearch {
+		dst = append(dst, `,"safe_search":true`...)
+	}
+	if e.Mode != "" {
+		dst = appendJSONString(append(dst, `,"mode":`...), e.Mode)
+	}
+	if e.AuthFailed {
+		dst = append(dst, `,"auth":"failed"`...)
+	}
+	if e.Ended != "" {
+		dst = appendJSONString(append(dst, `,"ended":`...), e.Ended)
+	}
+	if e.Src == SrcLog {
+		dst = strconv.AppendInt(append(dst, `,"lost":`...), e.Lost, 10)
+		dst = appendJSONString(append(dst, `,"note":`...), e.Note)
+	}
+	return dst
+}
+
+// jsonPlain marks the ASCII bytes a JSON string holds as they are.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way zap's encoder does:
+// quote and backslash escaped, \n \r \t, other bytes below 0x20 as
+// \u00XX, each byte of invalid UTF-8 as \ufffd, everything else (DEL,
+// U+2028, valid U+FFFD) as it is. So an attacker-chosen host, URL or user
+// can never break a line.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonPlain[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[last:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			last = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			last = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[last:]...)
+	return append(dst, '"')
+}
+
+// appendJSONFloat appends f as zap's encoder does: the shortest decimal,
+// no exponent; NaN and infinities as strings.
+func appendJSONFloat(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(dst, `"+Inf"`...)
+	case math.IsInf(f, -1):
+		return append(dst, `"-Inf"`...)
+	}
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
 // appendLine appends e's line to dst: the fields in contract order, then
 // seq, then the hash of prev (the previous line's hex hash, empty for the
 // first line of a file), "\n" and the line up to seq. It returns the
 // extended dst and the new hash in hex.
-func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) ([]byte, [hashHex]byte, error) {
-	le.cats.set = e.Categories
-	f := le.fields[:0]
-	f = append(f,
-		zap.String("src", e.Src),
-		zap.String("user", e.User),
-		zap.String("ip", e.IP),
-		zap.String("profile", e.Profile),
-		zap.String("method", e.Method),
-		zap.String("host", e.Host),
-		zap.String("url", e.URL),
-		zap.Array("categories", &le.cats),
-		zap.String("verdict", e.Verdict),
-		zap.String("rule", e.Rule),
-	)
-	if e.Rcode != "" {
-		f = append(f, zap.String("status", e.Rcode))
-	} else {
-		f = append(f, zap.Int64("status", int64(e.HTTPStatus)))
-	}
-	f = append(f,
-		zap.Int64("bytes", e.Bytes),
-		zap.Float64("ms", durationMS(e.Duration)),
-	)
-	if e.Classified != "" {
-		f = append(f, zap.String("classified", e.Classified))
-	}
-	if e.SafeSearch {
-		f = append(f, zap.Bool("safe_search", true))
-	}
-	if e.Mode != "" {
-		f = append(f, zap.String("mode", e.Mode))
-	}
-	if e.AuthFailed {
-		f = append(f, zap.String("auth", "failed"))
-	}
-	if e.Ended != "" {
-		f = append(f, zap.String("ended", e.Ended))
-	}
-	if e.Src == SrcLog {
-		f = append(f, zap.Int64("lost", e.Lost), zap.String("note", e.Note))
-	}
-	le.fields = f[:0]
-	buf, err := le.enc.EncodeEntry(zapcore.Entry{Time: e.Time}, f)
-	if err != nil {
-		return dst, [hashHex]byte{}, err
-	}
-	b := buf.Bytes()
-	// b is `{"ts":…,"ms":…}`: drop the closing brace, append seq, hash.
+func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) ([]byte, [hashHex]byte) {
 	start := len(dst)
-	dst = append(dst, b[:len(b)-1]...)
-	buf.Free()
+	dst = le.appendObject(dst, e)
 	dst = append(dst, seqKey...)
 	dst = strconv.AppendInt(dst, seq, 10)
 	le.chain(prev, dst[start:])
@@ -163,7 +226,7 @@ func (le *lineEncoder) appendLine(dst []byte, e *Entry, seq int64, prev []byte) 
 	hex.Encode(sum[:], le.sum[:])
 	dst = append(dst, sum[:]...)
 	dst = append(dst, '"', '}', '\n')
-	return dst, sum, nil
+	return dst, sum
 }
 
 // newline separates the previous hash from the line in the hash input;

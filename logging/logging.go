@@ -585,12 +585,7 @@ func (w *Writer) encode(df *dayFile, e *Entry) {
 		return
 	}
 	before := len(df.pending)
-	pending, sum, err := w.le.appendLine(df.pending, e, df.seq+1, df.prev())
-	if err != nil {
-		df.pending = pending[:before]
-		w.drop(1, "encoding failed: "+err.Error())
-		return
-	}
+	pending, sum := w.le.appendLine(df.pending, e, df.seq+1, df.prev())
 	df.pending = pending
 	df.seq++
 	df.hash = sum
