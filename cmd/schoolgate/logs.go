@@ -77,56 +77,18 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if len(files) == 0 {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "schoolgate logs verify: loading config:\n%v\n", err)
+		var err error
+		if files, err = daysToVerify(*cfgPath, *dateFlag, *dirFlag, *allFlag); err != nil {
+			fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
 			return 2
-		}
-		loc := cfg.Location
-		if loc == nil {
-			loc = time.Local
-		}
-		date := time.Now().In(loc)
-		if *dateFlag != "" {
-			date, err = time.ParseInLocation("2006-01-02", *dateFlag, loc)
-			if err != nil {
-				fmt.Fprintf(stderr, "schoolgate logs verify: -date %q: want YYYY-MM-DD\n", *dateFlag)
-				return 2
-			}
-		}
-		dir := cfg.Log.Dir
-		if *dirFlag != "" {
-			dir = *dirFlag
-		}
-		files = []string{logging.PathFor(dir, date)}
-		if *allFlag {
-			if files, err = allLogs(dir, loc); err != nil {
-				fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
-				return 2
-			}
 		}
 	}
 	status := 0
 	var cps []logging.Checkpoint
 	if *cpFlag != "" {
-		f, err := os.Open(*cpFlag)
-		if err != nil {
-			fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
-			return 2
-		}
-		cps, err = logging.ReadCheckpoints(f)
-		f.Close()
-		if err != nil {
-			fmt.Fprintf(stderr, "schoolgate logs verify: reading %s: %v\n", *cpFlag, err)
-			return 2
-		}
-		if len(cps) == 0 {
-			fmt.Fprintf(stderr, "schoolgate logs verify: %s holds no checkpoints\n", *cpFlag)
-			return 1
-		}
-		for _, p := range logging.CheckChain(cps) {
-			fmt.Fprintf(stderr, "%s: %s\n", *cpFlag, p)
-			status = 1
+		var ok bool
+		if cps, status, ok = loadCheckpoints(*cpFlag, stderr); !ok {
+			return status
 		}
 	}
 	for _, path := range files {
@@ -135,24 +97,66 @@ func runLogs(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return status
 }
 
+// daysToVerify is the files of -date (default today) or -all in -dir
+// (default the config's log.dir).
+func daysToVerify(cfgPath, dateFlag, dirFlag string, all bool) ([]string, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("loading config:\n%v", err)
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	date := time.Now().In(loc)
+	if dateFlag != "" {
+		date, err = time.ParseInLocation("2006-01-02", dateFlag, loc)
+		if err != nil {
+			return nil, fmt.Errorf("-date %q: want YYYY-MM-DD", dateFlag)
+		}
+	}
+	dir := cfg.Log.Dir
+	if dirFlag != "" {
+		dir = dirFlag
+	}
+	if all {
+		return allLogs(dir, loc)
+	}
+	return []string{logging.PathFor(dir, date)}, nil
+}
+
+// loadCheckpoints reads the checkpoints of -checkpoints path and checks
+// their own chain. It returns the exit status so far (1 for a broken
+// chain), and false when the days cannot be proved against them at all.
+func loadCheckpoints(path string, stderr io.Writer) ([]logging.Checkpoint, int, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
+		return nil, 2, false
+	}
+	cps, err := logging.ReadCheckpoints(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate logs verify: reading %s: %v\n", path, err)
+		return nil, 2, false
+	}
+	if len(cps) == 0 {
+		fmt.Fprintf(stderr, "schoolgate logs verify: %s holds no checkpoints\n", path)
+		return nil, 1, false
+	}
+	status := 0
+	for _, p := range logging.CheckChain(cps) {
+		fmt.Fprintf(stderr, "%s: %s\n", path, p)
+		status = 1
+	}
+	return cps, status, true
+}
+
+// verifyOne verifies the day at path (against cps if withCPs) and says
+// what it found; it returns the exit status for that day.
 func verifyOne(path string, cps []logging.Checkpoint, withCPs bool, stdout, stderr io.Writer) int {
-	verify := func() (logging.VerifyResult, []string, error) {
-		if withCPs {
-			return logging.VerifyAgainst(path, cps)
-		}
-		r, err := logging.VerifyFile(path)
-		return r, nil, err
-	}
-	res, problems, err := verify()
+	res, problems, err := verifySettled(path, cps, withCPs)
 	var ve *logging.VerifyError
-	if errors.As(err, &ve) && ve.Incomplete {
-		// The gateway may be writing today's file this very moment: look
-		// again once its next flush is done.
-		if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) < 5*time.Second {
-			time.Sleep(1500 * time.Millisecond)
-			res, problems, err = verify()
-		}
-	}
 	switch {
 	case errors.As(err, &ve):
 		fmt.Fprintf(stderr, "%s: %v\n", path, ve)
@@ -164,34 +168,11 @@ func verifyOne(path string, cps []logging.Checkpoint, withCPs bool, stdout, stde
 		fmt.Fprintf(stderr, "schoolgate logs verify: %v\n", err)
 		return 2
 	}
-	// Parts of the day the writer found damaged and set aside at a restart
-	// (a file whose end was not a line of ours, or a damaged sidecar): the
-	// day is not one intact chain while they are there.
-	aside, _ := filepath.Glob(path + ".damaged-*")
-	tips, _ := filepath.Glob(logging.TipPath(path) + ".damaged-*")
-	aside = append(aside, tips...)
-	if len(aside) > 0 {
-		fmt.Fprintf(stderr, "%s: %d lines chained, but the writer set aside damaged parts of this day at a restart: %s\n",
-			path, res.Lines, strings.Join(aside, ", "))
+	if setAside(path, res, stderr) {
 		return 1
 	}
-	if withCPs {
-		named := 0
-		base := filepath.Base(strings.TrimSuffix(path, ".gz"))
-		for _, c := range cps {
-			if c.File == base {
-				named++
-			}
-		}
-		if named == 0 {
-			problems = append(problems, "no checkpoint names this day: it cannot be proved against them")
-		}
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "%s: checkpoints: %s\n", path, p)
-		}
-		if len(problems) > 0 {
-			return 1
-		}
+	if withCPs && checkpointsFail(path, cps, problems, stderr) {
+		return 1
 	}
 	if len(res.Gaps) > 0 {
 		// The chain is whole, but the writer recorded that lines are
@@ -213,6 +194,63 @@ func verifyOne(path string, cps []logging.Checkpoint, withCPs bool, stdout, stde
 		fmt.Fprintf(stdout, "  no %s sidecar: lines removed from the end of the file would not show\n", logging.TipSuffix)
 	}
 	return 0
+}
+
+// verifySettled verifies path (against cps if withCPs). The gateway may
+// be writing today's file this very moment: a file that ends mid-line and
+// changed in the last seconds is looked at again once its next flush is
+// done.
+func verifySettled(path string, cps []logging.Checkpoint, withCPs bool) (logging.VerifyResult, []string, error) {
+	verify := func() (logging.VerifyResult, []string, error) {
+		if withCPs {
+			return logging.VerifyAgainst(path, cps)
+		}
+		r, err := logging.VerifyFile(path)
+		return r, nil, err
+	}
+	res, problems, err := verify()
+	var ve *logging.VerifyError
+	if errors.As(err, &ve) && ve.Incomplete {
+		if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) < 5*time.Second {
+			time.Sleep(1500 * time.Millisecond)
+			res, problems, err = verify()
+		}
+	}
+	return res, problems, err
+}
+
+// setAside reports (true) parts of the day the writer found damaged and
+// set aside at a restart (a file whose end was not a line of ours, or a
+// damaged sidecar): the day is not one intact chain while they are there.
+func setAside(path string, res logging.VerifyResult, stderr io.Writer) bool {
+	aside, _ := filepath.Glob(path + ".damaged-*")
+	tips, _ := filepath.Glob(logging.TipPath(path) + ".damaged-*")
+	aside = append(aside, tips...)
+	if len(aside) == 0 {
+		return false
+	}
+	fmt.Fprintf(stderr, "%s: %d lines chained, but the writer set aside damaged parts of this day at a restart: %s\n",
+		path, res.Lines, strings.Join(aside, ", "))
+	return true
+}
+
+// checkpointsFail reports (true) the problems proving the day at path
+// against cps found, and a day no checkpoint names.
+func checkpointsFail(path string, cps []logging.Checkpoint, problems []string, stderr io.Writer) bool {
+	named := 0
+	base := filepath.Base(strings.TrimSuffix(path, ".gz"))
+	for _, c := range cps {
+		if c.File == base {
+			named++
+		}
+	}
+	if named == 0 {
+		problems = append(problems, "no checkpoint names this day: it cannot be proved against them")
+	}
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "%s: checkpoints: %s\n", path, p)
+	}
+	return len(problems) > 0
 }
 
 // allLogs lists the access logs in dir, oldest first.
