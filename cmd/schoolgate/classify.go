@@ -96,60 +96,25 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, classifyUsage)
 		return 2
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "schoolgate classify: loading config:\n%v\n", err)
-		return 1
+	c, status := newClassifyRun(*cfgPath, *profile, extra, stderr)
+	if c == nil {
+		return status
 	}
-	if *profile == "" {
-		*profile = cfg.DefaultProfile
-	}
-	p, ok := cfg.Profiles[*profile]
-	if !ok {
-		fmt.Fprintf(stderr, "schoolgate classify: unknown profile %q (profiles: %s)\n", *profile, profileNames(cfg))
-		return 2
-	}
-	// the config's content.phrase_files, then -phrases
-	cl, err := classify.New(append(append([]string{}, cfg.Content.PhraseFiles...), extra...)...)
-	if err != nil {
-		fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
-		return 1
-	}
-	threshold := p.ContentThreshold
-	if threshold <= 0 {
-		threshold = classify.DefaultThreshold
-	}
-	dec := &classifyDecider{cfg: cfg, profile: *profile, snaps: map[categories.Set]*policy.Snapshot{}}
-
 	out := bufio.NewWriter(stdout)
-	status := 0
 	for _, f := range files {
-		res, err := classifyFile(cl, f, stdin)
+		res, err := classifyFile(c.cl, f, stdin)
 		if err != nil {
 			fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
 			status = 1
 			continue
 		}
-		// as the proxy decides: only clear evidence blocks (docs/classifier.md)
-		sure, unsure := res.Judge(threshold)
-		over := res.Over(threshold)
-		d, err := dec.decide(sure, time.Now())
+		o, err := c.judge(f, res)
+		if err == nil {
+			err = writeClassifyOutput(out, o, *asJSON)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
 			return 1
-		}
-		o := newClassifyOutput(f, *profile, threshold, res, over, d)
-		o.Clear, o.Unsure = round3(classify.ClearEvidence(threshold)), unsure.Names()
-		if *asJSON {
-			b, err := json.Marshal(o)
-			if err != nil {
-				fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
-				return 1
-			}
-			out.Write(b)
-			out.WriteByte('\n')
-		} else {
-			writeClassifyHuman(out, o)
 		}
 	}
 	if err := out.Flush(); err != nil {
@@ -157,6 +122,72 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return status
+}
+
+// classifyRun is what `classify` scores and decides pages with.
+type classifyRun struct {
+	cl        *classify.Classifier
+	profile   string
+	threshold float64
+	dec       *classifyDecider
+}
+
+// newClassifyRun loads the config and the phrase files (the config's
+// content.phrase_files, then -phrases); on failure it has said why and
+// returns nil and the exit status.
+func newClassifyRun(cfgPath, profile string, extra []string, stderr io.Writer) (*classifyRun, int) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate classify: loading config:\n%v\n", err)
+		return nil, 1
+	}
+	if profile == "" {
+		profile = cfg.DefaultProfile
+	}
+	p, ok := cfg.Profiles[profile]
+	if !ok {
+		fmt.Fprintf(stderr, "schoolgate classify: unknown profile %q (profiles: %s)\n", profile, profileNames(cfg))
+		return nil, 2
+	}
+	cl, err := classify.New(append(append([]string{}, cfg.Content.PhraseFiles...), extra...)...)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate classify: %v\n", err)
+		return nil, 1
+	}
+	threshold := p.ContentThreshold
+	if threshold <= 0 {
+		threshold = classify.DefaultThreshold
+	}
+	return &classifyRun{cl: cl, profile: profile, threshold: threshold,
+		dec: &classifyDecider{cfg: cfg, profile: profile, snaps: map[categories.Set]*policy.Snapshot{}}}, 0
+}
+
+// judge decides the page scored res as the proxy decides: only clear
+// evidence blocks (docs/classifier.md).
+func (c *classifyRun) judge(file string, res *classify.Result) (classifyOutput, error) {
+	sure, unsure := res.Judge(c.threshold)
+	over := res.Over(c.threshold)
+	d, err := c.dec.decide(sure, time.Now())
+	if err != nil {
+		return classifyOutput{}, err
+	}
+	o := newClassifyOutput(file, c.profile, c.threshold, res, over, d)
+	o.Clear, o.Unsure = round3(classify.ClearEvidence(c.threshold)), unsure.Names()
+	return o, nil
+}
+
+func writeClassifyOutput(out *bufio.Writer, o classifyOutput, asJSON bool) error {
+	if !asJSON {
+		writeClassifyHuman(out, o)
+		return nil
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	out.Write(b)
+	out.WriteByte('\n')
+	return nil
 }
 
 func profileNames(cfg *config.Config) string {
