@@ -246,39 +246,12 @@ func runUsersImport(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	src := operands[0]
-	data, err := os.ReadFile(src)
+	rows, ok := readImport(src, cfg, stderr)
+	if !ok {
+		return 1
+	}
+	existing, err := existingUsers(file)
 	if err != nil {
-		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
-		return 1
-	}
-	rows, err := config.ParseUserImport(data, src)
-	var ps config.Problems
-	if errors.As(err, &ps) {
-		for _, p := range ps {
-			fmt.Fprintln(stderr, p)
-		}
-		fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
-		return 1
-	}
-	if cfg != nil {
-		bad := false
-		for _, r := range rows {
-			if msg := unknownProfile(cfg, r.Profile); msg != "" {
-				fmt.Fprintf(stderr, "%s:%d: user %q: %s\n", src, r.Line, r.Name, msg)
-				bad = true
-			}
-		}
-		if bad {
-			fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
-			return 1
-		}
-	}
-	existing := map[string]bool{}
-	if users, err := config.LoadUsers(file); err == nil {
-		for _, u := range users {
-			existing[u.Name] = true
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
 		return 1
 	}
@@ -295,17 +268,7 @@ func runUsersImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
 		return 1
 	}
-	nGen := 0
-	for i, pw := range generated {
-		if pw == "" {
-			continue
-		}
-		if nGen == 0 {
-			fmt.Fprintln(stdout, "user,password")
-		}
-		nGen++
-		fmt.Fprintf(stdout, "%s,%s\n", rows[i].Name, pw)
-	}
+	nGen := printGenerated(stdout, rows, generated)
 	fmt.Fprintf(stderr, "%s: %d users imported (%d new, %d updated)", file, len(rows), added, len(rows)-added)
 	if nGen > 0 {
 		fmt.Fprintf(stderr, "; %d passwords generated and printed above, once: they are stored only as hashes", nGen)
@@ -315,6 +278,71 @@ func runUsersImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "schoolgate users import: note: profiles were not checked against a config (give -config FILE to check them)")
 	}
 	return 0
+}
+
+// readImport reads the CSV at src, with every row's profile checked
+// against cfg (when there is one); on a problem it has said what, and
+// that nothing was imported.
+func readImport(src string, cfg *config.Config, stderr io.Writer) ([]config.ImportLine, bool) {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "schoolgate users import: %v\n", err)
+		return nil, false
+	}
+	rows, err := config.ParseUserImport(data, src)
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(stderr, p)
+		}
+		fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
+		return nil, false
+	}
+	if cfg != nil {
+		bad := false
+		for _, r := range rows {
+			if msg := unknownProfile(cfg, r.Profile); msg != "" {
+				fmt.Fprintf(stderr, "%s:%d: user %q: %s\n", src, r.Line, r.Name, msg)
+				bad = true
+			}
+		}
+		if bad {
+			fmt.Fprintf(stderr, "schoolgate users import: nothing imported\n")
+			return nil, false
+		}
+	}
+	return rows, true
+}
+
+// existingUsers is the names in the users file (none when it does not
+// exist yet).
+func existingUsers(file string) (map[string]bool, error) {
+	existing := map[string]bool{}
+	users, err := config.LoadUsers(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, u := range users {
+		existing[u.Name] = true
+	}
+	return existing, nil
+}
+
+// printGenerated prints the generated passwords, user,password, once;
+// it returns how many.
+func printGenerated(stdout io.Writer, rows []config.ImportLine, generated []string) int {
+	n := 0
+	for i, pw := range generated {
+		if pw == "" {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintln(stdout, "user,password")
+		}
+		n++
+		fmt.Fprintf(stdout, "%s,%s\n", rows[i].Name, pw)
+	}
+	return n
 }
 
 // importUpdates turns the imported rows into updates of the users file,
