@@ -84,15 +84,8 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 	if loc == nil {
 		loc = time.Local
 	}
-	if *fromFlag != "" {
-		if q.From, err = parseSearchTime(*fromFlag, loc, false); err != nil {
-			return fail("-from: %v", err)
-		}
-	}
-	if *toFlag != "" {
-		if q.To, err = parseSearchTime(*toFlag, loc, true); err != nil {
-			return fail("-to: %v", err)
-		}
+	if err := searchRange(&q, *fromFlag, *toFlag, loc); err != nil {
+		return fail("%v", err)
 	}
 	dir := cfg.Log.Dir
 	if *dirFlag != "" {
@@ -101,11 +94,7 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	defer bw.Flush()
-	out := &searchOutput{w: bw, loc: loc, json: *asJSON}
-	if *asCSV {
-		out.csv = csv.NewWriter(bw)
-		out.csv.Write([]string{"ts", "user", "ip", "profile", "method", "host", "url", "categories", "verdict", "rule", "status", "bytes", "ms", "src", "seq"}) //nolint:errcheck
-	}
+	out := newSearchOutput(bw, loc, *asJSON, *asCSV)
 	checks, err := logging.Search(dir, loc, q, time.Now(), out.line)
 	if out.csv != nil {
 		out.csv.Flush()
@@ -121,6 +110,33 @@ func runLogsSearch(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return status
+}
+
+// searchRange sets the query's From and To from -from and -to, read in loc.
+func searchRange(q *logging.Query, from, to string, loc *time.Location) error {
+	var err error
+	if from != "" {
+		if q.From, err = parseSearchTime(from, loc, false); err != nil {
+			return fmt.Errorf("-from: %v", err)
+		}
+	}
+	if to != "" {
+		if q.To, err = parseSearchTime(to, loc, true); err != nil {
+			return fmt.Errorf("-to: %v", err)
+		}
+	}
+	return nil
+}
+
+// newSearchOutput writes the lines found to bw: as written (asJSON), as
+// CSV with a header row, or as text with times in loc.
+func newSearchOutput(bw *bufio.Writer, loc *time.Location, asJSON, asCSV bool) *searchOutput {
+	out := &searchOutput{w: bw, loc: loc, json: asJSON}
+	if asCSV {
+		out.csv = csv.NewWriter(bw)
+		out.csv.Write([]string{"ts", "user", "ip", "profile", "method", "host", "url", "categories", "verdict", "rule", "status", "bytes", "ms", "src", "seq"}) //nolint:errcheck
+	}
+	return out
 }
 
 // checkQuery checks and normalises what the flags ask for; it returns
