@@ -45,89 +45,117 @@ func Check(path string) (cfg *Config, warnings Problems, err error) {
 // as the user wrote it. It returns the problems to report against the
 // config file, those found in the users file, and warnings.
 func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
-	addf := func(line int, format string, args ...any) {
-		ps = append(ps, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
-	// exists reports whether path is there and of the right kind (true for
-	// ""), adding the problem when it is not.
-	exists := func(line int, what, path string, wantDir bool) bool {
-		if path == "" {
-			return true
-		}
-		st, err := os.Stat(path)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			addf(line, "%s %s does not exist", what, path)
-		case err != nil:
-			addf(line, "%s %s: %v", what, path, errors.Unwrap(err))
-		case wantDir && !st.IsDir():
-			addf(line, "%s %s is not a folder", what, path)
-		case !wantDir && st.IsDir():
-			addf(line, "%s %s is a folder, not a file", what, path)
-		default:
-			return true
-		}
-		return false
-	}
-	checkIdentity(cfg, addf)
+	fc := &fileCheck{name: name}
+	checkIdentity(cfg, fc.addf)
 	for _, l := range cfg.Lists {
-		exists(l.Line, "list file", l.File, false)
-		exists(l.Line, "UT1 tree", l.UT1, true)
+		fc.exists(l.Line, "list file", l.File, false)
+		fc.exists(l.Line, "UT1 tree", l.UT1, true)
 	}
 	for i, f := range cfg.Content.PhraseFiles {
 		line := 0
 		if i < len(cfg.Content.PhraseLines) {
 			line = cfg.Content.PhraseLines[i]
 		}
-		ps = append(ps, CheckPhraseFile(f, line, name)...)
+		fc.ps = append(fc.ps, CheckPhraseFile(f, line, name)...)
 	}
-	// serve creates a missing log folder; a file there cannot hold the logs.
-	if st, err := os.Stat(cfg.Log.Dir); err == nil && !st.IsDir() {
-		addf(cfg.Log.DirLine, "log.dir %s is a file, not a folder: the access log needs a folder (serve creates a missing one)", cfg.Log.Dir)
-	}
-	if st, err := os.Stat(cfg.StateDir); err == nil && !st.IsDir() {
-		addf(cfg.StateDirLine, "state_dir %s is a file, not a folder (serve creates a missing one)", cfg.StateDir)
-	}
+	fc.folders(cfg)
 	if ic := cfg.Proxy.Intercept; ic != nil {
-		certOK := exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
-		keyOK := exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
-		if certOK && keyOK {
-			if _, _, err := ic.LoadCA(); err != nil {
-				addf(ic.CACertLine, "proxy.intercept.ca_cert: %v", err)
-			}
-		}
+		fc.intercept(ic)
 	}
 	if l := cfg.Users.LDAP; l != nil {
-		exists(l.Line, "users.ldap.bind_password_file", l.BindPasswordFile, false)
-		if l.CAFile != "" && exists(l.Line, "users.ldap.ca_file", l.CAFile, false) {
+		fc.exists(l.Line, "users.ldap.bind_password_file", l.BindPasswordFile, false)
+		if l.CAFile != "" && fc.exists(l.Line, "users.ldap.ca_file", l.CAFile, false) {
 			if _, err := l.CAPool(); err != nil {
-				addf(l.Line, "%v", err)
+				fc.addf(l.Line, "%v", err)
 			}
 		}
 	}
-	checkStatutory(cfg, addf)
+	checkStatutory(cfg, fc.addf)
 	if cfg.Users.File != "" {
-		var users []User
-		data, err := os.ReadFile(cfg.Users.File)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			warnings = append(warnings, Problem{File: name, Line: cfg.Users.FileLine, Msg: fmt.Sprintf(
-				"warning: users file %s does not exist yet: nobody can sign in to the proxy until it does (schoolgate users add creates it)", cfg.Users.File)})
-		case err != nil:
-			addf(cfg.Users.FileLine, "users.file: %v", err)
-		default:
-			_, users, ups = parseUsers(data, cfg.Users.File)
-		}
-		known := profileNames(cfg)
-		for _, u := range users {
-			if _, ok := cfg.Profiles[u.Profile]; !ok {
-				ups = append(ups, Problem{File: cfg.Users.File, Line: u.Line,
-					Msg: fmt.Sprintf("user %q has unknown profile %q (known: %s)", u.Name, u.Profile, strings.Join(known, ", "))})
-			}
-		}
-		sortProblems(ups)
+		ups, warnings = fc.usersFile(cfg)
 	}
-	return ps, ups, warnings
+	return fc.ps, ups, warnings
+}
+
+// fileCheck collects the problems of the files a config names, against
+// the config file name.
+type fileCheck struct {
+	name string
+	ps   Problems
+}
+
+func (c *fileCheck) addf(line int, format string, args ...any) {
+	c.ps = append(c.ps, Problem{File: c.name, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// exists reports whether path is there and of the right kind (true for
+// ""), adding the problem when it is not.
+func (c *fileCheck) exists(line int, what, path string, wantDir bool) bool {
+	if path == "" {
+		return true
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.addf(line, "%s %s does not exist", what, path)
+	case err != nil:
+		c.addf(line, "%s %s: %v", what, path, errors.Unwrap(err))
+	case wantDir && !st.IsDir():
+		c.addf(line, "%s %s is not a folder", what, path)
+	case !wantDir && st.IsDir():
+		c.addf(line, "%s %s is a folder, not a file", what, path)
+	default:
+		return true
+	}
+	return false
+}
+
+// folders refuses a file where log.dir or state_dir names a folder:
+// serve creates a missing folder, but a file there cannot hold the logs.
+func (c *fileCheck) folders(cfg *Config) {
+	if st, err := os.Stat(cfg.Log.Dir); err == nil && !st.IsDir() {
+		c.addf(cfg.Log.DirLine, "log.dir %s is a file, not a folder: the access log needs a folder (serve creates a missing one)", cfg.Log.Dir)
+	}
+	if st, err := os.Stat(cfg.StateDir); err == nil && !st.IsDir() {
+		c.addf(cfg.StateDirLine, "state_dir %s is a file, not a folder (serve creates a missing one)", cfg.StateDir)
+	}
+}
+
+// intercept checks that the interception CA's files are there and are a
+// certificate and its key.
+func (c *fileCheck) intercept(ic *Intercept) {
+	certOK := c.exists(ic.CACertLine, "proxy.intercept.ca_cert", ic.CACert, false)
+	keyOK := c.exists(ic.CAKeyLine, "proxy.intercept.ca_key", ic.CAKey, false)
+	if certOK && keyOK {
+		if _, _, err := ic.LoadCA(); err != nil {
+			c.addf(ic.CACertLine, "proxy.intercept.ca_cert: %v", err)
+		}
+	}
+}
+
+// usersFile checks users.file: its own problems (ups, against the users
+// file), every user's profile, and a warning when it does not exist yet.
+func (c *fileCheck) usersFile(cfg *Config) (ups, warnings Problems) {
+	var users []User
+	data, err := os.ReadFile(cfg.Users.File)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		warnings = append(warnings, Problem{File: c.name, Line: cfg.Users.FileLine, Msg: fmt.Sprintf(
+			"warning: users file %s does not exist yet: nobody can sign in to the proxy until it does (schoolgate users add creates it)", cfg.Users.File)})
+	case err != nil:
+		c.addf(cfg.Users.FileLine, "users.file: %v", err)
+	default:
+		_, users, ups = parseUsers(data, cfg.Users.File)
+	}
+	known := profileNames(cfg)
+	for _, u := range users {
+		if _, ok := cfg.Profiles[u.Profile]; !ok {
+			ups = append(ups, Problem{File: cfg.Users.File, Line: u.Line,
+				Msg: fmt.Sprintf("user %q has unknown profile %q (known: %s)", u.Name, u.Profile, strings.Join(known, ", "))})
+		}
+	}
+	sortProblems(ups)
+	return ups, warnings
 }
 
 // checkNetworks refuses a network that clients do not cover: every device
