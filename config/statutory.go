@@ -183,41 +183,12 @@ func (l *Statutory) Load(stateDir string) (*categories.DB, StatutoryCopy, error)
 // domain that a statutory list names (the host itself or a domain above
 // it; a URL entry under a host does not condemn the whole host).
 func checkStatutory(cfg *Config, addf func(line int, format string, args ...any)) {
-	type loaded struct {
-		name string
-		db   *categories.DB
-	}
-	var lists []loaded
-	for i := range cfg.Statutory {
-		l := &cfg.Statutory[i]
-		db, _, err := l.Load(cfg.StateDir)
-		if err != nil {
-			addf(l.Line, "%v", err)
-			continue
-		}
-		lists = append(lists, loaded{l.Name, db})
-	}
+	lists := loadStatutory(cfg, addf)
 	if len(lists) == 0 {
 		return
 	}
-	on := func(entry string) (string, bool) {
-		host, path, _ := strings.Cut(entry, "/")
-		if path != "" {
-			path = "/" + path
-		}
-		h, ok := categories.NormalizeHost(host)
-		if !ok {
-			return "", false
-		}
-		for _, l := range lists {
-			if !l.db.Lookup(h, path).Empty() {
-				return l.name, true
-			}
-		}
-		return "", false
-	}
 	refuse := func(line int, what, entry string) {
-		if name, ok := on(entry); ok {
+		if name, ok := lists.on(entry); ok {
 			addf(line, "cannot %s %s: it is on the statutory list %s", what, entry, name)
 		}
 	}
@@ -231,10 +202,70 @@ func checkStatutory(cfg *Config, addf func(line int, format string, args ...any)
 			}
 		}
 	}
-	// An inline list is an allow list when an allow rule names its
-	// category (or names nothing, so matches everything). A list only
-	// blocked is left alone: refusing it would tell whoever wrote it what
-	// the statutory list holds.
+	allowed := allowedCategories(cfg)
+	for _, l := range cfg.Lists {
+		if l.Category == "" || (!allowed[l.Category] && !allowed["*"]) {
+			continue
+		}
+		for _, e := range append(append([]string(nil), l.Domains...), l.URLs...) {
+			refuse(l.Line, "allow", e)
+		}
+	}
+	if ic := cfg.Proxy.Intercept; ic != nil {
+		for _, d := range ic.Domains {
+			refuse(ic.DomainsLine, "intercept", d)
+		}
+	}
+}
+
+// statutoryLists is the statutory lists of a config, loaded.
+type statutoryLists []loadedStatutory
+
+type loadedStatutory struct {
+	name string
+	db   *categories.DB
+}
+
+// loadStatutory loads the config's statutory lists, adding a problem for
+// each that does not load.
+func loadStatutory(cfg *Config, addf func(line int, format string, args ...any)) statutoryLists {
+	var lists statutoryLists
+	for i := range cfg.Statutory {
+		l := &cfg.Statutory[i]
+		db, _, err := l.Load(cfg.StateDir)
+		if err != nil {
+			addf(l.Line, "%v", err)
+			continue
+		}
+		lists = append(lists, loadedStatutory{l.Name, db})
+	}
+	return lists
+}
+
+// on says which list names entry (a host, or host/path), if any.
+func (ls statutoryLists) on(entry string) (string, bool) {
+	host, path, _ := strings.Cut(entry, "/")
+	if path != "" {
+		path = "/" + path
+	}
+	h, ok := categories.NormalizeHost(host)
+	if !ok {
+		return "", false
+	}
+	for _, l := range ls {
+		if !l.db.Lookup(h, path).Empty() {
+			return l.name, true
+		}
+	}
+	return "", false
+}
+
+// allowedCategories is the categories an allow rule of some profile
+// names ("*" when one names nothing, so matches everything). An inline
+// list in one of them is an allow list; a list only blocked is left
+// alone: refusing it would tell whoever wrote it what the statutory list
+// holds.
+func allowedCategories(cfg *Config) map[string]bool {
 	allowed := map[string]bool{}
 	for _, p := range cfg.Profiles {
 		for _, r := range p.Rules {
@@ -249,17 +280,5 @@ func checkStatutory(cfg *Config, addf func(line int, format string, args ...any)
 			}
 		}
 	}
-	for _, l := range cfg.Lists {
-		if l.Category == "" || (!allowed[l.Category] && !allowed["*"]) {
-			continue
-		}
-		for _, e := range append(append([]string(nil), l.Domains...), l.URLs...) {
-			refuse(l.Line, "allow", e)
-		}
-	}
-	if ic := cfg.Proxy.Intercept; ic != nil {
-		for _, d := range ic.Domains {
-			refuse(ic.DomainsLine, "intercept", d)
-		}
-	}
+	return allowed
 }
