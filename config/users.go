@@ -94,31 +94,16 @@ func parseUsers(data []byte, name string) ([]usersLine, []User, Problems) {
 			continue
 		}
 		u := User{Name: fields[0], Profile: fields[1], PasswordHash: fields[2], Line: n}
-		bad := false
-		if err := checkUserName(u.Name); err != nil {
-			ps = append(ps, Problem{name, n, err.Error()})
-			bad = true
-		}
-		if u.Profile == "" {
-			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q has no profile", u.Name)})
-			bad = true
-		}
-		if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: password_hash is not a bcrypt hash (use schoolgate users add)", u.Name)})
-			bad = true
-		} else if cost > MaxBcryptCost {
-			ps = append(ps, Problem{name, n, fmt.Sprintf("user %q: bcrypt cost %d is too slow to check (at most %d); re-add the user with schoolgate users add", u.Name, cost, MaxBcryptCost)})
-			bad = true
-		}
-		if first, dup := seen[u.Name]; dup && u.Name != "" {
-			ps = append(ps, Problem{name, n, fmt.Sprintf("duplicate user %q (first at line %d)", u.Name, first)})
-			bad = true
+		msgs := userProblems(u, seen)
+		for _, m := range msgs {
+			ps = append(ps, Problem{name, n, m})
 		}
 		if u.Name != "" {
 			if _, dup := seen[u.Name]; !dup {
 				seen[u.Name] = n
 			}
 		}
+		bad := len(msgs) > 0
 		if bad {
 			lines = append(lines, usersLine{raw: raw})
 			continue
@@ -135,6 +120,27 @@ func parseUsers(data []byte, name string) ([]usersLine, []User, Problems) {
 		}
 	}
 	return lines, users, ps
+}
+
+// userProblems is what is wrong with the user of one line of a users
+// file; seen holds the line of each user named before it.
+func userProblems(u User, seen map[string]int) []string {
+	var msgs []string
+	if err := checkUserName(u.Name); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if u.Profile == "" {
+		msgs = append(msgs, fmt.Sprintf("user %q has no profile", u.Name))
+	}
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		msgs = append(msgs, fmt.Sprintf("user %q: password_hash is not a bcrypt hash (use schoolgate users add)", u.Name))
+	} else if cost > MaxBcryptCost {
+		msgs = append(msgs, fmt.Sprintf("user %q: bcrypt cost %d is too slow to check (at most %d); re-add the user with schoolgate users add", u.Name, cost, MaxBcryptCost))
+	}
+	if first, dup := seen[u.Name]; dup && u.Name != "" {
+		msgs = append(msgs, fmt.Sprintf("duplicate user %q (first at line %d)", u.Name, first))
+	}
+	return msgs
 }
 
 // splitCSVLine splits one line as CSV (so quoted fields from a
