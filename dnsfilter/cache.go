@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
+	"net/netip"
 
 	"github.com/miekg/dns"
 
@@ -46,6 +47,10 @@ type entry struct {
 	expires int64 // unix seconds
 	rcode   int
 	cnames  []string // normalised CNAME targets in the answer, for the policy
+	// name and addrs: an A or AAAA answer's, for Options.Answers (only
+	// when it is set).
+	name  string
+	addrs []netip.Addr
 }
 
 // cache is the sharded LRU of entries (internal/shardlru, as the verdict

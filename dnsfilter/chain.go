@@ -605,6 +605,9 @@ func (s *Server) answerEntry(r *request, e *entry, now int64) {
 			return
 		}
 	}
+	if s.o.Answers != nil {
+		s.remember(r, e, now)
+	}
 	s.writeEntry(r, e, now)
 }
 
@@ -651,33 +654,45 @@ func (s *Server) fetch(set *settings, key cacheKey, now int64) (*entry, *dns.Msg
 		return nil, m, nil
 	}
 	if e.expires > now {
+		if s.o.Answers != nil {
+			e.answered(key, m)
+		}
 		set.cache.put(key, e)
-		s.remember(key, m, now, e.expires)
 	}
 	c.e = e
 	return e, nil, nil
 }
 
-// remember tells Options.Answers the addresses of an A or AAAA answer,
-// valid as long as its cache entry: clients are given them until then.
-func (s *Server) remember(key cacheKey, m *dns.Msg, now, expires int64) {
-	if s.o.Answers == nil || key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA || m.Rcode != dns.RcodeSuccess {
+// remember tells Options.Answers the addresses of an A or AAAA answer
+// given to the client r is for, valid as long as its cache entry: the
+// client was told them until then. An address a forwarder's ECS names
+// only as a network is no client's.
+func (s *Server) remember(r *request, e *entry, now int64) {
+	if len(e.addrs) == 0 || r.who != r.logIP {
 		return
 	}
-	var addrs []netip.Addr
+	s.o.Answers.Saw(r.who, e.name, e.addrs, time.Unix(now, 0), time.Unix(e.expires, 0))
+}
+
+// answered notes in e (an upstream's answer m to key) the name and the
+// addresses that Options.Answers is told of each client given e.
+func (e *entry) answered(key cacheKey, m *dns.Msg) {
+	if key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA || m.Rcode != dns.RcodeSuccess {
+		return
+	}
 	for _, rr := range m.Answer {
 		switch rr := rr.(type) {
 		case *dns.A:
 			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
-				addrs = append(addrs, a)
+				e.addrs = append(e.addrs, a)
 			}
 		case *dns.AAAA:
 			if a, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok {
-				addrs = append(addrs, a.Unmap())
+				e.addrs = append(e.addrs, a.Unmap())
 			}
 		}
 	}
-	s.o.Answers.Saw(strings.TrimSuffix(key.name, "."), addrs, time.Unix(now, 0), time.Unix(expires, 0))
+	e.name = strings.TrimSuffix(key.name, ".")
 }
 
 // flights deduplicates concurrent upstream queries for one key: a class

@@ -209,6 +209,12 @@ type env struct {
 
 func newEnv(t testing.TB, cfg *config.Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with the server's options changed by opts first.
+func newEnvWith(t testing.TB, cfg *config.Config, opts func(*Options)) *env {
+	t.Helper()
 	snap, err := policy.Build(cfg)
 	if err != nil {
 		t.Fatalf("policy.Build: %v", err)
@@ -225,8 +231,12 @@ func newEnv(t testing.TB, cfg *config.Config) *env {
 		t.Fatalf("logging.Open: %v", err)
 	}
 	t.Cleanup(func() { e.log.Close() }) //nolint:errcheck
-	e.srv, err = New(Options{Addr: "127.0.0.1:0", Engine: e.engine, Log: e.log, Identity: e.ids,
-		Registerer: e.reg, Now: e.clock.now})
+	o := Options{Addr: "127.0.0.1:0", Engine: e.engine, Log: e.log, Identity: e.ids,
+		Registerer: e.reg, Now: e.clock.now}
+	if opts != nil {
+		opts(&o)
+	}
+	e.srv, err = New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

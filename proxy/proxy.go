@@ -186,6 +186,9 @@ type request struct {
 	// (transparent.go), whose original destination is dst.
 	mode string
 	dst  netip.AddrPort
+	// dstHost is the name dst was checked to be an address of
+	// (checkDestination): an intercepted connection's requests inherit it.
+	dstHost string
 }
 
 type stateKey struct{}

@@ -272,7 +272,7 @@ func (p *Proxy) sniMismatch(st *request, name, raw string) {
 func (p *Proxy) serveInner(w http.ResponseWriter, r *http.Request, t *innerTunnel, cc *clientConn) {
 	st := t.st
 	inner := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, ip: st.ip, user: st.user, named: st.named, authed: true,
-		seen: t.seen}
+		seen: t.seen, mode: st.mode, dst: st.dst, dstHost: st.dstHost}
 	r.URL.User = nil
 	if t.kind == tunnelBlockPage {
 		// Nothing is forwarded: the tunnel exists to show the CONNECT's

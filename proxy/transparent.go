@@ -274,11 +274,15 @@ func (p *Proxy) signedIn(st *request) {
 // name must resolve to it through the proxy's resolver.
 func (p *Proxy) checkDestination(st *request, host string) error {
 	addr := st.dst.Addr()
+	if host == st.dstHost {
+		return nil // checked already (an intercepted connection's, for each request inside)
+	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if a.Unmap() == addr {
 			return nil
 		}
-	} else if p.o.Answers.Has(host, addr, st.start) || p.resolvesTo(host, addr) {
+	} else if p.o.Answers.Has(st.ip, host, addr, st.start) || p.resolvesTo(host, addr) {
+		st.dstHost = host
 		return nil
 	}
 	p.tm.mismatch.Inc()
@@ -348,7 +352,13 @@ func (p *Proxy) closeTransparent(ctx context.Context) error {
 	return nil
 }
 
-// serveTransparentTLS handles one redirected HTTPS connection.
+// serveTransparentTLS handles one redirected HTTPS connection, in steps:
+// read its ClientHello (readTransparentHello), decide on the name it gives
+// (decideHello), then show a blocked one the block page or cut it, and
+// check that an allowed one goes to an address of that name before it is
+// intercepted (an intercepted host: TLS terminated and every request
+// inside decided on its full URL, as in an intercepted CONNECT) or
+// relayed to its original destination.
 func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: http.MethodConnect, mode: modeTransparent}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
@@ -363,19 +373,59 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		p.finish(st)
 		p.tm.count(st)
 	}()
-	cut := func(err error) {
-		p.recordOutcome(st, err)
-		if st.status != statusClientGone {
-			st.status = statusCut
-		}
-	}
 	p.signedIn(st)
 	st.profile = st.snap.Profile(st.user, st.ip)
+	h, err := p.readTransparentHello(st, c)
+	if err != nil {
+		p.cut(st, err)
+		return
+	}
+	if blocked := p.decideHello(st, h); blocked != nil {
+		// With the school CA, a named host's block page, in TLS with a
+		// certificate minted for it, as for a blocked CONNECT.
+		if mitm := p.settings().mitm; mitm != nil && h.name != "" && st.seen.Empty() && !isSystemRule(st.rule) {
+			p.serveTransparentTerminated(c, h.buf, newInnerTunnel(tunnelBlockPage, st, int(st.dst.Port()), blocked, mitm))
+			return
+		}
+		p.cut(st, blocked)
+		return
+	}
+	if err := p.checkHelloDestination(st, h); err != nil {
+		p.cut(st, err)
+		return
+	}
+	if n := p.tunnelsOpen.Add(1); n > int64(p.settings().maxTunnels) {
+		p.tunnelsOpen.Add(-1)
+		p.cut(st, &OverloadError{What: "too many tunnels open"})
+		return
+	}
+	defer p.tunnelsOpen.Add(-1)
+	if mitm := p.settings().mitm; mitm != nil && h.name != "" && st.snap.Intercepts(st.host, st.cats) {
+		p.serveTransparentTerminated(c, h.buf, newInnerTunnel(tunnelIntercept, st, int(st.dst.Port()), nil, mitm))
+		return
+	}
+	p.relayTransparent(st, tc, h)
+}
+
+// transparentHello is what a redirected HTTPS connection's first bytes
+// say: the bytes read (to be replayed), the ClientHello, and the name it
+// is decided on (the SNI, or a name the DNS filter gave this client for
+// the address; "" for neither).
+type transparentHello struct {
+	buf   []byte
+	hello helloInfo
+	name  string
+}
+
+// readTransparentHello notes c's original destination in st and reads its
+// ClientHello. A connection that was not redirected, is not TLS, or names
+// no host name is refused; one that left or said nothing in time gives
+// errClientGone.
+func (p *Proxy) readTransparentHello(st *request, c net.Conn) (*transparentHello, error) {
 	dst, err := redirectedDst(c)
 	if err != nil {
 		st.host = "-"
-		cut(&BlockedError{Rule: ruleNoOriginalDst, Reason: err.Error()})
-		return
+		return nil, &BlockedError{Rule: ruleNoOriginalDst, Reason: err.Error()}
 	}
 	st.dst = dst
 	st.host = dst.Addr().String()
@@ -383,71 +433,74 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	switch {
 	case err == nil:
 	case errors.Is(err, errNotTLS):
-		cut(&BlockedError{Rule: ruleTLSRequired, Reason: "not TLS on a redirected HTTPS port"})
-		return
+		return nil, &BlockedError{Rule: ruleTLSRequired, Reason: "not TLS on a redirected HTTPS port"}
 	case errors.Is(err, errMalformed):
-		cut(&BlockedError{Rule: ruleTLSMalformed, Reason: "malformed TLS ClientHello"})
-		return
+		return nil, &BlockedError{Rule: ruleTLSMalformed, Reason: "malformed TLS ClientHello"}
 	default:
-		p.recordOutcome(st, errClientGone)
-		return
+		return nil, errClientGone
 	}
-	name := ""
-	var dnsNames []string // the names the DNS filter gave for the address, for a hello without SNI
+	h := &transparentHello{buf: buf, hello: hello}
 	if hello.sni != "" {
 		n, ok := categories.NormalizeHost(hello.sni)
 		if !ok || !dialableHost(n) {
-			cut(&BlockedError{Rule: ruleTLSMalformed, Reason: "the TLS server name (SNI) is not a host name"})
-			return
+			return nil, &BlockedError{Rule: ruleTLSMalformed, Reason: "the TLS server name (SNI) is not a host name"}
 		}
-		name = n
-		st.host = name
-	} else {
-		p.tm.noSNI.Inc()
-		dnsNames = p.o.Answers.Names(dst.Addr(), st.start)
+		h.name, st.host = n, n
 	}
-	if len(dnsNames) > 0 {
-		// Decided on those names: each must be allowed (the log names
-		// the one that blocked, else the latest).
-		for _, n := range slices.Backward(dnsNames) {
-			st.host = n
-			if blocked := p.decide(st, n, ""); blocked != nil {
-				cut(blocked)
-				return
-			}
-		}
-		name = st.host
-	} else {
-		st.seen = policy.Hidden(st.host, policy.Hello{SNI: name, ECH: hello.ech})
-		if blocked := p.decide(st, st.host, ""); blocked != nil {
-			// With the school CA, a named host's block page, in TLS with a
-			// certificate minted for it, as for a blocked CONNECT.
-			if mitm := p.settings().mitm; mitm != nil && name != "" && st.seen.Empty() && !isSystemRule(st.rule) {
-				p.serveTransparentBlockPage(c, buf, newInnerTunnel(tunnelBlockPage, st, int(dst.Port()), blocked, mitm))
-				return
-			}
-			cut(blocked)
-			return
+	return h, nil
+}
+
+// decideHello decides the connection st on the name its hello gives. A
+// hello without SNI is decided on the names the DNS filter recently gave
+// this client for the address, each of which must be allowed (the log
+// names the one that blocked, else the latest, which h.name becomes);
+// without any, on the address, as ip-literal.
+func (p *Proxy) decideHello(st *request, h *transparentHello) error {
+	if h.name != "" {
+		st.seen = policy.Hidden(st.host, policy.Hello{SNI: h.name, ECH: h.hello.ech})
+		return p.decide(st, st.host, "")
+	}
+	p.tm.noSNI.Inc()
+	names := p.o.Answers.Names(st.ip, st.dst.Addr(), st.start)
+	if len(names) == 0 {
+		st.seen = policy.Hidden(st.host, policy.Hello{ECH: h.hello.ech})
+		return p.decide(st, st.host, "")
+	}
+	for _, n := range slices.Backward(names) {
+		st.host = n
+		if blocked := p.decide(st, n, ""); blocked != nil {
+			return blocked
 		}
 	}
-	// A SafeSearch engine's name goes to its SafeSearch servers, whatever
-	// address the client chose (the DNS filter answers it with theirs);
-	// any other name only to an address of its own.
-	dial := dst.String()
+	h.name = st.host
+	return nil
+}
+
+// checkHelloDestination refuses (host_mismatch) a connection whose SNI
+// names a host the original destination is not an address of. A
+// SafeSearch engine's name is exempt: it goes to its SafeSearch servers,
+// whatever address the client chose (the DNS filter answers it with
+// theirs). A name from the DNS filter's answers to this client is the
+// address's already.
+func (p *Proxy) checkHelloDestination(st *request, h *transparentHello) error {
 	if st.ss != nil {
-		dial = net.JoinHostPort(dialHost(st, name), strconv.Itoa(int(dst.Port())))
-	} else if name != "" {
-		if err := p.checkDestination(st, name); err != nil {
-			cut(err)
-			return
-		}
+		return nil
 	}
-	if n := p.tunnelsOpen.Add(1); n > int64(p.settings().maxTunnels) {
-		p.tunnelsOpen.Add(-1)
-		cut(&OverloadError{What: "too many tunnels open"})
-		return
+	if h.hello.sni == "" {
+		st.dstHost = h.name
+		return nil
 	}
-	defer p.tunnelsOpen.Add(-1)
+	return p.checkDestination(st, h.name)
+}
+
+// relayTransparent dials where st goes (its original destination, or a
+// SafeSearch engine's servers) and relays the connection there, the hello
+// first.
+func (p *Proxy) relayTransparent(st *request, tc *tunnelConns, h *transparentHello) {
+	dial := st.dst.String()
+	if st.ss != nil {
+		dial = net.JoinHostPort(dialHost(st, h.name), strconv.Itoa(int(st.dst.Port())))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.DialTimeout)
 	up, err := p.dialer.DialContext(ctx, "tcp", dial)
 	cancel()
@@ -455,25 +508,39 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		p.recordOutcome(st, upstreamOutcome(ctx, err))
 		return
 	}
-	tc = &tunnelConns{client: c, up: up}
+	tc.up = up
 	defer p.trackTunnel(tc)()
 	st.status = http.StatusOK
 	p.beginSession(st)
-	p.relay(st, tc, buf, int(dst.Port()), true) // redirected port 443: TLS only
+	p.relay(st, tc, h.buf, int(st.dst.Port()), true) // redirected port 443: TLS only
 }
 
-// serveTransparentBlockPage answers a blocked redirected connection with
-// the block page: TLS terminated with a certificate the school CA mints
-// for its SNI (the ClientHello already read is replayed to the TLS
-// server), then every request inside gets the page (terminate.go).
-func (p *Proxy) serveTransparentBlockPage(c net.Conn, hello []byte, t *innerTunnel) {
+// cut notes in st that its connection was refused (err) after the client
+// got nothing but a closed connection: the refusal's 403 on the line.
+func (p *Proxy) cut(st *request, err error) {
+	p.recordOutcome(st, err)
+	if st.status != statusClientGone {
+		st.status = statusCut
+	}
+}
+
+// serveTransparentTerminated terminates a redirected connection's TLS
+// with a certificate the school CA mints for its SNI (the ClientHello
+// already read is replayed to the TLS server), then serves the requests
+// inside as those of an intercepted or block-page CONNECT tunnel t
+// (terminate.go): each decided on its full URL, naming t's host or
+// refused with 421, forwarded to the original destination.
+func (p *Proxy) serveTransparentTerminated(c net.Conn, hello []byte, t *innerTunnel) {
 	tc := &tunnelConns{client: c, up: c}
 	defer p.trackTunnel(tc)()
 	c.SetDeadline(time.Now().Add(p.o.HelloTimeout)) //nolint:errcheck // a failed handshake says it
+	if t.kind != tunnelBlockPage {
+		t.st.status = http.StatusOK
+	}
 	p.beginSession(t.st)
 	tconn := tls.Server(&prefixConn{Conn: c, prefix: hello}, p.terminateTLS(t))
 	if err := tconn.Handshake(); err != nil {
-		p.logger.Debug("transparent block page: TLS handshake failed", zap.String("host", t.host), zap.Error(err))
+		p.logger.Debug("transparent connection: TLS handshake failed", zap.String("host", t.host), zap.Error(err))
 		return
 	}
 	c.SetDeadline(time.Time{}) //nolint:errcheck

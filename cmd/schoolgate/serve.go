@@ -271,10 +271,11 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	fds := processFDBudget()
 	fds.log(cfg, logger)
 	// Transparent mode checks destinations against what the DNS filter
-	// answered (policy.Answers); without it nothing is remembered.
+	// answered each client (policy.Answers: at most 128 Ki names, 1 Ki per
+	// client; about 25 MB when full); without it nothing is remembered.
 	var answers *policy.Answers
 	if cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
-		answers = policy.NewAnswers(1 << 16)
+		answers = policy.NewAnswers(1<<17, 1<<10)
 	}
 	if cfg.Listen.Admin != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.Admin)

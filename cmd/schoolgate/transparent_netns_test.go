@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -62,7 +63,7 @@ func TestTransparentNetns(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(etc) })
 	// cdn.test is answered differently by the origin's DNS server (the
 	// filter's upstream) and the gateway's own resolver, as a CDN does.
-	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test cdn.test\n10.200.2.3 casino.test\nfd00:200:2::2 allowed6.test\n"
+	hosts := "127.0.0.1 localhost\n10.200.2.2 allowed.test cdn.test intercepted.test\n10.200.2.3 casino.test\nfd00:200:2::2 allowed6.test\n"
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,7 @@ func TestTransparentNetns(t *testing.T) {
 	sh("ip", "link", "add", "c0", "netns", cli, "type", "veth", "peer", "g0", "netns", gw)
 	sh("ip", "link", "add", "g1", "netns", gw, "type", "veth", "peer", "o0", "netns", org)
 	in(cli, "ip", "addr", "add", "10.200.1.2/24", "dev", "c0")
+	in(cli, "ip", "addr", "add", "10.200.1.3/24", "dev", "c0") // a second device
 	in(gw, "ip", "addr", "add", "10.200.1.1/24", "dev", "g0")
 	in(gw, "ip", "addr", "add", "10.200.2.1/24", "dev", "g1")
 	in(org, "ip", "addr", "add", "10.200.2.2/24", "dev", "o0")
@@ -99,13 +101,14 @@ func TestTransparentNetns(t *testing.T) {
 	in(gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	in(gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
-	// The origin: HTTP on 80, HTTPS on 443 (a certificate for both
-	// names; curl -k, the filter does not read it), UDP echo on 443 and
-	// 9999 (so that a rejected QUIC packet is the firewall's doing).
+	// The origin: HTTP on 80, HTTPS on 443 (a certificate for its
+	// names; curl -k where the filter relays, and the gateway trusts it
+	// for the host it intercepts), UDP echo on 443 and 9999 (so that a
+	// rejected QUIC packet is the firewall's doing).
 	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "origin %s at %s\n", r.Host, r.Context().Value(http.LocalAddrContextKey))
 	})
-	cert := selfSigned(t, "allowed.test", "casino.test")
+	cert := selfSigned(t, "allowed.test", "casino.test", "intercepted.test")
 	var lns []net.Listener
 	var udps []net.PacketConn
 	var dnsConn net.PacketConn
@@ -166,19 +169,27 @@ func TestTransparentNetns(t *testing.T) {
 	// The gateway.
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "schoolgate.yaml")
-	e2eCA(t, dir, "ca") // ca.pem, ca.key: the block page of a blocked HTTPS site
+	// ca.pem, ca.key: the block page of a blocked HTTPS site, and
+	// interception; origin.pem: the gateway's only trusted root
+	// (SSL_CERT_FILE), for the host it intercepts.
+	e2eCA(t, dir, "ca")
+	originPEM := filepath.Join(dir, "origin.pem")
+	if err := os.WriteFile(originPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
 listen: {proxy: "10.200.1.1:3128", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
 clients: [10.200.1.0/24, "fd00:200:1::/64"]
 proxy:
   deny_destinations: [169.254.0.0/16]
   block_page: {organisation: "Netns School", contact: "the IT office"}
-  intercept: {ca_cert: ca.pem, ca_key: ca.key}
+  intercept: {ca_cert: ca.pem, ca_key: ca.key, domains: [intercepted.test]}
 dns: {upstreams: ["10.200.2.2:53"]}
 default_profile: student
 lists:
   - category: gambling
     domains: [casino.test]
+    urls: [intercepted.test/poker]
 profiles:
   student:
     rules:
@@ -196,6 +207,7 @@ state_dir: state
 	var stderr e2eBuffer
 	cmd := exec.Command("ip", "netns", "exec", gw, bin, "serve", "-config", cfg)
 	cmd.Dir, cmd.Stderr, cmd.Stdout = dir, &stderr, &stderr
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+originPEM)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -251,6 +263,16 @@ state_dir: state
 		{"allowed https over IPv6", []string{"-k", "--resolve", "allowed6.test:443:[fd00:200:2::2]", "https://allowed6.test/"},
 			"origin allowed6.test at [fd00:200:2::2]:443", false},
 		{"https without SNI is ip-literal", []string{"-k", "https://10.200.2.2/"}, "", true},
+		// An intercepted host: TLS with a certificate the school CA mints
+		// for the SNI, every request decided on its full URL, HTTP/2.
+		{"intercepted https: allowed path", []string{"--cacert", filepath.Join(dir, "ca.pem"), "-w", "%{http_version}",
+			"--resolve", "intercepted.test:443:10.200.2.2", "https://intercepted.test/page"}, "origin intercepted.test at 10.200.2.2:443\n2", false},
+		{"intercepted https: blocked path gets the block page", []string{"--cacert", filepath.Join(dir, "ca.pem"), "-w", "%{http_code}",
+			"--resolve", "intercepted.test:443:10.200.2.2", "https://intercepted.test/poker?x=1"}, "403", false},
+		{"intercepted https: another Host inside is refused", []string{"--cacert", filepath.Join(dir, "ca.pem"), "-w", "%{http_code}",
+			"-H", "Host: casino.test", "--resolve", "intercepted.test:443:10.200.2.2", "https://intercepted.test/"}, "421", false},
+		{"intercepted https: SNI to another host's address", []string{"--cacert", filepath.Join(dir, "ca.pem"),
+			"--resolve", "intercepted.test:443:10.200.2.3", "https://intercepted.test/page"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := curl(tc.args...)
@@ -306,14 +328,18 @@ state_dir: state
 		})
 	})
 
+	// The origin runs a DNS server too (it says NXDOMAIN for casino.test
+	// as well): the filter's answer is told by its SOA.
 	t.Run("dns to any resolver answered by the filter", func(t *testing.T) {
 		if _, err := exec.LookPath("dig"); err != nil {
 			t.Skip("dig not installed")
 		}
-		c := exec.Command("ip", "netns", "exec", cli, "dig", "+tries=2", "+time=5", "@10.200.2.2", "casino.test", "A")
-		out, err := c.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "status: NXDOMAIN") {
-			t.Fatalf("dig: %v\n%s", err, out)
+		for _, args := range [][]string{{"@10.200.2.2"}, {"@10.200.2.2", "+tcp"}, {"@192.0.2.53"}, {"@fd00:200:2::2"}, {"@fd00:200:2::2", "+tcp"}} {
+			c := exec.Command("ip", append([]string{"netns", "exec", cli, "dig", "+tries=2", "+time=5", "casino.test", "A"}, args...)...)
+			out, err := c.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "status: NXDOMAIN") || !strings.Contains(string(out), "schoolgate.invalid") {
+				t.Errorf("dig %v: %v\n%s", args, err, out)
+			}
 		}
 	})
 
@@ -334,6 +360,15 @@ state_dir: state
 	if out, err := curl("-k", "https://10.200.2.3/"); err != nil || !strings.Contains(out, "at 10.200.2.3:443") {
 		t.Fatalf("no SNI to an address the filter gave for an allowed name: %v %s", err, out)
 	}
+	// What the filter answered one device counts for no other: the second
+	// device never asked, so cdn.test at that address is refused, and the
+	// address without SNI is ip-literal for it.
+	if out, err := curl(append([]string{"--interface", "10.200.1.3"}, cdn...)...); err == nil {
+		t.Fatalf("cdn.test from a device that never asked the filter: %s", out)
+	}
+	if out, err := curl("--interface", "10.200.1.3", "-k", "https://10.200.2.3/"); err == nil {
+		t.Fatalf("no SNI from a device the filter gave no name for that address: %s", out)
+	}
 
 	// The counters, read on the gateway's admin listener.
 	out, err := exec.Command("ip", "netns", "exec", gw, "curl", "-sS", "-m", "20", "--noproxy", "*", "http://127.0.0.1:9191/metrics").CombinedOutput()
@@ -343,8 +378,8 @@ state_dir: state
 	for _, want := range []string{
 		`schoolgate_transparent_connections_total{verdict="allow"}`,
 		`schoolgate_transparent_connections_total{verdict="block"}`,
-		"schoolgate_transparent_host_mismatch_total 3",
-		"schoolgate_transparent_no_sni_total 2",
+		"schoolgate_transparent_host_mismatch_total 5",
+		"schoolgate_transparent_no_sni_total 3",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(out), "schoolgate_transparent"))
@@ -357,12 +392,17 @@ state_dir: state
 
 	// The log lines: each redirected request says mode transparent, and
 	// the refusals name their rule.
-	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 3)
+	logs := waitLog(t, filepath.Join(dir, "logs"), `"rule":"host_mismatch"`, 6)
 	for _, want := range []string{
 		`"host":"allowed.test","url":"http://allowed.test/"`,
 		`"host":"casino.test","url":"http://casino.test/","categories":["gambling"],"verdict":"block"`,
 		`"host":"10.200.2.2"`,
 		`"rule":"host_mismatch"`,
+		`"method":"GET","host":"intercepted.test","url":"https://intercepted.test/page","categories":[],"verdict":"allow"`,
+		`"host":"intercepted.test","url":"https://intercepted.test/poker?x=1","categories":["gambling"],"verdict":"block"`,
+		`"method":"GET","host":"casino.test","url":"https://casino.test/","categories":["gambling"],"verdict":"block","rule":"host_mismatch","status":421`,
+		`"method":"CONNECT","host":"intercepted.test","url":"","categories":[],"verdict":"allow","rule":"intercept"`,
+		`"src":"dns"`,
 	} {
 		found := false
 		for _, line := range strings.Split(logs, "\n") {
