@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,44 +10,19 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 )
 
-type evalPage struct {
-	file  string
-	label string // a category name or "allow"
-}
-
-func loadEvalSet(t *testing.T) []evalPage {
+// loadEvalSet is the older pages of the evaluation set, testdata/pages,
+// checked to have a label each.
+func loadEvalSet(t *testing.T) []labelled {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "pages", "labels.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var pages []evalPage
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		fs := strings.Fields(line)
-		if len(fs) != 2 {
-			t.Fatalf("labels.txt: bad line %q", line)
-		}
-		if fs[1] != "allow" {
-			if _, ok := categories.Parse(fs[1]); !ok {
-				t.Fatalf("labels.txt: unknown category %q", fs[1])
-			}
-		}
-		pages = append(pages, evalPage{fs[0], fs[1]})
-	}
-	// every page is labelled
-	ents, _ := os.ReadDir(filepath.Join("testdata", "pages"))
-	labelled := map[string]bool{}
+	dir := filepath.Join("testdata", "pages")
+	pages := loadPart(t, dir)
+	named := map[string]bool{}
 	for _, p := range pages {
-		labelled[p.file] = true
+		named[filepath.Base(p.file)] = true
 	}
+	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".html") && !labelled[e.Name()] {
+		if strings.HasSuffix(e.Name(), ".html") && !named[e.Name()] {
 			t.Errorf("%s has no label in labels.txt", e.Name())
 		}
 	}
@@ -74,7 +48,7 @@ func TestEvaluationSet(t *testing.T) {
 		}
 		allowPages, overBlocked := 0, 0
 		for _, p := range pages {
-			f, err := os.Open(filepath.Join("testdata", "pages", p.file))
+			f, err := os.Open(p.file)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package classify
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -132,7 +131,7 @@ var fastPathTexts = []string{
 func TestWordsFastPathSame(t *testing.T) {
 	texts := append([]string{}, fastPathTexts...)
 	for _, pg := range loadEvalSet(t) {
-		page, err := os.ReadFile(filepath.Join("testdata", "pages", pg.file))
+		page, err := os.ReadFile(pg.file)
 		if err != nil {
 			t.Fatal(err)
 		}
