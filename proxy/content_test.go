@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -269,23 +270,8 @@ func TestContentClassifierOff(t *testing.T) {
 	}
 }
 
-// benchPage is a realistic clean page: about 40 KiB of markup and text.
-func benchPage() []byte {
-	var b bytes.Buffer
-	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Year 9 trip to the Science Museum</title>
-<meta name="description" content="News from the school: trips, sport and the library."><link rel="stylesheet" href="/s.css">
-<script>window.dataLayer=[];function g(){dataLayer.push(arguments)}</script></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><main>`)
-	for b.Len() < 40<<10 {
-		b.WriteString(`<article class="post"><h2>Science Museum trip</h2><p>Year 9 pupils visited the Science Museum on Tuesday. ` +
-			`They saw the <a href="/apollo">Apollo 10</a> capsule, built circuits in the workshop and talked to researchers about climate. ` +
-			`The library has new books on space; the football team plays at home on Saturday.</p><img src="/p.jpg" alt="pupils"></article>`)
-	}
-	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
-	return b.Bytes()
-}
-
 func benchContent(b *testing.B, content ContentOptions) {
-	page := benchPage()
+	page := testenv.CleanPage()
 	up := newPageUpstream(b, map[string][]byte{"/page": page}, nil)
 	e := newEnv(b, envConfig{requireAuth: true, opts: func(o *Options) { o.Content = content }})
 	b.SetBytes(int64(len(page)))

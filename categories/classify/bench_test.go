@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"golang.org/x/net/html"
 )
 
@@ -79,20 +80,9 @@ func BenchmarkScoreHTML100KiB(b *testing.B) {
 }
 
 // markupPage is about 40 KiB of markup-heavy HTML like the proxy's
-// benchmark page: most tags have attributes, as on real sites.
-var markupPage = func() []byte {
-	var b bytes.Buffer
-	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Year 9 trip to the Science Museum</title>
-<meta name="description" content="News from the school: trips, sport and the library."><link rel="stylesheet" href="/s.css">
-<script>window.dataLayer=[];function g(){dataLayer.push(arguments)}</script></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><main>`)
-	for b.Len() < 40<<10 {
-		b.WriteString(`<article class="post"><h2>Science Museum trip</h2><p>Year 9 pupils visited the Science Museum on Tuesday. ` +
-			`They saw the <a href="/apollo">Apollo 10</a> capsule, built circuits in the workshop and talked to researchers about climate. ` +
-			`The library has new books on space; the football team plays at home on Saturday.</p><img src="/p.jpg" alt="pupils"></article>`)
-	}
-	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
-	return b.Bytes()
-}()
+// benchmark page (the same page): most tags have attributes, as on real
+// sites.
+var markupPage = testenv.CleanPage()
 
 // BenchmarkSniffMarkup40KiB is what the proxy spends on one scored page.
 func BenchmarkSniffMarkup40KiB(b *testing.B) {

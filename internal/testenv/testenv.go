@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,4 +41,22 @@ func ExampleConfig(tb testing.TB) string {
 		tb.Fatal("docs/example.yaml not found above the package folder")
 	}
 	return p
+}
+
+// CleanPage is a realistic clean page for benchmarks of page scoring:
+// about 40 KiB of a school's news, markup-heavy (most tags have
+// attributes, as on real sites). The proxy's and the classifier's
+// benchmarks read the same page, so their figures compare.
+func CleanPage() []byte {
+	var b bytes.Buffer
+	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Year 9 trip to the Science Museum</title>
+<meta name="description" content="News from the school: trips, sport and the library."><link rel="stylesheet" href="/s.css">
+<script>window.dataLayer=[];function g(){dataLayer.push(arguments)}</script></head><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><main>`)
+	for b.Len() < 40<<10 {
+		b.WriteString(`<article class="post"><h2>Science Museum trip</h2><p>Year 9 pupils visited the Science Museum on Tuesday. ` +
+			`They saw the <a href="/apollo">Apollo 10</a> capsule, built circuits in the workshop and talked to researchers about climate. ` +
+			`The library has new books on space; the football team plays at home on Saturday.</p><img src="/p.jpg" alt="pupils"></article>`)
+	}
+	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
+	return b.Bytes()
 }
