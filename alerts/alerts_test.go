@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 )
 
@@ -258,20 +258,7 @@ func TestFileSinkAndCloseFlushes(t *testing.T) {
 	if st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640", st.Mode().Perm())
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []Alert
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var al Alert
-		if err := json.Unmarshal(sc.Bytes(), &al); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
-		}
-		lines = append(lines, al)
-	}
+	lines := testenv.ReadJSONLines[Alert](t, path)
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2", len(lines))
 	}

@@ -1,11 +1,8 @@
 package dnsfilter
 
 import (
-	"bufio"
-	"encoding/json"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -287,19 +285,7 @@ func (e *env) logLines() []map[string]any {
 	files, _ := filepath.Glob(filepath.Join(e.logDir, "access-*.jsonl"))
 	var out []map[string]any
 	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				e.t.Fatalf("log line %q: %v", sc.Text(), err)
-			}
-			out = append(out, m)
-		}
-		fh.Close()
+		out = append(out, testenv.ReadJSONLines[map[string]any](e.t, f)...)
 	}
 	return out
 }

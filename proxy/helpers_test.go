@@ -1,13 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -355,22 +354,7 @@ func (e *env) logLines(t *testing.T) []logLine {
 	if err := e.alog.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(logging.PathFor(filepath.Join(e.dir, "logs"), time.Now().UTC()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []logLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l logLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("bad log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, l)
-	}
-	return out
+	return testenv.ReadJSONLines[logLine](t, logging.PathFor(filepath.Join(e.dir, "logs"), time.Now().UTC()))
 }
 
 // lastLog returns the last access-log line for host.

@@ -4,7 +4,6 @@ package main
 // real upstream servers on 127.0.0.2, real curl where installed.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -28,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -244,24 +244,7 @@ type e2eLogLine struct {
 // logLines reads today's access log (UTC: the config's timezone).
 func (s *e2eServer) logLines(t *testing.T) []e2eLogLine {
 	t.Helper()
-	f, err := os.Open(filepath.Join(s.dir, "logs", "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []e2eLogLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l e2eLogLine
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		d.UseNumber()
-		if err := d.Decode(&l); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, l)
-	}
-	return out
+	return testenv.ReadJSONLines[e2eLogLine](t, filepath.Join(s.dir, "logs", "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl"))
 }
 
 // waitLog waits (the writer flushes every second) for a line matching ok.

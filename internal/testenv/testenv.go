@@ -1,11 +1,14 @@
-// Package testenv holds what several packages' tests need from their
-// surroundings: the repository's example config (docs/example.yaml) and
+// Package testenv holds what several packages' tests need: from their
+// surroundings, the repository's example config (docs/example.yaml) and
 // the shared/ folder beside the repository (the public lists), found by
-// walking up from the package.
+// walking up from the package; and helpers more than one package's tests
+// had copied (the benchmark page, reading a JSON-lines file).
 package testenv
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,4 +62,29 @@ func CleanPage() []byte {
 	}
 	b.WriteString(`</main><footer>School office: 01234 567890</footer></body></html>`)
 	return b.Bytes()
+}
+
+// ReadJSONLines decodes each line of the file at path (an access log, an
+// alerts file) as a T; a line that is not one fails the test.
+func ReadJSONLines[T any](tb testing.TB, path string) []T {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			tb.Fatalf("%s: line %q: %v", path, sc.Text(), err)
+		}
+		out = append(out, v)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatalf("reading %s: %v", path, err)
+	}
+	return out
 }
