@@ -1,22 +1,9 @@
 package categories
 
 import (
-	"syscall"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"testing"
-	"time"
 )
-
-// processCPU is the CPU time (user + system) the process has used. On a
-// busy shared machine wall-clock ns/op swings twofold from run to run; the
-// CPU time a lookup takes ("cpu-ns/op") much less, since time spent
-// waiting for a core is not counted.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // The lookup benchmarks run on every public list loaded (about 640,000
 // distinct entries); they skip when shared/lists is absent. Compare
@@ -47,11 +34,11 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var sink Set
-			start := processCPU(b)
+			start := testenv.ProcessCPU()
 			for b.Loop() {
 				sink |= db.Lookup(c.host, c.path)
 			}
-			b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testenv.ProcessCPU()-start)/float64(b.N), "cpu-ns/op")
 			_ = sink
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // bigDB is the embedded database plus, when ../shared/lists is found, every
@@ -112,7 +113,7 @@ func cpuPerOp(b *testing.B, start time.Duration) {
 	if start == 0 || b.N == 0 {
 		return
 	}
-	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(testenv.ProcessCPU()-start)/float64(b.N), "cpu-ns/op")
 }
 
 // benchArgs mixes listed names, unknown names and URLs for known profiles.
@@ -142,7 +143,7 @@ func BenchmarkDecide(b *testing.B) {
 	args := benchArgs(b, sample, 4096)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := testenv.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		s.Decide(args[i&4095])
 	}
@@ -161,7 +162,7 @@ func BenchmarkEngineDecideCached(b *testing.B) {
 	var next atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := testenv.ProcessCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(next.Add(1) * 977)
 		for pb.Next() {
@@ -189,7 +190,7 @@ func BenchmarkEngineDecideMiss(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := testenv.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		e.Decide(args[i&(n-1)])
 	}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -279,12 +278,9 @@ func benchContent(b *testing.B, content ContentOptions) {
 	classify.DefaultHost().Classify("warm.example")
 	// Process CPU per request (client, proxy and upstream are all here):
 	// on a shared machine wall time mostly measures the neighbours.
-	var r0, r1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r0) //nolint:errcheck
+	cpu0 := testenv.ProcessCPU()
 	benchClient(b, e.addr, up.url("news.test", "/page"), "alice:alicepw")
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r1) //nolint:errcheck
-	cpu := (r1.Utime.Nano() + r1.Stime.Nano()) - (r0.Utime.Nano() + r0.Stime.Nano())
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(testenv.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkProxyHTMLClassifyOff, …On and …OnEveryPage compare the proxy's

@@ -3,12 +3,12 @@
 package report
 
 import (
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -54,7 +54,7 @@ func BenchmarkReport(b *testing.B) {
 		}
 	}()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testenv.ProcessCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r, err := Run(Options{Dir: dir, From: day, To: day, Location: time.UTC})
@@ -72,7 +72,7 @@ func BenchmarkReport(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := testenv.ProcessCPU() - cpu0
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
@@ -80,14 +80,6 @@ func BenchmarkReport(b *testing.B) {
 	// CPU seconds (user+system, all threads, GC included) per run: on a
 	// shared, loaded machine this says more than the wall time.
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type discard struct{}
