@@ -343,6 +343,7 @@ type logLine struct {
 	logging.Line
 	SafeSearch bool   `json:"safe_search"`
 	Auth       string `json:"auth"`
+	Mode       string `json:"mode"`
 }
 
 // logLines flushes the access log and returns today's lines.

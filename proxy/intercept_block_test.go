@@ -41,6 +41,14 @@ func interceptProxyCA(t testing.TB, e *env, ca *x509.Certificate, intercept stri
 // by opts (if not nil).
 func interceptProxyWith(t testing.TB, e *env, ca *x509.Certificate, intercept string, opts func(*Options), ports ...int) string {
 	t.Helper()
+	return startProxy(t, interceptOptions(t, e, ca, intercept, opts, ports...))
+}
+
+// interceptOptions puts proxy.intercept (with ca, made by testCA in e.dir)
+// and ports in e's config and returns the options of a second proxy on
+// it, changed by opts (if not nil).
+func interceptOptions(t testing.TB, e *env, ca *x509.Certificate, intercept string, opts func(*Options), ports ...int) Options {
+	t.Helper()
 	cfg := readFile(t, e.cfgPath)
 	for _, port := range ports {
 		cfg = strings.Replace(cfg, "connect_ports: [", "connect_ports: ["+strconv.Itoa(port)+", ", 1)
@@ -57,7 +65,7 @@ func interceptProxyWith(t testing.TB, e *env, ca *x509.Certificate, intercept st
 	if opts != nil {
 		opts(&o)
 	}
-	return startProxy(t, o)
+	return o
 }
 
 func poolOf(ca *x509.Certificate) *x509.CertPool {

@@ -17,14 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
+
+	"github.com/schoolgate/schoolgate/internal/netnstest"
 )
 
 // TestTransparentNetns runs transparent gateway mode as a school would:
@@ -551,24 +551,4 @@ func benchTransparent(t *testing.T, cli string) {
 
 // inNetnsRaw runs f on a thread in network namespace ns (see inNetns),
 // without a test to fail.
-func inNetnsRaw(ns string, f func() error) error {
-	runtime.LockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer self.Close()
-	target, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return err
-	}
-	err = f()
-	if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-		runtime.UnlockOSThread()
-	}
-	return err
-}
+func inNetnsRaw(ns string, f func() error) error { return netnstest.Run(ns, f) }

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/schoolgate/schoolgate/internal/netnstest"
+	"github.com/schoolgate/schoolgate/policy"
+)
+
+// Devices of the transparent tests, inside their network namespace: the
+// first asked the DNS filter (policy.Answers), the second never did.
+const (
+	deviceA = "127.0.0.5"
+	deviceB = "127.0.0.6"
+	// elsewhere is where the proxy's own resolver sends the test's CDN
+	// names: nothing listens there, so a request that reaches its upstream
+	// went to the original destination, not to a name resolved again.
+	elsewhere = "127.0.0.3"
+)
+
+// transparentEnv is a proxy serving redirected HTTPS in a network
+// namespace of its own: connections from the devices there to
+// upstreamIP's TLS ports are redirected by nftables to the proxy's
+// transparent listener, whose SO_ORIGINAL_DST gives the upstream; the
+// proxy dials the upstreams outside, where they listen.
+type transparentEnv struct {
+	*env
+	ns      string
+	p       *Proxy
+	schools *tls.Config // a device's TLS: trusts the school CA only
+	port    int         // the upstream (certificates from another CA)
+}
+
+func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
+	t.Helper()
+	ns := netnstest.New(t, "sgpt", "nft")
+	e := newEnv(t, envConfig{edit: func(cfg string) string {
+		return strings.Replace(cfg, "urls: [allowed.test/forbidden]", "urls: [allowed.test/forbidden, www.intercepted.test/forbidden]", 1)
+	}})
+	schoolCA, _ := testCA(t, e.dir)
+	upCA, upKey := testCA(t, t.TempDir())
+	var seen seenHosts
+	up := httptest.NewUnstartedServer(seen.handler())
+	up.EnableHTTP2 = true
+	up.Listener = listenUpstream(t)
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{leafCert(t, upCA, upKey, "www.intercepted.test", "cdn.test")}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	port := up.Listener.Addr().(*net.TCPAddr).Port
+	o := interceptOptions(t, e, schoolCA, "domains: [www.intercepted.test]", func(o *Options) {
+		o.RootCAs = poolOf(upCA)
+		o.Resolver = testDNSWith(t, map[string]string{"www.intercepted.test": elsewhere, "cdn.test": elsewhere}, upstreamIP)
+		o.Answers = answers
+	})
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := netnstest.Run(ns, func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lport := ln.Addr().(*net.TCPAddr).Port
+	netnstest.Exec(t, ns, fmt.Sprintf(`table ip sgtest {
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr { %s, %s } tcp dport %d redirect to :%d
+	}
+}
+`, upstreamIP, elsewhere, port, lport), "nft", "-f", "-")
+	served := make(chan error, 1)
+	go func() { served <- p.ServeTransparentHTTPS(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx) //nolint:errcheck
+		if err := <-served; err != nil {
+			t.Errorf("ServeTransparentHTTPS: %v", err)
+		}
+	})
+	return &transparentEnv{env: e, ns: ns, p: p, port: port, schools: &tls.Config{RootCAs: poolOf(schoolCA)}}
+}
+
+// client is a device at src whose every connection goes to dst (an
+// address of the namespace's, port te.port), as curl --resolve: the URL
+// gives the TLS server name and the requests.
+func (te *transparentEnv) client(src, dst string, tlsCfg *tls.Config) *http.Client {
+	dial := func(ctx context.Context, _, _ string) (c net.Conn, err error) {
+		err = netnstest.Run(te.ns, func() error {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			c, err = d.DialContext(ctx, "tcp", net.JoinHostPort(dst, strconv.Itoa(te.port)))
+			return err
+		})
+		return c, err
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: dial, TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, DisableKeepAlives: true,
+	}}
+}
+
+func (te *transparentEnv) url(host, path string) string {
+	return "https://" + host + ":" + strconv.Itoa(te.port) + path
+}
+
+// TestTransparentIntercept: a redirected HTTPS connection to a host the
+// school intercepts is terminated with a certificate the school CA mints
+// for its SNI, over HTTP/2; every request inside is decided on its full
+// URL (a blocked path gets the block page), must name the SNI's host
+// (421 otherwise), and goes to the original destination, not to where the
+// name resolves. Its lines say mode transparent and the full URL.
+func TestTransparentIntercept(t *testing.T) {
+	answers := policy.NewAnswers(1000, 100)
+	now := time.Now()
+	answers.Saw(netip.MustParseAddr(deviceA), "www.intercepted.test", []netip.Addr{netip.MustParseAddr(upstreamIP)}, now, now.Add(time.Hour))
+	te := newTransparentEnv(t, answers)
+	c := te.client(deviceA, upstreamIP, te.schools)
+	defer c.CloseIdleConnections()
+	host := "www.intercepted.test:" + strconv.Itoa(te.port)
+
+	get := func(path, hostHeader string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, te.url("www.intercepted.test", path), nil)
+		if hostHeader != "" {
+			req.Host = hostHeader
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s (Host %q): %v", path, hostHeader, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	resp, body := get("/ok", "")
+	if resp.StatusCode != 200 || body != "host "+host+" proto 2" || resp.ProtoMajor != 2 {
+		t.Fatalf("allowed path: %d HTTP/%d %q, want 200 over HTTP/2 from the upstream over HTTP/2", resp.StatusCode, resp.ProtoMajor, body)
+	}
+	if cn := resp.TLS.PeerCertificates[0].Subject.CommonName; cn != "www.intercepted.test" {
+		t.Errorf("certificate for %q, want one minted for the SNI", cn)
+	}
+	resp, body = get("/forbidden", "")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Test School") {
+		t.Errorf("blocked path: %d %.80q, want the block page", resp.StatusCode, body)
+	}
+	resp, _ = get("/ok", "www.casino.test")
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("another host inside: %d, want 421", resp.StatusCode)
+	}
+
+	lines := map[string]logLine{}
+	for _, l := range te.logLines(t) {
+		lines[l.Method+" "+l.URL] = l
+	}
+	for _, want := range []struct {
+		key, verdict, rule string
+	}{
+		{"GET " + te.url("www.intercepted.test", "/ok"), "allow", ""},
+		{"GET " + te.url("www.intercepted.test", "/forbidden"), "block", "student#2"},
+		{"GET https://www.casino.test/ok", "block", ruleHostMismatch}, // the Host asked for
+		{"CONNECT ", "allow", ruleIntercept},
+	} {
+		l, ok := lines[want.key]
+		switch {
+		case !ok:
+			t.Errorf("no line %s in %v", want.key, lines)
+		case l.Mode != modeTransparent || l.Verdict != want.verdict || want.rule != "" && l.Rule != want.rule || l.IP != deviceA:
+			t.Errorf("%s: mode %q verdict %q rule %q ip %s, want transparent %s %s %s", want.key, l.Mode, l.Verdict, l.Rule, l.IP,
+				want.verdict, want.rule, deviceA)
+		}
+	}
+}
+
+// TestTransparentAnswersPerClient: what the DNS filter answered one
+// device counts for no other. Device A was told the upstream's address
+// for both names; device B never asked, and the proxy's resolver gives
+// another address, so B's connections with those SNIs to it are refused
+// (host_mismatch), intercepted host and relayed one alike, while A's go
+// through.
+func TestTransparentAnswersPerClient(t *testing.T) {
+	answers := policy.NewAnswers(1000, 100)
+	now := time.Now()
+	up := []netip.Addr{netip.MustParseAddr(upstreamIP)}
+	answers.Saw(netip.MustParseAddr(deviceA), "www.intercepted.test", up, now, now.Add(time.Hour))
+	answers.Saw(netip.MustParseAddr(deviceA), "cdn.test", up, now, now.Add(time.Hour))
+	te := newTransparentEnv(t, answers)
+	relayed := &tls.Config{RootCAs: te.p.o.RootCAs} // the upstream's own certificate
+
+	for _, tc := range []struct {
+		device, host string
+		tls          *tls.Config
+		ok           bool
+	}{
+		{deviceA, "www.intercepted.test", te.schools, true},
+		{deviceA, "cdn.test", relayed, true},
+		{deviceB, "www.intercepted.test", te.schools, false},
+		{deviceB, "cdn.test", relayed, false},
+	} {
+		c := te.client(tc.device, upstreamIP, tc.tls)
+		resp, err := c.Get(te.url(tc.host, "/ok"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if tc.ok != (err == nil && resp.StatusCode == 200) {
+			t.Errorf("%s to %s: %v (want through: %v)", tc.device, tc.host, err, tc.ok)
+		}
+		c.CloseIdleConnections()
+	}
+	var refused []string
+	for _, l := range te.logLines(t) {
+		if l.Rule == ruleHostMismatch && l.Method == http.MethodConnect && l.Mode == modeTransparent {
+			refused = append(refused, l.IP+" "+l.Host)
+		}
+	}
+	slices.Sort(refused)
+	if strings.Join(refused, ",") != deviceB+" cdn.test,"+deviceB+" www.intercepted.test" {
+		t.Errorf("host_mismatch lines %v, want device B's two", refused)
+	}
+}
