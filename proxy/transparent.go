@@ -400,7 +400,10 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		return
 	}
 	defer p.tunnelsOpen.Add(-1)
-	if mitm := p.settings().mitm; mitm != nil && h.name != "" && st.snap.Intercepts(st.host, st.cats) {
+	// Intercepted only when the hello names the host: a device without
+	// SNI asks for the address (Host: the address), which a certificate
+	// and requests for the name the DNS filter gave would not match.
+	if mitm := p.settings().mitm; mitm != nil && h.hello.sni != "" && st.snap.Intercepts(st.host, st.cats) {
 		p.serveTransparentTerminated(c, h.buf, newInnerTunnel(tunnelIntercept, st, int(st.dst.Port()), nil, mitm))
 		return
 	}

@@ -221,11 +221,37 @@ func TestTransparentAnswersPerClient(t *testing.T) {
 		}
 		c.CloseIdleConnections()
 	}
+	// No SNI: decided on the names A was given for the address, and
+	// relayed, not intercepted (A asks for the address itself).
+	err := netnstest.Run(te.ns, func() error {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(deviceA)}}
+		c, err := d.Dial("tcp", net.JoinHostPort(upstreamIP, strconv.Itoa(te.port)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the certificate is looked at below
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		if cert := tc.ConnectionState().PeerCertificates[0]; cert.Subject.CommonName != "" {
+			return fmt.Errorf("no SNI: certificate for %q, want the upstream's own (relayed)", cert.Subject.CommonName)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("device A without SNI: %v", err)
+	}
 	var refused []string
+	noSNI := false
 	for _, l := range te.logLines(t) {
+		noSNI = noSNI || l.Method == http.MethodConnect && l.IP == deviceA && l.Host == "cdn.test" && l.Rule != ruleIntercept && l.Verdict == "allow"
 		if l.Rule == ruleHostMismatch && l.Method == http.MethodConnect && l.Mode == modeTransparent {
 			refused = append(refused, l.IP+" "+l.Host)
 		}
+	}
+	if !noSNI {
+		t.Error("no line for device A's connection without SNI, decided on cdn.test (the latest name it was given)")
 	}
 	slices.Sort(refused)
 	if strings.Join(refused, ",") != deviceB+" cdn.test,"+deviceB+" www.intercepted.test" {

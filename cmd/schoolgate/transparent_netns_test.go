@@ -290,8 +290,8 @@ state_dir: state
 
 	t.Run("quic rejected at once, other UDP forwarded", func(t *testing.T) {
 		inNetns(t, cli, func() error {
-			echo := func(port int) error {
-				c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(10, 200, 2, 2), Port: port})
+			echo := func(ip net.IP, port int) error {
+				c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: ip, Port: port})
 				if err != nil {
 					return err
 				}
@@ -318,11 +318,13 @@ state_dir: state
 				}
 				return last
 			}
-			if err := echo(9999); err != nil {
-				return fmt.Errorf("UDP 9999 through the gateway: %v", err)
-			}
-			if err := echo(443); !errors.Is(err, syscall.ECONNREFUSED) {
-				return fmt.Errorf("UDP 443 (QUIC): %v, want connection refused (ICMP port unreachable)", err)
+			for _, ip := range []net.IP{net.IPv4(10, 200, 2, 2), net.ParseIP("fd00:200:2::2")} {
+				if err := echo(ip, 9999); err != nil {
+					return fmt.Errorf("UDP 9999 to %s through the gateway: %v", ip, err)
+				}
+				if err := echo(ip, 443); !errors.Is(err, syscall.ECONNREFUSED) {
+					return fmt.Errorf("UDP 443 (QUIC) to %s: %v, want connection refused (ICMP port unreachable)", ip, err)
+				}
 			}
 			return nil
 		})
