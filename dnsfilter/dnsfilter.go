@@ -317,8 +317,10 @@ func (s *Server) udpServers(pcs []net.PacketConn, bound string) (servers []*dns.
 	// and no unpack for a cached answer, recvmmsg/sendmmsg.
 	for _, pc := range pcs {
 		if uc, ok := pc.(*net.UDPConn); ok && specific && ipv4Bound(uc) {
-			loops = append(loops, newUDPLoop(s, uc, &s.loopWG))
-			continue
+			if l, err := newUDPLoop(s, uc, &s.loopWG); err == nil {
+				loops = append(loops, l)
+				continue
+			}
 		}
 		if specific {
 			pc = plainPacketConn{pc}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
-	"golang.org/x/net/ipv4"
 )
 
 // The UDP read loop (IPv4 sockets bound to one address): instead of
@@ -43,26 +42,48 @@ const udpReadSize = 4096
 type udpLoop struct {
 	s        *Server
 	conn     *net.UDPConn
-	pc       *ipv4.PacketConn
-	in       []ipv4.Message
-	out      []ipv4.Message
+	bc       batchConn
+	in       []udpMsg
+	out      []udpMsg
 	nout     int
-	cur      net.Addr // the sender of the packet being handled
+	cur      netip.AddrPort // the sender of the packet being handled
 	wg       *sync.WaitGroup
 	work     chan func()   // to idle workers (unbuffered: taken at once or not at all)
 	stop     chan struct{} // closed by close: idle workers leave
 	stopOnce sync.Once
 }
 
-func newUDPLoop(s *Server, conn *net.UDPConn, wg *sync.WaitGroup) *udpLoop {
-	l := &udpLoop{s: s, conn: conn, pc: ipv4.NewPacketConn(conn), wg: wg,
-		work: make(chan func()), stop: make(chan struct{}),
-		in: make([]ipv4.Message, udpBatch), out: make([]ipv4.Message, udpBatch)}
-	for i := range l.in {
-		l.in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
-		l.out[i].Buffers = [][]byte{make([]byte, 0, 512)}
+// batchConn reads and writes batches of datagrams on an IPv4 socket
+// (mmsg_linux.go; mmsg_other.go elsewhere).
+type batchConn interface {
+	// readBatch fills ms[i].n and ms[i].addr for the packets read
+	// into ms[i].buf[:cap]; it waits for at least one.
+	readBatch(ms []udpMsg) (int, error)
+	// writeBatch sends ms[i].buf[:ms[i].n] to ms[i].addr; it returns
+	// how many were sent.
+	writeBatch(ms []udpMsg) (int, error)
+}
+
+// udpMsg is one datagram of a batch.
+type udpMsg struct {
+	buf  []byte
+	n    int
+	addr netip.AddrPort
+}
+
+func newUDPLoop(s *Server, conn *net.UDPConn, wg *sync.WaitGroup) (*udpLoop, error) {
+	bc, err := newBatchConn(conn, udpBatch)
+	if err != nil {
+		return nil, err
 	}
-	return l
+	l := &udpLoop{s: s, conn: conn, bc: bc, wg: wg,
+		work: make(chan func()), stop: make(chan struct{}),
+		in: make([]udpMsg, udpBatch), out: make([]udpMsg, udpBatch)}
+	for i := range l.in {
+		l.in[i].buf = make([]byte, udpReadSize)
+		l.out[i].buf = make([]byte, 0, 512)
+	}
+	return l, nil
 }
 
 // close stops the loop: its socket, then its idle workers.
@@ -77,7 +98,7 @@ func (l *udpLoop) close() {
 func (l *udpLoop) run() {
 	defer l.wg.Done()
 	for {
-		n, err := l.pc.ReadBatch(l.in, 0)
+		n, err := l.bc.readBatch(l.in)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -88,16 +109,15 @@ func (l *udpLoop) run() {
 		}
 		for i := range n {
 			m := &l.in[i]
-			l.handle(m.Buffers[0][:m.N], m.Addr)
+			l.handle(m.buf[:m.n], m.addr)
 		}
 		l.flush()
 	}
 }
 
 // handle answers one packet inline, or hands it to a goroutine.
-func (l *udpLoop) handle(b []byte, from net.Addr) {
-	ua, ok := from.(*net.UDPAddr)
-	if !ok {
+func (l *udpLoop) handle(b []byte, from netip.AddrPort) {
+	if !from.IsValid() {
 		return
 	}
 	s := l.s
@@ -114,12 +134,12 @@ func (l *udpLoop) handle(b []byte, from net.Addr) {
 		*r = request{}
 		requestPool.Put(r)
 		p := append([]byte(nil), b...)
-		w := &udpWriter{conn: l.conn, to: ua.AddrPort()}
+		w := &udpWriter{conn: l.conn, to: from}
 		l.goWork(func() { s.serveWire(p, w) })
 		return
 	}
 	l.cur = from
-	r.ip = ua.AddrPort().Addr().Unmap()
+	r.ip = from.Addr().Unmap()
 	r.set = s.set.Load()
 	r.snap = s.engine.Snapshot()
 	s.serve(r, 1) // parseWire did the parse stage
@@ -135,9 +155,7 @@ func (s *Server) handOver(r *request, i int) {
 		return
 	}
 	r.inline, r.deferred = false, false
-	if ua, ok := l.cur.(*net.UDPAddr); ok {
-		r.w = &udpWriter{conn: l.conn, to: ua.AddrPort()}
-	}
+	r.w = &udpWriter{conn: l.conn, to: l.cur}
 	l.goWork(func() { s.serve(r, i) })
 }
 
@@ -182,15 +200,16 @@ func (l *udpLoop) Write(b []byte) (int, error) {
 		l.flush()
 	}
 	m := &l.out[l.nout]
-	m.Buffers[0] = append(m.Buffers[0][:0], b...)
-	m.Addr = l.cur
+	m.buf = append(m.buf[:0], b...)
+	m.n = len(m.buf)
+	m.addr = l.cur
 	l.nout++
 	return len(b), nil
 }
 
 func (l *udpLoop) flush() {
 	for sent := 0; sent < l.nout; {
-		n, err := l.pc.WriteBatch(l.out[sent:min(l.nout, sent+sendChunk)], 0)
+		n, err := l.bc.writeBatch(l.out[sent:min(l.nout, sent+sendChunk)])
 		if err != nil {
 			l.s.logger.Debug("writing dns answers", zap.Error(err))
 			n = max(n, 1) // skip the answer that failed
@@ -198,16 +217,15 @@ func (l *udpLoop) flush() {
 		sent += n
 	}
 	for i := range l.nout {
-		l.out[i].Addr = nil
-		if cap(l.out[i].Buffers[0]) > 1<<16 {
-			l.out[i].Buffers[0] = make([]byte, 0, 512)
+		if cap(l.out[i].buf) > 1<<16 {
+			l.out[i].buf = make([]byte, 0, 512)
 		}
 	}
 	l.nout = 0
 }
 
 func (l *udpLoop) LocalAddr() net.Addr  { return l.conn.LocalAddr() }
-func (l *udpLoop) RemoteAddr() net.Addr { return l.cur }
+func (l *udpLoop) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(l.cur) }
 func (l *udpLoop) WriteMsg(m *dns.Msg) error {
 	b, err := m.Pack()
 	if err != nil {

@@ -1,7 +1,9 @@
 package dnsfilter
 
 import (
+	"bytes"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -200,14 +202,18 @@ func BenchmarkUDPLoopHit(b *testing.B) {
 	}
 	defer conn.Close()
 	var wg sync.WaitGroup
-	l := newUDPLoop(e.srv, conn, &wg)
+	l, err := newUDPLoop(e.srv, conn, &wg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap := from.AddrPort()
 	b.ReportAllocs()
 	for b.Loop() {
-		l.handle(pkt, from)
+		l.handle(pkt, ap)
 		l.nout = 0
 	}
-	if r := new(dns.Msg); r.Unpack(l.out[0].Buffers[0]) != nil || len(r.Answer) != 1 {
-		b.Fatalf("bad answer %x", l.out[0].Buffers[0])
+	if r := new(dns.Msg); r.Unpack(l.out[0].buf) != nil || len(r.Answer) != 1 {
+		b.Fatalf("bad answer %x", l.out[0].buf)
 	}
 }
 
@@ -258,21 +264,103 @@ func FuzzUDPLoop(f *testing.F) {
 	}
 	defer conn.Close()
 	var wg sync.WaitGroup
-	l := newUDPLoop(e.srv, conn, &wg)
+	l, err := newUDPLoop(e.srv, conn, &wg)
+	if err != nil {
+		f.Fatal(err)
+	}
 	defer func() { l.close(); wg.Wait() }()
-	client := &net.UDPAddr{IP: net.ParseIP(juniorIP), Port: 9} // discard: answers from workers go nowhere
-	stranger := &net.UDPAddr{IP: net.ParseIP(strangerIP), Port: 9}
+	client := netip.AddrPortFrom(netip.MustParseAddr(juniorIP), 9) // discard: answers from workers go nowhere
+	stranger := netip.AddrPortFrom(netip.MustParseAddr(strangerIP), 9)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, from := range []*net.UDPAddr{client, stranger} {
+		for _, from := range []netip.AddrPort{client, stranger} {
 			l.nout = 0
 			l.handle(b, from)
 			if l.nout > 1 {
 				t.Fatalf("%d answers to one packet", l.nout)
 			}
-			if from == stranger && l.nout == 1 && len(l.out[0].Buffers[0]) > len(b) {
-				t.Fatalf("stranger sent %d bytes got %d back", len(b), len(l.out[0].Buffers[0]))
+			if from == stranger && l.nout == 1 && len(l.out[0].buf) > len(b) {
+				t.Fatalf("stranger sent %d bytes got %d back", len(b), len(l.out[0].buf))
 			}
 		}
 		l.nout = 0
 	})
+}
+
+// TestBatchConn: a batch written reaches its addresses whole, and a batch
+// read returns each datagram with its sender, whatever the platform's
+// batchConn (raw recvmmsg/sendmmsg on Linux).
+func TestBatchConn(t *testing.T) {
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	srv, peerA, peerB := listen(), listen(), listen()
+	bc, err := newBatchConn(srv, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrOf := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+	// Read: five datagrams from two senders, one of them empty, one large.
+	sent := [][]byte{[]byte("one"), {}, bytes.Repeat([]byte{0xab}, 3000), []byte("four"), []byte("five")}
+	from := []*net.UDPConn{peerA, peerB, peerA, peerB, peerA}
+	for i, b := range sent {
+		if _, err := from[i].WriteToUDPAddrPort(b, addrOf(srv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := make([]udpMsg, 8)
+	for i := range ms {
+		ms[i].buf = make([]byte, udpReadSize)
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for got := 0; got < len(sent); {
+		n, err := bc.readBatch(ms)
+		if err != nil {
+			t.Fatalf("readBatch after %d: %v", got, err)
+		}
+		for i := range n {
+			if want := addrOf(from[got]); ms[i].addr != want {
+				t.Errorf("datagram %d from %v, want %v", got, ms[i].addr, want)
+			}
+			if !bytes.Equal(ms[i].buf[:ms[i].n], sent[got]) {
+				t.Errorf("datagram %d is %d bytes %.8x, want %d bytes", got, ms[i].n, ms[i].buf[:ms[i].n], len(sent[got]))
+			}
+			got++
+		}
+	}
+
+	// Write: four answers to the two peers, as the loop sends them.
+	out := make([]udpMsg, 4)
+	for i := range out {
+		to := peerA
+		if i%2 == 1 {
+			to = peerB
+		}
+		out[i] = udpMsg{buf: []byte("answer " + strconv.Itoa(i)), addr: addrOf(to)}
+		out[i].n = len(out[i].buf)
+	}
+	if n, err := bc.writeBatch(out); n != len(out) || err != nil {
+		t.Fatalf("writeBatch = %d, %v", n, err)
+	}
+	buf := make([]byte, 100)
+	for _, r := range []struct {
+		c    *net.UDPConn
+		want []string
+	}{{peerA, []string{"answer 0", "answer 2"}}, {peerB, []string{"answer 1", "answer 3"}}} {
+		r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, want := range r.want {
+			n, src, err := r.c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(buf[:n]) != want || src != addrOf(srv) {
+				t.Errorf("got %q from %v, want %q from %v", buf[:n], src, want, addrOf(srv))
+			}
+		}
+	}
 }
