@@ -386,6 +386,8 @@ func (r *request) parseWire(b []byte) bool {
 	r.qd = 1
 	r.hasQ = true
 	r.question = dns.Question{Name: string(nb[:n]), Qtype: qtype, Qclass: qclass}
-	r.host = hostOf(r.question.Name)
+	// Without the final dot a lowercase name is already canonical: no
+	// slow path, no copy (TestHostOfWithoutDot).
+	r.host = hostOf(r.question.Name[:n-1])
 	return true
 }

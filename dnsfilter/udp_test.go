@@ -2,9 +2,11 @@ package dnsfilter
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +66,42 @@ func parseWireSeeds(t testing.TB) [][]byte {
 	out = append(out, append(append([]byte(nil), b...), 0, 0)) // trailing bytes
 	out = append(out, b[:len(b)-1])                            // cut short
 	return out
+}
+
+// TestHostOfWithoutDot: parseWire normalises the name without its final
+// dot (the fast path of categories.NormalizeHost); the host must be what
+// the parse stage gets from the whole name, for every name parseWire
+// takes: upper case, digits-only and xn-- labels, '_' and '-' anywhere.
+func TestHostOfWithoutDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 5))
+	const alphabet = "abcxnzABXZ0189-_"
+	labels := []string{"xn--bcher-kva", "XN--BCHER-KVA", "123", "0", "_dmarc", "-", "localhost", "in-addr", "arpa"}
+	took := 0
+	for range 3000 {
+		var name strings.Builder
+		for range 1 + rng.IntN(5) {
+			if rng.IntN(3) == 0 {
+				name.WriteString(labels[rng.IntN(len(labels))])
+			} else {
+				for range 1 + rng.IntN(12) {
+					name.WriteByte(alphabet[rng.IntN(len(alphabet))])
+				}
+			}
+			name.WriteByte('.')
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(name.String(), dns.TypeA)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checkParseWire(t, b) {
+			took++
+		}
+	}
+	if took < 2900 {
+		t.Fatalf("parseWire took only %d of 3000 names", took)
+	}
 }
 
 // checkParseWire: whatever parseWire takes, miekg must parse to the same
