@@ -2,13 +2,19 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/policy"
 )
 
 // TestProxyLDAPProfile: a directory user's groups give the profile the
 // proxy decides with and logs (nested membership included); a user in no
-// listed group gets default_profile.
+// listed group gets default_profile. The identity table names the same
+// user with the same profile.
 func TestProxyLDAPProfile(t *testing.T) {
 	e, _ := ldapEnv(t)
 	// gambling: blocked for student, allowed for staff
@@ -31,6 +37,14 @@ func TestProxyLDAPProfile(t *testing.T) {
 				}
 				if l := e.lastLog(t, "casino.test"); l.User != tc.user || l.Profile != tc.profile {
 					t.Fatalf("request %d: logged user %q profile %q, want %q %q", i+1, l.User, l.Profile, tc.user, tc.profile)
+				}
+				// The identity table holds the same user and profile, for
+				// the DNS filter: a directory user's profile is known only
+				// from the sign-in.
+				en, ok := e.ids.Lookup(netip.MustParseAddr("127.0.0.1"), time.Now())
+				if !ok || en.User != tc.user || en.Source != identity.SourceProxyAuth ||
+					e.engine.Snapshot().ProfileOf(policy.Args{User: en.User, Profile: en.Profile, IP: netip.MustParseAddr("127.0.0.1")}) != tc.profile {
+					t.Fatalf("request %d: identity entry %+v %v, want %s with profile %s", i+1, en, ok, tc.user, tc.profile)
 				}
 			}
 		})

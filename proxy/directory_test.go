@@ -102,8 +102,13 @@ func TestProxyLDAPSignIn(t *testing.T) {
 			if tc.body != "" && !strings.Contains(body, tc.body) {
 				t.Errorf("page does not say %q:\n%s", tc.body, body)
 			}
-			if l := e.lastLog(t, "school.test"); l.User != tc.user {
+			l := e.lastLog(t, "school.test")
+			if l.User != tc.user {
 				t.Errorf("logged user %q, want %q", l.User, tc.user)
+			}
+			// A refused sign-in is logged as one, under the name tried.
+			if tc.status == 407 && (l.Rule != "proxy_auth" || l.Auth != "failed" || l.Verdict != "block") {
+				t.Errorf("407 line rule %q auth %q verdict %q, want proxy_auth failed block", l.Rule, l.Auth, l.Verdict)
 			}
 		})
 	}

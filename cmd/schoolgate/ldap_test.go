@@ -1,10 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/schoolgate/schoolgate/internal/slapdtest"
 )
 
 // TestConfigCheckLDAP: `config check` refuses a plain bind to a directory
@@ -49,5 +54,74 @@ func TestConfigCheckLDAP(t *testing.T) {
 				t.Fatalf("exit %d, want %d with %q; stdout %q stderr %q", code, tc.code, tc.want, out, errs)
 			}
 		})
+	}
+}
+
+// TestServeLDAPEndToEnd: serve with users.ldap on a slapd that takes only
+// TLS, over ldaps:// with ca_file: directory users sign in to the proxy
+// with their groups' profile (nested), a wrong password is a 407 logged
+// under the name tried, and with the directory gone a user it accepted
+// keeps browsing while a name never seen gets the 407 page saying the
+// directory cannot be reached, and the program log says so.
+func TestServeLDAPEndToEnd(t *testing.T) {
+	srv := slapdtest.StartTLS(t, slapdtest.SchoolLDIF)
+	s := startE2EWith(t, func(s *e2eServer) {
+		if err := os.WriteFile(filepath.Join(s.dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.usersExtra = fmt.Sprintf(`, ldap: {url: %q, ca_file: %q, bind_dn: "cn=svc,%s", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: "cn=AllStaff,ou=groups,%s", profile: staff}]}`,
+			srv.LDAPSURL, srv.CAFile, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
+		s.profilesExtra = "  staff:\n    default: allow\n"
+	})
+	// casino.test is gambling: blocked for student (403); staff may, so
+	// the proxy tries the name (which does not resolve: 502).
+	get := func(user, pass string) (int, string) {
+		t.Helper()
+		resp, err := s.client(user, pass).Get("http://casino.test/")
+		if err != nil {
+			t.Fatalf("GET as %s: %v", user, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	line := func(user, verdict string) e2eLogLine {
+		t.Helper()
+		return s.waitLog(t, user+" "+verdict, func(l e2eLogLine) bool {
+			return l.Host == "casino.test" && l.User == user && l.Verdict == verdict
+		})
+	}
+	tests := []struct {
+		name, user, pass string
+		status           int
+		verdict, profile string
+	}{
+		{"staff through nested groups", "tom", "tom-pw", 502, "allow", "staff"},
+		{"in no listed group: default_profile", "gina", "gina-pw", 403, "block", "student"},
+		{"wrong password", "tom", "guess", 407, "block", "student"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, body := get(tc.user, tc.pass); status != tc.status {
+				t.Fatalf("status %d, want %d:\n%s", status, tc.status, body)
+			}
+			if l := line(tc.user, tc.verdict); l.Profile != tc.profile || tc.status == 407 && l.Rule != "proxy_auth" {
+				t.Fatalf("line %+v, want profile %s", l, tc.profile)
+			}
+		})
+	}
+
+	srv.Stop()
+	if status, body := get("tom", "tom-pw"); status != 502 {
+		t.Fatalf("tom with the directory gone: %d, want 502 (allowed as staff):\n%s", status, body)
+	}
+	status, body := get("star*", "star-pw")
+	if status != 407 || !strings.Contains(body, "directory cannot be reached") {
+		t.Fatalf("a name never seen with the directory gone: %d, want 407 saying the directory cannot be reached:\n%s", status, body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), "users.ldap: the directory cannot be reached"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the program log does not say the directory cannot be reached:\n%s", s.stderr.String())
+		}
 	}
 }

@@ -74,6 +74,9 @@ type e2eServer struct {
 	proxyExtra, studentExtra string
 	// listsExtra are more entries under lists:, topExtra more top-level keys.
 	listsExtra, topExtra string
+	// usersExtra are more keys of users: (flow style, from ", "),
+	// profilesExtra more profiles.
+	usersExtra, profilesExtra string
 	// wrap runs serve under a command (prlimit ...) that execs it.
 	wrap []string
 }
@@ -90,7 +93,7 @@ proxy:
   connect_ports: [443, %d]
   deny_destinations: [127.0.0.1/32, 169.254.0.0/16, "::1/128"]
   block_page: {organisation: "E2E School", contact: "the IT office"}
-%susers: {file: users.csv, require_auth: true}
+%susers: {file: users.csv, require_auth: true%s}
 default_profile: student
 lists:
   - category: gambling
@@ -101,9 +104,9 @@ lists:
       - action: block
         categories: [gambling]
     default: allow
-%slog: {dir: logs, retention_days: 0}
+%s%slog: {dir: logs, retention_days: 0}
 cache: {verdicts: 1000, dns: 100}
-%s`, s.proxy, s.admin, tlsPort, s.proxyExtra, extraGambling, s.listsExtra, s.studentExtra, s.topExtra)
+%s`, s.proxy, s.admin, tlsPort, s.proxyExtra, s.usersExtra, extraGambling, s.listsExtra, s.studentExtra, s.profilesExtra, s.topExtra)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
