@@ -109,9 +109,11 @@ func (g *identityGateway) start() {
 		}
 	})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		// The admin listener answers before RADIUS listens: wait for
+		// the "serving" line too.
 		if resp, err := http.Get("http://" + g.admin + "/healthz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && strings.Contains(g.stderr.String(), `"msg":"serving"`) {
 				return
 			}
 		}
