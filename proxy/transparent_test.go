@@ -64,6 +64,15 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
 		o.Resolver = testDNSWith(t, map[string]string{"www.intercepted.test": elsewhere, "cdn.test": elsewhere}, upstreamIP)
 		o.Answers = answers
 	})
+	p := serveTransparent(t, ns, o, port, upstreamIP, elsewhere)
+	return &transparentEnv{env: e, ns: ns, p: p, port: port, schools: &tls.Config{RootCAs: poolOf(schoolCA)}}
+}
+
+// serveTransparent starts a proxy with options o serving redirected
+// HTTPS in network namespace ns: connections there to dests on port are
+// redirected to it by nftables.
+func serveTransparent(t *testing.T, ns string, o Options, port int, dests ...string) *Proxy {
+	t.Helper()
 	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +88,10 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
 	netnstest.Exec(t, ns, fmt.Sprintf(`table ip sgtest {
 	chain out {
 		type nat hook output priority -100; policy accept;
-		ip daddr { %s, %s } tcp dport %d redirect to :%d
+		ip daddr { %s } tcp dport %d redirect to :%d
 	}
 }
-`, upstreamIP, elsewhere, port, lport), "nft", "-f", "-")
+`, strings.Join(dests, ", "), port, lport), "nft", "-f", "-")
 	served := make(chan error, 1)
 	go func() { served <- p.ServeTransparentHTTPS(ln) }()
 	t.Cleanup(func() {
@@ -93,7 +102,7 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
 			t.Errorf("ServeTransparentHTTPS: %v", err)
 		}
 	})
-	return &transparentEnv{env: e, ns: ns, p: p, port: port, schools: &tls.Config{RootCAs: poolOf(schoolCA)}}
+	return p
 }
 
 // client is a device at src whose every connection goes to dst (an
@@ -257,4 +266,26 @@ func TestTransparentAnswersPerClient(t *testing.T) {
 	if strings.Join(refused, ",") != deviceB+" cdn.test,"+deviceB+" www.intercepted.test" {
 		t.Errorf("host_mismatch lines %v, want device B's two", refused)
 	}
+}
+
+// TestTransparentSafeSearchIntercepted: an intercepted SafeSearch engine
+// reached transparently goes to its SafeSearch servers whatever address
+// the device chose, each request with the engine's lock, the client's
+// own setting replaced.
+func TestTransparentSafeSearchIntercepted(t *testing.T) {
+	ns := netnstest.New(t, "sgps", "nft")
+	e := lockinEnv(t)
+	ca, caKey := testCA(t, e.dir)
+	port := samePortServers(t, whoHandler, &tls.Config{Certificates: []tls.Certificate{leafCert(t, ca, caKey, "www.google.com")}})
+	serveTransparent(t, ns, interceptOptions(t, e, ca, "domains: [www.google.com]", nil), port, normalIP, safeIP)
+	te := &transparentEnv{env: e, ns: ns, port: port}
+	c := te.client(deviceA, normalIP, &tls.Config{RootCAs: poolOf(ca)})
+	defer c.CloseIdleConnections()
+	status, body := getBody(t, c, te.url("www.google.com", "/search?q=cats&safe=off"), nil)
+	if want := "safe query=q=cats&safe=active restrict="; status != 200 || body != want {
+		t.Fatalf("%d %q, want 200 %q", status, body, want)
+	}
+	waitLog(t, e, func(l logLine) bool {
+		return l.Method == "GET" && l.Host == "www.google.com" && l.SafeSearch && l.Mode == modeTransparent
+	})
 }
