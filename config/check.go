@@ -47,6 +47,7 @@ func Check(path string) (cfg *Config, warnings Problems, err error) {
 func checkFiles(cfg *Config, name string) (ps, ups, warnings Problems) {
 	fc := &fileCheck{name: name}
 	checkIdentity(cfg, fc.addf)
+	checkPortal(cfg, fc.addf)
 	for _, l := range cfg.Lists {
 		fc.exists(l.Line, "list file", l.File, false)
 		fc.exists(l.Line, "UT1 tree", l.UT1, true)

@@ -32,6 +32,7 @@ type Config struct {
 	Listen         Listen              `yaml:"listen"`
 	Admin          Admin               `yaml:"admin"`
 	Identity       Identity            `yaml:"-"` // identity.go
+	Portal         Portal              `yaml:"-"` // portal.go
 	Clients        []netip.Prefix      `yaml:"clients"`
 	Proxy          Proxy               `yaml:"proxy"`
 	DNS            DNS                 `yaml:"dns"`

@@ -75,6 +75,7 @@ func Default() *Config {
 			BatchSeconds: 60,
 		},
 		ListsRefresh: Refresh{Every: DefaultListsRefresh},
+		Portal:       Portal{IdleMinutes: DefaultPortalIdleMinutes},
 		Content: Content{
 			Enabled:       true,
 			RememberHours: 6,

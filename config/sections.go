@@ -84,6 +84,7 @@ func (d *decoder) top(n *yaml.Node) {
 		{"statutory", func(_, v *yaml.Node) { d.statutory(v) }},
 		{"lists_refresh", func(k, v *yaml.Node) { d.refresh(k, v) }},
 		{"identity", func(_, v *yaml.Node) { d.identity(v) }},
+		{"portal", func(k, v *yaml.Node) { d.portal(k, v) }},
 	})
 }
 
@@ -929,6 +930,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Alerts.File = abs(c.Alerts.File)
 	c.Identity.APISecretFile = abs(c.Identity.APISecretFile)
 	c.Identity.RADIUS.SecretFile = abs(c.Identity.RADIUS.SecretFile)
+	c.Portal.Cert, c.Portal.Key = abs(c.Portal.Cert), abs(c.Portal.Key)
 	for i, f := range c.Content.PhraseFiles {
 		c.Content.PhraseFiles[i] = abs(f)
 	}

@@ -370,7 +370,7 @@ func (s *Server) identity(r *request) action {
 // only as a network is not looked up.
 func (s *Server) whoIs(r *request) {
 	if r.who == r.logIP {
-		if e, ok := s.ids.Lookup(r.who, r.start); ok {
+		if e, ok := s.ids.Touch(r.who, r.start); ok {
 			r.user, r.named = e.User, e.Profile
 		}
 	}

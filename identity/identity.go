@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,10 @@ type Entry struct {
 	Source  string    `json:"source"`
 	Since   time.Time `json:"since"`
 	Until   time.Time `json:"until"`
+	// End is when the sign-in ends whatever the traffic (a portal
+	// sign-in's end of the day): Touch never renews Until past it. Zero:
+	// no such end.
+	End time.Time `json:"end,omitzero"`
 }
 
 // Options configure a Table.
@@ -72,6 +77,10 @@ type Table struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	// idle is, by source, how long an entry lasts after the last traffic
+	// from its address (SetIdle, Touch); a source not in it is not
+	// renewed by traffic.
+	idle atomic.Pointer[map[string]time.Duration]
 }
 
 // New returns a table, loaded from o.Path when the file exists. A file
@@ -133,6 +142,70 @@ func (t *Table) Lookup(ip netip.Addr, now time.Time) (Entry, bool) {
 	t.mu.RUnlock()
 	if !ok || !now.Before(e.Until) {
 		return Entry{}, false
+	}
+	return e, true
+}
+
+// SetIdle makes the entries of source last idle after the last traffic
+// from their address (Touch), never past their End; 0 stops renewing
+// them. A portal sign-in is renewed so (portal.idle_minutes), the
+// setting in force applying to every entry of the source at its next
+// renewal.
+func (t *Table) SetIdle(source string, idle time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := map[string]time.Duration{}
+	if old := t.idle.Load(); old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	if idle > 0 {
+		m[source] = idle
+	} else {
+		delete(m, source)
+	}
+	t.idle.Store(&m)
+}
+
+// Touch is Lookup for traffic from ip (a proxied request, a DNS query):
+// an entry of a source with an idle time (SetIdle) lasts that long from
+// now, up to its End. The write is skipped while the entry is nearly as
+// fresh as it would become, as it runs per request.
+func (t *Table) Touch(ip netip.Addr, now time.Time) (Entry, bool) {
+	e, ok := t.Lookup(ip, now)
+	if !ok {
+		return e, false
+	}
+	m := t.idle.Load()
+	if m == nil {
+		return e, true
+	}
+	idle := (*m)[e.Source]
+	if idle <= 0 {
+		return e, true
+	}
+	until := now.Add(idle)
+	if !e.End.IsZero() && until.After(e.End) {
+		until = e.End
+	}
+	if d := until.Sub(e.Until); d < idle/16 && d > -idle/16 {
+		return e, true
+	}
+	ip = canon(ip)
+	t.mu.Lock()
+	cur, ok := t.m[ip]
+	// Renewed only if it is still the sign-in looked up: one made since
+	// is its own.
+	renewed := ok && cur.User == e.User && cur.Source == e.Source && cur.Since.Equal(e.Since)
+	if renewed {
+		cur.Until = until
+		t.m[ip] = cur
+		e = cur
+	}
+	t.mu.Unlock()
+	if renewed {
+		t.dirty()
 	}
 	return e, true
 }

@@ -180,3 +180,66 @@ func TestEntriesMetric(t *testing.T) {
 		t.Errorf("schoolgate_identity_entries = %v, want %v", got, want)
 	}
 }
+
+// TestTouchRenewsIdle: traffic renews an entry of a source with an idle
+// time, never past its End; entries of other sources and ones without
+// traffic run out; the renewed entry survives a restart.
+func TestTouchRenewsIdle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	now := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	clock := now
+	tb, err := New(Options{Path: path, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idle = 30 * time.Minute
+	tb.SetIdle(SourcePortal, idle)
+	end := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	pupil, quiet, radius := netip.MustParseAddr("10.20.0.5"), netip.MustParseAddr("10.20.0.6"), netip.MustParseAddr("10.20.0.7")
+	tb.Set(pupil, Entry{User: "pupil", Source: SourcePortal, Since: now, Until: now.Add(idle), End: end})
+	tb.Set(quiet, Entry{User: "quiet", Source: SourcePortal, Since: now, Until: now.Add(idle), End: end})
+	tb.Set(radius, Entry{User: "wifi", Source: SourceRADIUS, Since: now, Until: now.Add(idle)})
+
+	// Traffic every 20 minutes keeps pupil signed in for hours, up to the end of the day.
+	for at := now.Add(20 * time.Minute); at.Before(end.Add(time.Hour)); at = at.Add(20 * time.Minute) {
+		e, ok := tb.Touch(pupil, at)
+		if want := at.Before(end); ok != want {
+			t.Fatalf("at %v: signed in %v, want %v", at, ok, want)
+		}
+		if ok && e.Until.After(end) {
+			t.Fatalf("renewed past the end of the day: %v", e.Until)
+		}
+		if e, ok := tb.Touch(radius, at); ok && !e.Until.Equal(now.Add(idle)) || ok != at.Before(now.Add(idle)) {
+			t.Fatalf("at %v: a radius entry was renewed by traffic: %+v %v", at, e, ok)
+		}
+	}
+	if _, ok := tb.Lookup(quiet, now.Add(idle)); ok {
+		t.Error("an entry without traffic outlived its idle time")
+	}
+	if e, ok := tb.Lookup(quiet, now.Add(idle-time.Second)); !ok || e.User != "quiet" {
+		t.Error("an entry without traffic ended early")
+	}
+
+	// Renewed, the file holds the new until: a restart keeps it.
+	clock = now.Add(time.Hour)
+	tb.Set(pupil, Entry{User: "pupil", Source: SourcePortal, Since: clock, Until: clock.Add(time.Minute), End: end})
+	renewed, ok := tb.Touch(pupil, clock)
+	if !ok || !renewed.Until.Equal(clock.Add(idle)) {
+		t.Fatalf("Touch = %+v %v, want until %v", renewed, ok, clock.Add(idle))
+	}
+	tb.Close()
+	again := newTable(t, Options{Path: path, Now: func() time.Time { return clock }})
+	if e, ok := again.Lookup(pupil, clock.Add(idle-time.Second)); !ok || !e.End.Equal(end) || !e.Until.Equal(clock.Add(idle)) {
+		t.Errorf("after restart %+v %v", e, ok)
+	}
+
+	// A shorter idle time (a reload) applies at the next renewal.
+	again.SetIdle(SourcePortal, 5*time.Minute)
+	if e, _ := again.Touch(pupil, clock); !e.Until.Equal(clock.Add(5*time.Minute)) {
+		t.Errorf("after a shorter idle: until %v, want %v", e.Until, clock.Add(5*time.Minute))
+	}
+	again.SetIdle(SourcePortal, 0)
+	if e, _ := again.Touch(pupil, clock.Add(time.Minute)); !e.Until.Equal(clock.Add(5*time.Minute)) {
+		t.Errorf("idle 0 still renews: until %v", e.Until)
+	}
+}

@@ -140,25 +140,32 @@ func (c *authCache) verifyCred(ctx context.Context, snap *policy.Snapshot, ip ne
 	if !ok {
 		return "", "", &AuthError{Reason: "malformed credentials"}
 	}
+	if profile, err = c.verifyUser(ctx, snap, ip, k, user, pass); err != nil {
+		return "", "", err
+	}
+	return user, profile, nil
+}
+
+// verifyUser checks user and pass from the client at ip — the users file
+// first, a name it does not hold against users.ldap — and returns the
+// profile the directory's groups give ("" for a user of the users file).
+// A success is remembered under k, the key of the credentials as sent.
+func (c *authCache) verifyUser(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, k [32]byte, user, pass string) (string, error) {
 	if _, local := snap.User(user); !local {
 		if d, err := c.dirs.directory(snap); d != nil || err != nil {
 			if err != nil {
-				return "", "", &AuthError{Reason: reasonDirectoryDown}
+				return "", &AuthError{Reason: reasonDirectoryDown}
 			}
-			profile, err := c.verifyDirectory(ctx, d, snap, ip, k, user, pass)
-			if err != nil {
-				return "", "", err
-			}
-			return user, profile, nil
+			return c.verifyDirectory(ctx, d, snap, ip, k, user, pass)
 		}
 	}
 	if err := c.verify(ctx, snap, ip, user, pass); err != nil {
-		return "", "", err
+		return "", err
 	}
 	if u, ok := snap.User(user); ok {
 		c.raw.Add(k, rawCred{user: user, hash: u.PasswordHash})
 	}
-	return user, "", nil
+	return "", nil
 }
 
 // verify checks user and pass, from the client at ip, against snap's
@@ -296,4 +303,17 @@ func parseBasic(v string) (user, pass string, ok bool) {
 		return "", "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// Authenticate checks a user name and password typed by the client at ip
+// into the sign-in page (the portal) exactly as a proxy sign-in is
+// checked: the users file first, then users.ldap, with the same caches
+// and the same limits on failed sign-ins per account and address. It
+// returns the profile a directory user's groups give ("" for a user of
+// the users file, whose profile the policy knows), or an *AuthError.
+func (p *Proxy) Authenticate(ctx context.Context, ip netip.Addr, user, pass string) (string, error) {
+	if user == "" || pass == "" || len(user) > 256 || len(pass) > 1024 || strings.ContainsRune(user, ':') {
+		return "", &AuthError{Reason: "malformed credentials"}
+	}
+	return p.auth.verifyUser(ctx, p.engine.Snapshot(), ip.Unmap(), p.auth.key("\x00form:"+user, pass), user, pass)
 }

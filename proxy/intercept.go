@@ -3,18 +3,14 @@ package proxy
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"fmt"
-	"math/big"
-	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/schoolgate/schoolgate/internal/mint"
 )
 
 // interceptor terminates TLS for the hosts proxy.intercept names, with
@@ -39,33 +35,10 @@ func (in *interceptor) cert(host string) (*tls.Certificate, error) {
 	if c, ok := in.certs.Get(host); ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
 		return c, nil
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	c, err := mint.Leaf(in.ca, in.caKey, in.leafKey, host, time.Now(), 7*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: host},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		tmpl.IPAddresses = []net.IP{ip.AsSlice()}
-	} else {
-		tmpl.DNSNames = []string{host}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, in.ca, &in.leafKey.PublicKey, in.caKey)
-	if err != nil {
-		return nil, fmt.Errorf("minting a certificate for %s: %w", host, err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	c := &tls.Certificate{Certificate: [][]byte{der, in.ca.Raw}, PrivateKey: in.leafKey, Leaf: leaf}
 	in.certs.Add(host, c)
 	return c, nil
 }

@@ -592,7 +592,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 		if p.ids != nil {
 			p.ids.Saw(st.ip, user, named, identity.SourceProxyAuth, proxyAuthTTL, st.start)
 		}
-	} else if e, ok := p.ids.Lookup(st.ip, st.start); ok && snap.IsClient(st.ip) {
+	} else if e, ok := p.ids.Touch(st.ip, st.start); ok && snap.IsClient(st.ip) {
 		// No credentials asked for: the name RADIUS, the logon API (or an
 		// earlier proxy sign-in) gave this address.
 		st.user, st.named = e.User, e.Profile

@@ -263,7 +263,7 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 // address (a proxy sign-in, RADIUS, the logon API), if any: a redirected
 // connection carries no credentials.
 func (p *Proxy) signedIn(st *request) {
-	if e, ok := p.ids.Lookup(st.ip, st.start); ok {
+	if e, ok := p.ids.Touch(st.ip, st.start); ok {
 		st.user, st.named = e.User, e.Profile
 	}
 }
