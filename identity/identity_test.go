@@ -235,11 +235,11 @@ func TestTouchRenewsIdle(t *testing.T) {
 
 	// A shorter idle time (a reload) applies at the next renewal.
 	again.SetIdle(SourcePortal, 5*time.Minute)
-	if e, _ := again.Touch(pupil, clock); !e.Until.Equal(clock.Add(5*time.Minute)) {
+	if e, _ := again.Touch(pupil, clock); !e.Until.Equal(clock.Add(5 * time.Minute)) {
 		t.Errorf("after a shorter idle: until %v, want %v", e.Until, clock.Add(5*time.Minute))
 	}
 	again.SetIdle(SourcePortal, 0)
-	if e, _ := again.Touch(pupil, clock.Add(time.Minute)); !e.Until.Equal(clock.Add(5*time.Minute)) {
+	if e, _ := again.Touch(pupil, clock.Add(time.Minute)); !e.Until.Equal(clock.Add(5 * time.Minute)) {
 		t.Errorf("idle 0 still renews: until %v", e.Until)
 	}
 }

@@ -54,7 +54,7 @@ type env struct {
 }
 
 const (
-	alicePass = "correct horse"
+	alicePass  = "correct horse"
 	portalYAML = `
 portal:
   listen: 127.0.0.1:0
@@ -247,7 +247,7 @@ func writeCA(t *testing.T, dir string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)  //nolint:errcheck
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)   //nolint:errcheck
 	os.WriteFile(filepath.Join(dir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600) //nolint:errcheck
 	ca, _ := x509.ParseCertificate(der)
 	return ca
