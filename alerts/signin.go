@@ -36,9 +36,10 @@ type accountFails struct {
 }
 
 // isFailedSignIn reports whether e is the proxy's 407 for credentials
-// that were given and refused: its user is the name tried.
+// that were given and refused, or a refused sign-in at the portal: its
+// user is the name tried.
 func isFailedSignIn(e *logging.Entry) bool {
-	return e.Rule == "proxy_auth" && e.User != "" && e.HTTPStatus == 407
+	return e.User != "" && (e.Rule == "proxy_auth" && e.HTTPStatus == 407 || e.Rule == "portal_signin" && e.AuthFailed)
 }
 
 // signIn counts a failed sign-in and, at the threshold, queues the alert.

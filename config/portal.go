@@ -170,6 +170,10 @@ func (d *decoder) portal(k, n *yaml.Node) {
 	// Whether the school CA can mint the certificate is known once
 	// proxy: has been read, wherever it is in the file.
 	d.later = append(d.later, func() {
+		if l := d.cfg.Listen; p.Listen != "" && l.Proxy == "" && l.TransparentHTTP == "" && l.TransparentHTTPS == "" {
+			d.addf(p.ListenLine, "portal.listen is set but the proxy is not (listen.proxy, listen.transparent_http or listen.transparent_https): "+
+				"the portal signs in for the proxy, which checks its passwords")
+		}
 		if p.Listen != "" && p.Hostname != "" && p.Cert == "" && p.Key == "" &&
 			!listenLoopback(p.Listen) && d.cfg.Proxy.Intercept == nil {
 			d.addf(p.ListenLine, "portal.listen %s is not loopback: the portal needs TLS there; set portal.cert and portal.key, "+

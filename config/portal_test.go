@@ -38,6 +38,7 @@ func TestPortalConfig(t *testing.T) {
 		{"bad listen", "portal:\n  listen: nowhere\n  hostname: h.test\n", ":4: portal.listen: bad address"},
 		{"idle zero", "portal:\n  listen: 127.0.0.1:8080\n  hostname: h.test\n  idle_minutes: 0\n", ":6: portal.idle_minutes must be at least 1"},
 		{"idle over a day", "portal:\n  listen: 127.0.0.1:8080\n  hostname: h.test\n  idle_minutes: 1441\n", ":6: portal.idle_minutes 1441 is over a day"},
+		{"no proxy", "listen: {proxy: \"\"}\nportal:\n  listen: 127.0.0.1:8080\n  hostname: h.test\n", ":5: portal.listen is set but the proxy is not"},
 		{"unknown key", "portal:\n  listen: 127.0.0.1:8080\n  hostname: h.test\n  idle: 5\n", "unknown key \"idle\" in portal"},
 	}
 	for _, c := range cases {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,15 +39,18 @@ import (
 // env is a portal wired to a real policy engine, identity table, proxy
 // (whose Authenticate checks the users file) and access log.
 type env struct {
-	t      *testing.T
-	dir    string
-	engine *policy.Engine
-	ids    *identity.Table
-	portal *Server
-	prox   *proxy.Proxy
-	reg    *prometheus.Registry
-	alog   *logging.Writer
-	srv    *httptest.Server // the portal's handler on loopback, plain HTTP
+	t         *testing.T
+	dir       string
+	engine    *policy.Engine
+	ids       *identity.Table
+	portal    *Server
+	prox      *proxy.Proxy
+	reg       *prometheus.Registry
+	alog      *logging.Writer
+	srv       *httptest.Server // the portal's handler on loopback, plain HTTP
+	proxyAddr string           // the proxy, serving on loopback
+	origin    *httptest.Server // an origin server the proxy may reach (/page)
+	originTLS *httptest.Server // the same in TLS
 
 	mu      sync.Mutex
 	clock   time.Time // zero: the real time
@@ -79,6 +83,16 @@ func newEnvWith(t *testing.T, extra string, prep func(dir string)) *env {
 	if prep != nil {
 		prep(e.dir)
 	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<!DOCTYPE html><title>The page</title><p id=page>the page itself</p>") //nolint:errcheck
+	})
+	e.origin = httptest.NewServer(page)
+	t.Cleanup(e.origin.Close)
+	e.originTLS = httptest.NewTLSServer(page)
+	t.Cleanup(e.originTLS.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(e.originTLS.Certificate())
 	h, err := bcrypt.GenerateFromPassword([]byte(alicePass), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +102,8 @@ func newEnvWith(t *testing.T, extra string, prep func(dir string)) *env {
 		t.Fatal(err)
 	}
 	cfgText := `timezone: Europe/London
+listen: {proxy: "127.0.0.1:0", dns: "", admin: ""}
 clients: [127.0.0.0/8]
-users: {file: users.csv}
 networks:
   127.0.0.0/8: student
 default_profile: student
@@ -97,6 +111,9 @@ profiles:
   student: {default: allow}
   staff: {default: allow}
 ` + extra
+	if !strings.Contains(extra, "\nusers:") {
+		cfgText += "users: {file: users.csv}\n"
+	}
 	path := filepath.Join(e.dir, "schoolgate.yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -119,14 +136,26 @@ profiles:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.alog.Close() })
-	if e.prox, err = proxy.New(proxy.Options{Engine: e.engine, Identity: e.ids}); err != nil {
-		t.Fatal(err)
-	}
-	if e.portal, err = New(Options{Engine: e.engine, Identity: e.ids, Authenticate: e.prox.Authenticate, Log: e.alog,
-		Registerer: e.reg, Now: e.now}); err != nil {
+	// The portal checks passwords with the proxy, which hands it the
+	// requests for its host, as serve wires them.
+	if e.portal, err = New(Options{Engine: e.engine, Identity: e.ids, Log: e.alog, Registerer: e.reg, Now: e.now,
+		Authenticate: func(ctx context.Context, ip netip.Addr, user, pass string) (string, error) {
+			return e.prox.Authenticate(ctx, ip, user, pass)
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.portal.Shutdown(context.Background()) }) //nolint:errcheck
+	if e.prox, err = proxy.New(proxy.Options{Engine: e.engine, Identity: e.ids, Log: e.alog, Portal: e.portal, Now: e.now,
+		RootCAs: roots}); err != nil {
+		t.Fatal(err)
+	}
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.proxyAddr = pln.Addr().String()
+	go e.prox.Serve(pln)                                        //nolint:errcheck
+	t.Cleanup(func() { e.prox.Shutdown(context.Background()) }) //nolint:errcheck
 	e.srv = httptest.NewServer(e.portal)
 	t.Cleanup(e.srv.Close)
 	// The portal's links name the port it is reached on.

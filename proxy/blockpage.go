@@ -34,6 +34,7 @@ type pageData struct {
 	Organisation string
 	Contact      string // block_page.contact as written, shown as "Contact: ..."
 	Blocked      bool
+	SignIn       string // the portal's sign-in page, linked first (portal_required)
 }
 
 const defaultContact = "your teacher or the school's IT staff"
@@ -69,7 +70,8 @@ footer{padding:.6rem 1.5rem;font-size:.85rem;color:#718096;border-top:1px solid 
 <body><main>
 <header><h1>{{.Title}}</h1><p>{{.Lead}}</p></header>
 <section class="todo"><h2>What you can do</h2>
-{{range .Todo}}<p>{{.}}</p>
+{{if .SignIn}}<p><a id="signin" href="{{.SignIn}}">Sign in</a> with your school user name and password, then come back to this page.</p>
+{{end}}{{range .Todo}}<p>{{.}}</p>
 {{end}}{{if .Contact}}<p class="contact">Contact: {{.Contact}}</p>{{end}}</section>
 <section><dl>
 {{if .Host}}<dt>Site</dt><dd>{{.Host}}</dd>{{end}}
@@ -110,6 +112,8 @@ func ruleWords(rule string) string {
 		return "a port the school does not open"
 	case ruleHostMismatch:
 		return "a request for another site than its connection was opened for"
+	case rulePortalRequired:
+		return "this network needs a sign-in first"
 	}
 	return rule
 }
@@ -133,6 +137,7 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		ue *UpstreamError
 		br *BadRequestError
 		hm *HostMismatchError
+		si *SignInError
 	)
 	switch {
 	case errors.As(err, &hm):
@@ -141,6 +146,8 @@ func pageFor(st *request, err error, bp config.BlockPage, loc *time.Location) pa
 		d.blocked(st, be, review)
 	case errors.As(err, &ue):
 		d.upstream(ue, tell)
+	case errors.As(err, &si):
+		d.signIn(st, si, tell)
 	case errors.As(err, &ae):
 		d.Title = "Sign-in needed"
 		d.Lead, d.Todo = signInHelp(ae.Reason, tell)
@@ -231,6 +238,19 @@ func (d *pageData) upstream(ue *UpstreamError, tell string) {
 		"Try again in a moment: reload the page (F5).",
 		"If this keeps happening, " + tell + ", with the site and the time shown below.",
 	}
+}
+
+// signIn fills the page of a request from an address that must sign in
+// at the portal first: a link to it.
+func (d *pageData) signIn(st *request, si *SignInError, tell string) {
+	d.Blocked = true
+	d.Title = "Sign in to use the web"
+	d.Lead = "This network needs your school user name and password before you can use the web."
+	d.Categories = st.cats.String()
+	d.Rule = rulePortalRequired
+	d.RuleWords = ruleWords(rulePortalRequired)
+	d.SignIn = si.URL
+	d.Todo = []string{"If you cannot sign in, " + tell + "."}
 }
 
 // signInHelp says what went wrong with a sign-in and how to try again. A

@@ -80,6 +80,7 @@ func outcomeOf(err error) (status int, rule string) {
 		br *BadRequestError
 		oe *OverloadError
 		hm *HostMismatchError
+		si *SignInError
 	)
 	switch {
 	case err == nil:
@@ -90,6 +91,11 @@ func outcomeOf(err error) (status int, rule string) {
 		return 403, be.Rule
 	case errors.As(err, &ae):
 		return 407, ruleProxyAuth
+	case errors.As(err, &si):
+		if si.Tunnel {
+			return 403, rulePortalRequired
+		}
+		return http.StatusSeeOther, rulePortalRequired
 	case errors.As(err, &ue):
 		if ue.Kind == kindTimeout {
 			return 504, ""

@@ -45,6 +45,10 @@ type Options struct {
 	// not a proxied URL), from a client: browsers then find the proxy
 	// without reaching the admin listener.
 	PAC http.Handler
+	// Portal, when set, is the sign-in page (portal.listen): requests for
+	// portal.hostname are handed to it, and clients in portal.networks
+	// that nobody is signed in at are sent to it (portal.go).
+	Portal Portal
 
 	// The tuning below has sensible defaults (zero values); tests shorten
 	// the timeouts.
@@ -167,6 +171,7 @@ type request struct {
 	bytes   int64
 	err     error
 	authed  bool // identity already established (a request inside an intercepted tunnel)
+	quiet   bool // handed to the portal, which logs its sign-ins: no line here
 	// authFailed: credentials were sent and refused; the line says
 	// "auth":"failed" beside the name tried.
 	authFailed bool
@@ -425,10 +430,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if cc != nil {
 			cc.disarmBody()
 		}
-		p.serveConnect(w, r, st)
+		if !p.servePortal(w, r, st) {
+			p.serveConnect(w, r, st)
+		}
 		return
 	}
 	watchBody(cc, r)
+	if p.servePortal(w, r, st) {
+		return
+	}
 	p.servePlain(w, r, st)
 	p.noteStall(cc, st)
 }
@@ -565,6 +575,10 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 	snap := st.snap
 	if st.authed {
 		st.profile = snap.ProfileOf(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
+		if st.user == "" && p.portalRequired(st) {
+			// Redirected traffic from an address nobody signed in at.
+			return p.signInFirst(st, r.Method == http.MethodConnect)
+		}
 		return nil
 	}
 	// A non-client is refused by the decision (not_a_client), never asked
@@ -572,7 +586,16 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 	if snap.Config.Users.RequireAuth && snap.IsClient(st.ip) {
 		v := r.Header.Get("Proxy-Authorization")
 		if v == "" {
+			// A sign-in at the portal stands in for proxy credentials.
+			if e, ok := p.portalSignedIn(st); ok {
+				st.user, st.named = e.User, e.Profile
+				st.profile = snap.ProfileOf(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
+				return nil
+			}
 			st.profile = snap.Profile("", st.ip)
+			if p.portalRequired(st) {
+				return p.signInFirst(st, r.Method == http.MethodConnect)
+			}
 			return &AuthError{Reason: "no credentials"}
 		}
 		user, named, err := p.auth.verifyCred(r.Context(), snap, st.ip, v)
@@ -593,9 +616,12 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			p.ids.Saw(st.ip, user, named, identity.SourceProxyAuth, proxyAuthTTL, st.start)
 		}
 	} else if e, ok := p.ids.Touch(st.ip, st.start); ok && snap.IsClient(st.ip) {
-		// No credentials asked for: the name RADIUS, the logon API (or an
-		// earlier proxy sign-in) gave this address.
+		// No credentials asked for: the name RADIUS, the logon API, the
+		// portal (or an earlier proxy sign-in) gave this address.
 		st.user, st.named = e.User, e.Profile
+	} else if p.portalRequired(st) {
+		st.profile = snap.Profile("", st.ip)
+		return p.signInFirst(st, r.Method == http.MethodConnect)
 	}
 	st.profile = snap.ProfileOf(policy.Args{User: st.user, Profile: st.named, IP: st.ip})
 	return nil
@@ -652,6 +678,9 @@ func (p *Proxy) fail(w http.ResponseWriter, st *request, err error) {
 	if st.status == http.StatusProxyAuthRequired {
 		h.Set("Proxy-Authenticate", `Basic realm="schoolgate"`)
 	}
+	if se, ok := err.(*SignInError); ok && !se.Tunnel {
+		h.Set("Location", se.URL)
+	}
 	if st.rule == policy.RuleNotAClient {
 		// Nothing more will be served on it: a refused non-client must
 		// not keep a connection slot with keep-alive.
@@ -672,6 +701,9 @@ func (p *Proxy) page(st *request, err error) []byte {
 
 // finish logs the request once and counts it.
 func (p *Proxy) finish(st *request) {
+	if st.quiet {
+		return
+	}
 	st.elapsed = p.now().Sub(st.start)
 	if st.status == 0 {
 		st.status = statusClientGone

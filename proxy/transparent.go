@@ -253,6 +253,11 @@ func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
 		host = net.JoinHostPort(h, strconv.Itoa(int(dst.Port())))
 	}
 	r.URL.Scheme, r.URL.Host = "http", host
+	if p.isPortalHost(st.snap, host) && st.snap.IsClient(st.ip) {
+		st.quiet = true
+		p.o.Portal.ServeHTTP(w, r)
+		return
+	}
 	st.dst = dst
 	watchBody(cc, r)
 	p.servePlain(w, r, st)
@@ -378,6 +383,12 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	h, err := p.readTransparentHello(st, c)
 	if err != nil {
 		p.cut(st, err)
+		return
+	}
+	if p.portalHello(st, c, h) {
+		if st.quiet { // handed to the portal: its connection now
+			tc = &tunnelConns{client: nopConn{}, up: nopConn{}}
+		}
 		return
 	}
 	if blocked := p.decideHello(st, h); blocked != nil {

@@ -30,7 +30,9 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, st *request
 		return
 	}
 	if err := p.identify(st, r); err != nil {
-		p.fail(w, st, err)
+		if se, ok := err.(*SignInError); !ok || !p.signInTunnel(w, r, st, port, se) {
+			p.fail(w, st, err)
+		}
 		return
 	}
 	blocked := p.decide(st, host, "")

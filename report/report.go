@@ -259,6 +259,14 @@ const (
 	ruleIntercept = "intercept"  // an intercepted tunnel: its requests are logged one by one
 )
 
+// The sign-in page's rules: a redirect to it, its sign-ins and sign-outs;
+// counted with the sign-in prompts.
+const (
+	rulePortalRequired = "portal_required"
+	rulePortalSignIn   = "portal_signin"
+	rulePortalSignOut  = "portal_signout"
+)
+
 // add folds one parsed line in.
 func (a *Aggregator) add(l *line) {
 	if string(l.src) == "log" {
@@ -304,7 +312,7 @@ func (a *Aggregator) add(l *line) {
 func (a *Aggregator) countedApart(l *line) bool {
 	r := &a.r
 	switch string(l.rule) {
-	case ruleSignIn:
+	case ruleSignIn, rulePortalRequired, rulePortalSignIn, rulePortalSignOut:
 		r.SignInPrompts++
 		return true
 	case ruleCanary:

@@ -30,6 +30,7 @@ import (
 	"github.com/schoolgate/schoolgate/lists"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
+	"github.com/schoolgate/schoolgate/portal"
 	"github.com/schoolgate/schoolgate/proxy"
 )
 
@@ -130,6 +131,7 @@ type gateway struct {
 	dnsSrv   *dnsfilter.Server
 	ids      *identity.Table // who is signed in where (state_dir/identity.json)
 	radius   *identity.RADIUSServer
+	portal   *portal.Server // the sign-in page (portal.go), nil when off
 	errc     chan error
 	sd       *service // systemd's notify socket
 
@@ -294,6 +296,10 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
 		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	}
+	portalLn, err := g.newPortal(reg, accessLog)
+	if err != nil {
+		return err
+	}
 	if cfg.Listen.Proxy != "" || cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
 		var ln net.Listener
 		if cfg.Listen.Proxy != "" {
@@ -306,7 +312,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			Engine: g.engine, Log: accessLog, Identity: g.ids, Registerer: reg, Answers: answers,
 			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
 			PAC:              admin.PACHandler(g.engine, cfg.Listen.Proxy),
-			ConnectionBudget: fds.proxy,
+			ConnectionBudget: fds.proxy, Portal: g.proxyPortal(),
 		})
 		if err != nil {
 			if ln != nil {
@@ -315,6 +321,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 			return fmt.Errorf("starting the proxy: %w", err)
 		}
 		g.prox = prox
+		g.servePortal(portalLn)
 		if ln != nil {
 			go func() { g.errc <- prox.Serve(ln) }()
 			logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
@@ -455,6 +462,13 @@ func (g *gateway) install(cfg *config.Config) (*policy.Snapshot, error) {
 		}
 		commits = append(commits, c)
 	}
+	if g.portal != nil {
+		c, err := g.portal.Prepare(snap)
+		if err != nil {
+			return nil, err
+		}
+		commits = append(commits, c)
+	}
 	logSnapshot(g.logger, snap)
 	g.engine.Swap(snap)
 	for _, commit := range commits {
@@ -476,6 +490,9 @@ func (g *gateway) shutdown() {
 		if err := g.prox.Shutdown(ctx); err != nil {
 			g.logger.Warn("proxy shutdown", zap.Error(err))
 		}
+	}
+	if g.portal != nil {
+		g.portal.Shutdown(ctx) //nolint:errcheck // best effort on the way out
 	}
 	if g.dnsSrv != nil {
 		if err := g.dnsSrv.Shutdown(ctx); err != nil {
@@ -515,6 +532,7 @@ func needsRestart(running, reloaded *config.Config) []string {
 	add(running.Cache.Verdicts != reloaded.Cache.Verdicts, "cache.verdicts")
 	add(running.Content.RememberHours != reloaded.Content.RememberHours, "content.remember_hours")
 	add(running.RunAs != reloaded.RunAs, "run_as")
+	add(running.Portal.Listen != reloaded.Portal.Listen || running.Portal.PlainHTTP() != reloaded.Portal.PlainHTTP(), "portal.listen")
 	add(running.Identity.APISecretFile != reloaded.Identity.APISecretFile, "identity.api_secret_file")
 	add(running.Identity.RADIUS.Listen != reloaded.Identity.RADIUS.Listen ||
 		running.Identity.RADIUS.SecretFile != reloaded.Identity.RADIUS.SecretFile ||
