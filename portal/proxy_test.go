@@ -37,7 +37,7 @@ func (e *env) proxyClient(local string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
 	return &http.Client{Jar: jar, Timeout: 20 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: e.proxyAddr}), DialContext: d.DialContext}}
+		Transport:     &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: e.proxyAddr}), DialContext: d.DialContext}}
 }
 
 func do(t *testing.T, c *http.Client, method, u string, form url.Values, origin string) (*http.Response, string) {
