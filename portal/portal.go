@@ -380,6 +380,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	user := strings.TrimSpace(r.PostFormValue("user"))
 	pass := r.PostFormValue("password")
+	rq.token = s.ensureToken(w, r) // the form shown again after a failure
 	d := s.basePage(rq)
 	d.Title, d.Lead = "Sign in to use the web", "This network needs your school user name and password before you can use the web."
 	d.Return = safeReturn(r.PostFormValue("url"), rq.snap.Config.Portal.Hostname)

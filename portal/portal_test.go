@@ -102,6 +102,11 @@ func TestWrongPassword(t *testing.T) {
 	if _, ok := e.ids.Lookup(loop, time.Now()); ok {
 		t.Fatal("a wrong password signed someone in")
 	}
+	// The form shown again works with its own token.
+	m := tokenRE.FindStringSubmatch(body)
+	if m == nil || m[1] != tok {
+		t.Fatalf("the form after a failure has token %v, want the cookie's", m)
+	}
 	found := false
 	for _, l := range e.logged() {
 		found = found || l.Rule == RuleSignIn && l.User == "alice" && l.AuthFailed && l.Verdict == "block" && l.HTTPStatus == 401
