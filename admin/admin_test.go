@@ -15,7 +15,7 @@ import (
 
 func testEngine(t *testing.T) *policy.Engine {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`timezone: UTC
+	return engineFrom(t, `timezone: UTC
 listen: {proxy: "", dns: "", admin: ""}
 clients: [10.0.0.0/8, 127.0.0.0/8, "fd00::/8"]
 networks:
@@ -25,7 +25,13 @@ default_profile: student
 profiles:
   student: {default: allow}
   staff: {default: allow}
-`), "test.yaml", t.TempDir())
+`)
+}
+
+// engineFrom is the policy engine of the config yml.
+func engineFrom(t *testing.T, yml string) *policy.Engine {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml), "test.yaml", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

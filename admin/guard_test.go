@@ -11,28 +11,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
 func allowEngine(t *testing.T, allow string) *policy.Engine {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`timezone: UTC
+	return engineFrom(t, `timezone: UTC
 listen: {proxy: "127.0.0.1:3128", dns: "", admin: ""}
 clients: [127.0.0.0/8]
 admin: {allow: [`+allow+`]}
 default_profile: student
 profiles:
   student: {default: allow}
-`), "test.yaml", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := policy.Compile(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return policy.NewEngine(s, 0, nil)
+`)
 }
 
 // getFrom sends GET path to addr from the local address from.
