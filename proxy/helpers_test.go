@@ -50,10 +50,21 @@ func testDNSTo(t testing.TB, upIP string) *net.Resolver {
 	return testDNSWith(t, map[string]string{"loop.test": "127.0.0.1", "meta.test": "169.254.169.254"}, upIP)
 }
 
-// testDNSWith answers A queries for the names of addrs (name → IPv4
-// address, no trailing dot) and for *.test (upIP); nx.test and every
-// other name are NXDOMAIN.
+// testDNSWith is a resolver that asks serveTestDNS(addrs, upIP).
 func testDNSWith(t testing.TB, addrs map[string]string, upIP string) *net.Resolver {
+	t.Helper()
+	addr := serveTestDNS(t, addrs, upIP)
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
+}
+
+// serveTestDNS serves DNS on a loopback UDP port and returns its address:
+// it answers A queries for the names of addrs (name → IPv4 address, no
+// trailing dot) and for *.test (upIP); nx.test and every other name are
+// NXDOMAIN.
+func serveTestDNS(t testing.TB, addrs map[string]string, upIP string) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -78,11 +89,7 @@ func testDNSWith(t testing.TB, addrs map[string]string, upIP string) *net.Resolv
 	})}
 	go srv.ActivateAndServe()            //nolint:errcheck
 	t.Cleanup(func() { srv.Shutdown() }) //nolint:errcheck
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
-	}}
+	return pc.LocalAddr().String()
 }
 
 type envConfig struct {

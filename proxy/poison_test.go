@@ -80,28 +80,6 @@ func (o *poisonOrigin) count(host, path string) int {
 	return o.hits[host+path]
 }
 
-// upstreamDNS answers A for every *.test name with upstreamIP, for the
-// DNS filter.
-func upstreamDNS(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if name := strings.ToLower(q.Question[0].Name); strings.HasSuffix(name, ".test.") && q.Question[0].Qtype == dns.TypeA {
-			rr, _ := dns.NewRR(name + " 60 IN A " + upstreamIP)
-			m.Answer = append(m.Answer, rr)
-		}
-		w.WriteMsg(m) //nolint:errcheck
-	})}
-	go srv.ActivateAndServe()            //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown() }) //nolint:errcheck
-	return pc.LocalAddr().String()
-}
-
 // startDNSFilter serves the DNS filter on engine (sharing it with a proxy,
 // as `serve` does) and returns its address.
 func startDNSFilter(t *testing.T, engine *policy.Engine, o dnsfilter.Options) string {
@@ -160,7 +138,7 @@ func TestPoisoningEndToEnd(t *testing.T) {
 	writeFile(t, filepath.Join(e.dir, "users.csv"), users)
 	cfg := readFile(t, e.cfgPath)
 	cfg = strings.Replace(cfg, "categories: [adult, gambling]", "categories: [adult, gambling, extremism]", 1)
-	cfg += "dns: {upstreams: [\"" + upstreamDNS(t) + "\"]}\n"
+	cfg += "dns: {upstreams: [\"" + serveTestDNS(t, nil, upstreamIP) + "\"]}\n"
 	writeFile(t, e.cfgPath, cfg)
 	e.engine.Swap(e.build())
 	dnsAddr := startDNSFilter(t, e.engine, dnsfilter.Options{Log: e.alog})
