@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -699,20 +700,10 @@ func TestBlockPageNamesUserAndDevice(t *testing.T) {
 func tcpUpstream(t *testing.T) (string, int) {
 	t.Helper()
 	ln := listenUpstream(t)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
-				fmt.Fprintf(c, "got %d bytes", n)
-			}()
-		}
-	}()
+	testenv.ServeConns(t, ln, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprintf(c, "got %d bytes", n)
+	})
 	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
 }
 

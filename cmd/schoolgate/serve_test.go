@@ -546,15 +546,6 @@ func waitServing(t *testing.T, adminAddr string, exited chan error, stderr *e2eB
 func e2eEcho(t *testing.T) int {
 	t.Helper()
 	ln := e2eUpstreamListener(t)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
-		}
-	}()
+	testenv.ServeConns(t, ln, func(c net.Conn) { io.Copy(c, c) }) //nolint:errcheck
 	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,4 +88,23 @@ func ReadJSONLines[T any](tb testing.TB, path string) []T {
 		tb.Fatalf("reading %s: %v", path, err)
 	}
 	return out
+}
+
+// ServeConns serves each connection ln accepts with handle, in a
+// goroutine of its own, closing it after; ln is closed when the test
+// ends.
+func ServeConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
 }
