@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/categories"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 func TestJournal(t *testing.T) {
@@ -50,14 +51,14 @@ func TestJournal(t *testing.T) {
 	// a restart compacts: the expired line and junk go, and so does a line
 	// from before pages were kept apart (no kind: one page condemned its host)
 	legacy := `{"host":"poisoned.example","expires":"2026-11-23T12:00:00Z","scores":{"extremism":0.99}}`
-	os.WriteFile(path, append(mustRead(t, path), []byte("not json\n{\"host\":\"\"}\n"+legacy+"\n")...), 0o640)
+	os.WriteFile(path, append(testenv.ReadFile(t, path), []byte("not json\n{\"host\":\"\"}\n"+legacy+"\n")...), 0o640)
 	m2 := NewMemory(0, time.Hour)
 	if err := m2.Journal(path, t0.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	defer m2.CloseJournal()
-	lines := strings.Split(strings.TrimSpace(string(mustRead(t, path))), "\n")
-	if len(lines) != 5 || !strings.Contains(lines[0], `"host":"casino.example"`) || strings.Contains(string(mustRead(t, path)), "poisoned") {
+	lines := strings.Split(strings.TrimSpace(string(testenv.ReadFile(t, path))), "\n")
+	if len(lines) != 5 || !strings.Contains(lines[0], `"host":"casino.example"`) || strings.Contains(string(testenv.ReadFile(t, path)), "poisoned") {
 		t.Fatalf("compacted journal %q", lines)
 	}
 	if _, ok := m2.Lookup("casino.example", t0.Add(30*time.Minute)); !ok {
@@ -82,15 +83,6 @@ func TestJournal(t *testing.T) {
 	if err := NewMemory(0, 0).Journal(filepath.Join(dir, "no", "such", "dir", JournalName), t0); err == nil {
 		t.Fatal("no error for an unwritable journal")
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // FuzzJournal: the journal is a file on disk; whatever it holds, loading

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 )
 
@@ -61,12 +62,12 @@ func TestLogsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := writeTestLog(t, logDir, day.AddDate(0, 0, 2), 3)
-	c := mustRead(t, cut)
+	c := testenv.ReadFile(t, cut)
 	if err := os.WriteFile(cut, c[:len(c)-10], 0o640); err != nil {
 		t.Fatal(err)
 	}
 	copyDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(copyDir, filepath.Base(good)), mustRead(t, good), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(copyDir, filepath.Base(good)), testenv.ReadFile(t, good), 0o640); err != nil {
 		t.Fatal(err)
 	}
 
@@ -114,15 +115,6 @@ func TestLogsVerify(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // A day for which the writer set damaged parts aside at a restart is not

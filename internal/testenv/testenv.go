@@ -108,3 +108,14 @@ func ServeConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
 		}
 	}()
 }
+
+// ReadFile is the content of the file at path; a file that cannot be
+// read fails the test.
+func ReadFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
