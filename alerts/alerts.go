@@ -213,13 +213,22 @@ func (a *Alerter) SendCheckpoint(cp logging.Checkpoint) {
 	if a.qclosed {
 		return
 	}
+	a.offer(cp, func(sink string) {
+		a.log.Error("alert queue full; log checkpoint dropped", zap.String("sink", sink),
+			zap.String("file", cp.File), zap.Int64("seq", cp.Seq))
+	})
+}
+
+// offer hands v (an Alert or a logging.Checkpoint) to every sink without
+// waiting; a sink whose queue is full drops it, counted and said by
+// dropped.
+func (a *Alerter) offer(v any, dropped func(sink string)) {
 	for _, s := range a.sinks {
 		select {
-		case s.q <- cp:
+		case s.q <- v:
 		default:
 			a.m.dropped.Inc()
-			a.log.Error("alert queue full; log checkpoint dropped", zap.String("sink", s.name),
-				zap.String("file", cp.File), zap.Int64("seq", cp.Seq))
+			dropped(s.name)
 		}
 	}
 }
@@ -401,15 +410,10 @@ func (a *Alerter) dispatch(b *batch) {
 
 // queue hands al to every sink; a sink whose queue is full drops it.
 func (a *Alerter) queue(al Alert) {
-	for _, s := range a.sinks {
-		select {
-		case s.q <- al:
-		default:
-			a.m.dropped.Inc()
-			a.log.Warn("alert queue full; alert dropped", zap.String("sink", s.name),
-				zap.String("user", al.User), zap.String("ip", al.IP), zap.Int("attempts", al.Count))
-		}
-	}
+	a.offer(al, func(sink string) {
+		a.log.Warn("alert queue full; alert dropped", zap.String("sink", sink),
+			zap.String("user", al.User), zap.String("ip", al.IP), zap.Int("attempts", al.Count))
+	})
 }
 
 // summary is the alert's one-line text.
