@@ -973,16 +973,7 @@ func topCats(c *[numCats]int64, n int) []CatCount {
 			out = append(out, CatCount{categories.Category(i).String(), v})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Category < out[j].Category
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
+	return highest(out, n, func(c CatCount) (int64, string) { return c.Count, c.Category })
 }
 
 // Incident is a group of blocked attempts on serious categories by one

@@ -76,14 +76,22 @@ func (t *topK) top(n int) []tkItem {
 	for _, it := range t.items {
 		out = append(out, *it)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].count != out[j].count {
-			return out[i].count > out[j].count
+	return highest(out, n, func(it tkItem) (int64, string) { return it.count, it.key })
+}
+
+// highest sorts items by count, highest first (ties by key), and keeps
+// the first n. Keys are distinct, so the order is total.
+func highest[T any](items []T, n int, countKey func(T) (int64, string)) []T {
+	sort.Slice(items, func(i, j int) bool {
+		ci, ki := countKey(items[i])
+		cj, kj := countKey(items[j])
+		if ci != cj {
+			return ci > cj
 		}
-		return out[i].key < out[j].key
+		return ki < kj
 	})
-	if len(out) > n {
-		out = out[:n]
+	if len(items) > n {
+		items = items[:n]
 	}
-	return out
+	return items
 }
