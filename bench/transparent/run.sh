@@ -26,6 +26,7 @@ CONNS=${CONNS:-16}
 GW_CPU=${GW_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 CLIENT_DNS=${CLIENT_DNS:-1} # 1: the client asks the DNS filter for the name first, as a phone does
+GW_HOSTS=${GW_HOSTS:-1}     # 1: the gateway's own resolver finds the name in its hosts file; 0: asks the origin's DNS server
 
 if [ "$(id -u)" != 0 ]; then
   echo "bench/transparent: needs root (network namespaces, nftables, squid); skipped" >&2
@@ -72,7 +73,8 @@ go build -o "$WORK/bin/connload" ./bench/transparent/connload
 for ns in "$CLI" "$GW" "$ORG"; do ip netns add "$ns"; done
 # ip netns exec puts /etc/netns/NS/hosts over /etc/hosts: the gateway's names.
 mkdir -p "/etc/netns/$GW"
-printf '127.0.0.1 localhost\n%s %s\n' "$ORIGIN" "$NAME" > "/etc/netns/$GW/hosts"
+printf '127.0.0.1 localhost\n' > "/etc/netns/$GW/hosts"
+[ "$GW_HOSTS" = 0 ] || printf '%s %s\n' "$ORIGIN" "$NAME" >> "/etc/netns/$GW/hosts"
 printf 'nameserver %s\n' "$ORIGIN" > "/etc/netns/$GW/resolv.conf"
 ip link add c0 netns "$CLI" type veth peer g0 netns "$GW"
 ip link add g1 netns "$GW" type veth peer o0 netns "$ORG"
