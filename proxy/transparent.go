@@ -391,10 +391,21 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		}
 		return
 	}
-	if blocked := p.decideHello(st, h); blocked != nil {
+	blocked := p.decideHello(st, h)
+	mitm := p.settings().mitm
+	// A host the school intercepts is intercepted blocked or not, as an
+	// intercepted CONNECT is (each request inside decided on its URL, the
+	// block page for blocked ones); only when the hello names it, since a
+	// device without SNI asks for the address (Host: the address), which a
+	// certificate and requests for a name from the DNS filter would not
+	// match; and never for what the hello hides (ip-literal, ech) or a
+	// system refusal.
+	intercept := mitm != nil && h.hello.sni != "" && st.snap.Intercepts(st.host, st.cats) &&
+		(blocked == nil || st.seen.Empty() && !isSystemRule(st.rule))
+	if blocked != nil && !intercept {
 		// With the school CA, a named host's block page, in TLS with a
 		// certificate minted for it, as for a blocked CONNECT.
-		if mitm := p.settings().mitm; mitm != nil && h.name != "" && st.seen.Empty() && !isSystemRule(st.rule) {
+		if mitm != nil && h.name != "" && st.seen.Empty() && !isSystemRule(st.rule) {
 			p.serveTransparentTerminated(c, h.buf, newInnerTunnel(tunnelBlockPage, st, int(st.dst.Port()), blocked, mitm))
 			return
 		}
@@ -411,10 +422,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		return
 	}
 	defer p.tunnelsOpen.Add(-1)
-	// Intercepted only when the hello names the host: a device without
-	// SNI asks for the address (Host: the address), which a certificate
-	// and requests for the name the DNS filter gave would not match.
-	if mitm := p.settings().mitm; mitm != nil && h.hello.sni != "" && st.snap.Intercepts(st.host, st.cats) {
+	if intercept {
 		p.serveTransparentTerminated(c, h.buf, newInnerTunnel(tunnelIntercept, st, int(st.dst.Port()), nil, mitm))
 		return
 	}

@@ -59,7 +59,7 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
 	up.StartTLS()
 	t.Cleanup(up.Close)
 	port := up.Listener.Addr().(*net.TCPAddr).Port
-	o := interceptOptions(t, e, schoolCA, "domains: [www.intercepted.test]", func(o *Options) {
+	o := interceptOptions(t, e, schoolCA, "domains: [www.intercepted.test, www.casino.test]", func(o *Options) {
 		o.RootCAs = poolOf(upCA)
 		o.Resolver = testDNSWith(t, map[string]string{"www.intercepted.test": elsewhere, "cdn.test": elsewhere}, upstreamIP)
 		o.Answers = answers
@@ -171,6 +171,17 @@ func TestTransparentIntercept(t *testing.T) {
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("another host inside: %d, want 421", resp.StatusCode)
 	}
+	// A blocked host the school intercepts is intercepted too: each
+	// request gets the block page and a line of its own.
+	resp, err := c.Get(te.url("www.casino.test", "/bet"))
+	if err != nil {
+		t.Fatalf("blocked intercepted host: %v", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(page), "Test School") {
+		t.Errorf("blocked intercepted host: %d %.80q, want the block page", resp.StatusCode, page)
+	}
 
 	lines := map[string]logLine{}
 	for _, l := range te.logLines(t) {
@@ -182,6 +193,7 @@ func TestTransparentIntercept(t *testing.T) {
 		{"GET " + te.url("www.intercepted.test", "/ok"), "allow", ""},
 		{"GET " + te.url("www.intercepted.test", "/forbidden"), "block", "student#2"},
 		{"GET https://www.casino.test/ok", "block", ruleHostMismatch}, // the Host asked for
+		{"GET " + te.url("www.casino.test", "/bet"), "block", "student#2"},
 		{"CONNECT ", "allow", ruleIntercept},
 	} {
 		l, ok := lines[want.key]
