@@ -122,6 +122,29 @@ func TestAPI(t *testing.T) {
 	if !ok || e.User != "alice" || e.Source != SourceAPI || e.Until.Sub(now) < APILogonTTL-time.Minute {
 		t.Fatalf("after logon: %+v %v", e, ok)
 	}
+	// With alice signed in, refused requests leave her entry as it was:
+	// a logoff or another user's logon with a wrong signature or a stale
+	// ts is a 401 and changes nothing.
+	aliceOff := apiBody("alice", "127.0.0.1", "logoff", now.Add(time.Second))
+	staleOff := apiBody("alice", "127.0.0.1", "logoff", now.Add(-6*time.Minute))
+	bobOn := apiBody("bob", "127.0.0.1", "logon", now.Add(time.Second))
+	for _, c := range []struct {
+		name string
+		body []byte
+		sig  string
+	}{
+		{"logoff with the wrong secret", aliceOff, bad(aliceOff)},
+		{"logoff without a signature", aliceOff, ""},
+		{"logoff with a stale ts", staleOff, sign(testSecret, staleOff)},
+		{"another user's logon with the wrong secret", bobOn, bad(bobOn)},
+	} {
+		if code, msg := post(t, url, c.body, c.sig); code != 401 {
+			t.Errorf("%s: status %d (%s), want 401", c.name, code, msg)
+		}
+		if got, ok := tb.Lookup(me, time.Now()); !ok || got != e {
+			t.Errorf("%s: entry %+v %v, want it unchanged: %+v", c.name, got, ok, e)
+		}
+	}
 	// The same signed body again is a replay.
 	if code, _ := post(t, url, logon, sign(testSecret, logon)); code != 401 {
 		t.Errorf("replayed logon: %d, want 401", code)

@@ -115,22 +115,25 @@ type rawCred struct {
 // verifyHeader checks a Proxy-Authorization value from the client at ip
 // and returns the user.
 func (c *authCache) verifyHeader(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string) (string, error) {
-	user, _, err := c.verifyCred(ctx, snap, ip, v)
+	user, _, err := c.verifyCred(ctx, snap, ip, v, time.Now())
 	return user, err
 }
 
 // verifyCred is verifyHeader that also returns, for a directory user, the
 // profile the directory's groups give ("" for a user of the users file:
 // the policy knows theirs). The users file is tried first; a name it
-// does not hold goes to users.ldap.
-func (c *authCache) verifyCred(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string) (user, profile string, err error) {
+// does not hold goes to users.ldap. now is the request's time: a cached
+// directory sign-in stands until its until (the caller has the time
+// already; reading the clock again would make a directory user's cached
+// request dearer than a users-file user's).
+func (c *authCache) verifyCred(ctx context.Context, snap *policy.Snapshot, ip netip.Addr, v string, now time.Time) (user, profile string, err error) {
 	k := c.key("\x00raw", v)
 	if rc, ok := c.raw.Get(k); ok {
 		if rc.dir == nil {
 			if u, ok := snap.User(rc.user); ok && u.PasswordHash == rc.hash && rc.hash != "" {
 				return rc.user, "", nil
 			}
-		} else if d, _ := c.dirs.directory(snap); d == rc.dir.d && time.Now().Before(rc.dir.until) {
+		} else if d, _ := c.dirs.directory(snap); d == rc.dir.d && now.Before(rc.dir.until) {
 			if _, local := snap.User(rc.user); !local {
 				return rc.user, rc.dir.profile, nil
 			}

@@ -598,7 +598,7 @@ func (p *Proxy) identify(st *request, r *http.Request) error {
 			}
 			return &AuthError{Reason: "no credentials"}
 		}
-		user, named, err := p.auth.verifyCred(r.Context(), snap, st.ip, v)
+		user, named, err := p.auth.verifyCred(r.Context(), snap, st.ip, v, st.start)
 		if err != nil {
 			st.profile = snap.Profile("", st.ip)
 			// The line of a failed sign-in names the account tried, so
