@@ -244,6 +244,26 @@ echo "ratios, round by round (min / median / max):"
 printf '  transparent / explicit CONNECT = %s   (goal >= 0.9; rounds:%s)\n' "$(mmm <<<"$r_te")" "$r_te"
 printf '  transparent / squid peek+splice = %s   (goal >= 1.0; rounds:%s)\n' "$(mmm <<<"$r_ts")" "$r_ts"
 echo "medians: transparent/explicit $(median <<<"$r_te"), transparent/squid $(median <<<"$r_ts")"
+if [ "${SYSCALLS:-0}" = 1 ] && command -v strace >/dev/null; then
+  # One more run of each path, not counted above (strace slows the traced
+  # process): the gateway process's system calls per completed connection,
+  # the Go runtime's sleeps and wake-ups (futex, nanosleep, sched_yield) left out.
+  echo "system calls of the gateway process per connection (strace -c -f, a ${DURATION} run each):"
+  for path in transparent explicit squid; do
+    declare -n args=$path
+    pid=$SG_PID; [ "$path" = squid ] && pid=$SQUID_PID
+    strace -c -f -p "$pid" -o "$WORK/strace.$path" 2>/dev/null & st=$!
+    sleep 0.5
+    out=$(nsx "$CLI" taskset -c "$LOAD_CPU" "$WORK/bin/connload" -c "$CONNS" -d "$DURATION" -sni "$NAME" "${args[@]}" 2>&1) || true
+    kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+    n=$(awk '/^conns\/s/{print $4}' <<<"$out")
+    awk -v n="${n:-0}" -v p="$path" '$1 ~ /^[0-9.]+$/ && $NF != "total" {
+        c = $4; name = $NF
+        if (name == "futex" || name == "nanosleep" || name == "sched_yield" || name == "restart_syscall") next
+        tot += c; if (c / n >= 0.5) top = top sprintf(" %s %.1f", name, c / n)
+      } END { if (n > 0) printf "  %-12s %5.1f  (%s)\n", p, tot / n, substr(top, 2) }' "$WORK/strace.$path"
+  done
+fi
 if [ "${DEBUG:-0}" = 1 ]; then
   for ns in "$CLI" "$GW" "$ORG"; do
     echo "== $ns"; nsx "$ns" nstat -az 2>/dev/null | awk '$2 > 0' | grep -Ei 'overflow|drop|retrans|syn|timewait|reset|fail' || true
