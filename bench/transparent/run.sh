@@ -172,24 +172,37 @@ SQUID_PID=${pids[-1]}
 ccurl() { # src args... → prints http_code
   nsx "$CLI" curl -sk -o /dev/null -w '%{http_code}' -m 5 --noproxy '*' --interface "$1" "${@:2}" || true
 }
+ready=0
 for _ in $(seq 1 150); do
   [ "$(ccurl "$C_DIRECT" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")" = 200 ] &&
     grep -q '"serving"' "$WORK/sg/serve.log" 2>/dev/null &&
-    [ "$(ccurl "$C_SQUID" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")" = 200 ] && break
+    [ "$(ccurl "$C_SQUID" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")" = 200 ] && { ready=1; break; }
   sleep 0.2
 done
+if [ "$ready" != 1 ]; then
+  echo "bench/transparent: the origin, schoolgate or squid did not come up in 30 s:" >&2
+  tail -5 "$WORK/origin.log" "$WORK/sg/serve.log" "$SQ/stderr.log" "$SQ/cache.log" >&2 2>/dev/null || true
+  exit 1
+fi
 if [ "$CLIENT_DNS" = 1 ]; then
   # As a phone would: the name asked of "its resolver", which the firewall
   # sends to the DNS filter; the filter remembers its answer (the
   # transparent path then checks the destination against it).
-  got=$(nsx "$CLI" dig +short +tries=2 +time=3 -b "$C_SG" "@$ORIGIN" "$NAME" A 2>/dev/null || true)
-  echo "bench: the DNS filter answered $NAME: ${got:-nothing}" >&2
+  if command -v dig >/dev/null; then
+    got=$(nsx "$CLI" dig +short +tries=2 +time=3 -b "$C_SG" "@$ORIGIN" "$NAME" A 2>/dev/null || true)
+    echo "bench: the DNS filter answered $NAME: ${got:-nothing}" >&2
+  else
+    echo "bench: dig (dnsutils) not installed: the client does not ask the DNS filter first (as CLIENT_DNS=0)" >&2
+  fi
 fi
-echo "bench: direct $(ccurl "$C_DIRECT" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")," \
-  "transparent $(ccurl "$C_SG" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")," \
-  "explicit $(ccurl "$C_SG" -x "http://$GW_IN:3128" "https://$NAME/")," \
-  "squid $(ccurl "$C_SQUID" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")" \
-  "(transparent casino.test: $(ccurl "$C_SG" --resolve "casino.test:443:$ORIGIN" "https://casino.test/"), cut = 000)" >&2
+codes="$(ccurl "$C_DIRECT" --resolve "$NAME:443:$ORIGIN" "https://$NAME/") $(ccurl "$C_SG" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")"
+codes+=" $(ccurl "$C_SG" -x "http://$GW_IN:3128" "https://$NAME/") $(ccurl "$C_SQUID" --resolve "$NAME:443:$ORIGIN" "https://$NAME/")"
+blocked=$(ccurl "$C_SG" --resolve "casino.test:443:$ORIGIN" "https://casino.test/")
+echo "bench: HTTP status direct, transparent, explicit, squid: $codes; transparent casino.test (blocked, cut): $blocked" >&2
+if [ "$codes" != "200 200 200 200" ] || [ "$blocked" != 000 ]; then
+  echo "bench/transparent: a path does not work as it should (want 200 200 200 200 and 000); see $WORK" >&2
+  exit 1
+fi
 
 # --- the rounds -----------------------------------------------------------------
 cputicks() { awk '{print $14, $15}' "/proc/$1/stat"; } # user system
