@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -10,20 +9,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 )
-
-// chromiumPath is the installed Chromium, or the test skips.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium installed: the browser test is skipped (apt install chromium)")
-	return ""
-}
 
 // TestBrowserSignsIn: headless Chromium, configured to use the proxy
 // from an address in portal.networks, opens an http:// page, is sent to
@@ -32,7 +20,7 @@ func chromiumPath(t *testing.T) string {
 // line names the user and profile; after signing out it is sent to the
 // portal again.
 func TestBrowserSignsIn(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := testenv.Chromium(t)
 	e := newEnv(t, throughProxy)
 	page := e.origin.URL + "/page?lesson=3"
 

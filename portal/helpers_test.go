@@ -101,32 +101,7 @@ func newEnvWith(t *testing.T, extra string, prep func(dir string)) *env {
 	if err := os.WriteFile(filepath.Join(e.dir, "users.csv"), []byte(users), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfgText := `timezone: Europe/London
-listen: {proxy: "127.0.0.1:0", dns: "", admin: ""}
-clients: [127.0.0.0/8]
-networks:
-  127.0.0.0/8: student
-default_profile: student
-profiles:
-  student: {default: allow}
-  staff: {default: allow}
-` + extra
-	if !strings.Contains(extra, "\nusers:") {
-		cfgText += "users: {file: users.csv}\n"
-	}
-	path := filepath.Join(e.dir, "schoolgate.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := policy.Build(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.engine = policy.NewEngine(snap, 1000, nil)
+	e.engine = policy.NewEngine(e.snapshotOf(t, extra), 1000, nil)
 	if e.ids, err = identity.New(identity.Options{Path: filepath.Join(e.dir, "state", identity.FileName), Now: e.now}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +138,38 @@ profiles:
 	n, _ := strconv.Atoi(port)
 	e.portal.port.Store(int32(n))
 	return e
+}
+
+// snapshotOf writes the base config with extra appended and builds its
+// policy snapshot.
+func (e *env) snapshotOf(t *testing.T, extra string) *policy.Snapshot {
+	t.Helper()
+	cfgText := `timezone: Europe/London
+listen: {proxy: "127.0.0.1:0", dns: "", admin: ""}
+clients: [127.0.0.0/8]
+networks:
+  127.0.0.0/8: student
+default_profile: student
+profiles:
+  student: {default: allow}
+  staff: {default: allow}
+` + extra
+	if !strings.Contains(extra, "\nusers:") {
+		cfgText += "users: {file: users.csv}\n"
+	}
+	path := filepath.Join(e.dir, "schoolgate.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := policy.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
 
 func (e *env) now() time.Time {

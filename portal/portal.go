@@ -147,11 +147,13 @@ func (s *Server) Prepare(snap *policy.Snapshot) (commit func(), err error) {
 	p := cfg.Portal
 	next := &settings{}
 	switch {
-	case !s.useTLS:
 	case p.Cert != "":
+		// Loaded even by a plain HTTP portal (which serves it after a
+		// restart): a pair that cannot be used refuses the reload now.
 		if next.own, err = p.LoadCert(); err != nil {
 			return nil, fmt.Errorf("portal.cert: %w", err)
 		}
+	case !s.useTLS:
 	case cfg.Proxy.Intercept != nil:
 		ca, caKey, err := cfg.Proxy.Intercept.LoadCA()
 		if err != nil {
@@ -356,7 +358,16 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, rq *request) {
 // fillSignedIn fills d with who the identity table names at rq's
 // address, or with the sign-in form's title.
 func (s *Server) fillSignedIn(d *pageData, rq *request) {
-	if e, ok := s.o.Identity.Lookup(rq.ip, rq.start); ok {
+	e, ok := s.o.Identity.Lookup(rq.ip, rq.start)
+	if ok && e.Source != identity.SourcePortal {
+		// Named by RADIUS, the logon API or a proxy sign-in: that name
+		// does not stand in for a sign-in here (where require_auth is on,
+		// the proxy sends such a device here), so the form is shown; a
+		// sign-in replaces the name.
+		d.Notice = "This device is known to the web filter as " + e.User + " (" + e.Source + "). Sign in to use it as yourself."
+		ok = false
+	}
+	if ok {
 		d.SignedIn = true
 		d.Title = "You are signed in"
 		d.Lead = "The school's web filter knows this device as yours."

@@ -162,6 +162,17 @@ func TestProxyPortalRequireAuth(t *testing.T) {
 	e := newEnv(t, strings.Replace(throughProxy, "proxy:\n", "proxy:\n  max_connections: 100\n", 1)+"users: {file: users.csv, require_auth: true}\n")
 	c := e.proxyClient("127.0.0.1")
 	page := e.origin.URL + "/page"
+	// A name from RADIUS does not stand in for credentials: the device
+	// is sent to the portal, which offers the form (not "signed in").
+	now := time.Now()
+	e.ids.Set(loop, identity.Entry{User: "wifi-bob", Source: identity.SourceRADIUS, Since: now, Until: now.Add(time.Hour)})
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("named by RADIUS under require_auth: %d, want the redirect to the portal", resp.StatusCode)
+	}
+	if _, body := do(t, c, "GET", e.portal.SignInURL(page), nil, ""); !strings.Contains(body, `action="/signin"`) ||
+		!strings.Contains(body, "known to the web filter as wifi-bob (radius)") {
+		t.Fatalf("the portal for a device named by RADIUS:\n%s", body)
+	}
 	resp, _ := e.signInThroughProxy(t, c, page, "bob", alicePass)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
@@ -249,4 +260,47 @@ func TestProxyHTTPSSignInPage(t *testing.T) {
 			return l.Method == "CONNECT" && l.Host == "www.example.test" && l.Rule == "portal_required" && l.HTTPStatus == 403
 		})
 	})
+}
+
+// TestReloadFollowsSnapshot: a reload (Prepare, then the engine's swap
+// and the commit, as serve installs it) moves portal.networks and
+// idle_minutes at once; one whose certificate cannot be loaded is refused
+// and changes nothing.
+func TestReloadFollowsSnapshot(t *testing.T) {
+	e := newEnv(t, throughProxy)
+	c := e.proxyClient("127.0.0.1")
+	page := e.origin.URL + "/page"
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("before the reload: %d", resp.StatusCode)
+	}
+	reload := func(portal string) error {
+		t.Helper()
+		cfg := strings.Replace(throughProxy, "portal:\n  listen: 127.0.0.1:0\n  hostname: portal.test\n  networks: [127.0.0.1/32]\n", portal, 1)
+		snap := e.snapshotOf(t, cfg)
+		commit, err := e.portal.Prepare(snap)
+		if err != nil {
+			return err
+		}
+		e.engine.Swap(snap)
+		commit()
+		return nil
+	}
+	if err := reload("portal:\n  listen: 127.0.0.1:0\n  hostname: portal.test\n  networks: [10.0.0.0/8]\n  idle_minutes: 5\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != 200 {
+		t.Fatalf("127.0.0.1 left portal.networks, still %d", resp.StatusCode)
+	}
+	now := time.Now()
+	e.ids.Set(loop, identity.Entry{User: "bob", Source: identity.SourcePortal, Since: now, Until: now.Add(30 * time.Minute), End: now.Add(10 * time.Hour)})
+	if en, _ := e.ids.Touch(loop, now); !en.Until.Equal(now.Add(5 * time.Minute)) {
+		t.Errorf("after the reload traffic renews to %v, want idle_minutes 5", en.Until.Sub(now))
+	}
+	err := reload("portal:\n  listen: 127.0.0.1:0\n  hostname: portal.test\n  cert: none.pem\n  key: none.key\n  networks: [127.0.0.1/32]\n")
+	if err == nil || !strings.Contains(err.Error(), "portal.cert") {
+		t.Fatalf("a reload with a missing certificate: %v", err)
+	}
+	if e.portal.useTLS || e.portal.set.Load().own != nil {
+		t.Error("a refused reload changed the portal")
+	}
 }

@@ -10,18 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // chromiumPath is the installed Chromium, or the test skips.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium installed: the browser test is skipped (apt install chromium)")
-	return ""
+	return testenv.Chromium(t)
 }
 
 // A real browser through the proxy: headless Chromium with the school CA

@@ -108,3 +108,30 @@ func TestReportCountsApartWhatIsNotAVisit(t *testing.T) {
 		t.Errorf("no row for dana:\n%s", buf.String())
 	}
 }
+
+// The sign-in page's lines — a redirect to it, a failed and a good
+// sign-in, a sign-out — are sign-in prompts, not visits or blocks.
+func TestPortalLinesCountedApart(t *testing.T) {
+	dir := t.TempDir()
+	writeDay(t, dir, "2026-11-20", func(lw *logWriter) {
+		t0 := at("2026-11-20", "09:00:00")
+		lw.write(ev{ts: t0, ip: "10.30.0.5", profile: "student", method: "GET", host: "www.bbc.co.uk",
+			url: "http://www.bbc.co.uk/", verdict: "block", rule: "portal_required"})
+		lw.write(ev{ts: t0.Add(time.Second), user: "alice", ip: "10.30.0.5", profile: "student", method: "POST",
+			host: "signin.school.test", verdict: "block", rule: "portal_signin"})
+		lw.write(ev{ts: t0.Add(2 * time.Second), user: "alice", ip: "10.30.0.5", profile: "staff", method: "POST",
+			host: "signin.school.test", rule: "portal_signin"})
+		lw.write(ev{ts: t0.Add(3 * time.Second), user: "alice", ip: "10.30.0.5", profile: "staff", method: "GET",
+			host: "www.bbc.co.uk", url: "http://www.bbc.co.uk/"})
+		lw.write(ev{ts: t0.Add(4 * time.Second), user: "alice", ip: "10.30.0.5", profile: "staff", method: "POST",
+			host: "signin.school.test", rule: "portal_signout"})
+	})
+	day := at("2026-11-20", "00:00:00")
+	r, err := Run(Options{Dir: dir, From: day, To: day, Location: london})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SignInPrompts != 4 || r.Requests != 1 || r.Blocked != 0 || r.Lines != 5 {
+		t.Errorf("sign-in prompts %d, requests %d, blocked %d, lines %d; want 4, 1, 0, 5", r.SignInPrompts, r.Requests, r.Blocked, r.Lines)
+	}
+}

@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
 )
 
@@ -134,5 +136,50 @@ log: {dir: logs, retention_days: 0}
 	}
 	if !found {
 		t.Error("no access-log line of the page as alice")
+	}
+}
+
+// A changed portal.listen (or the portal's turn between TLS and plain
+// HTTP) takes a restart and the reload says so; its networks, idle time
+// and hostname do not.
+func TestNeedsRestartPortal(t *testing.T) {
+	parse := func(portal string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse([]byte("default_profile: p\nprofiles: {p: {}}\nportal:\n"+portal), "c.yaml", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	base := parse("  listen: 127.0.0.1:8080\n  hostname: a.test\n  networks: [10.0.0.0/8]\n")
+	cases := []struct {
+		name, portal string
+		restart      bool
+	}{
+		{"networks, idle and name", "  listen: 127.0.0.1:8080\n  hostname: b.test\n  networks: [10.1.0.0/16]\n  idle_minutes: 5\n", false},
+		{"another port", "  listen: 127.0.0.1:8081\n  hostname: a.test\n", true},
+		{"a certificate on loopback: TLS", "  listen: 127.0.0.1:8080\n  hostname: a.test\n  cert: c.pem\n  key: c.key\n", true},
+	}
+	for _, c := range cases {
+		got := slices.Contains(needsRestart(base, parse(c.portal)), "portal.listen")
+		if got != c.restart {
+			t.Errorf("%s: needs_restart names portal.listen: %v, want %v", c.name, got, c.restart)
+		}
+	}
+}
+
+// config check refuses a portal off loopback with no way to TLS, naming
+// the line and what to set.
+func TestConfigCheckPortal(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "portal.yaml")
+	text := "default_profile: p\nprofiles: {p: {}}\nportal:\n  listen: \":8443\"\n  hostname: signin.school.test\n  networks: [10.30.0.0/16]\n"
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "", "config", "check", p)
+	want := p + ":4: portal.listen :8443 is not loopback: the portal needs TLS there; set portal.cert and portal.key, or proxy.intercept"
+	if code == 0 || !strings.Contains(out+errs, want) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want %q", code, out, errs, want)
 	}
 }
