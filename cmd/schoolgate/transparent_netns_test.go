@@ -14,15 +14,18 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/schoolgate/schoolgate/internal/netnstest"
 )
@@ -81,6 +84,7 @@ func TestTransparentNetns(t *testing.T) {
 	sh("ip", "link", "add", "g1", "netns", gw, "type", "veth", "peer", "o0", "netns", org)
 	in(cli, "ip", "addr", "add", "10.200.1.2/24", "dev", "c0")
 	in(cli, "ip", "addr", "add", "10.200.1.3/24", "dev", "c0") // a second device
+	in(cli, "ip", "addr", "add", "10.200.1.4/24", "dev", "c0") // a guest, who must sign in at the portal
 	in(gw, "ip", "addr", "add", "10.200.1.1/24", "dev", "g0")
 	in(gw, "ip", "addr", "add", "10.200.2.1/24", "dev", "g1")
 	in(org, "ip", "addr", "add", "10.200.2.2/24", "dev", "o0")
@@ -177,6 +181,13 @@ func TestTransparentNetns(t *testing.T) {
 	if err := os.WriteFile(originPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	guestHash, err := bcrypt.GenerateFromPassword([]byte("guest-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte("user,profile,password_hash\nguest1,student,"+string(guestHash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfg, []byte(`timezone: UTC
 listen: {proxy: "10.200.1.1:3128", admin: "127.0.0.1:9191", dns: ":5353", transparent_http: ":8080", transparent_https: ":8443"}
 clients: [10.200.1.0/24, "fd00:200:1::/64"]
@@ -190,6 +201,11 @@ lists:
   - category: gambling
     domains: [casino.test]
     urls: [intercepted.test/poker]
+users: {file: users.csv}
+portal:
+  listen: "10.200.1.1:8444"
+  hostname: signin.netns.test
+  networks: [10.200.1.4/32]
 profiles:
   student:
     rules:
@@ -421,6 +437,63 @@ state_dir: state
 	}
 	if !strings.Contains(logs, `"method":"CONNECT","host":"allowed.test","url":"","categories":[],"verdict":"allow"`) {
 		t.Errorf("no allowed transparent HTTPS line:\n%s", logs)
+	}
+
+	t.Run("a guest signs in at the portal", func(t *testing.T) {
+		transparentPortal(t, dir, curl)
+	})
+}
+
+// transparentPortal: a device in portal.networks (10.200.1.4) is sent to
+// the portal — plain HTTP redirected, HTTPS shown the block page with the
+// sign-in link (the school CA) — signs in on the portal's own listener
+// (TLS minted from the school CA for portal.hostname), and then browses,
+// its lines naming it.
+func transparentPortal(t *testing.T, dir string, curl func(...string) (string, error)) {
+	ca := filepath.Join(dir, "ca.pem")
+	guest := func(args ...string) string {
+		t.Helper()
+		out, err := curl(append([]string{"--interface", "10.200.1.4"}, args...)...)
+		if err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	portal := "https://signin.netns.test:8444"
+	want := portal + "/?url=" + url.QueryEscape("http://allowed.test/")
+	if out := guest("-w", "%{http_code} %{redirect_url}", "-o", "/dev/null", "--resolve", "allowed.test:80:10.200.2.2", "http://allowed.test/"); out != "303 "+want {
+		t.Fatalf("plain HTTP before signing in: %q, want 303 to %s", out, want)
+	}
+	page := guest("--cacert", ca, "--resolve", "allowed.test:443:10.200.2.2", "https://allowed.test/")
+	if !strings.Contains(page, "Sign in to use the web") || !strings.Contains(page, `href="`+portal+"/?url=") {
+		t.Fatalf("HTTPS before signing in:\n%s", page)
+	}
+	jar := filepath.Join(dir, "guest.cookies")
+	at := []string{"--cacert", ca, "--resolve", "signin.netns.test:8444:10.200.1.1", "-b", jar, "-c", jar}
+	form := guest(append(at, want)...)
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(form)
+	if m == nil {
+		t.Fatalf("the portal's page:\n%s", form)
+	}
+	out := guest(append(at, "-w", "%{http_code} %{redirect_url}", "-o", "/dev/null", "-H", "Origin: "+portal,
+		"--data-urlencode", "user=guest1", "--data-urlencode", "password=guest-pw", "--data-urlencode", "csrf="+m[1],
+		"--data-urlencode", "url=http://allowed.test/", portal+"/signin")...)
+	if out != "303 http://allowed.test/" {
+		t.Fatalf("sign-in: %q", out)
+	}
+	if out := guest("--resolve", "allowed.test:80:10.200.2.2", "http://allowed.test/"); !strings.Contains(out, "origin allowed.test") {
+		t.Fatalf("after the sign-in: %q", out)
+	}
+	logs := waitLog(t, filepath.Join(dir, "logs"), `"user":"guest1","ip":"10.200.1.4","profile":"student","method":"GET","host":"allowed.test"`, 1)
+	for _, want := range []string{
+		`"ip":"10.200.1.4","profile":"student","method":"GET","host":"allowed.test","url":"http://allowed.test/","categories":[],"verdict":"block","rule":"portal_required","status":303`,
+		`"ip":"10.200.1.4","profile":"student","method":"CONNECT","host":"allowed.test"`,
+		`"user":"guest1","ip":"10.200.1.4","profile":"student","method":"POST","host":"signin.netns.test"`,
+		`"user":"guest1","ip":"10.200.1.4","profile":"student","method":"GET","host":"allowed.test","url":"http://allowed.test/","categories":[],"verdict":"allow"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no log line with %s", want)
+		}
 	}
 }
 
