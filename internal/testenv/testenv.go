@@ -2,7 +2,7 @@
 // surroundings, the repository's example config (docs/example.yaml) and
 // the shared/ folder beside the repository (the public lists), found by
 // walking up from the package; and helpers more than one package's tests
-// had copied (the benchmark page, reading a JSON-lines file).
+// had copied (the benchmark page, reading a JSON-lines file, finding Chromium).
 package testenv
 
 import (
