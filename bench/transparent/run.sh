@@ -206,6 +206,8 @@ fi
 
 # --- the rounds -----------------------------------------------------------------
 cputicks() { awk '{print $14, $15}' "/proc/$1/stat"; } # user system
+# context switches of all the process's threads so far (voluntary + not)
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 HZ=$(getconf CLK_TCK)
 RATE=0 CPU=0
 run() { # label pid connload-args...  → prints a line, sets RATE and CPU (µs of the gateway process per connection)
@@ -214,16 +216,17 @@ run() { # label pid connload-args...  → prints a line, sets RATE and CPU (µs 
   if [ "$label" = "${PERF:-}" ] && [ ! -e "$WORK/perf.data" ] && command -v perf >/dev/null; then
     perf record -q -g -p "$pid" -o "$WORK/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 & prof=$!
   fi
-  t0=$(cputicks "$pid")
+  t0=$(cputicks "$pid"); cs0=$(switches "$pid")
   out=$(nsx "$CLI" taskset -c "$LOAD_CPU" "$WORK/bin/connload" -c "$CONNS" -d "$DURATION" -sni "$NAME" ${CLASSIC:+-classic} "$@" 2>&1) || true
-  t1=$(cputicks "$pid")
+  t1=$(cputicks "$pid"); cs1=$(switches "$pid")
   [ -z "$prof" ] || wait "$prof" || true
   RATE=$(awk '/^conns\/s/{print $2}' <<<"$out"); RATE=${RATE:-0}
   ok=$(awk '/^conns\/s/{print $4}' <<<"$out"); ok=${ok:-0}
   read -r u0 s0 <<<"$t0"; read -r u1 s1 <<<"$t1"
   us() { awk -v t="$1" -v hz="$HZ" -v n="$ok" 'BEGIN{ if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print 0 }'; }
   CPU=$(us $((u1 + s1 - u0 - s0)))
-  printf '  %-12s %9s conns/s  %5s µs CPU/conn (user %s sys %s)  %s\n' "$label" "$RATE" "$CPU" "$(us $((u1 - u0)))" "$(us $((s1 - s0)))" \
+  cs=$(awk -v c=$((cs1 - cs0)) -v n="$ok" 'BEGIN{ if (n > 0) printf "%.1f", c / n; else print 0 }')
+  printf '  %-12s %9s conns/s  %5s µs CPU/conn (user %s sys %s, %s switches)  %s\n' "$label" "$RATE" "$CPU" "$(us $((u1 - u0)))" "$(us $((s1 - s0)))" "$cs" \
     "$(head -2 <<<"$out" | sed -e 's/^conns\/s [^ ]* //' | tr '\n' ' ')"
 }
 direct=(-src "$C_DIRECT" -target "$ORIGIN:443")
