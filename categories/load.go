@@ -101,15 +101,11 @@ func (b *Builder) loadFiles(name string, paths []string, f lineFormat, c Categor
 	if b.dom == nil {
 		return st, fmt.Errorf("loading list %q: builder already built", name)
 	}
-	readers := make([]io.Reader, 0, len(paths))
-	for _, p := range paths {
-		r, closer, err := openList(p)
-		if err != nil {
-			return st, fmt.Errorf("loading list %q: %w", p, err)
-		}
-		defer closer.Close()
-		readers = append(readers, r)
+	r, closeAll, err := openLists(paths)
+	if err != nil {
+		return st, err
 	}
+	defer closeAll()
 	// Two stages, so that both cores work: this goroutine inserts into the
 	// index while another decompresses, splits and parses (about half the
 	// work each). Chunks of parsed entries are recycled.
@@ -123,33 +119,75 @@ func (b *Builder) loadFiles(name string, paths []string, f lineFormat, c Categor
 				readErr = fmt.Errorf("parsing failed: %v", r)
 			}
 		}()
-		buf := make([]parsedEntry, 0, chunkSize)
-		readErr = readLines(io.MultiReader(readers...), func(lineNo int, line string) {
-			scanLine(line, f, func(tok string) {
-				host, path, isURL, ok := parseEntry(tok)
-				if !ok {
-					b.skip(&st, name, lineNo, line)
-					return
-				}
-				buf = append(buf, parsedEntry{host: host, path: path, isURL: isURL})
-				if len(buf) == chunkSize {
-					chunks <- buf
-					select {
-					case buf = <-free:
-					default:
-						buf = make([]parsedEntry, 0, chunkSize)
-					}
-				}
-			}, func() { b.skip(&st, name, lineNo, line) })
-		}, func(lineNo int) {
-			st.skip(name, lineNo, "(line too long)")
-		})
-		if len(buf) > 0 {
-			chunks <- buf
-		}
+		readErr = b.parseChunks(r, name, f, &st, chunks, free)
 	}()
-	set := SetOf(c)
-	added, failed := 0, 0
+	added, failed := b.insertChunks(chunks, free, SetOf(c))
+	// the reader goroutine is done: st and readErr are ours again
+	st.Added += added
+	st.Skipped += failed
+	if readErr != nil {
+		return st, fmt.Errorf("loading list %q: %w", name, readErr)
+	}
+	return st, nil
+}
+
+// openLists opens the files at paths as one stream, and returns the
+// function that closes them.
+func openLists(paths []string) (io.Reader, func(), error) {
+	readers := make([]io.Reader, 0, len(paths))
+	closers := make([]io.Closer, 0, len(paths))
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	for _, p := range paths {
+		r, closer, err := openList(p)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("loading list %q: %w", p, err)
+		}
+		closers = append(closers, closer)
+		readers = append(readers, r)
+	}
+	return io.MultiReader(readers...), closeAll, nil
+}
+
+// parseChunks splits r into lines and parses their entries, sending them
+// on chunks chunkSize at a time (in a slice from free when there is one);
+// the lines it skips are counted in st.
+func (b *Builder) parseChunks(r io.Reader, name string, f lineFormat, st *Stats, chunks chan<- []parsedEntry, free <-chan []parsedEntry) error {
+	buf := make([]parsedEntry, 0, chunkSize)
+	err := readLines(r, func(lineNo int, line string) {
+		scanLine(line, f, func(tok string) {
+			host, path, isURL, ok := parseEntry(tok)
+			if !ok {
+				b.skip(st, name, lineNo, line)
+				return
+			}
+			buf = append(buf, parsedEntry{host: host, path: path, isURL: isURL})
+			if len(buf) == chunkSize {
+				chunks <- buf
+				select {
+				case buf = <-free:
+				default:
+					buf = make([]parsedEntry, 0, chunkSize)
+				}
+			}
+		}, func() { b.skip(st, name, lineNo, line) })
+	}, func(lineNo int) {
+		st.skip(name, lineNo, "(line too long)")
+	})
+	if len(buf) > 0 {
+		chunks <- buf
+	}
+	return err
+}
+
+// insertChunks inserts the entries of each chunk into the index in set,
+// handing the emptied chunk back on free; it counts the entries added and
+// those the index refused.
+func (b *Builder) insertChunks(chunks <-chan []parsedEntry, free chan<- []parsedEntry, set Set) (added, failed int) {
 	for chunk := range chunks {
 		for i := range chunk {
 			if b.insert(chunk[i].host, chunk[i].path, chunk[i].isURL, set) {
@@ -164,13 +202,7 @@ func (b *Builder) loadFiles(name string, paths []string, f lineFormat, c Categor
 		default:
 		}
 	}
-	// the reader goroutine is done: st and readErr are ours again
-	st.Added += added
-	st.Skipped += failed
-	if readErr != nil {
-		return st, fmt.Errorf("loading list %q: %w", name, readErr)
-	}
-	return st, nil
+	return added, failed
 }
 
 // parsedEntry is an entry checked and normalised by parseEntry.
