@@ -317,6 +317,41 @@ func (b *Builder) addLine(line string, f lineFormat, c Category, st *Stats, wher
 	}, func() { b.skip(st, where, lineNo, line) })
 }
 
+// scanHostsLine splits a hosts-file line, "ADDRESS NAME...", into its
+// names; a bare name is an entry too.
+func scanHostsLine(line string, entry func(tok string), junk func()) {
+	first, rest, _ := strings.Cut(line, " ")
+	if i := strings.IndexByte(first, '\t'); i >= 0 {
+		first, rest = line[:i], line[i+1:]
+	}
+	rest = strings.TrimSpace(rest)
+	if !isIPToken(first) {
+		if rest == "" && strings.IndexByte(line, '/') < 0 {
+			entry(line) // a bare name in a hosts file
+		} else {
+			junk()
+		}
+		return
+	}
+	if rest == "" {
+		junk()
+		return
+	}
+	for rest != "" {
+		name := rest
+		if i := strings.IndexAny(rest, " \t"); i >= 0 {
+			name, rest = rest[:i], strings.TrimLeft(rest[i+1:], " \t")
+		} else {
+			rest = ""
+		}
+		if strings.IndexByte(name, '/') >= 0 {
+			junk()
+			continue
+		}
+		entry(name)
+	}
+}
+
 // scanLine splits one list line in format f into candidate entries,
 // calling entry for each and junk for each part that is none. Comments and
 // blank lines call neither.
@@ -355,36 +390,7 @@ func scanLine(line string, f lineFormat, entry func(tok string), junk func()) {
 		}
 		entry(line)
 	case fmtHosts:
-		first, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(first, '\t'); i >= 0 {
-			first, rest = line[:i], line[i+1:]
-		}
-		rest = strings.TrimSpace(rest)
-		if !isIPToken(first) {
-			if rest == "" && strings.IndexByte(line, '/') < 0 {
-				entry(line) // a bare name in a hosts file
-			} else {
-				junk()
-			}
-			return
-		}
-		if rest == "" {
-			junk()
-			return
-		}
-		for rest != "" {
-			name := rest
-			if i := strings.IndexAny(rest, " \t"); i >= 0 {
-				name, rest = rest[:i], strings.TrimLeft(rest[i+1:], " \t")
-			} else {
-				rest = ""
-			}
-			if strings.IndexByte(name, '/') >= 0 {
-				junk()
-				continue
-			}
-			entry(name)
-		}
+		scanHostsLine(line, entry, junk)
 	case fmtAdblock:
 		host, ok := adblockHost(line)
 		if !ok {
