@@ -111,6 +111,34 @@ func verifyFile(path string, want map[int64]string) (VerifyResult, error) {
 	return verifyWithTip(path, TipPath(strings.TrimSuffix(path, gzSuffix)), want)
 }
 
+// lineReader reads the lines of a day's file: most from its reader's
+// buffer, one longer than that (up to maxLine) into long.
+type lineReader struct {
+	br   *bufio.Reader
+	long []byte
+}
+
+var errTooLong = errors.New("line too long")
+
+// next returns the next line with its newline (the last without one if
+// the file does not end with it) and io.EOF at the end; errTooLong for a
+// line longer than maxLine. The line is valid until the next call.
+func (r *lineReader) next() ([]byte, error) {
+	line, err := r.br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	r.long = append(r.long[:0], line...)
+	for errors.Is(err, bufio.ErrBufferFull) && len(r.long) <= maxLine {
+		line, err = r.br.ReadSlice('\n')
+		r.long = append(r.long, line...)
+	}
+	if len(r.long) > maxLine {
+		return nil, errTooLong
+	}
+	return r.long, err
+}
+
 // verifyWithTip is verifyFile with the sidecar at tipPath (an index built
 // from a decompressed copy uses the day's own).
 func verifyWithTip(path, tipPath string, want map[int64]string) (VerifyResult, error) {
@@ -131,23 +159,14 @@ func verifyWithTip(path, tipPath string, want map[int64]string) (VerifyResult, e
 		return res, &VerifyError{Msg: fmt.Sprintf("the sidecar %s is unreadable: %v", tipPath, tipErr)}
 	}
 
-	br := bufio.NewReaderSize(f, 256<<10)
+	lr := lineReader{br: bufio.NewReaderSize(f, 256<<10)}
 	var prev []byte
 	var prevBuf [hashHex]byte
-	var long []byte
 	n := 0
 	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) && len(long) <= maxLine {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			if len(long) > maxLine {
-				return res, &VerifyError{Line: n + 1, Msg: fmt.Sprintf("longer than %d bytes: not a line of the access log", maxLine)}
-			}
-			line = long
+		line, err := lr.next()
+		if errors.Is(err, errTooLong) {
+			return res, &VerifyError{Line: n + 1, Msg: fmt.Sprintf("longer than %d bytes: not a line of the access log", maxLine)}
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return res, fmt.Errorf("reading %s: %w", path, err)
