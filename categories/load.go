@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"github.com/schoolgate/schoolgate/internal/lines"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -264,16 +265,13 @@ const maxLine = 64 << 10
 // readLines calls fn for every line of r (without its line ending) and
 // tooLong for a line over maxLine bytes.
 func readLines(r io.Reader, fn func(lineNo int, line string), tooLong func(lineNo int)) error {
-	br := bufio.NewReaderSize(r, maxLine)
+	lr := lines.NewReader(r, maxLine)
 	lineNo := 0
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
+		chunk, long, err := lr.NextFit()
+		if long {
 			lineNo++
 			tooLong(lineNo)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
 			if err == io.EOF {
 				return nil
 			}

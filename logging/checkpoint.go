@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/internal/atomicfile"
+	"github.com/schoolgate/schoolgate/internal/lines"
 )
 
 // A hash chain cannot stop someone who rewrites it; a copy of its head
@@ -209,24 +210,18 @@ func (w *Writer) checkLastCheckpoint() {
 
 // readHead returns how many lines the log at path (or its .gz) holds and
 // the hash of line seq.
-func readHead(path string, seq int64) (lines int64, hashAt string, err error) {
+func readHead(path string, seq int64) (count int64, hashAt string, err error) {
 	rc, err := OpenDay(path)
 	if err != nil {
 		return 0, "", err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 256<<10)
+	lr := lines.NewReader(rc, 256<<10)
 	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A long line: only its end matters.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-			}
-		}
+		line, err := lr.Next(0)
 		if len(line) > 0 && line[len(line)-1] == '\n' {
-			lines++
-			if lines == seq {
+			count++
+			if count == seq {
 				l := line[:len(line)-1]
 				if len(l) >= tailLen {
 					hashAt = string(l[len(l)-2-hashHex : len(l)-2])
@@ -234,10 +229,10 @@ func readHead(path string, seq int64) (lines int64, hashAt string, err error) {
 			}
 		}
 		if err == io.EOF {
-			return lines, hashAt, nil
+			return count, hashAt, nil
 		}
 		if err != nil {
-			return lines, hashAt, err
+			return count, hashAt, err
 		}
 	}
 }

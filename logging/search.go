@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"github.com/schoolgate/schoolgate/internal/lines"
 	"io"
 	"io/fs"
 	"os"
@@ -159,19 +160,10 @@ func scanDay(path string, fn func([]byte)) error {
 // however long, and its offset in r; a last line without a newline is
 // not one.
 func eachLine(r io.Reader, fn func(line []byte, off int64)) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+	lr := lines.NewReader(r, 1<<20)
 	var off int64
-	var long []byte
 	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
+		line, err := lr.Next(0)
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			fn(line, off)
 		}

@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/internal/atomicfile"
+	"github.com/schoolgate/schoolgate/internal/lines"
 )
 
 // maxLine bounds one line when reading a log back; the writer never
@@ -111,34 +111,6 @@ func verifyFile(path string, want map[int64]string) (VerifyResult, error) {
 	return verifyWithTip(path, TipPath(strings.TrimSuffix(path, gzSuffix)), want)
 }
 
-// lineReader reads the lines of a day's file: most from its reader's
-// buffer, one longer than that (up to maxLine) into long.
-type lineReader struct {
-	br   *bufio.Reader
-	long []byte
-}
-
-var errTooLong = errors.New("line too long")
-
-// next returns the next line with its newline (the last without one if
-// the file does not end with it) and io.EOF at the end; errTooLong for a
-// line longer than maxLine. The line is valid until the next call.
-func (r *lineReader) next() ([]byte, error) {
-	line, err := r.br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return line, err
-	}
-	r.long = append(r.long[:0], line...)
-	for errors.Is(err, bufio.ErrBufferFull) && len(r.long) <= maxLine {
-		line, err = r.br.ReadSlice('\n')
-		r.long = append(r.long, line...)
-	}
-	if len(r.long) > maxLine {
-		return nil, errTooLong
-	}
-	return r.long, err
-}
-
 // verifyWithTip is verifyFile with the sidecar at tipPath (an index built
 // from a decompressed copy uses the day's own).
 func verifyWithTip(path, tipPath string, want map[int64]string) (VerifyResult, error) {
@@ -159,13 +131,13 @@ func verifyWithTip(path, tipPath string, want map[int64]string) (VerifyResult, e
 		return res, &VerifyError{Msg: fmt.Sprintf("the sidecar %s is unreadable: %v", tipPath, tipErr)}
 	}
 
-	lr := lineReader{br: bufio.NewReaderSize(f, 256<<10)}
+	lr := lines.NewReader(f, 256<<10)
 	var prev []byte
 	var prevBuf [hashHex]byte
 	n := 0
 	for {
-		line, err := lr.next()
-		if errors.Is(err, errTooLong) {
+		line, err := lr.Next(maxLine)
+		if errors.Is(err, lines.ErrTooLong) {
 			return res, &VerifyError{Line: n + 1, Msg: fmt.Sprintf("longer than %d bytes: not a line of the access log", maxLine)}
 		}
 		if err != nil && !errors.Is(err, io.EOF) {

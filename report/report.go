@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/lines"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -205,15 +205,12 @@ func (a *Aggregator) ReadFile(path string) error {
 // Read feeds log lines from r; name labels malformed lines in the report.
 // Malformed lines are skipped and counted, never fatal; only a read error is.
 func (a *Aggregator) Read(r io.Reader, name string) error {
-	br := bufio.NewReaderSize(r, 256<<10)
+	lr := lines.NewReader(r, 256<<10)
 	n := 0
 	for {
-		b, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// An over-long line: skip to its end and count it as malformed.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
+		b, tooLong, err := lr.NextFit()
+		if tooLong {
+			// An over-long line: counted as malformed.
 			n++
 			a.malformed(name, n)
 			if err == io.EOF {

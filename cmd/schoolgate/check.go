@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 	"github.com/schoolgate/schoolgate/categories/classify"
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/lines"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -230,17 +230,14 @@ func (c *checker) header() {
 // stdin checks one target a line. A bad line is reported and skipped: a
 // long list with a little junk in it is still worth checking.
 func (c *checker) stdin(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	lr := lines.NewReader(r, 64<<10)
 	for n := 1; ; n++ {
-		raw, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
+		raw, tooLong, err := lr.NextFit()
+		if tooLong {
 			// A line longer than any URL worth checking: say which, skip
 			// the rest of it, and go on with the next.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
 			c.out.Flush()
-			fmt.Fprintf(c.stderr, "schoolgate check: stdin line %d is longer than %d bytes; skipped\n", n, br.Size())
+			fmt.Fprintf(c.stderr, "schoolgate check: stdin line %d is longer than %d bytes; skipped\n", n, lr.Size())
 			if err == io.EOF {
 				return nil
 			}
