@@ -32,25 +32,19 @@ const (
 	maxNonClientConnsPerIP = 4
 )
 
-// limitListener caps the client connections open at once, in all and per
-// client address. A connection past a cap is accepted and answered at once
-// with a short 503 page, counted and logged (at most one line per
-// refuseLogEvery), rather than left waiting in the kernel's backlog where
-// nobody sees why the proxy stopped answering.
-type limitListener struct {
-	net.Listener
+// connSlots caps the client connections open at once, in all and per
+// client address, across every listener of the proxy (explicit and
+// transparent): proxy.max_connections is one budget of file descriptors.
+// A connection past a cap is accepted and answered at once (a short 503
+// page on an HTTP listener, a plain close on the TLS one), counted and
+// logged (at most one line per refuseLogEvery), rather than left waiting
+// in the kernel's backlog where nobody sees why the proxy stopped
+// answering.
+type connSlots struct {
 	set       func() *settings // the caps in force, read at each accept
 	gauge     prometheus.Gauge
 	refusedBy map[string]prometheus.Counter
 	logger    *zap.Logger
-	bodyIdle  time.Duration
-	// isClient reports whether an address is one of `clients`; others go
-	// to the non-client pool. nil: everyone is a client.
-	isClient func(netip.Addr) bool
-	// onRefused is told of each answer net/http gives before any handler
-	// runs (a request it cannot parse): what the client sent, and the
-	// status (see clientConn.Write).
-	onRefused func(ip netip.Addr, head []byte, status int)
 
 	mu         sync.Mutex
 	open       int
@@ -62,6 +56,35 @@ type limitListener struct {
 	refusing    chan struct{}
 	refusedLast atomic.Int64 // when the last refusal line was logged (unix ns)
 	refusedN    atomic.Int64 // refusals since then
+}
+
+func newConnSlots(set func() *settings, m *metrics, logger *zap.Logger) *connSlots {
+	return &connSlots{
+		set:       set,
+		gauge:     m.activeConns,
+		refusedBy: m.connsRefusedBy,
+		logger:    logger,
+		byIP:      make(map[netip.Addr]int),
+		refusing:  make(chan struct{}, refuseWriters),
+	}
+}
+
+// limitListener is one listener taking its connections' slots from the
+// proxy's connSlots.
+type limitListener struct {
+	net.Listener
+	*connSlots
+	bodyIdle time.Duration
+	// isClient reports whether an address is one of `clients`; others go
+	// to the non-client pool. nil: everyone is a client.
+	isClient func(netip.Addr) bool
+	// onRefused is told of each answer net/http gives before any handler
+	// runs (a request it cannot parse): what the client sent, and the
+	// status (see clientConn.Write).
+	onRefused func(ip netip.Addr, head []byte, status int)
+	// closeRefused: a refused connection is closed without an answer (a
+	// TLS listener, where an HTTP page would be noise to the client).
+	closeRefused bool
 }
 
 const (
@@ -77,17 +100,8 @@ var refusedPage = func() []byte {
 		"Retry-After: 5\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-func newLimitListener(ln net.Listener, set func() *settings, o *Options, m *metrics, logger *zap.Logger) *limitListener {
-	return &limitListener{
-		Listener:  ln,
-		set:       set,
-		gauge:     m.activeConns,
-		refusedBy: m.connsRefusedBy,
-		logger:    logger,
-		bodyIdle:  o.BodyIdleTimeout,
-		byIP:      make(map[netip.Addr]int),
-		refusing:  make(chan struct{}, refuseWriters),
-	}
+func newLimitListener(ln net.Listener, slots *connSlots, o *Options) *limitListener {
+	return &limitListener{Listener: ln, connSlots: slots, bodyIdle: o.BodyIdleTimeout}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -111,7 +125,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // admit takes a slot for a connection from ip, or says which cap is full.
-func (l *limitListener) admit(ip netip.Addr, nonClient bool) string {
+func (l *connSlots) admit(ip netip.Addr, nonClient bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if nonClient {
@@ -134,7 +148,7 @@ func (l *limitListener) admit(ip netip.Addr, nonClient bool) string {
 	return ""
 }
 
-func (l *limitListener) release(ip netip.Addr, nonClient bool) {
+func (l *connSlots) release(ip netip.Addr, nonClient bool) {
 	l.mu.Lock()
 	if nonClient {
 		l.nonClients--
@@ -167,6 +181,10 @@ func (l *limitListener) refuse(c net.Conn, ip netip.Addr, reason string) {
 		l.logger.Warn(msg, zap.String("reason", reason), zap.Stringer("ip", ip),
 			zap.Int64("refused_since_last_line", l.refusedN.Swap(0)), zap.Int("max_connections", set.maxConns),
 			zap.Int("max_per_client", set.perClient))
+	}
+	if l.closeRefused {
+		c.Close()
+		return
 	}
 	select {
 	case l.refusing <- struct{}{}:

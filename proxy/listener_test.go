@@ -172,3 +172,30 @@ func TestIdleAfterUnreadBody(t *testing.T) {
 		t.Fatalf("next request after an idle pause: %d", st)
 	}
 }
+
+// proxy.max_connections is one budget for every listener: while the
+// explicit listener holds every slot, a connection to the transparent
+// HTTPS listener is refused too (closed without an answer: TLS is
+// expected there), and counted.
+func TestConnectionBudgetSharedByListeners(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.MaxConnections = 2 }})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.p.ServeTransparentHTTPS(ln) //nolint:errcheck // ends with the proxy's Shutdown
+	for range 2 {
+		dialFrom(t, e.addr, "127.0.0.1") // idle: holds a slot
+	}
+	for i := 0; metricValue(e.p.m.activeConns) != 2 && i < 200; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := dialFrom(t, ln.Addr().String(), "127.0.0.1")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("the transparent listener answered while the explicit one holds every slot: %d %v", n, err)
+	}
+	if got := metricValue(e.p.m.connsRefusedBy[refusedMaxConns]); got != 1 {
+		t.Errorf("connections_refused_total{reason=max_connections} = %v, want 1", got)
+	}
+}

@@ -143,6 +143,7 @@ type Proxy struct {
 	selfAddr  atomic.Pointer[guardAddr]
 	localIPs  []netip.Addr
 
+	slots       *connSlots   // client connections open on every listener, bounded by settings
 	tunnelsOpen atomic.Int64 // bounded by settings.maxTunnels
 	tmu         sync.Mutex
 	tunnels     map[*tunnelConns]struct{}
@@ -240,6 +241,7 @@ func New(o Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.set.Store(set)
+	p.slots = newConnSlots(p.settings, p.m, p.logger)
 	p.newTransport()
 	p.gp = p.newGoproxy()
 	p.srv = p.newServer()
@@ -355,15 +357,18 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
+// isClient reports whether ip is one of the config's clients.
+func (p *Proxy) isClient(ip netip.Addr) bool { return p.engine.Snapshot().IsClient(ip) }
+
 // Serve serves on ln until Shutdown.
 func (p *Proxy) Serve(ln net.Listener) error {
 	if ga, err := parseGuardAddr(ln.Addr().String()); err == nil {
 		p.selfAddr.Store(&ga)
 	}
 	p.serving.Store(true)
-	ll := newLimitListener(ln, p.settings, &p.o, p.m, p.logger)
+	ll := newLimitListener(ln, p.slots, &p.o)
 	ll.onRefused = p.logRefused
-	ll.isClient = func(ip netip.Addr) bool { return p.engine.Snapshot().IsClient(ip) }
+	ll.isClient = p.isClient
 	err := p.srv.Serve(ll)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -198,8 +198,9 @@ func (p *Proxy) ServeTransparentHTTP(ln net.Listener) error {
 		}
 	})
 	p.serving.Store(true)
-	ll := newLimitListener(ln, p.settings, &p.o, p.m, p.logger)
+	ll := newLimitListener(ln, p.slots, &p.o)
 	ll.onRefused = p.logRefused
+	ll.isClient = p.isClient
 	err := p.tp.srv.Serve(ll)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -321,9 +322,11 @@ func (p *Proxy) ServeTransparentHTTPS(ln net.Listener) error {
 	p.tp.lns[ln] = struct{}{}
 	p.tp.mu.Unlock()
 	p.serving.Store(true)
+	ll := newLimitListener(ln, p.slots, &p.o)
+	ll.isClient, ll.closeRefused = p.isClient, true
 	var delay time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := ll.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
