@@ -67,7 +67,7 @@ networks:
 default_profile: student
 identity:
   api_secret_file: identity-api.secret
-  radius: {listen: %q, secret_file: radius.secret}
+  radius: {listen: %q, secret_file: radius.secret, clients: [127.0.0.1/32]}
 dns:
   upstreams: ["127.0.0.1:9"]
 lists:
@@ -267,30 +267,49 @@ func TestServeIdentityEndToEnd(t *testing.T) {
 }
 
 // TestServeRADIUS: accounting sent to identity.radius.listen names the
-// address in the gateway's lines; a Stop ends it.
+// address in the gateway's lines; a Stop ends it. Packets from an address
+// outside identity.radius.clients, or with the wrong secret, are dropped
+// unanswered and change nothing.
 func TestServeRADIUS(t *testing.T) {
 	g := newIdentityGateway(t)
-	send := func(status rfc2866.AcctStatusType) {
+	send := func(status rfc2866.AcctStatusType, user, from, secret string, wait time.Duration) error {
 		t.Helper()
-		p := radius.New(radius.CodeAccountingRequest, []byte("e2e-radius-secret"))
+		p := radius.New(radius.CodeAccountingRequest, []byte(secret))
 		rfc2866.AcctStatusType_Set(p, status)                    //nolint:errcheck
-		rfc2865.UserName_SetString(p, "dora@school.example")     //nolint:errcheck
+		rfc2865.UserName_SetString(p, user)                      //nolint:errcheck
 		rfc2865.FramedIPAddress_Set(p, net.ParseIP("127.0.0.1")) //nolint:errcheck
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		r, err := radius.Exchange(ctx, p, g.radius)
-		if err != nil || r.Code != radius.CodeAccountingResponse {
-			t.Fatalf("accounting: %v %v", r, err)
+		c := &radius.Client{Retry: 300 * time.Millisecond, Dialer: net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}}
+		r, err := c.Exchange(ctx, p, g.radius)
+		if err == nil && r.Code != radius.CodeAccountingResponse {
+			err = fmt.Errorf("answer %v", r.Code)
 		}
+		return err
 	}
-	send(rfc2866.AcctStatusType_Value_Start)
+	const secret = "e2e-radius-secret"
+	if err := send(rfc2866.AcctStatusType_Value_Start, "dora@school.example", "127.0.0.1", secret, 10*time.Second); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
 	g.name(dns.TypeA)
 	if l := g.lines("dns", "A", 1); len(l) != 1 || l[0].User != "dora" || l[0].Profile != "student" {
 		t.Errorf("after Start, dns line %+v, want dora (not in the users file: the network's student)", l)
 	}
-	send(rfc2866.AcctStatusType_Value_Stop)
+	if err := send(rfc2866.AcctStatusType_Value_Stop, "dora", "127.0.0.1", secret, 10*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
 	g.name(dns.TypeAAAA)
 	if l := g.lines("dns", "AAAA", 1); len(l) != 1 || l[0].User != "" {
 		t.Errorf("after Stop, dns line %+v, want no user", l)
+	}
+	if err := send(rfc2866.AcctStatusType_Value_Start, "mallory", "127.0.0.2", secret, 2*time.Second); err == nil {
+		t.Error("a Start from outside identity.radius.clients was answered")
+	}
+	if err := send(rfc2866.AcctStatusType_Value_Start, "mallory", "127.0.0.1", "not-the-secret", 2*time.Second); err == nil {
+		t.Error("a Start with the wrong secret was answered")
+	}
+	g.name(dns.TypeMX)
+	if l := g.lines("dns", "MX", 1); len(l) != 1 || l[0].User != "" {
+		t.Errorf("after the refused packets, dns line %+v, want no user", l)
 	}
 }
