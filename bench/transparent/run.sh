@@ -3,7 +3,7 @@
 # connections per second, each a fresh TCP connection + full TLS handshake
 # + one small GET, closed, from a client network namespace through a
 # gateway namespace to an origin namespace:
-#   - direct:      the gateway only routes (no filter; the ceiling),
+#   - direct:      the gateway only routes (no filter; a reference, not a ceiling),
 #   - transparent: redirected by `schoolgate firewall -apply` to
 #                  schoolgate's listen.transparent_https (SNI decided,
 #                  destination checked, spliced),
@@ -19,7 +19,6 @@
 #   DURATION=5s ROUNDS=7 bench/transparent/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
 DURATION=${DURATION:-4s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-16}
