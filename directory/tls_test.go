@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/schoolgate/schoolgate/internal/slapdtest"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // TestSlapdTLS signs in against a slapd that has a certificate from a test
@@ -87,25 +88,15 @@ func relayTo(t *testing.T, addr, target string) string {
 	if err != nil {
 		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c) //nolint:errcheck
-				io.Copy(c, u)    //nolint:errcheck
-			}()
+	testenv.ServeConns(t, ln, func(c net.Conn) {
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
+		defer u.Close()
+		go io.Copy(u, c) //nolint:errcheck
+		io.Copy(c, u)    //nolint:errcheck
+	})
 	return ln.Addr().String()
 }
 
@@ -175,28 +166,18 @@ func TestTLSStall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
 			done := make(chan struct{})
 			defer close(done)
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
+			testenv.ServeConns(t, ln, func(c net.Conn) {
+				if startTLS {
+					buf := make([]byte, 512)
+					if _, err := c.Read(buf); err != nil {
 						return
 					}
-					go func() {
-						defer c.Close()
-						if startTLS {
-							buf := make([]byte, 512)
-							if _, err := c.Read(buf); err != nil {
-								return
-							}
-							c.Write(startTLSOK) //nolint:errcheck
-						}
-						<-done // then say nothing more
-					}()
+					c.Write(startTLSOK) //nolint:errcheck
 				}
-			}()
+				<-done // then say nothing more
+			})
 			scheme := map[bool]string{false: "ldaps://", true: "ldap://"}[startTLS]
 			cfg := schoolConfig(t, scheme+ln.Addr().String())
 			cfg.StartTLS = startTLS
