@@ -197,13 +197,19 @@ func askWords(contact string) (review, tell string) {
 	return "ask " + defaultContact + " to review it", "tell " + defaultContact
 }
 
-func (d *pageData) hostMismatch(st *request, hm *HostMismatchError, tell string) {
+// refusedBy makes the page a refusal by rule of st's host: its
+// categories and the rule, in words for a pupil too.
+func (d *pageData) refusedBy(st *request, rule string) {
 	d.Blocked = true
+	d.Categories = st.cats.String()
+	d.Rule = rule
+	d.RuleWords = ruleWords(rule)
+}
+
+func (d *pageData) hostMismatch(st *request, hm *HostMismatchError, tell string) {
+	d.refusedBy(st, ruleHostMismatch)
 	d.Title = "This request was refused"
 	d.Lead = "The request named another site than the secure connection it came through."
-	d.Categories = st.cats.String()
-	d.Rule = ruleHostMismatch
-	d.RuleWords = ruleWords(ruleHostMismatch)
 	d.Reason = "the connection was opened for " + hm.Tunnel + " but the request asked for " + hm.Asked
 	d.Todo = []string{
 		"Open the site by its own address instead.",
@@ -212,12 +218,9 @@ func (d *pageData) hostMismatch(st *request, hm *HostMismatchError, tell string)
 }
 
 func (d *pageData) blocked(st *request, be *BlockedError, review string) {
-	d.Blocked = true
+	d.refusedBy(st, be.Rule)
 	d.Title = "This page is blocked"
 	d.Lead = "The school's web filter stopped this request."
-	d.Categories = st.cats.String()
-	d.Rule = be.Rule
-	d.RuleWords = ruleWords(be.Rule)
 	d.Reason = be.Reason
 	d.Todo = []string{
 		"If you need this page for your work, " + review + ".",
@@ -243,12 +246,9 @@ func (d *pageData) upstream(ue *UpstreamError, tell string) {
 // signIn fills the page of a request from an address that must sign in
 // at the portal first: a link to it.
 func (d *pageData) signIn(st *request, si *SignInError, tell string) {
-	d.Blocked = true
+	d.refusedBy(st, rulePortalRequired)
 	d.Title = "Sign in to use the web"
 	d.Lead = "This network needs your school user name and password before you can use the web."
-	d.Categories = st.cats.String()
-	d.Rule = rulePortalRequired
-	d.RuleWords = ruleWords(rulePortalRequired)
 	d.SignIn = si.URL
 	d.Todo = []string{"If you cannot sign in, " + tell + "."}
 }
