@@ -5,8 +5,11 @@
 // The proxy writes proxy sign-ins into it and reads it for requests that
 // carry no credentials; the DNS filter reads it so that one person's DNS
 // lines carry the same user and are decided with the same profile as
-// their web lines. RADIUS accounting (radius.go) and the logon API
-// (api.go) write it for devices that never sign in to the proxy.
+// their web lines. RADIUS accounting (radius.go), the logon API (api.go)
+// and the sign-in page (package portal) write it for devices that never
+// sign in to the proxy. Traffic renews an entry of a source with an idle
+// time (SetIdle: the portal's) through Touch, which the proxy and the DNS
+// filter call instead of Lookup.
 //
 // The table is bounded (Options.Max) and kept in state_dir/identity.json,
 // written atomically shortly after it changes, and loaded at start, so a

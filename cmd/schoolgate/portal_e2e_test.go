@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,6 +137,43 @@ log: {dir: logs, retention_days: 0}
 	}
 	if !found {
 		t.Error("no access-log line of the page as alice")
+	}
+
+	// Signed out, the page leads to the portal again; a reload that takes
+	// 127.0.0.1 out of portal.networks lets it through at once, and says
+	// that a new portal.listen waits for a restart.
+	_, body = get("http://signin.school.test:" + port + "/")
+	if m = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body); m == nil {
+		t.Fatalf("the signed-in page:\n%s", body)
+	}
+	req, _ = http.NewRequest(http.MethodPost, "http://signin.school.test:"+port+"/signout", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://signin.school.test:"+port)
+	if resp, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp, _ := get(page); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after sign-out: %d, want the redirect again", resp.StatusCode)
+	}
+	cfg = strings.Replace(cfg, "networks: [127.0.0.1/32]", "networks: [10.9.0.0/16]", 1)
+	cfg = strings.Replace(cfg, portalAddr, e2eFreeAddr(t), 1)
+	if err := os.WriteFile(g.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(g.stderr.String(), `"msg":"reloaded"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload:\n%s", g.stderr.String())
+		}
+	}
+	if !strings.Contains(g.stderr.String(), `"needs_restart":["portal.listen"]`) {
+		t.Errorf("the reload line does not say portal.listen needs a restart:\n%s", g.stderr.String())
+	}
+	if resp, body := get(page); resp.StatusCode != 200 || body != "the page itself" {
+		t.Fatalf("after the reload took 127.0.0.1 out of portal.networks: %d %q", resp.StatusCode, body)
 	}
 }
 
