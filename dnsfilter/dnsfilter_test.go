@@ -984,3 +984,25 @@ func TestWildcardBind(t *testing.T) {
 		}
 	}
 }
+
+// TestQueriesRenewPortalSignIn: a DNS query is traffic — it renews a
+// portal sign-in (an entry of a source with an idle time) for its idle
+// time from the query, as a proxied request does.
+func TestQueriesRenewPortalSignIn(t *testing.T) {
+	up := standardUpstream(t)
+	e := newEnv(t, testConfig(up.addr))
+	ip := netip.MustParseAddr(studentIP)
+	const idle = 30 * time.Minute
+	e.ids.SetIdle(identity.SourcePortal, idle)
+	now := e.clock.now()
+	e.ids.Set(ip, identity.Entry{User: "guest1", Source: identity.SourcePortal, Since: now, Until: now.Add(idle), End: now.Add(10 * time.Hour)})
+	e.clock.advance(20 * time.Minute)
+	e.ask(studentIP, "school.example", dns.TypeA, false, false)
+	if l := e.findLog("school.example", "A"); l["user"] != "guest1" {
+		t.Errorf("line user %v, want guest1", l["user"])
+	}
+	got, ok := e.ids.Lookup(ip, e.clock.now())
+	if want := e.clock.now().Add(idle); !ok || !got.Until.Equal(want) {
+		t.Fatalf("after a query at +20m the sign-in lasts until %v, want %v (30 idle minutes from the query)", got.Until, want)
+	}
+}

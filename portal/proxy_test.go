@@ -304,3 +304,32 @@ func TestReloadFollowsSnapshot(t *testing.T) {
 		t.Error("a refused reload changed the portal")
 	}
 }
+
+// TestProxyTrafficRenews: requests through the proxy are traffic: each
+// renews the portal sign-in for idle_minutes from the request; without
+// traffic it ends, and the next request is sent to the portal again.
+func TestProxyTrafficRenews(t *testing.T) {
+	e := newEnv(t, throughProxy)
+	start := time.Date(2026, 12, 3, 9, 0, 0, 0, e.engine.Snapshot().Location())
+	e.setClock(start)
+	c := e.proxyClient("127.0.0.1")
+	page := e.origin.URL + "/page"
+	if resp, _ := e.signInThroughProxy(t, c, page, "alice", alicePass); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	at := start
+	for range 4 { // two hours of requests 25 minutes apart
+		at = at.Add(25 * time.Minute)
+		e.setClock(at)
+		if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != 200 {
+			t.Fatalf("at %v: %d, want the page (renewed by the requests before)", at.Format("15:04"), resp.StatusCode)
+		}
+		if en, _ := e.ids.Lookup(loop, at); !en.Until.Equal(at.Add(30 * time.Minute)) {
+			t.Fatalf("at %v the sign-in lasts until %v, want 30 minutes on", at.Format("15:04"), en.Until.Format("15:04"))
+		}
+	}
+	e.setClock(at.Add(31 * time.Minute))
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after 31 idle minutes: %d, want the redirect to the portal", resp.StatusCode)
+	}
+}

@@ -1,0 +1,53 @@
+package portal
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/slapdtest"
+	"github.com/schoolgate/schoolgate/logging"
+)
+
+// TestDirectorySignIn: the portal checks names the users file does not
+// hold against users.ldap (a real slapd), as a proxy sign-in does: a
+// teacher signs in with the profile of a group she is in through a nested
+// one, and browses with it; a wrong directory password signs nobody in.
+func TestDirectorySignIn(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
+	users := fmt.Sprintf("\nusers:\n  file: users.csv\n  ldap: {url: %q, bind_dn: \"cn=svc,%s\", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: \"cn=AllStaff,ou=groups,%s\", profile: staff}]}\n",
+		srv.URL, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
+	e := newEnvWith(t, throughProxy+users, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := e.proxyClient("127.0.0.1")
+	page := e.origin.URL + "/page"
+	if resp, body := e.signInThroughProxy(t, c, page, "tom", "not-tom-pw"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong directory password: %d\n%s", resp.StatusCode, body)
+	}
+	if en, ok := e.ids.Lookup(loop, time.Now()); ok {
+		t.Fatalf("a wrong directory password signed in %+v", en)
+	}
+	if resp, _ := e.signInThroughProxy(t, c, page, "tom", "tom-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("tom's sign-in: %d", resp.StatusCode)
+	}
+	en, ok := e.ids.Lookup(loop, time.Now())
+	if !ok || en.User != "tom" || en.Profile != "staff" || en.Source != identity.SourcePortal {
+		t.Fatalf("identity after tom's sign-in: %+v %v, want the directory's profile staff", en, ok)
+	}
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != 200 {
+		t.Fatalf("tom's page: %d", resp.StatusCode)
+	}
+	e.findLine(t, "tom's page as staff", func(l logging.Entry) bool {
+		return l.URL == page && l.User == "tom" && l.Profile == "staff" && l.HTTPStatus == 200
+	})
+	e.findLine(t, "tom's failed sign-in", func(l logging.Entry) bool {
+		return l.Rule == RuleSignIn && l.User == "tom" && l.AuthFailed && l.HTTPStatus == 401
+	})
+}
