@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -193,7 +195,14 @@ func TestProxyPortalRequireAuth(t *testing.T) {
 // 127.0.0.1 and returns it with the proxy's status.
 func (e *env) connect(t *testing.T, authority string) (net.Conn, int) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", e.proxyAddr, 10*time.Second)
+	return e.connectFrom(t, "127.0.0.1", authority)
+}
+
+// connectFrom is connect from the address local.
+func (e *env) connectFrom(t *testing.T, local, authority string) (net.Conn, int) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", e.proxyAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +340,65 @@ func TestProxyTrafficRenews(t *testing.T) {
 	e.setClock(at.Add(31 * time.Minute))
 	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after 31 idle minutes: %d, want the redirect to the portal", resp.StatusCode)
+	}
+}
+
+// TestProxyTLSPortal: a portal in TLS (its certificate minted from the
+// school CA) is reached through the proxy by a CONNECT to its name, which
+// the proxy hands over (the portal sees the device's own address); a
+// plain http:// request for it is sent to https:// first, so a password
+// never crosses the network in the clear.
+func TestProxyTLSPortal(t *testing.T) {
+	var ca *x509.Certificate
+	e := newEnvWith(t, `
+proxy:
+  deny_destinations: [169.254.0.0/16]
+  intercept: {ca_cert: ca.pem, ca_key: ca.key, domains: [nothing.test]}
+portal:
+  listen: 10.9.9.9:8443
+  hostname: portal.test
+  networks: [127.0.0.1/32]
+`, func(dir string) { ca = writeCA(t, dir) })
+	e.portal.port.Store(0) // the address is portal.listen's
+	c := e.proxyClient("127.0.0.1")
+	resp, _ := do(t, c, "GET", "http://portal.test:8443/?url=http%3A%2F%2Fa.test%2F", nil, "")
+	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "https://portal.test:8443/?url=http%3A%2F%2Fa.test%2F" {
+		t.Fatalf("plain http to the TLS portal: %d to %q, want 308 to https", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	// exchange sends one request over a fresh CONNECT tunnel in TLS.
+	exchange := func(req string) string {
+		t.Helper()
+		conn, status := e.connectFrom(t, "127.0.0.5", "portal.test:8443")
+		if status != 200 {
+			t.Fatalf("CONNECT to the portal: %d", status)
+		}
+		tc := tls.Client(conn, &tls.Config{ServerName: "portal.test", RootCAs: roots})
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			t.Fatalf("TLS with the portal through the tunnel: %v", err)
+		}
+		io.WriteString(tc, req) //nolint:errcheck
+		b, _ := io.ReadAll(tc)
+		return string(b)
+	}
+	page := exchange("GET / HTTP/1.1\r\nHost: portal.test:8443\r\nConnection: close\r\n\r\n")
+	cookie := regexp.MustCompile(`Set-Cookie: (schoolgate_portal=[^;]+); Path=/; HttpOnly; Secure; SameSite=Strict`).FindStringSubmatch(page)
+	m := tokenRE.FindStringSubmatch(page)
+	if !strings.HasPrefix(page, "HTTP/1.1 200") || cookie == nil || m == nil {
+		t.Fatalf("the portal through the tunnel:\n%s", page)
+	}
+	form := url.Values{"user": {"alice"}, "password": {alicePass}, "csrf": {m[1]}}.Encode()
+	answer := exchange(fmt.Sprintf("POST /signin HTTP/1.1\r\nHost: portal.test:8443\r\nOrigin: https://portal.test:8443\r\nCookie: %s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", cookie[1], len(form), form))
+	if !strings.HasPrefix(answer, "HTTP/1.1 303") {
+		t.Fatalf("sign-in through the tunnel:\n%s", answer)
+	}
+	// Named at the device's own address (127.0.0.5), not the proxy's.
+	if en, ok := e.ids.Lookup(netip.MustParseAddr("127.0.0.5"), time.Now()); !ok || en.User != "alice" {
+		t.Fatalf("identity at 127.0.0.5 after the sign-in through the tunnel: %+v %v", en, ok)
+	}
+	if en, ok := e.ids.Lookup(loop, time.Now()); ok {
+		t.Fatalf("the proxy's address was named: %+v", en)
 	}
 }
