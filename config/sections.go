@@ -118,16 +118,8 @@ func (d *decoder) log(n *yaml.Node) {
 				c.Log.DirLine = deref(v).Line
 			}
 		}},
-		{"retention_days", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "log.retention_days", false); ok {
-				c.Log.RetentionDays = n
-			}
-		}},
-		{"checkpoint_minutes", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "log.checkpoint_minutes", true); ok {
-				c.Log.CheckpointMinutes = n
-			}
-		}},
+		d.countField("retention_days", "log.retention_days", false, &c.Log.RetentionDays),
+		d.countField("checkpoint_minutes", "log.checkpoint_minutes", true, &c.Log.CheckpointMinutes),
 	})
 }
 
@@ -135,16 +127,8 @@ func (d *decoder) log(n *yaml.Node) {
 func (d *decoder) cache(n *yaml.Node) {
 	c := d.cfg
 	d.mapping(n, "cache", []field{
-		{"verdicts", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "cache.verdicts", true); ok {
-				c.Cache.Verdicts = n
-			}
-		}},
-		{"dns", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "cache.dns", true); ok {
-				c.Cache.DNS = n
-			}
-		}},
+		d.countField("verdicts", "cache.verdicts", true, &c.Cache.Verdicts),
+		d.countField("dns", "cache.dns", true, &c.Cache.DNS),
 	})
 }
 
@@ -214,11 +198,7 @@ func (d *decoder) proxy(n *yaml.Node) {
 			p.DenyDestinations = d.prefixes(v, "proxy.deny_destinations")
 			p.DenyDestinationsSet = true
 		}},
-		{"max_connections", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "proxy.max_connections", true); ok {
-				p.MaxConnections = n
-			}
-		}},
+		d.countField("max_connections", "proxy.max_connections", true, &p.MaxConnections),
 		{"block_page", func(_, v *yaml.Node) {
 			d.mapping(v, "proxy.block_page", []field{
 				{"organisation", func(_, v *yaml.Node) { p.BlockPage.Organisation, _ = d.str(v, "proxy.block_page.organisation") }},
@@ -287,11 +267,7 @@ func (d *decoder) dns(n *yaml.Node) {
 				d.addf(deref(v).Line, "bad blocked_answer %q (want nxdomain or null)", s)
 			}
 		}},
-		{"rate_limit", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "dns.rate_limit", false); ok {
-				c.RateLimit = n
-			}
-		}},
+		d.countField("rate_limit", "dns.rate_limit", false, &c.RateLimit),
 		{"forward", func(_, v *yaml.Node) { d.dnsForward(v) }},
 		{"trusted_forwarders", func(_, v *yaml.Node) {
 			c.TrustedForwarders = d.prefixes(v, "dns.trusted_forwarders")
@@ -784,11 +760,7 @@ func (d *decoder) alerts(n *yaml.Node) {
 				a.File = strings.TrimSpace(s)
 			}
 		}},
-		{"batch_seconds", func(_, v *yaml.Node) {
-			if n, ok := d.nonNegative(v, "alerts.batch_seconds", true); ok {
-				a.BatchSeconds = n
-			}
-		}},
+		d.countField("batch_seconds", "alerts.batch_seconds", true, &a.BatchSeconds),
 	})
 }
 
@@ -945,6 +917,16 @@ func (c *Config) resolvePaths(dir string) {
 		c.Lists[i].File = abs(c.Lists[i].File)
 		c.Lists[i].UT1 = abs(c.Lists[i].UT1)
 	}
+}
+
+// countField is the field key of a whole number, 0 or more (1 or more
+// if positive), decoded into dst; where names it in problems.
+func (d *decoder) countField(key, where string, positive bool, dst *int) field {
+	return field{key, func(_, v *yaml.Node) {
+		if n, ok := d.nonNegative(v, where, positive); ok {
+			*dst = n
+		}
+	}}
 }
 
 // isEmptyList reports whether v is null or a list with no items.
