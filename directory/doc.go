@@ -10,6 +10,14 @@
 // (or, without memberOf, member). Which one a server takes is found on
 // the first sign-in and remembered.
 //
+// Connections are TLS: ldaps:// from the first byte, or ldap:// upgraded
+// with StartTLS (start_tls) before anything else is sent, the server's
+// certificate verified against users.ldap.ca_file (else the system's
+// roots) for the host in the URL; a plain connection only to this
+// machine. Connecting and the handshake take at most 5 seconds, and a
+// certificate that is not accepted makes the directory unreachable with an
+// error that says what to fix (the CA file, or the name in the URL).
+//
 // Results are cached by user and a keyed hash of the password for
 // cache_minutes; while the directory cannot be reached, cached sign-ins
 // are honoured for up to StaleFor past that. The proxy keeps its own
