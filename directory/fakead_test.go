@@ -32,6 +32,10 @@ type wireAD struct {
 	memberOf map[string][]string  // DN -> groups it is directly in
 
 	inChain, reads, conns atomic.Int32
+	// userOnSvc counts user binds on a connection the service account
+	// bound on; emptyBinds binds with an empty password (an anonymous
+	// bind to many servers).
+	userOnSvc, emptyBinds atomic.Int32
 	mu                    sync.Mutex
 	filters               []string // user searches, as the server decoded them
 }
@@ -85,6 +89,7 @@ var samRe = regexp.MustCompile(`\(sAMAccountName=([^)]*)\)`)
 
 func (f *wireAD) serve(c net.Conn) {
 	defer c.Close()
+	svc := false
 	for {
 		p, err := ber.ReadPacket(c)
 		if err != nil || len(p.Children) < 2 {
@@ -96,8 +101,13 @@ func (f *wireAD) serve(c net.Conn) {
 		case ldap.ApplicationBindRequest:
 			dn, pw := op.Children[1].Value.(string), string(op.Children[2].Data.Bytes())
 			code := uint64(ldap.LDAPResultInvalidCredentials)
+			if pw == "" {
+				f.emptyBinds.Add(1)
+			}
 			if dn == adSvc && pw == adSvcPassword {
-				code = ldap.LDAPResultSuccess
+				code, svc = ldap.LDAPResultSuccess, true
+			} else if svc {
+				f.userOnSvc.Add(1)
 			}
 			for _, a := range f.accounts {
 				if strings.EqualFold(a.dn, dn) && pw == a.password && pw != "" {
@@ -241,6 +251,14 @@ func TestWireADInChain(t *testing.T) {
 			}
 			if _, err := d.Authenticate(ctx, "*", "alice-pw"); !errors.As(err, &re) {
 				t.Errorf("a star for a name: %v, want RejectedError", err)
+			}
+			if _, err := d.Authenticate(ctx, "tom", ""); !errors.As(err, &re) {
+				t.Errorf("empty password: %v, want RejectedError", err)
+			}
+			// The password is checked by a bind of its own connection,
+			// never on the service account's; an empty one is never sent.
+			if n, e := f.userOnSvc.Load(), f.emptyBinds.Load(); n != 0 || e != 0 {
+				t.Errorf("%d user binds on the service account's connection, %d empty-password binds; want none", n, e)
 			}
 			f.mu.Lock()
 			filters := strings.Join(f.filters, "\n")
