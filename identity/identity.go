@@ -77,10 +77,28 @@ type Table struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
-	// idle is, by source, how long an entry lasts after the last traffic
-	// from its address (SetIdle, Touch); a source not in it is not
-	// renewed by traffic.
-	idle atomic.Pointer[map[string]time.Duration]
+	// idle is, by source (sourceIndex), how long an entry lasts after
+	// the last traffic from its address (SetIdle, Touch); 0: not renewed
+	// by traffic.
+	idle [len(sourceNames)]atomic.Int64
+}
+
+// sourceNames are the sources by index (sourceIndex).
+var sourceNames = [...]string{SourceProxyAuth, SourcePortal, SourceRADIUS, SourceAPI}
+
+// sourceIndex is source's index in sourceNames, or -1.
+func sourceIndex(source string) int {
+	switch source {
+	case SourceProxyAuth:
+		return 0
+	case SourcePortal:
+		return 1
+	case SourceRADIUS:
+		return 2
+	case SourceAPI:
+		return 3
+	}
+	return -1
 }
 
 // New returns a table, loaded from o.Path when the file exists. A file
@@ -152,20 +170,9 @@ func (t *Table) Lookup(ip netip.Addr, now time.Time) (Entry, bool) {
 // setting in force applying to every entry of the source at its next
 // renewal.
 func (t *Table) SetIdle(source string, idle time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m := map[string]time.Duration{}
-	if old := t.idle.Load(); old != nil {
-		for k, v := range *old {
-			m[k] = v
-		}
+	if i := sourceIndex(source); i >= 0 {
+		t.idle[i].Store(int64(max(idle, 0)))
 	}
-	if idle > 0 {
-		m[source] = idle
-	} else {
-		delete(m, source)
-	}
-	t.idle.Store(&m)
 }
 
 // Touch is Lookup for traffic from ip (a proxied request, a DNS query):
@@ -177,11 +184,11 @@ func (t *Table) Touch(ip netip.Addr, now time.Time) (Entry, bool) {
 	if !ok {
 		return e, false
 	}
-	m := t.idle.Load()
-	if m == nil {
+	i := sourceIndex(e.Source)
+	if i < 0 {
 		return e, true
 	}
-	idle := (*m)[e.Source]
+	idle := time.Duration(t.idle[i].Load())
 	if idle <= 0 {
 		return e, true
 	}
