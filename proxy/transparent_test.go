@@ -43,7 +43,7 @@ type transparentEnv struct {
 	port    int         // the upstream (certificates from another CA)
 }
 
-func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
+func newTransparentEnv(t *testing.T, answers *policy.Answers, opts ...func(*Options)) *transparentEnv {
 	t.Helper()
 	ns := netnstest.New(t, "sgpt", "nft")
 	e := newEnv(t, envConfig{edit: func(cfg string) string {
@@ -63,6 +63,9 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers) *transparentEnv {
 		o.RootCAs = poolOf(upCA)
 		o.Resolver = testDNSWith(t, map[string]string{"www.intercepted.test": elsewhere, "cdn.test": elsewhere}, upstreamIP)
 		o.Answers = answers
+		for _, f := range opts {
+			f(o)
+		}
 	})
 	p := serveTransparent(t, ns, o, port, upstreamIP, elsewhere)
 	return &transparentEnv{env: e, ns: ns, p: p, port: port, schools: &tls.Config{RootCAs: poolOf(schoolCA)}}
@@ -204,6 +207,55 @@ func TestTransparentIntercept(t *testing.T) {
 			t.Errorf("%s: mode %q verdict %q rule %q ip %s, want transparent %s %s %s", want.key, l.Mode, l.Verdict, l.Rule, l.IP,
 				want.verdict, want.rule, deviceA)
 		}
+	}
+}
+
+// A redirected connection takes its slot from the proxy's listener like
+// an explicit one, so inside transparent interception over HTTP/1.1 the
+// body watch cuts a stalled upload after about BodyIdleTimeout (logged as
+// the client gone), as it does in an intercepted CONNECT tunnel.
+func TestTransparentInterceptStalledUpload(t *testing.T) {
+	answers := policy.NewAnswers(1000, 100)
+	now := time.Now()
+	answers.Saw(netip.MustParseAddr(deviceA), "www.intercepted.test", []netip.Addr{netip.MustParseAddr(upstreamIP)}, now, now.Add(time.Hour))
+	te := newTransparentEnv(t, answers, func(o *Options) { o.BodyIdleTimeout = 300 * time.Millisecond })
+	var c net.Conn
+	if err := netnstest.Run(te.ns, func() (err error) {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(deviceA)}}
+		c, err = d.Dial("tcp", net.JoinHostPort(upstreamIP, strconv.Itoa(te.port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+	cfg := te.schools.Clone()
+	cfg.ServerName, cfg.NextProtos = "www.intercepted.test", []string{"http/1.1"}
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	authority := "www.intercepted.test:" + strconv.Itoa(te.port)
+	start := time.Now()
+	fmt.Fprintf(tc, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nA", authority)
+	io.Copy(io.Discard, tc) //nolint:errcheck // until the proxy cuts the connection
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stalled upload inside transparent interception cut after %v, want about BodyIdleTimeout", took)
+	}
+	var post *logLine
+	for i := 0; i < 100 && post == nil; i++ {
+		for _, l := range te.logLines(t) {
+			if l.Method == http.MethodPost {
+				post = &l
+			}
+		}
+		if post == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if post == nil || statusNum(post.Status) != statusClientGone || post.Mode != modeTransparent ||
+		post.URL != "https://"+authority+"/upload" {
+		t.Fatalf("log line of the stalled POST: %+v", post)
 	}
 }
 
