@@ -265,35 +265,12 @@ const maxLine = 64 << 10
 // readLines calls fn for every line of r (without its line ending) and
 // tooLong for a line over maxLine bytes.
 func readLines(r io.Reader, fn func(lineNo int, line string), tooLong func(lineNo int)) error {
-	lr := lines.NewReader(r, maxLine)
-	lineNo := 0
-	for {
-		chunk, long, err := lr.NextFit()
-		if long {
-			lineNo++
-			tooLong(lineNo)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			continue
+	return lines.EachFit(r, maxLine, func(lineNo int, b []byte) {
+		if lineNo == 1 {
+			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 		}
-		if len(chunk) > 0 {
-			lineNo++
-			if lineNo == 1 {
-				chunk = bytes.TrimPrefix(chunk, []byte("\xef\xbb\xbf"))
-			}
-			fn(lineNo, string(bytes.TrimRight(chunk, "\r\n")))
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+		fn(lineNo, string(b))
+	}, tooLong)
 }
 
 // skip counts a skipped line (and shows it to the tests' hook).

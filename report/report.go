@@ -205,40 +205,18 @@ func (a *Aggregator) ReadFile(path string) error {
 // Read feeds log lines from r; name labels malformed lines in the report.
 // Malformed lines are skipped and counted, never fatal; only a read error is.
 func (a *Aggregator) Read(r io.Reader, name string) error {
-	lr := lines.NewReader(r, 256<<10)
-	n := 0
-	for {
-		b, tooLong, err := lr.NextFit()
-		if tooLong {
-			// An over-long line: counted as malformed.
-			n++
+	return lines.EachFit(r, 256<<10, func(n int, b []byte) {
+		if len(bytes.TrimSpace(b)) == 0 {
+			return
+		}
+		if perr := a.p.parse(b, &a.l); perr != nil {
 			a.malformed(name, n)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			continue
+		} else {
+			a.add(&a.l)
 		}
-		if len(b) > 0 {
-			n++
-			b = bytes.TrimRight(b, "\r\n")
-			if len(bytes.TrimSpace(b)) > 0 {
-				if perr := a.p.parse(b, &a.l); perr != nil {
-					a.malformed(name, n)
-				} else {
-					a.add(&a.l)
-				}
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	}, func(n int) {
+		a.malformed(name, n) // an over-long line
+	})
 }
 
 func (a *Aggregator) malformed(name string, n int) {

@@ -230,32 +230,17 @@ func (c *checker) header() {
 // stdin checks one target a line. A bad line is reported and skipped: a
 // long list with a little junk in it is still worth checking.
 func (c *checker) stdin(r io.Reader) error {
-	lr := lines.NewReader(r, 64<<10)
-	for n := 1; ; n++ {
-		raw, tooLong, err := lr.NextFit()
-		if tooLong {
-			// A line longer than any URL worth checking: say which, skip
-			// the rest of it, and go on with the next.
-			c.out.Flush()
-			fmt.Fprintf(c.stderr, "schoolgate check: stdin line %d is longer than %d bytes; skipped\n", n, lr.Size())
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
+	const longest = 64 << 10
+	return lines.EachFit(r, longest, func(_ int, raw []byte) {
 		if line := strings.TrimSpace(string(raw)); line != "" && line[0] != '#' {
 			c.check(line)
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	}, func(n int) {
+		// A line longer than any URL worth checking: say which, skip
+		// the rest of it, and go on with the next.
+		c.out.Flush()
+		fmt.Fprintf(c.stderr, "schoolgate check: stdin line %d is longer than %d bytes; skipped\n", n, longest)
+	})
 }
 
 // check decides one target and writes its line; false for a bad target.

@@ -7,6 +7,7 @@ package lines
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 )
@@ -63,4 +64,31 @@ func (r *Reader) NextFit() (line []byte, tooLong bool, err error) {
 		_, err = r.br.ReadSlice('\n')
 	}
 	return nil, true, err
+}
+
+// EachFit calls line for each line of r that fits a buffer of size bytes,
+// numbered from 1, with its line ending ("\n", "\r\n") cut; and tooLong
+// with the number of each line that does not, which it skips. It returns
+// nil at the end of r, or the read error that stopped it. b is valid
+// until line returns.
+func EachFit(r io.Reader, size int, line func(n int, b []byte), tooLong func(n int)) error {
+	lr := NewReader(r, size)
+	n := 0
+	for {
+		b, long, err := lr.NextFit()
+		switch {
+		case long:
+			n++
+			tooLong(n)
+		case len(b) > 0:
+			n++
+			line(n, bytes.TrimRight(b, "\r\n"))
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

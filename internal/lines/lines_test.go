@@ -2,6 +2,7 @@ package lines
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -75,6 +76,30 @@ func TestNextFit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := readAll(t, tt.in, fit); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEachFit(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	for _, tt := range []struct{ name, in, want string }{
+		{"numbered, endings cut", "a\r\nbb\n\nc", "1:a 2:bb 3: 4:c"},
+		{"a long line skipped and numbered", "a\n" + long + "\nb\n", "1:a 2:[long] 3:b"},
+		{"empty", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			err := EachFit(strings.NewReader(tt.in), 16, func(n int, b []byte) {
+				got = append(got, fmt.Sprintf("%d:%s", n, b))
+			}, func(n int) {
+				got = append(got, fmt.Sprintf("%d:[long]", n))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := strings.Join(got, " "); s != tt.want {
+				t.Errorf("got %q, want %q", s, tt.want)
 			}
 		})
 	}
