@@ -53,6 +53,9 @@ type reqKey struct {
 	profile string
 }
 
+// newMetrics declares the proxy's metrics and registers them on reg. It
+// is one table, a declaration for each metric (doc.go lists them): long
+// because they are many, not because it does several things.
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
