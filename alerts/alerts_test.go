@@ -101,17 +101,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name, sink string) float64 
 	return 0
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func entry(user, ip, host string, verdict string, cats ...categories.Category) *logging.Entry {
 	return &logging.Entry{Time: time.Now(), Src: "proxy", User: user, IP: ip, Profile: "student", Method: "CONNECT",
 		Host: host, Categories: categories.SetOf(cats...), Verdict: verdict, Rule: "student#2"}
@@ -153,7 +142,7 @@ func TestBatchingAndRetry(t *testing.T) {
 	a.Observe(nil)
 
 	start := time.Now()
-	waitFor(t, "two alerts", func() bool { return len(rcv.got()) == 2 })
+	testenv.WaitFor(t, "two alerts", func() bool { return len(rcv.got()) == 2 })
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("alerts took %v; want them within the quiet period plus retries", took)
 	}
@@ -194,7 +183,7 @@ func TestFollowUpWithinWindow(t *testing.T) {
 	rcv := newReceiver(t, 0, 0)
 	a, _ := newTest(t, config.Alerts{Categories: []string{"hacking"}, Webhook: rcv.srv.URL}, fastTiming)
 	a.Observe(entry("dan", "10.10.1.1", "hack.example", "block", categories.Hacking))
-	waitFor(t, "the first alert", func() bool { return len(rcv.got()) == 1 })
+	testenv.WaitFor(t, "the first alert", func() bool { return len(rcv.got()) == 1 })
 	sentAt := time.Now()
 	// Keep trying after the alert: these gather into one follow-up, sent
 	// when the window after the first alert ends.
@@ -206,7 +195,7 @@ func TestFollowUpWithinWindow(t *testing.T) {
 	if n := len(rcv.got()); n != 1 {
 		t.Fatalf("%d alerts before the window ended, want 1", n)
 	}
-	waitFor(t, "the follow-up", func() bool { return len(rcv.got()) == 2 })
+	testenv.WaitFor(t, "the follow-up", func() bool { return len(rcv.got()) == 2 })
 	if d := time.Since(sentAt); d < fastTiming.window-200*time.Millisecond {
 		t.Errorf("follow-up after %v, want about the window (%v)", d, fastTiming.window)
 	}
@@ -309,7 +298,7 @@ func TestPermanentFailureNotRetried(t *testing.T) {
 	rcv := newReceiver(t, 100, http.StatusBadRequest)
 	a, reg := newTest(t, config.Alerts{Categories: []string{"adult"}, Webhook: rcv.srv.URL}, fastTiming)
 	a.Observe(entry("hal", "10.10.1.4", "x.example", "block", categories.Adult))
-	waitFor(t, "the alert to be given up", func() bool { return counter(t, reg, "schoolgate_alerts_dropped_total", "") == 1 })
+	testenv.WaitFor(t, "the alert to be given up", func() bool { return counter(t, reg, "schoolgate_alerts_dropped_total", "") == 1 })
 	if n := rcv.requests.Load(); n != 1 {
 		t.Errorf("%d requests for a 400, want 1", n)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 )
 
@@ -31,7 +32,7 @@ func TestWiredToTheLogWriter(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the alert", func() bool { return len(rcv.got()) == 1 })
+	testenv.WaitFor(t, "the alert", func() bool { return len(rcv.got()) == 1 })
 	al := rcv.got()[0]
 	if al.Count != 20 || al.User != "kim" || al.Hosts[0] != "extreme.example" {
 		b, _ := json.Marshal(al)

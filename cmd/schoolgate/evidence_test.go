@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -193,7 +194,7 @@ func TestDiskFullStopLeavesAGap(t *testing.T) {
 		get(t, c, fmt.Sprintf("%s/hello?before=%d", up, i))
 	}
 	day := filepath.Join(logs, "access-"+time.Now().UTC().Format("2006-01-02")+".jsonl")
-	waitFor(t, "the first lines on disk", func() bool { return fileHas(day, before) })
+	testenv.WaitFor(t, "the first lines on disk", func() bool { return fileHas(day, before) })
 
 	// Fill the disk: a file takes every block left.
 	filler, err := os.Create(filepath.Join(logs, "filler"))
@@ -252,17 +253,6 @@ func TestDiskFullStopLeavesAGap(t *testing.T) {
 func fileHas(path string, lines int) bool {
 	b, err := os.ReadFile(path)
 	return err == nil && strings.Count(string(b), "\n") >= lines
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // e2eUpstream serves /hello, and /drip (a download that sends a chunk

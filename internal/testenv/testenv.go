@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FindUp returns the path of rel in the nearest ancestor of the working
@@ -132,4 +133,18 @@ func Chromium(tb testing.TB) string {
 	}
 	tb.Skip("no chromium installed: the browser test is skipped (apt install chromium)")
 	return ""
+}
+
+// WaitFor polls cond until it holds, failing the test when it does not
+// within 10 s (what names it in the failure): long enough for a loaded
+// machine, where a test must not time its waits closely.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
