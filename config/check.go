@@ -29,6 +29,7 @@ func Check(path string) (cfg *Config, warnings Problems, err error) {
 		return nil, nil, err
 	}
 	files, users, warnings := checkFiles(cfg, path)
+	warnings = append(warnings, portalWarnings(cfg, path)...)
 	ps = append(ps, files...)
 	ps = append(ps, cfg.unusable...)
 	ps = append(ps, checkNetworks(cfg, path)...)

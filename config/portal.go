@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -199,4 +200,30 @@ func checkPortal(cfg *Config, addf func(line int, format string, args ...any)) {
 			addf(p.CertLine, "portal.cert %s does not name portal.hostname %s: browsers would refuse it (%v)", p.Cert, p.Hostname, err)
 		}
 	}
+}
+
+// portalWarnings is config check's warning about a portal the devices it
+// is for cannot reach: on a loopback portal.listen only the gateway
+// itself reaches the page (and the DNS filter answers portal.hostname
+// with that loopback address), yet portal.networks names networks of
+// other devices. Serving it there through a front end on the same
+// machine is a choice, so it is a warning, not a problem.
+func portalWarnings(cfg *Config, file string) Problems {
+	p := &cfg.Portal
+	if p.Listen == "" || !listenLoopback(p.Listen) {
+		return nil
+	}
+	var outside []string
+	for _, n := range p.Networks {
+		if a := n.Masked().Addr(); !a.IsLoopback() || a.Is4() && n.Bits() < 8 {
+			outside = append(outside, n.String())
+		}
+	}
+	if len(outside) == 0 {
+		return nil
+	}
+	return Problems{{File: file, Line: p.ListenLine, Msg: fmt.Sprintf("warning: portal.listen %s is loopback, so only the gateway itself can reach the sign-in page "+
+		"(and the DNS filter answers %s with a loopback address), but portal.networks names %s: their devices cannot sign in; "+
+		"listen on an address of the gateway's (such as :8443), or serve the page through a front end on one",
+		p.Listen, p.Hostname, strings.Join(outside, ", "))}}
 }

@@ -140,3 +140,37 @@ func writePair(t *testing.T, dir, name, host string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPortalLoopbackWarning: a loopback portal that portal.networks
+// sends other devices to is a warning of config check, not a problem.
+func TestPortalLoopbackWarning(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, listen, networks, want string }{
+		{"loopback, a Wi-Fi network", "127.0.0.1:8080", "[127.0.0.0/8, 10.30.0.0/16]", "c.yaml:4: warning: portal.listen 127.0.0.1:8080 is loopback, so only the gateway itself can reach the sign-in page (and the DNS filter answers signin.school.test with a loopback address), but portal.networks names 10.30.0.0/16: their devices cannot sign in"},
+		{"localhost, everything", "localhost:8080", "[0.0.0.0/0]", "portal.networks names 0.0.0.0/0:"},
+		{"loopback, loopback only", "127.0.0.1:8080", "[127.0.0.1/32, \"::1/128\"]", ""},
+		{"an address of the gateway's", "10.30.0.1:8443", "[10.30.0.0/16]", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, "c.yaml")
+			text := "default_profile: p\nprofiles: {p: {}}\nportal:\n  listen: \"" + c.listen + "\"\n  hostname: signin.school.test\n  networks: " + c.networks + "\n"
+			if !strings.HasPrefix(c.listen, "127.") && !strings.HasPrefix(c.listen, "localhost") {
+				writePair(t, dir, "p", "signin.school.test")
+				text += "  cert: p.pem\n  key: p.key\n"
+			}
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, warnings, err := Check(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case c.want == "" && len(warnings) != 0:
+				t.Errorf("warnings: %v", warnings)
+			case c.want != "" && (len(warnings) != 1 || !strings.Contains(warnings.Error(), c.want)):
+				t.Errorf("warnings: %v, want one with %q", warnings, c.want)
+			}
+		})
+	}
+}

@@ -124,6 +124,9 @@ var chain = [...]stage{
 	{"sanity", (*Server).sanity},
 	// identity: the profile and user are needed by every line from here on.
 	{"identity", (*Server).identity},
+	// portal before forward and policy: portal.hostname is answered here
+	// for every client, never sent on and never blocked (portal.go).
+	{"portal", (*Server).portal},
 	// canary before policy: the answer is NXDOMAIN whatever the profile says.
 	{"canary", (*Server).canary},
 	// forward before policy: the school's own zones (dns.forward) are

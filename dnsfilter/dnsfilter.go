@@ -43,6 +43,12 @@ type Options struct {
 	// MaxTCPConns caps the open DNS-over-TCP connections (0: 1024); serve
 	// derives it from the file-descriptor budget.
 	MaxTCPConns int
+	// PortalListen is portal.listen as the running sign-in page bound it
+	// ("" when none runs): portal.hostname (from the snapshot, so a
+	// reload renames it) is answered with its address (portal.go). A
+	// changed portal.listen takes a restart, so a reload leaves it be:
+	// the name always leads where the page is.
+	PortalListen string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -81,6 +87,7 @@ type settings struct {
 	forwards  []forwardZone  // dns.forward, most specific zone first
 	fwdKey    string         // the configured forward zones, to spot a change
 	trusted   []netip.Prefix // dns.trusted_forwarders
+	portal    portalName     // portal.hostname, answered here (portal.go)
 }
 
 // forwardZone is one zone of dns.forward and its servers.
@@ -175,6 +182,7 @@ func (s *Server) buildSettings(cfg *config.Config, old *settings) (set *settings
 		set.qps = float64(cfg.DNS.RateLimit)
 	}
 	set.trusted = cfg.DNS.TrustedForwarders
+	set.portal = newPortalName(cfg.Portal.Hostname, s.o.PortalListen)
 	set.fwdKey = forwardKey(cfg.DNS.Forward)
 	if old != nil && old.fwdKey == set.fwdKey {
 		set.forwards = old.forwards

@@ -756,7 +756,7 @@ func TestAcceptAndChainOrder(t *testing.T) {
 	for _, s := range chain {
 		names = append(names, s.name)
 	}
-	want := "parse acl ratelimit sanity identity canary forward policy block safesearch any resolve"
+	want := "parse acl ratelimit sanity identity portal canary forward policy block safesearch any resolve"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("chain = %s, want %s", got, want)
 	}

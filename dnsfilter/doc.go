@@ -16,7 +16,7 @@
 // §6.2.1.1), with connections closed after 10 s idle. Every
 // query goes through one ordered chain of stages (see chain in chain.go):
 //
-//	parse → acl → ratelimit → sanity → identity → canary → forward → policy → block
+//	parse → acl → ratelimit → sanity → identity → portal → canary → forward → policy → block
 //	→ safesearch → any → resolve (cache, else upstreams + ECH rewrite)
 //
 // Decisions: DNS carries no credentials, so the user is the one the

@@ -47,6 +47,15 @@ func (g *gateway) proxyPortal() proxy.Portal {
 	return g.portal
 }
 
+// portalListen is the running portal's portal.listen ("" when off), for
+// the DNS filter, which answers portal.hostname with its address.
+func (g *gateway) portalListen() string {
+	if g.portal == nil {
+		return ""
+	}
+	return g.cfg.Portal.Listen
+}
+
 // servePortal serves the portal on ln (from newPortal), once the proxy
 // that checks its passwords runs.
 func (g *gateway) servePortal(ln net.Listener) {

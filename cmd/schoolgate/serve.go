@@ -349,7 +349,7 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	if cfg.Listen.DNS != "" {
 		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
 			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, Identity: g.ids, Answers: answers,
-			Registerer: reg, Logger: logger.Named("dns"), MaxTCPConns: fds.dnsTCP,
+			Registerer: reg, Logger: logger.Named("dns"), MaxTCPConns: fds.dnsTCP, PortalListen: g.portalListen(),
 		})
 		if err != nil {
 			return fmt.Errorf("starting the DNS filter: %w", err)

@@ -203,7 +203,7 @@ lists:
     urls: [intercepted.test/poker]
 users: {file: users.csv}
 portal:
-  listen: "10.200.1.1:8444"
+  listen: ":8444"
   hostname: signin.netns.test
   networks: [10.200.1.4/32]
 profiles:
@@ -440,7 +440,7 @@ state_dir: state
 	}
 
 	t.Run("a guest signs in at the portal", func(t *testing.T) {
-		transparentPortal(t, dir, curl)
+		transparentPortal(t, dir, cli, curl)
 	})
 }
 
@@ -448,9 +448,40 @@ state_dir: state
 // the portal — plain HTTP redirected, HTTPS shown the block page with the
 // sign-in link (the school CA) — signs in on the portal's own listener
 // (TLS minted from the school CA for portal.hostname), and then browses,
-// its lines naming it.
-func transparentPortal(t *testing.T, dir string, curl func(...string) (string, error)) {
+// its lines naming it. The guest finds the portal as a phone would: its
+// DNS query (to any server: the firewall sends it to the DNS filter) is
+// answered with the gateway's address on the guest's network, the one it
+// arrived at, since portal.listen names none.
+func transparentPortal(t *testing.T, dir, cli string, curl func(...string) (string, error)) {
 	ca := filepath.Join(dir, "ca.pem")
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("the portal through the DNS filter: needs dig")
+	}
+	dig := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("ip", append([]string{"netns", "exec", cli, "dig", "+tries=1", "+time=5", "+short"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// 10.200.2.2 runs a DNS server of its own, which knows no such name:
+	// the answer is the filter's.
+	var gwAddr string
+	for _, proto := range []string{"+notcp", "+tcp"} {
+		if gwAddr = dig(proto, "-b", "10.200.1.4", "@10.200.2.2", "signin.netns.test", "A"); gwAddr != "10.200.1.1" {
+			t.Fatalf("%s: the portal's name resolved to %q, want the gateway's address on the guest's network, 10.200.1.1", proto, gwAddr)
+		}
+	}
+	if out := dig("-b", "10.200.1.4", "@10.200.2.2", "signin.netns.test", "AAAA"); out != "" {
+		t.Errorf("AAAA asked over IPv4: %q, want no records", out)
+	}
+	if out := dig("-b", "fd00:200:1::2", "@fd00:200:2::2", "signin.netns.test", "AAAA"); out != "fd00:200:1::1" {
+		t.Errorf("AAAA asked over IPv6: %q, want the gateway's address on the client's network, fd00:200:1::1", out)
+	}
+	if out := dig("-b", "10.200.1.4", "@10.200.2.2", "signin.netns.test", "MX"); out != "" {
+		t.Errorf("MX: %q, want no records", out)
+	}
 	guest := func(args ...string) string {
 		t.Helper()
 		out, err := curl(append([]string{"--interface", "10.200.1.4"}, args...)...)
@@ -469,7 +500,7 @@ func transparentPortal(t *testing.T, dir string, curl func(...string) (string, e
 		t.Fatalf("HTTPS before signing in:\n%s", page)
 	}
 	jar := filepath.Join(dir, "guest.cookies")
-	at := []string{"--cacert", ca, "--resolve", "signin.netns.test:8444:10.200.1.1", "-b", jar, "-c", jar}
+	at := []string{"--cacert", ca, "--resolve", "signin.netns.test:8444:" + gwAddr, "-b", jar, "-c", jar}
 	form := guest(append(at, want)...)
 	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(form)
 	if m == nil {
@@ -494,6 +525,14 @@ func transparentPortal(t *testing.T, dir string, curl func(...string) (string, e
 		if !strings.Contains(logs, want) {
 			t.Errorf("no log line with %s", want)
 		}
+	}
+	found := false
+	for _, line := range strings.Split(logs, "\n") {
+		found = found || strings.Contains(line, `"src":"dns"`) && strings.Contains(line, `"ip":"10.200.1.4"`) &&
+			strings.Contains(line, `"host":"signin.netns.test"`) && strings.Contains(line, `"rule":"portal"`) && strings.Contains(line, `"verdict":"allow"`)
+	}
+	if !found {
+		t.Errorf("no DNS log line of the portal's name (rule portal) from the guest")
 	}
 }
 
