@@ -228,14 +228,19 @@ func (d *Directory) Authenticate(ctx context.Context, user, pass string) (Result
 		profile string
 		err     error
 	)
+	asked := false
 	if until := d.downUntil.Load(); until != 0 && now.UnixNano() < until {
 		err = &UnavailableError{Err: errors.New("it did not answer a moment ago")}
 	} else {
+		asked = true
 		profile, err = d.ask(ctx, user, pass)
 	}
 	now = d.now()
 	var ue *UnavailableError
-	if errors.As(err, &ue) && ctx.Err() == nil {
+	// Only a failure of the directory itself puts the next try off: one
+	// answered so without asking must not, or a steady stream of
+	// sign-ins would never let it be tried again.
+	if asked && errors.As(err, &ue) && ctx.Err() == nil {
 		d.downUntil.Store(now.Add(retryDown).UnixNano())
 	} else if err == nil {
 		d.downUntil.Store(0)
