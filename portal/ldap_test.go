@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +51,45 @@ func TestDirectorySignIn(t *testing.T) {
 	e.findLine(t, "tom's failed sign-in", func(l logging.Entry) bool {
 		return l.Rule == RuleSignIn && l.User == "tom" && l.AuthFailed && l.HTTPStatus == 401
 	})
+}
+
+// TestDirectoryDown: with the directory stopped, a sign-in of a name the
+// users file does not hold is answered 503 with a page that says why
+// (not "wrong password"), signs nobody in, is counted unavailable and
+// logged as a failed sign-in with status 503. (That sign-ins go through
+// again once it is back: directory's TestSlapdDirectoryDown.)
+func TestDirectoryDown(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
+	users := fmt.Sprintf("\nusers:\n  file: users.csv\n  ldap: {url: %q, bind_dn: \"cn=svc,%s\", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: \"cn=AllStaff,ou=groups,%s\", profile: staff}]}\n",
+		srv.URL, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
+	e := newEnvWith(t, throughProxy+users, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	srv.Stop()
+	c := e.proxyClient("127.0.0.1")
+	page := e.origin.URL + "/page"
+	resp, body := e.signInThroughProxy(t, c, page, "tom", "tom-pw")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "user directory cannot be reached") ||
+		strings.Contains(body, "was not right") {
+		t.Fatalf("a sign-in with the directory down: %d\n%s", resp.StatusCode, body)
+	}
+	if en, ok := e.ids.Lookup(loop, time.Now()); ok {
+		t.Fatalf("a sign-in with the directory down signed in %+v", en)
+	}
+	if n := counter(t, e, resultUnavailable); n != 1 {
+		t.Errorf("unavailable = %v, want 1", n)
+	}
+	if n := counter(t, e, resultFailed); n != 0 {
+		t.Errorf("failed = %v, want 0: the password was never checked", n)
+	}
+	e.findLine(t, "the sign-in with the directory down", func(l logging.Entry) bool {
+		return l.Rule == RuleSignIn && l.User == "tom" && l.AuthFailed && l.Verdict == "block" && l.HTTPStatus == http.StatusServiceUnavailable
+	})
+	// The page still works: the form is shown again, and the proxy
+	// still sends the device here.
+	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the page after the failed sign-in: %d, want the redirect to the portal", resp.StatusCode)
+	}
 }
