@@ -141,13 +141,16 @@ func newEnvWith(t *testing.T, extra string, prep func(dir string)) *env {
 }
 
 // snapshotOf writes the base config with extra appended and builds its
-// policy snapshot.
+// policy snapshot (clients loopback, unless extra names clients).
 func (e *env) snapshotOf(t *testing.T, extra string) *policy.Snapshot {
 	t.Helper()
+	clients := "clients: [127.0.0.0/8]\n"
+	if strings.Contains(extra, "\nclients:") {
+		clients = "" // extra names its own
+	}
 	cfgText := `timezone: Europe/London
 listen: {proxy: "127.0.0.1:0", dns: "", admin: ""}
-clients: [127.0.0.0/8]
-networks:
+` + clients + `networks:
   127.0.0.0/8: student
 default_profile: student
 profiles:

@@ -370,3 +370,39 @@ portal:
 		t.Fatalf("answer over the handed-over connection:\n%s", got)
 	}
 }
+
+// TestNonClientRefused: a device the filter does not serve (outside
+// clients) may load the page, but a sign-in it posts, with a good token,
+// origin and password, is refused (403) with a page that says why,
+// counted refused, and signs nobody in: the password is not even checked.
+func TestNonClientRefused(t *testing.T) {
+	e := newEnv(t, "\nclients: [127.0.0.1/32]\n"+portalYAML)
+	const stranger = "127.0.0.9"
+	b := e.browser()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(stranger)}, Timeout: 10 * time.Second}
+	b.c.Transport = &http.Transport{DialContext: d.DialContext}
+	status, _, tok := b.get("/")
+	if status != http.StatusOK || tok == "" {
+		t.Fatalf("the page for a non-client: %d, token %q", status, tok)
+	}
+	resp := b.post("/signin", url.Values{"user": {"alice"}, "password": {alicePass}, "csrf": {tok}}, "")
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not one the school&#39;s web filter serves") {
+		t.Fatalf("a non-client's sign-in answered %d:\n%s", resp.StatusCode, body)
+	}
+	if en, ok := e.ids.Lookup(netip.MustParseAddr(stranger), time.Now()); ok {
+		t.Fatalf("a non-client was signed in: %+v", en)
+	}
+	if n := counter(t, e, resultRefused); n != 1 {
+		t.Errorf("refused = %v, want 1", n)
+	}
+	if n := counter(t, e, resultOK) + counter(t, e, resultFailed); n != 0 {
+		t.Errorf("ok + failed = %v, want 0: the password must not be checked", n)
+	}
+	// A client's sign-in on the same portal goes through.
+	c := e.browser()
+	_, _, tok = c.get("/")
+	if resp := c.post("/signin", url.Values{"user": {"alice"}, "password": {alicePass}, "csrf": {tok}}, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a client's sign-in answered %d", resp.StatusCode)
+	}
+}
