@@ -93,7 +93,12 @@ func (s *Server) portal(r *request) action {
 // (IP_PKTINFO) but does not tell, so there the kernel is asked which of
 // our addresses it would answer the client from (a route lookup: a UDP
 // socket connected, never sent on). That is a few system calls, on this
-// name's queries alone, never on the hot path.
+// name's queries alone, never on the hot path. Reading IP_PKTINFO
+// ourselves was the other choice, and was not taken: the UDP read loop
+// (udp.go), the hot path, runs only on sockets bound to one address,
+// whose own address is the destination, so it would have carried a
+// control message per packet for nothing; and on a wildcard socket
+// miekg's server keeps the destination to itself.
 func (s *Server) portalAddr(r *request, p *portalName) netip.Addr {
 	if p.addr.IsValid() {
 		return p.addr
@@ -105,13 +110,24 @@ func (s *Server) portalAddr(r *request, p *portalName) netip.Addr {
 	case *net.TCPAddr:
 		local = a.AddrPort().Addr().Unmap()
 	}
-	if local.IsValid() && !local.IsUnspecified() {
-		return local
+	if !local.IsValid() || local.IsUnspecified() {
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.ip, 53)))
+		if err != nil {
+			return netip.Addr{}
+		}
+		defer c.Close()
+		local = c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
 	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(r.ip, 53)))
-	if err != nil {
+	return answerable(local)
+}
+
+// answerable is a, or the zero Addr when a is no use in an answer: an
+// IPv6 link-local address (a query to fe80::…%eth0) means nothing
+// without its interface, which an AAAA record cannot carry; the client
+// then takes the A answer.
+func answerable(a netip.Addr) netip.Addr {
+	if a.IsLinkLocalUnicast() {
 		return netip.Addr{}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	return a.WithZone("")
 }

@@ -78,6 +78,9 @@ func TestPortalNameListenAddress(t *testing.T) {
 			if out := digPortal(t, e.addr, staffIP, proto, "SignIn.School.Example", "A"); !strings.Contains(out, "192.0.2.10") {
 				t.Errorf("mixed case:\n%s", out)
 			}
+			if out := digPortal(t, e.addr, studentIP, proto, portalHost, "ANY"); !answerRE("A", "192.0.2.10").MatchString(out) {
+				t.Errorf("ANY: want the address:\n%s", out)
+			}
 			for _, qt := range []string{"AAAA", "MX", "HTTPS", "TXT"} {
 				if out := digPortal(t, e.addr, studentIP, proto, portalHost, qt); !nodata(out) {
 					t.Errorf("%s: want NOERROR with no records (portal.listen is IPv4):\n%s", qt, out)
@@ -85,7 +88,7 @@ func TestPortalNameListenAddress(t *testing.T) {
 			}
 		})
 	}
-	for _, qt := range []string{"A", "AAAA", "MX", "HTTPS", "TXT"} {
+	for _, qt := range []string{"A", "AAAA", "ANY", "MX", "HTTPS", "TXT"} {
 		if n := up.count(portalHost+".", qt); n != 0 {
 			t.Errorf("%s asked upstream %d times: the portal's name is never sent on", qt, n)
 		}
@@ -192,6 +195,20 @@ func TestListenAddr(t *testing.T) {
 	} {
 		if got := listenAddr(in).String(); got != want {
 			t.Errorf("listenAddr(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestAnswerable(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":        "192.0.2.1",
+		"2001:db8::1":      "2001:db8::1",
+		"fe80::1%eth0":     "invalid IP",
+		"fe80::1":          "invalid IP",
+		"2001:db8::1%eth0": "2001:db8::1",
+	} {
+		if got := answerable(netip.MustParseAddr(in)).String(); got != want {
+			t.Errorf("answerable(%s) = %s, want %s", in, got, want)
 		}
 	}
 }
