@@ -19,14 +19,7 @@ import (
 // teacher signs in with the profile of a group she is in through a nested
 // one, and browses with it; a wrong directory password signs nobody in.
 func TestDirectorySignIn(t *testing.T) {
-	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
-	users := fmt.Sprintf("\nusers:\n  file: users.csv\n  ldap: {url: %q, bind_dn: \"cn=svc,%s\", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: \"cn=AllStaff,ou=groups,%s\", profile: staff}]}\n",
-		srv.URL, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
-	e := newEnvWith(t, throughProxy+users, func(dir string) {
-		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	})
+	e, _ := directoryEnv(t)
 	c := e.proxyClient("127.0.0.1")
 	page := e.origin.URL + "/page"
 	if resp, body := e.signInThroughProxy(t, c, page, "tom", "not-tom-pw"); resp.StatusCode != http.StatusUnauthorized {
@@ -59,14 +52,7 @@ func TestDirectorySignIn(t *testing.T) {
 // logged as a failed sign-in with status 503. (That sign-ins go through
 // again once it is back: directory's TestSlapdDirectoryDown.)
 func TestDirectoryDown(t *testing.T) {
-	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
-	users := fmt.Sprintf("\nusers:\n  file: users.csv\n  ldap: {url: %q, bind_dn: \"cn=svc,%s\", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: \"cn=AllStaff,ou=groups,%s\", profile: staff}]}\n",
-		srv.URL, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
-	e := newEnvWith(t, throughProxy+users, func(dir string) {
-		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	})
+	e, srv := directoryEnv(t)
 	srv.Stop()
 	c := e.proxyClient("127.0.0.1")
 	page := e.origin.URL + "/page"
@@ -92,4 +78,19 @@ func TestDirectoryDown(t *testing.T) {
 	if resp, _ := do(t, c, "GET", page, nil, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the page after the failed sign-in: %d, want the redirect to the portal", resp.StatusCode)
 	}
+}
+
+// directoryEnv is an env reached through the proxy whose users.ldap is a
+// real slapd with the school's directory (AllStaff: profile staff).
+func directoryEnv(t *testing.T) (*env, *slapdtest.Server) {
+	t.Helper()
+	srv := slapdtest.Start(t, slapdtest.SchoolLDIF)
+	users := fmt.Sprintf("\nusers:\n  file: users.csv\n  ldap: {url: %q, bind_dn: \"cn=svc,%s\", bind_password_file: bind.pw, base_dn: %q, user_filter: %q, groups: [{group: \"cn=AllStaff,ou=groups,%s\", profile: staff}]}\n",
+		srv.URL, slapdtest.Base, slapdtest.Base, slapdtest.Filter, slapdtest.Base)
+	e := newEnvWith(t, throughProxy+users, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "bind.pw"), []byte("svc-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return e, srv
 }
