@@ -159,40 +159,14 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	g := &gateway{cfgPath: cfgPath, cfg: cfg, logger: logger, errc: make(chan error, 3)}
 	reg := g.registry()
 
-	// Safeguarding alerts watch the access log as it is written; the
-	// alerter is closed after the log so it sees the last lines.
-	alerter, err := alerts.New(cfg.Alerts, cfg.Location, logger.Named("alerts"), reg)
+	alerter, accessLog, closeLogs, err := g.openLogs(reg)
 	if err != nil {
-		return fmt.Errorf("starting alerts: %w", err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := alerter.Close(ctx); err != nil {
-			logger.Warn("closing alerts", zap.Error(err))
-		}
-	}()
-
-	accessLog, err := logging.Open(logging.Options{
-		Dir: cfg.Log.Dir, Location: cfg.Location, RetentionDays: cfg.Log.RetentionDays,
-		Registerer: reg, Logger: logger.Named("accesslog"), OnEntry: alerter.Observe,
-		// The day's head goes out to the alert sinks, a place the gateway's
-		// administrators do not control, at start, every few minutes and at
-		// stop; the state folder remembers the last one for the next start.
-		StateDir: cfg.StateDir, CheckpointInterval: time.Duration(cfg.Log.CheckpointMinutes) * time.Minute,
-		OnCheckpoint: alerter.SendCheckpoint,
-	})
-	if err != nil {
-		return err // says "opening access log" already
-	}
-	if alerter == nil {
-		logger.Warn("log checkpoints have nowhere to go: set alerts.webhook or alerts.file, so that a copy of each day's head " +
-			"is kept where the gateway's administrators cannot rewrite it")
+		return err
 	}
 	defer func() {
 		// Lines a full disk refused at the stop are recorded for a gap
 		// record at the next start; the exit status says so too.
-		if err := accessLog.Close(); err != nil && retErr == nil {
+		if err := closeLogs(); err != nil && retErr == nil {
 			retErr = err
 		}
 	}()
@@ -223,6 +197,46 @@ func serve(cfgPath string, logger *zap.Logger) (retErr error) {
 	g.sd = newService(logger)
 	logSnapshot(logger, snap)
 	return g.run()
+}
+
+// openLogs opens the safeguarding alerter and the access log it watches
+// as the log is written, and returns the function that closes both: the
+// log first, so that the alerter sees its last lines. closeLogs's error is
+// the log's.
+func (g *gateway) openLogs(reg prometheus.Registerer) (alerter *alerts.Alerter, accessLog *logging.Writer, closeLogs func() error, err error) {
+	cfg, logger := g.cfg, g.logger
+	alerter, err = alerts.New(cfg.Alerts, cfg.Location, logger.Named("alerts"), reg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("starting alerts: %w", err)
+	}
+	closeAlerts := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := alerter.Close(ctx); err != nil {
+			logger.Warn("closing alerts", zap.Error(err))
+		}
+	}
+	accessLog, err = logging.Open(logging.Options{
+		Dir: cfg.Log.Dir, Location: cfg.Location, RetentionDays: cfg.Log.RetentionDays,
+		Registerer: reg, Logger: logger.Named("accesslog"), OnEntry: alerter.Observe,
+		// The day's head goes out to the alert sinks, a place the gateway's
+		// administrators do not control, at start, every few minutes and at
+		// stop; the state folder remembers the last one for the next start.
+		StateDir: cfg.StateDir, CheckpointInterval: time.Duration(cfg.Log.CheckpointMinutes) * time.Minute,
+		OnCheckpoint: alerter.SendCheckpoint,
+	})
+	if err != nil {
+		closeAlerts()
+		return nil, nil, nil, err // says "opening access log" already
+	}
+	if alerter == nil {
+		logger.Warn("log checkpoints have nowhere to go: set alerts.webhook or alerts.file, so that a copy of each day's head " +
+			"is kept where the gateway's administrators cannot rewrite it")
+	}
+	return alerter, accessLog, func() error {
+		defer closeAlerts()
+		return accessLog.Close()
+	}, nil
 }
 
 // background starts what runs beside the listeners — the statutory lists'
@@ -279,88 +293,121 @@ func (g *gateway) start(reg *prometheus.Registry, accessLog *logging.Writer) err
 	if cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
 		answers = policy.NewAnswers(1<<17, 1<<10)
 	}
-	if cfg.Listen.Admin != "" {
-		ln, err := net.Listen("tcp", cfg.Listen.Admin)
-		if err != nil {
-			return &listenError{"listen.admin", cfg.Listen.Admin, err}
-		}
-		// Idle timeout, a connection cap and admin.allow: the admin
-		// listener cannot take the descriptors the proxy and DNS need.
-		api, err := g.logonAPI(reg)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy, Identity: api})
-		ln = admin.Listen(ln, fds.admin)
-		go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
-		logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	if err := g.startAdmin(reg, fds); err != nil {
+		return err
 	}
 	portalLn, err := g.newPortal(reg, accessLog)
 	if err != nil {
 		return err
 	}
-	if cfg.Listen.Proxy != "" || cfg.Listen.TransparentHTTP != "" || cfg.Listen.TransparentHTTPS != "" {
-		var ln net.Listener
-		if cfg.Listen.Proxy != "" {
-			var err error
-			if ln, err = net.Listen("tcp", cfg.Listen.Proxy); err != nil {
-				return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
-			}
-		}
-		prox, err := proxy.New(proxy.Options{
-			Engine: g.engine, Log: accessLog, Identity: g.ids, Registerer: reg, Answers: answers,
-			Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
-			PAC:              admin.PACHandler(g.engine, cfg.Listen.Proxy),
-			ConnectionBudget: fds.proxy, Portal: g.proxyPortal(),
-		})
-		if err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return fmt.Errorf("starting the proxy: %w", err)
-		}
-		g.prox = prox
-		g.servePortal(portalLn)
-		if ln != nil {
-			go func() { g.errc <- prox.Serve(ln) }()
-			logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
-		}
-		// Transparent gateway mode: what the firewall redirects
-		// (schoolgate firewall), decided by the same proxy.
-		for _, t := range []struct {
-			setting, addr string
-			serve         func(net.Listener) error
-		}{
-			{"listen.transparent_http", cfg.Listen.TransparentHTTP, prox.ServeTransparentHTTP},
-			{"listen.transparent_https", cfg.Listen.TransparentHTTPS, prox.ServeTransparentHTTPS},
-		} {
-			if t.addr == "" {
-				continue
-			}
-			tln, err := net.Listen("tcp", t.addr)
-			if err != nil {
-				return &listenError{t.setting, t.addr, err}
-			}
-			go func() { g.errc <- t.serve(tln) }()
-			logger.Info("transparent listening", zap.String("setting", t.setting), zap.String("addr", tln.Addr().String()))
-		}
+	if err := g.startProxy(reg, accessLog, answers, fds, portalLn); err != nil {
+		return err
 	}
-	if cfg.Listen.DNS != "" {
-		dnsSrv, err := dnsfilter.New(dnsfilter.Options{
-			Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, Identity: g.ids, Answers: answers,
-			Registerer: reg, Logger: logger.Named("dns"), MaxTCPConns: fds.dnsTCP, PortalListen: g.portalListen(),
-		})
-		if err != nil {
-			return fmt.Errorf("starting the DNS filter: %w", err)
-		}
-		if err := dnsSrv.Start(); err != nil {
-			return &listenError{"listen.dns", cfg.Listen.DNS, err}
-		}
-		g.dnsSrv = dnsSrv
-		logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
+	if err := g.startDNS(reg, accessLog, answers, fds); err != nil {
+		return err
 	}
 	return g.startRADIUS(reg)
+}
+
+// startAdmin serves the admin API (metrics, health, PAC, logon) when
+// listen.admin is set.
+func (g *gateway) startAdmin(reg *prometheus.Registry, fds fdBudget) error {
+	cfg, logger := g.cfg, g.logger
+	if cfg.Listen.Admin == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Listen.Admin)
+	if err != nil {
+		return &listenError{"listen.admin", cfg.Listen.Admin, err}
+	}
+	// Idle timeout, a connection cap and admin.allow: the admin
+	// listener cannot take the descriptors the proxy and DNS need.
+	api, err := g.logonAPI(reg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	g.adminSrv = admin.NewServer(admin.Options{Gatherer: reg, Engine: g.engine, ProxyAddr: cfg.Listen.Proxy, Identity: api})
+	ln = admin.Listen(ln, fds.admin)
+	go func() { g.errc <- serveHTTP(g.adminSrv, ln) }()
+	logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// startProxy builds the proxy and serves it on listen.proxy and the
+// transparent listeners that are set, and the portal's listener (which
+// hands its requests to the proxy).
+func (g *gateway) startProxy(reg *prometheus.Registry, accessLog *logging.Writer, answers *policy.Answers, fds fdBudget, portalLn net.Listener) error {
+	cfg, logger := g.cfg, g.logger
+	if cfg.Listen.Proxy == "" && cfg.Listen.TransparentHTTP == "" && cfg.Listen.TransparentHTTPS == "" {
+		return nil
+	}
+	var ln net.Listener
+	if cfg.Listen.Proxy != "" {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen.Proxy); err != nil {
+			return &listenError{"listen.proxy", cfg.Listen.Proxy, err}
+		}
+	}
+	prox, err := proxy.New(proxy.Options{
+		Engine: g.engine, Log: accessLog, Identity: g.ids, Registerer: reg, Answers: answers,
+		Logger: logger.Named("proxy"), AdminAddr: cfg.Listen.Admin,
+		PAC:              admin.PACHandler(g.engine, cfg.Listen.Proxy),
+		ConnectionBudget: fds.proxy, Portal: g.proxyPortal(),
+	})
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return fmt.Errorf("starting the proxy: %w", err)
+	}
+	g.prox = prox
+	g.servePortal(portalLn)
+	if ln != nil {
+		go func() { g.errc <- prox.Serve(ln) }()
+		logger.Info("proxy listening", zap.String("addr", ln.Addr().String()))
+	}
+	// Transparent gateway mode: what the firewall redirects
+	// (schoolgate firewall), decided by the same proxy.
+	for _, t := range []struct {
+		setting, addr string
+		serve         func(net.Listener) error
+	}{
+		{"listen.transparent_http", cfg.Listen.TransparentHTTP, prox.ServeTransparentHTTP},
+		{"listen.transparent_https", cfg.Listen.TransparentHTTPS, prox.ServeTransparentHTTPS},
+	} {
+		if t.addr == "" {
+			continue
+		}
+		tln, err := net.Listen("tcp", t.addr)
+		if err != nil {
+			return &listenError{t.setting, t.addr, err}
+		}
+		go func() { g.errc <- t.serve(tln) }()
+		logger.Info("transparent listening", zap.String("setting", t.setting), zap.String("addr", tln.Addr().String()))
+	}
+	return nil
+}
+
+// startDNS starts the DNS filter when listen.dns is set.
+func (g *gateway) startDNS(reg *prometheus.Registry, accessLog *logging.Writer, answers *policy.Answers, fds fdBudget) error {
+	cfg, logger := g.cfg, g.logger
+	if cfg.Listen.DNS == "" {
+		return nil
+	}
+	dnsSrv, err := dnsfilter.New(dnsfilter.Options{
+		Addr: cfg.Listen.DNS, Engine: g.engine, Log: accessLog, Identity: g.ids, Answers: answers,
+		Registerer: reg, Logger: logger.Named("dns"), MaxTCPConns: fds.dnsTCP, PortalListen: g.portalListen(),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the DNS filter: %w", err)
+	}
+	if err := dnsSrv.Start(); err != nil {
+		return &listenError{"listen.dns", cfg.Listen.DNS, err}
+	}
+	g.dnsSrv = dnsSrv
+	logger.Info("dns listening", zap.String("addr", cfg.Listen.DNS))
+	return nil
 }
 
 // run serves until SIGINT or SIGTERM (nil) or a listener fails (its
