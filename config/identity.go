@@ -45,18 +45,9 @@ func (d *decoder) identity(n *yaml.Node) {
 			r.Line = k.Line
 			d.mapping(v, "identity.radius", []field{
 				{"listen", func(_, v *yaml.Node) {
-					s, ok := d.str(v, "identity.radius.listen")
-					if !ok {
-						return
+					if s, ok := d.listenAddr(v, "identity.radius.listen"); ok {
+						r.Listen = s
 					}
-					s = strings.TrimSpace(s)
-					if s != "" {
-						if err := checkListen(s); err != nil {
-							d.addf(deref(v).Line, "identity.radius.listen: %v", err)
-							return
-						}
-					}
-					r.Listen = s
 				}},
 				{"secret_file", func(_, v *yaml.Node) {
 					if s, ok := d.str(v, "identity.radius.secret_file"); ok {

@@ -136,17 +136,9 @@ func (d *decoder) listen(n *yaml.Node) {
 	l := &d.cfg.Listen
 	one := func(name string, dst *string) field {
 		return field{name, func(_, v *yaml.Node) {
-			where := "listen." + name
-			s, ok := d.str(v, where)
+			s, ok := d.listenAddr(v, "listen."+name)
 			if !ok {
 				return
-			}
-			s = strings.TrimSpace(s)
-			if s != "" {
-				if err := checkListen(s); err != nil {
-					d.addf(deref(v).Line, "%s: %v", where, err)
-					return
-				}
 			}
 			*dst = s
 			d.line.listen[name] = deref(v).Line
@@ -159,6 +151,24 @@ func (d *decoder) listen(n *yaml.Node) {
 		one("transparent_http", &l.TransparentHTTP),
 		one("transparent_https", &l.TransparentHTTPS),
 	})
+}
+
+// listenAddr decodes a listen address (host:port; "" for off) at where:
+// trimmed, and false when it is not a string or not an address (the
+// problem is recorded).
+func (d *decoder) listenAddr(v *yaml.Node, where string) (string, bool) {
+	s, ok := d.str(v, where)
+	if !ok {
+		return "", false
+	}
+	s = strings.TrimSpace(s)
+	if s != "" {
+		if err := checkListen(s); err != nil {
+			d.addf(deref(v).Line, "%s: %v", where, err)
+			return "", false
+		}
+	}
+	return s, true
 }
 
 // prefixes decodes a list of networks.
