@@ -2,14 +2,8 @@ package portal
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -26,11 +20,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/logging"
 	"github.com/schoolgate/schoolgate/policy"
 	"github.com/schoolgate/schoolgate/proxy"
@@ -268,40 +262,17 @@ func readBody(t *testing.T, resp *http.Response) string {
 
 func counter(t *testing.T, e *env, result string) float64 {
 	t.Helper()
-	return metricValue(e.portal.m.signin.WithLabelValues(result))
+	return testenv.MetricValue(e.portal.m.signin.WithLabelValues(result))
 }
 
 // writeCA writes a school CA as dir/ca.pem and dir/ca.key.
 func writeCA(t *testing.T, dir string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test School CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)   //nolint:errcheck
-	os.WriteFile(filepath.Join(dir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600) //nolint:errcheck
-	ca, _ := x509.ParseCertificate(der)
+	ca, _ := testenv.WriteCA(t, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"), "Test School CA")
 	return ca
 }
 
-func signouts(e *env) float64 { return metricValue(e.portal.m.signouts) }
-
-// metricValue reads a counter.
-func metricValue(c interface{ Write(*dto.Metric) error }) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	return m.Counter.GetValue()
-}
+func signouts(e *env) float64 { return testenv.MetricValue(e.portal.m.signouts) }
 
 // readAll reads c into buf until EOF, an error or buf is full.
 func readAll(c net.Conn, buf []byte) (int, error) {

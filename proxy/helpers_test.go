@@ -22,7 +22,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/schoolgate/schoolgate/config"
@@ -404,18 +403,6 @@ func writeFile(t testing.TB, path, s string) {
 
 func configBlockPage(org, contact string) config.BlockPage {
 	return config.BlockPage{Organisation: org, Contact: contact}
-}
-
-// metricValue reads a counter or gauge.
-func metricValue(c interface{ Write(*dto.Metric) error }) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }
 
 func readFile(t testing.TB, path string) string {

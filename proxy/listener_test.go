@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // dialFrom connects to the proxy from a chosen loopback address.
@@ -64,7 +66,7 @@ func TestStalledBodies(t *testing.T) {
 	if st != 503 || !strings.Contains(body, "as many connections as it can") || time.Since(start) > time.Second {
 		t.Fatalf("a fourth client while three stall: %d %q after %v, want 503 at once", st, body, time.Since(start))
 	}
-	if got := metricValue(e.p.m.connsRefusedBy[refusedMaxConns]); got != 1 {
+	if got := testenv.MetricValue(e.p.m.connsRefusedBy[refusedMaxConns]); got != 1 {
 		t.Errorf("connections_refused_total{reason=max_connections} = %v, want 1", got)
 	}
 
@@ -77,7 +79,7 @@ func TestStalledBodies(t *testing.T) {
 		}
 	}
 	// Their slots are free again.
-	for i := 0; metricValue(e.p.m.activeConns) != 0 && i < 100; i++ {
+	for i := 0; testenv.MetricValue(e.p.m.activeConns) != 0 && i < 100; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if st, body := roundTrip(t, dialFrom(t, e.addr, "127.0.0.1"), "GET "+e.upURL+"/hello HTTP/1.1\r\nHost: x\r\n\r\n"); st != 200 {
@@ -147,7 +149,7 @@ func TestConnectionsPerClient(t *testing.T) {
 	if st, _ := roundTrip(t, dialFrom(t, e.addr, "127.0.0.1"), get); st != 503 {
 		t.Fatalf("third connection from one address: %d, want 503", st)
 	}
-	if got := metricValue(e.p.m.connsRefusedBy[refusedPerClient]); got != 1 {
+	if got := testenv.MetricValue(e.p.m.connsRefusedBy[refusedPerClient]); got != 1 {
 		t.Errorf("connections_refused_total{reason=per_client} = %v, want 1", got)
 	}
 	if st, _ := roundTrip(t, dialFrom(t, e.addr, "127.0.0.3"), get); st != 200 {
@@ -187,7 +189,7 @@ func TestConnectionBudgetSharedByListeners(t *testing.T) {
 	for range 2 {
 		dialFrom(t, e.addr, "127.0.0.1") // idle: holds a slot
 	}
-	for i := 0; metricValue(e.p.m.activeConns) != 2 && i < 200; i++ {
+	for i := 0; testenv.MetricValue(e.p.m.activeConns) != 2 && i < 200; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	c := dialFrom(t, ln.Addr().String(), "127.0.0.1")
@@ -195,7 +197,7 @@ func TestConnectionBudgetSharedByListeners(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
 		t.Fatalf("the transparent listener answered while the explicit one holds every slot: %d %v", n, err)
 	}
-	if got := metricValue(e.p.m.connsRefusedBy[refusedMaxConns]); got != 1 {
+	if got := testenv.MetricValue(e.p.m.connsRefusedBy[refusedMaxConns]); got != 1 {
 		t.Errorf("connections_refused_total{reason=max_connections} = %v, want 1", got)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // The addresses the lock-in tests' resolver gives: an engine's ordinary
@@ -166,10 +168,10 @@ func TestSafeSearchPlainHTTP(t *testing.T) {
 	})
 	// Each request is counted as it ends, just after its answer.
 	for engine, want := range map[string]float64{"google": 2, "bing": 1, "duckduckgo": 1, "youtube": 2} {
-		got := metricValue(e.p.m.safeSearchBy[engine])
+		got := testenv.MetricValue(e.p.m.safeSearchBy[engine])
 		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
-			got = metricValue(e.p.m.safeSearchBy[engine])
+			got = testenv.MetricValue(e.p.m.safeSearchBy[engine])
 		}
 		if got != want {
 			t.Errorf("schoolgate_proxy_safesearch_total{engine=%q} = %v, want %v", engine, got, want)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // Non-clients cannot starve the clients (issue 19): a refused non-client's
@@ -82,7 +84,7 @@ func TestNonClientsCannotFillTheConnectionCap(t *testing.T) {
 			t.Fatalf("client request %d: %s while non-clients hold connections", i, resp.Status)
 		}
 	}
-	if got := metricValue(e.p.m.connsRefusedBy[refusedNonClient]); got < 4*64-maxNonClientConns {
+	if got := testenv.MetricValue(e.p.m.connsRefusedBy[refusedNonClient]); got < 4*64-maxNonClientConns {
 		t.Fatalf("non-client refusals counted %v, want at least %d", got, 4*64-maxNonClientConns)
 	}
 }

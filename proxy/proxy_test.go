@@ -151,7 +151,7 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	if got := metricValue(e.p.m.authFailures); got != 3 {
+	if got := testenv.MetricValue(e.p.m.authFailures); got != 3 {
 		t.Errorf("auth failures = %v, want 3", got)
 	}
 	// The wrong password, the unknown user (checked against a dummy hash,
@@ -448,7 +448,7 @@ func TestUpstreamFailures(t *testing.T) {
 		{"slow upstream", e.upURL + "/slow", 504, "took too long", kindTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := metricValue(e.p.m.upstreamByKind[tc.kind])
+			before := testenv.MetricValue(e.p.m.upstreamByKind[tc.kind])
 			resp, body := get(t, c, tc.url)
 			if resp.StatusCode != tc.want || !strings.Contains(body, tc.text) {
 				t.Fatalf("status %d body %q", resp.StatusCode, body)
@@ -462,7 +462,7 @@ func TestUpstreamFailures(t *testing.T) {
 			if l := e.lastLog(t, u.Hostname()); statusNum(l.Status) != tc.want || l.Verdict != "allow" {
 				t.Errorf("log line %+v", l)
 			}
-			if got := metricValue(e.p.m.upstreamByKind[tc.kind]); got != before+1 {
+			if got := testenv.MetricValue(e.p.m.upstreamByKind[tc.kind]); got != before+1 {
 				t.Errorf("upstream_errors_total{kind=%q} = %v, want %v", tc.kind, got, before+1)
 			}
 		})
@@ -586,7 +586,7 @@ func TestGuards(t *testing.T) {
 			held = append(held, c)
 		}
 		time.Sleep(100 * time.Millisecond)
-		if got := metricValue(e.p.m.activeConns); got != 2 {
+		if got := testenv.MetricValue(e.p.m.activeConns); got != 2 {
 			t.Fatalf("active connections %v", got)
 		}
 		// Past the cap a client is told so at once, not left waiting.
@@ -596,7 +596,7 @@ func TestGuards(t *testing.T) {
 			t.Fatalf("third connection while two were held: %d after %v, want 503 at once", resp.StatusCode, time.Since(start))
 		}
 		held[0].Close()
-		for i := 0; metricValue(e.p.m.activeConns) != 1 && i < 100; i++ {
+		for i := 0; testenv.MetricValue(e.p.m.activeConns) != 1 && i < 100; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if resp, _ := get(t, e.client("", ""), e.upURL+"/hello"); resp.StatusCode != 200 {
@@ -754,7 +754,7 @@ func TestTunnelLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("tunnel cap", func(t *testing.T) {
-		for i := 0; metricValue(e.p.m.activeTunnels) != 0 && i < 100; i++ {
+		for i := 0; testenv.MetricValue(e.p.m.activeTunnels) != 0 && i < 100; i++ {
 			time.Sleep(20 * time.Millisecond) // the earlier tunnels' slots
 		}
 		for range 2 {
@@ -767,7 +767,7 @@ func TestTunnelLifecycle(t *testing.T) {
 		if st, _ := rawConnect(t, e.addr, addr, ""); st != 503 {
 			t.Fatalf("third tunnel: %d, want 503", st)
 		}
-		if got := metricValue(e.p.m.refusedOverload); got != 1 {
+		if got := testenv.MetricValue(e.p.m.refusedOverload); got != 1 {
 			t.Errorf("overload refusals %v", got)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/schoolgate/schoolgate/categories"
 	"github.com/schoolgate/schoolgate/categories/classify"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/policy"
 	"github.com/schoolgate/schoolgate/report"
 )
@@ -70,7 +71,7 @@ func TestContentUnsure(t *testing.T) {
 			t.Fatalf("log categories %v: an unsure page is not put in a category", cats)
 		}
 	}
-	if n := metricValue(e.p.content.nUnsure); n != 2 {
+	if n := testenv.MetricValue(e.p.content.nUnsure); n != 2 {
 		t.Fatalf("unsure pages counted %v, want 2", n)
 	}
 	// staff's profile allows gambling: nothing to report
@@ -122,7 +123,7 @@ func TestContentShapedNotRemembered(t *testing.T) {
 		if up.count("shaped.test") != before+1 {
 			t.Fatalf("%s: decided without the page", c.path)
 		}
-		if n := metricValue(e.p.content.nShaped); n != c.shaped {
+		if n := testenv.MetricValue(e.p.content.nShaped); n != c.shaped {
 			t.Fatalf("%s: not-remembered pages %v, want %v", c.path, n, c.shaped)
 		}
 		path, _, _ := strings.Cut(c.path, "?")

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/schoolgate/schoolgate/alerts"
 	"github.com/schoolgate/schoolgate/config"
+	"github.com/schoolgate/schoolgate/internal/testenv"
 	"github.com/schoolgate/schoolgate/policy"
 )
 
@@ -52,10 +52,10 @@ func TestStatutoryStale(t *testing.T) {
 	w := newStatutoryWatch(engine, zap.NewNop(), alerter, reg)
 	w.check(time.Now())
 	w.check(time.Now()) // once per copy
-	if age := gaugeValue(t, w.age.WithLabelValues("iwf")); age < 29*3600 {
+	if age := testenv.MetricValue(w.age.WithLabelValues("iwf")); age < 29*3600 {
 		t.Errorf("age metric %v, want about 30 h", age)
 	}
-	if m := gaugeValue(t, w.maxAge.WithLabelValues("iwf")); m != 24*3600 {
+	if m := testenv.MetricValue(w.maxAge.WithLabelValues("iwf")); m != 24*3600 {
 		t.Errorf("max_age metric %v, want 24 h", m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -76,13 +76,4 @@ func TestStatutoryStale(t *testing.T) {
 	if d := engine.Decide(policy.Args{Host: "whole-site.example", Time: time.Now()}); d.Rule != "statutory:iwf" {
 		t.Errorf("a stale list stopped blocking: %+v", d)
 	}
-}
-
-func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetGauge().GetValue()
 }
