@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/schoolgate/schoolgate/internal/testenv"
 )
 
 // pki is the files of a test PKI.
@@ -23,7 +25,7 @@ type pki struct {
 
 // writePKI writes a test CA, a server certificate it signs for 127.0.0.1,
 // ::1 and localhost (the names a loopback test dials), the server's key,
-// and an unrelated second CA, into dir.
+// and an unrelated second CA, into dir (the CAs' keys beside them).
 func writePKI(t testing.TB, dir string) pki {
 	t.Helper()
 	p := pki{
@@ -32,8 +34,9 @@ func writePKI(t testing.TB, dir string) pki {
 		cert:    filepath.Join(dir, "server.pem"),
 		key:     filepath.Join(dir, "server.key"),
 	}
-	caCert, caKey := newCA(t, "schoolgate test CA")
-	other, _ := newCA(t, "schoolgate test CA") // same name, other key: only the signature tells them apart
+	caCert, caKey := testenv.WriteCA(t, p.ca, filepath.Join(dir, "ca.key"), "schoolgate test CA")
+	// Same name, other key: only the signature tells them apart.
+	testenv.WriteCA(t, p.otherCA, filepath.Join(dir, "other-ca.key"), "schoolgate test CA")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -56,37 +59,9 @@ func writePKI(t testing.TB, dir string) pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePEM(t, p.ca, "CERTIFICATE", caCert.Raw)
-	writePEM(t, p.otherCA, "CERTIFICATE", other.Raw)
 	writePEM(t, p.cert, "CERTIFICATE", der)
 	writePEM(t, p.key, "PRIVATE KEY", keyDER)
 	return p
-}
-
-func newCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
 
 func serial(t testing.TB) *big.Int {
