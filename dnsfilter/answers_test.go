@@ -1,7 +1,6 @@
 package dnsfilter
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -76,18 +75,5 @@ func TestAnswersPerClient(t *testing.T) {
 // gateway mode: each hit also tells policy.Answers what the client was
 // answered. Compare the two: the difference is the memory's cost.
 func BenchmarkCachedPathAnswers(b *testing.B) {
-	up := standardUpstream(b)
-	cfg := testConfig(up.addr)
-	cfg.DNS.RateLimit = 0
-	e := newEnvWith(b, cfg, func(o *Options) { o.Answers = policy.NewAnswers(1<<17, 1<<10) })
-	q := new(dns.Msg)
-	q.SetQuestion("cached.example.", dns.TypeA)
-	q.SetEdns0(1232, false)
-	w := &fakeWriter{remote: &net.UDPAddr{IP: net.ParseIP(staffIP), Port: 40000}}
-	e.srv.ServeDNS(w, q) // fill the cache
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		e.srv.ServeDNS(w, q)
-	}
+	benchCachedPath(b, func(o *Options) { o.Answers = policy.NewAnswers(1<<17, 1<<10) })
 }

@@ -10,11 +10,16 @@ import (
 
 // BenchmarkCachedPath is the handler on a cache hit: what nearly every
 // query of a school day costs (policy decision, cache copy, log line).
-func BenchmarkCachedPath(b *testing.B) {
+func BenchmarkCachedPath(b *testing.B) { benchCachedPath(b, nil) }
+
+// benchCachedPath times hits of one cached name on the handler of a
+// server whose options opts changes (nil: none), and checks the last
+// answer.
+func benchCachedPath(b *testing.B, opts func(*Options)) {
 	up := standardUpstream(b)
 	cfg := testConfig(up.addr)
 	cfg.DNS.RateLimit = 0 // the loop is faster than any device
-	e := newEnv(b, cfg)
+	e := newEnvWith(b, cfg, opts)
 	q := new(dns.Msg)
 	q.SetQuestion("cached.example.", dns.TypeA)
 	q.SetEdns0(1232, false)
