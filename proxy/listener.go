@@ -289,7 +289,12 @@ func (c *clientConn) startRequest() {
 	c.hmu.Unlock()
 }
 
+// endRequest is startRequest's end; nil (a connection that is not a
+// clientConn) does nothing.
 func (c *clientConn) endRequest() {
+	if c == nil {
+		return
+	}
 	c.hmu.Lock()
 	c.inReq, c.head = false, c.head[:0]
 	c.hmu.Unlock()

@@ -408,12 +408,34 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// ServeHTTP handles one request of a client connection.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// newRequest is the state of a request that has just come: when, the
+// snapshot that decides it, the client's address.
+func (p *Proxy) newRequest(r *http.Request) *request {
 	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		st.ip = ap.Addr().Unmap()
 	}
+	return st
+}
+
+// beginRequest readies the client connection for a request and returns
+// it (nil when it is not one of the listener's), for the caller to defer
+// its endRequest. A deadline left by the previous request on the
+// connection (see countingWriter) must not cut this one.
+func beginRequest(w http.ResponseWriter, r *http.Request) *clientConn {
+	if d, ok := w.(writeDeadliner); ok {
+		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	}
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
+		cc.startRequest()
+	}
+	return cc
+}
+
+// ServeHTTP handles one request of a client connection.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := p.newRequest(r)
 	if p.o.PAC != nil && isPACRequest(r) && st.snap.IsClient(st.ip) {
 		// Not a proxied request: no decision, no access-log line, no
 		// sign-in (a browser fetches its PAC file before any).
@@ -421,16 +443,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.finish(st)
-	// A deadline left by the previous request on this connection (see
-	// countingWriter) must not cut this one.
-	if d, ok := w.(writeDeadliner); ok {
-		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
-	}
-	cc, _ := r.Context().Value(connKey{}).(*clientConn)
-	if cc != nil {
-		cc.startRequest()
-		defer cc.endRequest()
-	}
+	cc := beginRequest(w, r)
+	defer cc.endRequest()
 	if r.Method == http.MethodConnect {
 		if cc != nil {
 			cc.disarmBody()

@@ -212,20 +212,12 @@ func (p *Proxy) ServeTransparentHTTP(ln net.Listener) error {
 // absolute-URI request an explicit proxy would get, with the original
 // destination as where it is sent.
 func (p *Proxy) serveTransparentHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &request{start: p.now(), snap: p.engine.Snapshot(), method: r.Method, mode: modeTransparent, authed: true}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		st.ip = ap.Addr().Unmap()
-	}
+	st := p.newRequest(r)
+	st.mode, st.authed = modeTransparent, true
 	defer p.tm.count(st)
 	defer p.finish(st)
-	if d, ok := w.(writeDeadliner); ok {
-		d.SetWriteDeadline(time.Time{}) //nolint:errcheck
-	}
-	cc, _ := r.Context().Value(connKey{}).(*clientConn)
-	if cc != nil {
-		cc.startRequest()
-		defer cc.endRequest()
-	}
+	cc := beginRequest(w, r)
+	defer cc.endRequest()
 	p.signedIn(st)
 	dst, ok := r.Context().Value(connDstKey{}).(netip.AddrPort)
 	if !ok {
