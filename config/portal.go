@@ -105,18 +105,9 @@ func (d *decoder) portal(k, n *yaml.Node) {
 	d.mapping(n, "portal", []field{
 		{"listen", func(k, v *yaml.Node) {
 			p.ListenLine = k.Line
-			s, ok := d.str(v, "portal.listen")
-			if !ok {
-				return
+			if s, ok := d.listenAddr(v, "portal.listen"); ok {
+				p.Listen = s
 			}
-			s = strings.TrimSpace(s)
-			if s != "" {
-				if err := checkListen(s); err != nil {
-					d.addf(deref(v).Line, "portal.listen: %v", err)
-					return
-				}
-			}
-			p.Listen = s
 		}},
 		{"hostname", func(_, v *yaml.Node) {
 			s, ok := d.str(v, "portal.hostname")
