@@ -29,7 +29,7 @@ type wireAD struct {
 	addr     string
 	refuse   bool
 	accounts map[string]adAccount // sAMAccountName -> account
-	memberOf map[string][]string  // DN -> groups it is directly in
+	memberOf memberships
 
 	inChain, reads, conns atomic.Int32
 	// userOnSvc counts user binds on a connection the service account
@@ -144,7 +144,7 @@ func (f *wireAD) search(op *ber.Packet) ([]*ldap.Entry, uint64) {
 			return nil, ldap.LDAPResultInappropriateMatching
 		}
 		want := strings.TrimSuffix(strings.TrimPrefix(filter, "(memberOf:"+inChainRule+":="), ")")
-		if f.reaches(base, normDN(want), 0) {
+		if f.memberOf.reaches(base, normDN(want), 0) {
 			return []*ldap.Entry{ldap.NewEntry(base, nil)}, ldap.LDAPResultSuccess
 		}
 		return nil, ldap.LDAPResultSuccess
@@ -166,18 +166,6 @@ func (f *wireAD) search(op *ber.Packet) ([]*ldap.Entry, uint64) {
 		return nil, ldap.LDAPResultSuccess
 	}
 	return []*ldap.Entry{ldap.NewEntry(a.dn, map[string][]string{"memberOf": f.memberOf[a.dn]})}, ldap.LDAPResultSuccess
-}
-
-func (f *wireAD) reaches(dn, group string, depth int) bool {
-	if depth > 20 {
-		return false
-	}
-	for _, g := range f.memberOf[dn] {
-		if normDN(g) == group || f.reaches(g, group, depth+1) {
-			return true
-		}
-	}
-	return false
 }
 
 func adResult(id int64, tag ber.Tag, code uint64) *ber.Packet {

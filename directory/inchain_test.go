@@ -17,7 +17,7 @@ import (
 // set it lists the capability but refuses the rule (as a server that
 // claims more than it does), and answers memberOf reads for the walk.
 type fakeAD struct {
-	memberOf map[string][]string // entry DN -> groups it is directly in
+	memberOf memberships
 	refuse   bool
 	inChain  atomic.Int32 // in-chain searches seen
 	reads    atomic.Int32 // memberOf reads seen
@@ -35,7 +35,7 @@ func (f *fakeAD) Search(r *ldap.SearchRequest) (*ldap.SearchResult, error) {
 			return nil, ldap.NewError(ldap.LDAPResultInappropriateMatching, nil)
 		}
 		want := strings.TrimSuffix(strings.TrimPrefix(r.Filter, "(memberOf:"+inChainRule+":="), ")")
-		if f.reaches(r.BaseDN, normDN(want), 0) {
+		if f.memberOf.reaches(r.BaseDN, normDN(want), 0) {
 			return &ldap.SearchResult{Entries: []*ldap.Entry{ldap.NewEntry(r.BaseDN, nil)}}, nil
 		}
 		return &ldap.SearchResult{}, nil
@@ -46,12 +46,18 @@ func (f *fakeAD) Search(r *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	return &ldap.SearchResult{}, nil
 }
 
-func (f *fakeAD) reaches(dn, group string, depth int) bool {
+// memberships is a fake directory's memberOf values: entry DN -> the
+// groups it is directly in.
+type memberships map[string][]string
+
+// reaches reports whether dn is in group, directly or through nested
+// groups (at most 20 deep).
+func (m memberships) reaches(dn, group string, depth int) bool {
 	if depth > 20 {
 		return false
 	}
-	for _, g := range f.memberOf[dn] {
-		if normDN(g) == group || f.reaches(g, group, depth+1) {
+	for _, g := range m[dn] {
+		if normDN(g) == group || m.reaches(g, group, depth+1) {
 			return true
 		}
 	}
