@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 
@@ -44,16 +43,6 @@ const DefaultLDAPCacheMinutes = 15
 // the start or after StartTLS.
 func (l *LDAP) Encrypted() bool {
 	return strings.HasPrefix(strings.ToLower(l.URL), "ldaps://") || l.StartTLS
-}
-
-// ldapLoopback reports whether the server of u is on this machine.
-func ldapLoopback(u *url.URL) bool {
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.IsLoopback()
 }
 
 // ldap decodes users.ldap.
@@ -103,7 +92,7 @@ func (d *decoder) ldap(k, n *yaml.Node) {
 		d.addf(urlLine, "users.ldap.url %q: the scheme must be ldaps or ldap", l.URL)
 	case strings.EqualFold(u.Scheme, "ldaps") && l.StartTLS:
 		d.addf(startTLSLine, "users.ldap.start_tls is for ldap:// URLs; %s is TLS already", l.URL)
-	case !l.Encrypted() && !ldapLoopback(u):
+	case !l.Encrypted() && !loopbackHost(u.Hostname()):
 		d.addf(urlLine, "users.ldap.url %s: passwords would cross the network unencrypted; use ldaps:// or start_tls: true (plain ldap:// only to a loopback server)", l.URL)
 	default:
 		if p := u.Port(); p != "" {

@@ -90,11 +90,7 @@ func listenLoopback(s string) bool {
 	if err != nil {
 		return false
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	return loopbackHost(host)
 }
 
 // portal decodes `portal`.

@@ -63,6 +63,16 @@ func checkListen(s string) error {
 	return nil
 }
 
+// loopbackHost reports whether host (a name or an address, no port) is
+// this machine: localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 func checkPort(port string, lo int) error {
 	n, err := strconv.Atoi(port)
 	if err != nil {
