@@ -532,3 +532,18 @@ func TestShippedConfigsKeepTheDefaultDenyDestinations(t *testing.T) {
 		}
 	}
 }
+
+// wantErr fails the test unless err is nil where want is "" and an
+// error that says want otherwise.
+func wantErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}

@@ -24,17 +24,8 @@ func TestIdentityConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg, err := Parse([]byte(base+c.yaml), "c.yaml", dir)
-			if c.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Fatalf("err = %v, want %q", err, c.wantErr)
-			}
-			_ = cfg
+			_, err := Parse([]byte(base+c.yaml), "c.yaml", dir)
+			wantErr(t, err, c.wantErr)
 		})
 	}
 	cfg, err := Parse([]byte(base+cases[1].yaml), "c.yaml", "/etc/schoolgate")

@@ -44,15 +44,7 @@ func TestPortalConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(base+c.yaml), "c.yaml", t.TempDir())
-			if c.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Fatalf("err = %v, want %q", err, c.wantErr)
-			}
+			wantErr(t, err, c.wantErr)
 		})
 	}
 
@@ -102,15 +94,7 @@ func TestPortalCertChecked(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, _, err := Check(path)
-			if c.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("err = %v, want %q", err, c.want)
-			}
+			wantErr(t, err, c.want)
 		})
 	}
 }
