@@ -367,20 +367,24 @@ func (e *env) logLines(t *testing.T) []logLine {
 // lastLog returns the last access-log line for host.
 func (e *env) lastLog(t *testing.T, host string) logLine {
 	t.Helper()
-	var found *logLine
-	for i := 0; i < 40 && found == nil; i++ {
+	return e.waitLog(t, "host "+host, func(l *logLine) bool { return l.Host == host })
+}
+
+// waitLog returns the last access-log line that match takes, waiting for
+// it a while (a line is written as its request ends); what names it in
+// the failure.
+func (e *env) waitLog(t *testing.T, what string, match func(*logLine) bool) logLine {
+	t.Helper()
+	for range 100 {
 		ls := e.logLines(t)
 		for j := len(ls) - 1; j >= 0; j-- {
-			if ls[j].Host == host {
-				found = &ls[j]
-				break
+			if match(&ls[j]) {
+				return ls[j]
 			}
 		}
 	}
-	if found == nil {
-		t.Fatalf("no access-log line for host %q", host)
-	}
-	return *found
+	t.Fatalf("no access-log line for %s", what)
+	return logLine{}
 }
 
 func statusNum(v any) int {

@@ -103,16 +103,7 @@ func leafCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names
 // logFor returns the last access-log line for host and method.
 func (e *env) logFor(t *testing.T, host, method string) logLine {
 	t.Helper()
-	for range 40 {
-		ls := e.logLines(t)
-		for j := len(ls) - 1; j >= 0; j-- {
-			if ls[j].Host == host && ls[j].Method == method {
-				return ls[j]
-			}
-		}
-	}
-	t.Fatalf("no access-log line for %s %s", method, host)
-	return logLine{}
+	return e.waitLog(t, method+" "+host, func(l *logLine) bool { return l.Host == host && l.Method == method })
 }
 
 // A blocked host the school intercepts gets the block page inside the
@@ -343,18 +334,8 @@ func TestInterceptedStalledBody(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("stalled upload inside the tunnel cut after %v, want about BodyIdleTimeout", took)
 	}
-	var post *logLine
-	for i := 0; i < 100 && post == nil; i++ {
-		for _, l := range e.logLines(t) {
-			if l.Method == "POST" && l.Host == "www.allowed.test" {
-				post = &l
-			}
-		}
-		if post == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	if post == nil || statusNum(post.Status) != statusClientGone || post.URL != "https://"+authority+"/sum" {
+	post := e.logFor(t, "www.allowed.test", "POST")
+	if statusNum(post.Status) != statusClientGone || post.URL != "https://"+authority+"/sum" {
 		t.Fatalf("log line of the stalled POST: %+v", post)
 	}
 }

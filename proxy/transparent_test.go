@@ -242,18 +242,8 @@ func TestTransparentInterceptStalledUpload(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("stalled upload inside transparent interception cut after %v, want about BodyIdleTimeout", took)
 	}
-	var post *logLine
-	for i := 0; i < 100 && post == nil; i++ {
-		for _, l := range te.logLines(t) {
-			if l.Method == http.MethodPost {
-				post = &l
-			}
-		}
-		if post == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	if post == nil || statusNum(post.Status) != statusClientGone || post.Mode != modeTransparent ||
+	post := te.waitLog(t, "the POST", func(l *logLine) bool { return l.Method == http.MethodPost })
+	if statusNum(post.Status) != statusClientGone || post.Mode != modeTransparent ||
 		post.URL != "https://"+authority+"/upload" {
 		t.Fatalf("log line of the stalled POST: %+v", post)
 	}
