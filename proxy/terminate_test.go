@@ -128,14 +128,22 @@ func interceptSeen(t *testing.T, e *env, h2 bool) (string, *x509.CertPool, int, 
 	t.Helper()
 	ca, caKey := testCA(t, e.dir)
 	seen := &seenHosts{}
+	port := seenTLSUpstream(t, seen, h2, leafCert(t, ca, caKey, "allowed.test", "www.allowed.test"))
+	return interceptProxyCA(t, e, ca, "domains: [allowed.test]", port), poolOf(ca), port, seen
+}
+
+// seenTLSUpstream serves seen's record over TLS with cert (HTTP/2 too
+// when h2) on a test upstream address, until the test ends, and returns
+// its port.
+func seenTLSUpstream(t *testing.T, seen *seenHosts, h2 bool, cert tls.Certificate) int {
+	t.Helper()
 	up := httptest.NewUnstartedServer(seen.handler())
 	up.EnableHTTP2 = h2
 	up.Listener = listenUpstream(t)
-	up.TLS = &tls.Config{Certificates: []tls.Certificate{leafCert(t, ca, caKey, "allowed.test", "www.allowed.test")}}
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	up.StartTLS()
 	t.Cleanup(up.Close)
-	port := up.Listener.Addr().(*net.TCPAddr).Port
-	return interceptProxyCA(t, e, ca, "domains: [allowed.test]", port), poolOf(ca), port, seen
+	return up.Listener.Addr().(*net.TCPAddr).Port
 }
 
 // Host, SNI and CONNECT authority agree inside an intercepted tunnel, or

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -51,14 +50,7 @@ func newTransparentEnv(t *testing.T, answers *policy.Answers, opts ...func(*Opti
 	}})
 	schoolCA, _ := testCA(t, e.dir)
 	upCA, upKey := testCA(t, t.TempDir())
-	var seen seenHosts
-	up := httptest.NewUnstartedServer(seen.handler())
-	up.EnableHTTP2 = true
-	up.Listener = listenUpstream(t)
-	up.TLS = &tls.Config{Certificates: []tls.Certificate{leafCert(t, upCA, upKey, "www.intercepted.test", "cdn.test")}}
-	up.StartTLS()
-	t.Cleanup(up.Close)
-	port := up.Listener.Addr().(*net.TCPAddr).Port
+	port := seenTLSUpstream(t, &seenHosts{}, true, leafCert(t, upCA, upKey, "www.intercepted.test", "cdn.test"))
 	o := interceptOptions(t, e, schoolCA, "domains: [www.intercepted.test, www.casino.test]", func(o *Options) {
 		o.RootCAs = poolOf(upCA)
 		o.Resolver = testDNSWith(t, map[string]string{"www.intercepted.test": elsewhere, "cdn.test": elsewhere}, upstreamIP)
