@@ -318,63 +318,16 @@ func (r *request) parseWire(b []byte) bool {
 	if flags&(qr|opcodeMask) != 0 || b[4] != 0 || b[5] != 1 || b[6]|b[7]|b[8]|b[9]|b[10] != 0 || b[11] > 1 {
 		return false
 	}
-	arcount := int(b[11])
-	// The name: uncompressed labels, at most 255 octets on the wire.
-	off := 12
-	var nb [256]byte
-	n := 0
-	for {
-		if off >= len(b) {
-			return false
-		}
-		ll := int(b[off])
-		if ll == 0 {
-			off++
-			break
-		}
-		if ll > 63 || off+1+ll > len(b) || off+1+ll-12 > 254 {
-			return false
-		}
-		for _, c := range b[off+1 : off+1+ll] {
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-		n += copy(nb[n:], b[off+1:off+1+ll])
-		nb[n] = '.'
-		n++
-		off += 1 + ll
-	}
-	if n == 0 || off+4 > len(b) {
-		return false // the root goes the general way
+	name, off, ok := wireName(b)
+	if !ok || off+4 > len(b) {
+		return false
 	}
 	qtype := uint16(b[off])<<8 | uint16(b[off+1])
 	qclass := uint16(b[off+2])<<8 | uint16(b[off+3])
 	off += 4
-	if arcount == 1 {
-		// OPT: root name, type 41, class = UDP size, TTL = ext. rcode,
-		// version, flags (DO), then options.
-		if off+11 > len(b) || b[off] != 0 || b[off+1] != 0 || b[off+2] != byte(dns.TypeOPT) || b[off+6] != 0 {
-			return false // not OPT, or an EDNS version beyond 0 (BADVERS, the general way)
-		}
-		r.edns = true
-		r.udpSize = int(b[off+3])<<8 | int(b[off+4])
-		r.do = b[off+7]&0x80 != 0
-		rdlen := int(b[off+9])<<8 | int(b[off+10])
-		off += 11
-		if off+rdlen != len(b) {
+	if b[11] == 1 { // ARCOUNT
+		if !r.parseOPT(b, off) {
 			return false
-		}
-		for o := off; o < len(b); {
-			if o+4 > len(b) {
-				return false
-			}
-			code := uint16(b[o])<<8 | uint16(b[o+1])
-			olen := int(b[o+2])<<8 | int(b[o+3])
-			if (code != dns.EDNS0COOKIE && code != dns.EDNS0PADDING) || o+4+olen > len(b) {
-				return false
-			}
-			o += 4 + olen
 		}
 		off = len(b)
 	}
@@ -387,9 +340,77 @@ func (r *request) parseWire(b []byte) bool {
 	r.cd = flags&(1<<4) != 0
 	r.qd = 1
 	r.hasQ = true
-	r.question = dns.Question{Name: string(nb[:n]), Qtype: qtype, Qclass: qclass}
+	r.question = dns.Question{Name: name, Qtype: qtype, Qclass: qclass}
 	// Without the final dot a lowercase name is already canonical: no
 	// slow path, no copy (TestHostOfWithoutDot).
-	r.host = hostOf(r.question.Name[:n-1])
+	r.host = hostOf(name[:len(name)-1])
+	return true
+}
+
+// wireName reads the question's name from b[12:]: uncompressed labels of
+// letters, digits, '-' and '_' only, at most 255 octets on the wire. It
+// returns the name in presentation form (with its final dot) and the
+// offset after it; ok is false for anything else, the root included
+// (which goes the general way).
+func wireName(b []byte) (name string, off int, ok bool) {
+	off = 12
+	var nb [256]byte
+	n := 0
+	for {
+		if off >= len(b) {
+			return "", 0, false
+		}
+		ll := int(b[off])
+		if ll == 0 {
+			off++
+			break
+		}
+		if ll > 63 || off+1+ll > len(b) || off+1+ll-12 > 254 {
+			return "", 0, false
+		}
+		for _, c := range b[off+1 : off+1+ll] {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return "", 0, false
+			}
+		}
+		n += copy(nb[n:], b[off+1:off+1+ll])
+		nb[n] = '.'
+		n++
+		off += 1 + ll
+	}
+	if n == 0 {
+		return "", 0, false
+	}
+	return string(nb[:n]), off, true
+}
+
+// parseOPT reads the query's OPT record at b[off:], the last thing in it:
+// root name, type 41, class = UDP size, TTL = extended rcode, version and
+// flags (DO), then options, only cookie and padding. It reports false for
+// anything else, an EDNS version beyond 0 included (BADVERS, the general
+// way).
+func (r *request) parseOPT(b []byte, off int) bool {
+	if off+11 > len(b) || b[off] != 0 || b[off+1] != 0 || b[off+2] != byte(dns.TypeOPT) || b[off+6] != 0 {
+		return false
+	}
+	r.edns = true
+	r.udpSize = int(b[off+3])<<8 | int(b[off+4])
+	r.do = b[off+7]&0x80 != 0
+	rdlen := int(b[off+9])<<8 | int(b[off+10])
+	off += 11
+	if off+rdlen != len(b) {
+		return false
+	}
+	for o := off; o < len(b); {
+		if o+4 > len(b) {
+			return false
+		}
+		code := uint16(b[o])<<8 | uint16(b[o+1])
+		olen := int(b[o+2])<<8 | int(b[o+3])
+		if (code != dns.EDNS0COOKIE && code != dns.EDNS0PADDING) || o+4+olen > len(b) {
+			return false
+		}
+		o += 4 + olen
+	}
 	return true
 }
