@@ -14,7 +14,7 @@ import (
 // when every file is valid; otherwise every problem on stderr as
 // FILE:LINE: message and exit 1; exit 2 for bad usage.
 func runConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	const use = "usage: schoolgate config check FILE"
+	const use = "usage: schoolgate config check [-config] FILE..."
 	if len(args) == 0 || args[0] != "check" {
 		fmt.Fprintln(stderr, use)
 		return 2
@@ -22,21 +22,26 @@ func runConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, use) }
+	// -config FILE, as every other command takes the config, names one
+	// more file to check.
+	var named []string
+	fs.Func("config", "a config file to check", func(f string) error { named = append(named, f); return nil })
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	if fs.NArg() == 0 {
+	files := append(named, fs.Args()...)
+	if len(files) == 0 {
 		fmt.Fprintln(stderr, use)
 		return 2
 	}
-	for _, file := range fs.Args() {
+	for _, file := range files {
 		if strings.TrimSpace(file) == "" {
 			fmt.Fprintln(stderr, "schoolgate config check: an empty file name (is a variable unset?)")
 			return 2
 		}
 	}
 	status := 0
-	for _, file := range fs.Args() {
+	for _, file := range files {
 		cfg, warnings, err := config.Check(file)
 		for _, w := range warnings {
 			fmt.Fprintln(stderr, w)

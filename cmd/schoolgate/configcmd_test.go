@@ -45,6 +45,11 @@ func TestConfigCheck(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, good+": ok") || errs != "" {
 		t.Fatalf("valid config: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
+	// -config FILE, as every other command takes it, is one more file.
+	code, out, errs = runCmd(t, "", "config", "check", "-config", good)
+	if code != 0 || !strings.HasPrefix(out, good+": ok") || errs != "" {
+		t.Fatalf("config check -config: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 
 	// Problems in the config and in the users file, and missing list
 	// files, all reported at once, one a line, config first.

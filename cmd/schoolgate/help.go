@@ -36,14 +36,15 @@ lines could not be written; 2 for bad usage.
 	"check":    checkUsage,
 	"firewall": firewallUsage,
 	"classify": classifyUsage,
-	"config": `usage: schoolgate config check FILE...
+	"config": `usage: schoolgate config check [-config] FILE...
 
 Subcommands:
   check   validate a config file (schoolgate config check --help)
 `,
-	"config check": `usage: schoolgate config check FILE...
+	"config check": `usage: schoolgate config check [-config] FILE...
 
-Validates each config FILE without starting anything: exit 0 and "FILE: ok"
+Validates each config FILE (given as -config FILE too, as the other commands
+take it) without starting anything: exit 0 and "FILE: ok"
 with a summary, or every problem on stderr as FILE:LINE: message and exit 1.
 Besides the config itself it reads the users file (bad lines, unknown
 profiles), checks that list files, UT1 folders and CA files exist, that
@@ -70,11 +71,14 @@ Exit status: 0 when the report was written (days of the period without a log
 are named on stderr); 1 when no day of the period has a log (nothing is
 written: a cron job notices) or the report cannot be written; 2 for bad usage.
 `,
-	"logs": `usage: schoolgate logs verify [-config FILE] [-date YYYY-MM-DD | -all] [-dir DIR] | FILE...
+	"logs": `usage: schoolgate logs verify|search [-config FILE] ...
 
 Subcommands:
   verify  check that a day's access log is complete and unaltered
           (schoolgate logs verify --help)
+  search  the lines of a user, address, host, category or verdict over a
+          period, and whether each day searched verifies
+          (schoolgate logs search --help)
 `,
 	"logs verify": logsUsage,
 	"users": `usage: schoolgate users add|list|remove|import [-config FILE | -file FILE] ...
