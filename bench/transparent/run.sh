@@ -26,6 +26,8 @@ GW_CPU=${GW_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 CLIENT_DNS=${CLIENT_DNS:-1} # 1: the client asks the DNS filter for the name first, as a phone does
 GW_HOSTS=${GW_HOSTS:-1}     # 1: the gateway's own resolver finds the name in its hosts file; 0: asks the origin's DNS server
+# schoolgate's GODEBUG: the packaged service's (its unit's Environment=GODEBUG=) unless set; SG_GODEBUG= for none
+SG_GODEBUG=${SG_GODEBUG-$(sed -n 's/^Environment=GODEBUG=//p' packaging/debian/schoolgate.service)}
 
 if [ "$(id -u)" != 0 ]; then
   echo "bench/transparent: needs root (network namespaces, nftables, squid); skipped" >&2
@@ -123,7 +125,7 @@ log: {dir: logs, retention_days: 0}
 state_dir: state
 YEOF
 nsx "$GW" "$WORK/bin/schoolgate" firewall -config "$WORK/sg/schoolgate.yaml" -apply >/dev/null
-(cd "$WORK/sg" && exec ip netns exec "$GW" taskset -c "$GW_CPU" "$WORK/bin/schoolgate" serve \
+(cd "$WORK/sg" && exec ip netns exec "$GW" taskset -c "$GW_CPU" env GODEBUG="$SG_GODEBUG" "$WORK/bin/schoolgate" serve \
   -config "$WORK/sg/schoolgate.yaml" 2> "$WORK/sg/serve.log") & pids+=($!)
 SG_PID=${pids[-1]}
 
@@ -215,6 +217,10 @@ run() { # label pid connload-args...  → prints a line, sets RATE and CPU (µs 
   if [ "$label" = "${PERF:-}" ] && [ ! -e "$WORK/perf.data" ] && command -v perf >/dev/null; then
     perf record -q -g -p "$pid" -o "$WORK/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 & prof=$!
   fi
+  if [ "$label" = "${SCHED:-}" ] && [ ! -e "$WORK/sched.data" ] && command -v perf >/dev/null; then
+    # where the process's threads sleep and are woken, with their stacks
+    perf record -q -g -e sched:sched_switch -e sched:sched_wakeup -p "$pid" -o "$WORK/sched.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 & prof=$!
+  fi
   t0=$(cputicks "$pid"); cs0=$(switches "$pid")
   out=$(nsx "$CLI" taskset -c "$LOAD_CPU" "$WORK/bin/connload" -c "$CONNS" -d "$DURATION" -sni "$NAME" ${CLASSIC:+-classic} "$@" 2>&1) || true
   t1=$(cputicks "$pid"); cs1=$(switches "$pid")
@@ -235,7 +241,7 @@ squid=(-src "$C_SQUID" -target "$ORIGIN:443")
 # Warm-up: each path for a moment (the processes' first connections, caches).
 warm() { nsx "$CLI" taskset -c "$LOAD_CPU" "$WORK/bin/connload" -c "$CONNS" -d 1s -sni "$NAME" "$@" >/dev/null 2>&1 || true; }
 warm "${direct[@]}"; warm "${transparent[@]}"; warm "${explicit[@]}"; warm "${squid[@]}"
-echo "bench: $CONNS connections at a time, $DURATION a run, $ROUNDS rounds; gateway on CPU $GW_CPU, origin + client on CPU $LOAD_CPU" >&2
+echo "bench: $CONNS connections at a time, $DURATION a run, $ROUNDS rounds; gateway on CPU $GW_CPU, origin + client on CPU $LOAD_CPU; schoolgate GODEBUG=${SG_GODEBUG:-(none)}" >&2
 all_d="" all_t="" all_e="" all_s="" cpu_t="" cpu_e="" cpu_s="" r_te="" r_ts=""
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.3f", a/b; else print "0" }'; }
 for r in $(seq 1 "$ROUNDS"); do
