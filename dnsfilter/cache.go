@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/schoolgate/schoolgate/internal/shardlru"
+	"github.com/schoolgate/schoolgate/policy"
 )
 
 // How long answers are kept. Clients always get the TTL the upstream gave
@@ -51,6 +52,11 @@ type entry struct {
 	// when it is set).
 	name  string
 	addrs []netip.Addr
+	// verdict is the policy's last verdict on the question's name, for
+	// the next client with the same profile at the same time of day
+	// (policy.Memo: it is used only when it is exactly what the verdict
+	// cache would give).
+	verdict policy.Memo
 }
 
 // cache is the sharded LRU of entries (internal/shardlru, as the verdict

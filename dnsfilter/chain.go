@@ -87,6 +87,14 @@ type request struct {
 	safeSearch    *policy.SafeSearch // the profile's lock for this engine host (policy.Decision.SafeSearch)
 	ssApplied     bool               // answered with the lock's enforcing name
 
+	// hit is the answer cache's entry for the question, looked up by the
+	// policy stage (hitKey its key, looked true once it was): its verdict
+	// memo saves the verdict cache's lookup, and resolve uses it rather
+	// than looking again.
+	hit    *entry
+	hitKey cacheKey
+	looked bool
+
 	answered bool
 	silent   bool // dropped on purpose: nothing sent, nothing logged
 	finished bool // counted and logged
@@ -409,7 +417,15 @@ func (s *Server) decide(r *request) action {
 	if r.fwd != nil {
 		return next
 	}
-	d := s.engine.Decide(policy.Args{User: r.user, Profile: r.named, IP: r.who, Host: r.host, Time: r.start})
+	// The answer cache first: an answer cached for the name carries the
+	// last verdict on it (entry.verdict).
+	r.hitKey = r.cacheKey()
+	r.hit, r.looked = r.set.cache.get(r.hitKey, r.start.Unix()), true
+	var memo *policy.Memo
+	if r.hit != nil {
+		memo = &r.hit.verdict
+	}
+	d := s.engine.DecideMemo(policy.Args{User: r.user, Profile: r.named, IP: r.who, Host: r.host, Time: r.start}, memo)
 	if d.Profile != "" {
 		r.profile = d.Profile
 	}
@@ -559,15 +575,31 @@ func (s *Server) anyQuery(r *request) action {
 	return done
 }
 
-func (s *Server) resolve(r *request) action {
-	key := cacheKey{
+// cacheKey is the answer cache's key for r's question.
+func (r *request) cacheKey() cacheKey {
+	return cacheKey{
 		name:  strings.ToLower(r.question.Name),
 		qtype: r.question.Qtype, qclass: r.question.Qclass,
 		do: r.do, cd: r.cd,
 	}
-	r.mixedCase = key.name != r.question.Name
+}
+
+func (s *Server) resolve(r *request) action {
+	var key cacheKey
+	var e *entry
 	now := r.start.Unix()
-	if e := r.set.cache.get(key, now); e != nil {
+	if r.looked {
+		// The policy stage looked (the same time, so the same entry);
+		// a miss looks again on the worker, which an earlier one may
+		// have filled meanwhile.
+		key, e = r.hitKey, r.hit
+		r.hit, r.looked = nil, false
+	} else {
+		key = r.cacheKey()
+		e = r.set.cache.get(key, now)
+	}
+	r.mixedCase = key.name != r.question.Name
+	if e != nil {
 		s.m.cacheHits.Inc()
 		s.answerEntry(r, e, now)
 		return done

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/schoolgate/schoolgate/config"
 	"github.com/schoolgate/schoolgate/identity"
 	"github.com/schoolgate/schoolgate/policy"
 )
@@ -1004,5 +1005,59 @@ func TestQueriesRenewPortalSignIn(t *testing.T) {
 	got, ok := e.ids.Lookup(ip, e.clock.now())
 	if want := e.clock.now().Add(idle); !ok || !got.Until.Equal(want) {
 		t.Fatalf("after a query at +20m the sign-in lasts until %v, want %v (30 idle minutes from the query)", got.Until, want)
+	}
+}
+
+// TestVerdictMemoFollowsPolicy: a cached answer carries the last verdict
+// on its name (entry.verdict), which must never outlive what it depends
+// on: a schedule opening and closing, another profile for the address,
+// a reload. Each question here is answered from the cache (one upstream
+// query in all), so each verdict comes through the memo or past it.
+func TestVerdictMemoFollowsPolicy(t *testing.T) {
+	up := standardUpstream(t)
+	cfg := testConfig(up.addr)
+	cfg.Schedules = map[string]config.Schedule{"lesson": {
+		Days: []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
+		From: 9 * 60, To: 9*60 + 2, Line: 9}}
+	staff := cfg.Profiles["staff"]
+	staff.Rules = append([]config.Rule{{Action: "block", Categories: []string{"streaming"}, When: []string{"lesson"}, Line: 10}}, staff.Rules...)
+	cfg.Profiles["staff"] = staff
+	e := newEnv(t, cfg)
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	e.clock.ns.Store(day.Add(8*time.Hour + 58*time.Minute).UnixNano())
+	ask := func(want int, why string) {
+		t.Helper()
+		if r := e.ask(staffIP, "videos.example", dns.TypeA, false, true); r.Rcode != want {
+			t.Errorf("%s: %s, want %s", why, rcodeOf(r), dns.RcodeToString[want])
+		}
+	}
+	ask(dns.RcodeSuccess, "08:58, before the lesson")
+	ask(dns.RcodeSuccess, "08:58 again (a hit)")
+	e.clock.advance(2 * time.Minute)
+	ask(dns.RcodeNameError, "09:00, the lesson began")
+	ask(dns.RcodeNameError, "09:00 again")
+	e.clock.advance(2 * time.Minute)
+	ask(dns.RcodeSuccess, "09:02, the lesson ended")
+	// Another profile for the same address (signed in as a student).
+	now := e.clock.now()
+	e.ids.Set(netip.MustParseAddr(staffIP), identity.Entry{User: "kid", Profile: "student", Source: identity.SourceAPI, Since: now, Until: now.Add(time.Hour)})
+	ask(dns.RcodeNameError, "a student signed in")
+	e.ids.Remove(netip.MustParseAddr(staffIP), "kid")
+	ask(dns.RcodeSuccess, "signed out")
+	// A reload that blocks streaming for staff all day.
+	cfg2 := testConfig(up.addr)
+	staff2 := cfg2.Profiles["staff"]
+	staff2.Rules = append([]config.Rule{{Action: "block", Categories: []string{"streaming"}, Line: 10}}, staff2.Rules...)
+	cfg2.Profiles["staff"] = staff2
+	snap, err := policyBuild(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reload(snap); err != nil {
+		t.Fatal(err)
+	}
+	ask(dns.RcodeNameError, "after a reload blocking streaming")
+	if n := up.count("videos.example.", "A"); n != 1 {
+		t.Errorf("upstream asked %d times, want 1 (every other answer from the cache)", n)
 	}
 }

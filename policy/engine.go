@@ -134,7 +134,29 @@ func (e *Engine) Swap(s *Snapshot) {
 
 // Decide decides with the current snapshot, from the cache when it can.
 // The result is the same as Snapshot().Decide(a).
-func (e *Engine) Decide(a Args) Decision {
+func (e *Engine) Decide(a Args) Decision { return e.DecideMemo(a, nil) }
+
+// Memo remembers one verdict of the verdict cache beside a caller's own
+// cached data (the DNS filter keeps one in each cached answer), so that
+// a repeat of the same question is answered without hashing the key and
+// looking it up in the cache. It holds exactly what the cache holds, the
+// whole key beside the verdict, and is used only when the key is equal
+// and the snapshot is the same one: a reload, a list refresh, a schedule
+// opening or closing and another profile all miss it, as they miss the
+// cache. The zero Memo is empty; it is safe for concurrent use.
+type Memo struct{ p atomic.Pointer[memo] }
+
+type memo struct {
+	snap *Snapshot
+	h    uint64 // the key's hash: the shard that counts the hit
+	ent  cacheEntry
+}
+
+// DecideMemo is Decide, from m when m holds the verdict for a's key (m
+// may be nil), and it leaves the verdict in m. Everything Decide does
+// before the cache (the statutory lists, the classifier's memory, the
+// system checks) runs as before; a hit on m counts as a cache hit.
+func (e *Engine) DecideMemo(a Args, m *Memo) Decision {
 	s := e.snap.Load()
 	// The statutory lists come before everything, the classifier's memory
 	// and the cache too: a cached verdict is keyed on the host (and the
@@ -173,6 +195,16 @@ func (e *Engine) Decide(a Args) Decision {
 	if a.Path != "" && s.DB.HasURLEntries(a.Host) {
 		key.path = a.Path
 	}
+	if m != nil {
+		if mm := m.p.Load(); mm != nil && mm.snap == s && mm.ent.key == key {
+			sh := e.cache.Shard(mm.h)
+			sh.Lock()
+			sh.Data.hits++
+			sh.Data.count(mm.ent.d.Verdict)
+			sh.Unlock()
+			return mm.ent.d
+		}
+	}
 	h := e.hash(&key)
 	sh := e.cache.Shard(h)
 	sh.Lock()
@@ -180,6 +212,9 @@ func (e *Engine) Decide(a Args) Decision {
 		sh.Data.hits++
 		sh.Data.count(ent.d.Verdict)
 		sh.Unlock()
+		if m != nil {
+			m.p.Store(&memo{snap: s, h: h, ent: ent})
+		}
 		return ent.d
 	}
 	sh.Unlock()
@@ -195,6 +230,9 @@ func (e *Engine) Decide(a Args) Decision {
 	sh.Data.count(d.Verdict)
 	sh.LRU.Add(h, cacheEntry{key: key, d: d})
 	sh.Unlock()
+	if m != nil {
+		m.p.Store(&memo{snap: s, h: h, ent: cacheEntry{key: key, d: d}})
+	}
 	return d
 }
 

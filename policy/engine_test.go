@@ -326,3 +326,86 @@ func FuzzDecide(f *testing.F) {
 		}
 	})
 }
+
+// TestEngineMemoMatchesSnapshot: a memo per host, shared by every user,
+// address and time of day and kept across reloads (to the same config
+// rebuilt, and to one that allows gambling), gives what the snapshot in
+// force decides, every time.
+func TestEngineMemoMatchesSnapshot(t *testing.T) {
+	loc := london(t)
+	cfg2 := exampleConfig(t)
+	p := cfg2.Profiles["student"]
+	p.Rules = append([]config.Rule{{Action: "allow", Categories: []string{"gambling"}}}, p.Rules...)
+	cfg2.Profiles["student"] = p
+	snaps := []*Snapshot{
+		mustCompile(t, exampleConfig(t), testDB(t), testUsers()),
+		mustCompile(t, cfg2, testDB(t), testUsers()),
+		mustCompile(t, exampleConfig(t), testDB(t), testUsers()),
+	}
+	for _, size := range []int{0, 50, 100000} {
+		t.Run(fmt.Sprint("size=", size), func(t *testing.T) {
+			e := NewEngine(snaps[0], size, nil)
+			memos := map[string]*Memo{}
+			r := rand.New(rand.NewPCG(2, uint64(size)))
+			for i := 0; i < 30000; i++ {
+				if i%1000 == 999 {
+					e.Swap(snaps[r.IntN(len(snaps))])
+				}
+				a := randomArgs(t, r, loc)
+				m := memos[a.Host]
+				if m == nil {
+					m = new(Memo)
+					memos[a.Host] = m
+				}
+				got, want := e.DecideMemo(a, m), e.Snapshot().Decide(a)
+				if got != want {
+					t.Fatalf("Engine.DecideMemo(%+v)\n = %+v\nwant %+v", a, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestEngineMemoStale: a memo filled by one verdict is not used after a
+// reload, across a schedule boundary or for another profile, and is used
+// (a hit, without the cache) for the same question.
+func TestEngineMemoStale(t *testing.T) {
+	loc := london(t)
+	cfg := exampleConfig(t)
+	e := NewEngine(mustCompile(t, cfg, testDB(t), testUsers()), 1000, nil)
+	var m Memo
+	check := func(a Args, rule string) {
+		t.Helper()
+		if d := e.DecideMemo(a, &m); d.Rule != rule || d != e.Snapshot().Decide(a) {
+			t.Errorf("%+v: rule %s (%s), want %s, as the snapshot decides", a, d.Rule, d.Reason, rule)
+		}
+	}
+	// A schedule boundary (as TestEngineScheduleBoundary).
+	alice := Args{User: "alice", Host: "gmail.com", Time: at(t, loc, "2026-11-24 12:14")}
+	check(alice, "staff#4")
+	e.cache.Purge() // from here a hit can only come from the memo
+	check(alice, "staff#4")
+	if hits, misses, _ := e.CacheStats(); hits != 1 || misses != 1 {
+		t.Errorf("hits=%d misses=%d, want 1 and 1: the memo was not used", hits, misses)
+	}
+	alice.Time = at(t, loc, "2026-11-24 12:15")
+	check(alice, "staff#2")
+	// Another profile, the same name and time.
+	check(Args{User: "bob", Host: "gmail.com", Time: alice.Time}, "student#2")
+	// A reload that changes the verdict.
+	bob := Args{User: "bob", Host: "www.bet365.com", Time: at(t, loc, "2026-11-24 10:00")}
+	check(bob, "student#2")
+	cfg2 := exampleConfig(t)
+	p := cfg2.Profiles["student"]
+	p.Rules = append([]config.Rule{{Action: "allow", Categories: []string{"gambling"}}}, p.Rules...)
+	cfg2.Profiles["student"] = p
+	e.Swap(mustCompile(t, cfg2, testDB(t), testUsers()))
+	check(bob, "student#1")
+	// And a reload to a snapshot that decides the same is a miss too.
+	e.Swap(mustCompile(t, cfg, testDB(t), testUsers()))
+	hits, misses, _ := e.CacheStats()
+	check(bob, "student#2")
+	if h, m, _ := e.CacheStats(); h != hits || m != misses+1 {
+		t.Errorf("after a reload: hits %d->%d, misses %d->%d; want a miss", hits, h, misses, m)
+	}
+}
