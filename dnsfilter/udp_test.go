@@ -269,6 +269,59 @@ func BenchmarkUDPLoopHit(b *testing.B) {
 	}
 }
 
+// BenchmarkUDPLoopHitNames is BenchmarkUDPLoopHit over 1,000 cached
+// names in turn, as bench/dns/run.sh asks them: each hit finds its
+// entries (the answer's, the verdict's) colder than one name's.
+// Both caches are as big as by default, so every hit is a hit in each.
+func BenchmarkUDPLoopHitNames(b *testing.B) {
+	up := standardUpstream(b)
+	cfg := testConfig(up.addr)
+	cfg.DNS.RateLimit = 0
+	cfg.Cache.Verdicts, cfg.Cache.DNS = 100000, 100000 // the defaults: every name stays in both
+	e := newEnv(b, cfg)
+	from := &net.UDPAddr{IP: net.ParseIP(staffIP), Port: 40000}
+	pkts := make([][]byte, 1000)
+	for i := range pkts {
+		q := new(dns.Msg)
+		q.SetQuestion("n"+strconv.Itoa(i)+".cached.example.", dns.TypeA)
+		q.SetEdns0(1232, false)
+		pkt, err := q.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts[i] = pkt
+		e.srv.ServeDNS(&fakeWriter{remote: from}, q) // fill the cache
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	var wg sync.WaitGroup
+	l, err := newUDPLoop(e.srv, conn, &wg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap := from.AddrPort()
+	if err := e.log.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu0, n := testenv.ProcessCPU(), 0
+	for b.Loop() {
+		l.handle(pkts[n%len(pkts)], ap)
+		l.nout = 0
+		n++
+	}
+	if err := e.log.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(testenv.ProcessCPU()-cpu0)/float64(n), "cpu-ns/op")
+	if r := new(dns.Msg); r.Unpack(l.out[0].buf) != nil || len(r.Answer) != 1 {
+		b.Fatalf("bad answer %x", l.out[0].buf)
+	}
+}
+
 // BenchmarkPacketHit: see BenchmarkUDPLoopHit.
 func BenchmarkPacketHit(b *testing.B) {
 	e, pkt, from := hitBenchEnv(b)
