@@ -73,7 +73,10 @@
 // most 1 h; at least 10 s inside the cache, while clients still get the
 // real remaining TTL, down to 0), negative answers for the SOA minimum
 // (RFC 2308); a hit is a copy with the query's ID, flags and spelling of
-// the name and decremented TTLs.
+// the name and decremented TTLs. The policy stage looks the answer up
+// (resolve then uses what it found): a cached answer carries the last
+// verdict on its name (policy.Memo), so a hit needs no verdict cache
+// lookup when the snapshot, profile and open schedules are the same.
 // Answers leave truncated to the client's UDP size (512 without EDNS; at
 // most 1232, the DNS flag day 2020 size).
 //

@@ -13,7 +13,10 @@
 // the profile's schedules open at the request time, host, and the path only
 // when the database has URL entries under the host), so neither a reload nor
 // a schedule boundary can serve a stale verdict. The not_a_client and
-// deny_destinations checks run before the cache.
+// deny_destinations checks run before the cache. Engine.DecideMemo also
+// keeps the verdict in a caller's Memo (the DNS filter's cached answer)
+// with its whole key and snapshot, and answers from it, as a cache hit,
+// only for the same key in the same snapshot.
 //
 // Metrics (registered on the Registerer given to NewEngine):
 //
