@@ -12,6 +12,7 @@
 #   bench/dns/run.sh     # DURATION=15 s per run, ROUNDS=2 (best of) by default
 #   UP_PORT=5499 SG_PORT=5400 UB_PORT=5401 bench/dns/run.sh   # beside another run
 #   PERF_DATA=/tmp/sg.perf bench/dns/run.sh   # also CPU profiles (needs perf)
+#   SG_GODEBUG= bench/dns/run.sh   # schoolgate without the packaged unit's GODEBUG
 #
 # It installs dnsperf and unbound from Debian when they are missing. Not
 # part of `make test`.
@@ -149,8 +150,12 @@ perf() { # pid port datafile extra-args... → "queries/s µs-CPU-per-query cont
 # best "q c s" "q c s" → the triple with the higher queries/s
 best() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (x[1] >= y[1] ? a : b) }'; }
 
-echo "starting schoolgate (loading lists) and unbound..." >&2
-taskset -c 0 "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & SG=$!; PIDS+=($SG)
+# schoolgate runs as the packaged service runs it: with its unit's GODEBUG
+# (the Go runtime's sysmon kept from parking and waking at each burst; see
+# docs/speed.md), unless SG_GODEBUG is set (empty: none).
+SG_GODEBUG=${SG_GODEBUG-$(sed -n 's/^Environment=GODEBUG=//p' "$ROOT/packaging/debian/schoolgate.service")}
+echo "starting schoolgate (loading lists; GODEBUG=${SG_GODEBUG:-none}) and unbound..." >&2
+taskset -c 0 env GODEBUG="$SG_GODEBUG" "$WORK/schoolgate" serve -config "$WORK/schoolgate.yaml" 2>"$WORK/schoolgate.log" & SG=$!; PIDS+=($SG)
 taskset -c 0 unbound -d -c "$WORK/unbound.conf" 2>"$WORK/unbound.log" & UB=$!; PIDS+=($UB)
 "$WORK/dnsbench" probe "127.0.0.1:$SG_PORT" >/dev/null
 "$WORK/dnsbench" probe "127.0.0.1:$UB_PORT" >/dev/null
