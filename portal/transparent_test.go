@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,21 +26,9 @@ import (
 func TestTransparentTLSCutWithoutCA(t *testing.T) {
 	ns := netnstest.New(t, "sgpo", "nft")
 	e := newEnv(t, throughProxy) // portal.networks: 127.0.0.1/32
-	var ln net.Listener
-	if err := netnstest.Run(ns, func() (err error) {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	_, originPort, _ := net.SplitHostPort(e.originTLS.Listener.Addr().String())
-	netnstest.Exec(t, ns, fmt.Sprintf(`table ip sgtest {
-	chain out {
-		type nat hook output priority -100; policy accept;
-		ip daddr 127.0.0.1 tcp dport %s redirect to :%d
-	}
-}
-`, originPort, ln.Addr().(*net.TCPAddr).Port), "nft", "-f", "-")
+	port, _ := strconv.Atoi(originPort)
+	ln := netnstest.Redirected(t, ns, port, "127.0.0.1")
 	served := make(chan error, 1)
 	go func() { served <- e.prox.ServeTransparentHTTPS(ln) }()
 	t.Cleanup(func() {

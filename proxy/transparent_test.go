@@ -72,21 +72,7 @@ func serveTransparent(t *testing.T, ns string, o Options, port int, dests ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	if err := netnstest.Run(ns, func() (err error) {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	lport := ln.Addr().(*net.TCPAddr).Port
-	netnstest.Exec(t, ns, fmt.Sprintf(`table ip sgtest {
-	chain out {
-		type nat hook output priority -100; policy accept;
-		ip daddr { %s } tcp dport %d redirect to :%d
-	}
-}
-`, strings.Join(dests, ", "), port, lport), "nft", "-f", "-")
+	ln := netnstest.Redirected(t, ns, port, dests...)
 	served := make(chan error, 1)
 	go func() { served <- p.ServeTransparentHTTPS(ln) }()
 	t.Cleanup(func() {

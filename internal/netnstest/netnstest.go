@@ -7,6 +7,7 @@ package netnstest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -73,4 +74,27 @@ func Run(ns string, f func() error) error {
 		runtime.UnlockOSThread()
 	}
 	return err
+}
+
+// Redirected returns a listener on 127.0.0.1 inside ns to which nftables
+// there redirects every TCP connection to port on one of dests, as a
+// gateway's firewall redirects a device's traffic to the transparent
+// listeners (SO_ORIGINAL_DST then gives the address asked for).
+func Redirected(t testing.TB, ns string, port int, dests ...string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := Run(ns, func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	Exec(t, ns, fmt.Sprintf(`table ip sgtest {
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr { %s } tcp dport %d redirect to :%d
+	}
+}
+`, strings.Join(dests, ", "), port, ln.Addr().(*net.TCPAddr).Port), "nft", "-f", "-")
+	return ln
 }
